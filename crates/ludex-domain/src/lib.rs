@@ -1,0 +1,17 @@
+//! The ludex domain: games and their fields, upload parsing, ingest reports and the storage
+//! ports. No I/O happens here; everything is plain data and pure functions.
+
+pub mod fields;
+pub mod game;
+pub mod ports;
+pub mod report;
+pub mod upload;
+
+pub use fields::{GameId, Rating};
+pub use game::{FieldError, Game, StoredGame};
+pub use ports::{
+    AttemptId, Catalog, Ledger, LedgerQuery, ListQuery, Page, Sort, SortField, StagedGame,
+    StoreError, StoreResult, UpsertOutcome,
+};
+pub use report::{IngestId, IngestRecord, IngestStatus, Reject};
+pub use upload::{ParseLimits, Position, UploadError, UploadFormat, UploadSummary};

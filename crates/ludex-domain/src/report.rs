@@ -1,0 +1,181 @@
+//! What an ingest tells its caller and keeps in the ledger: rejects with their positions, and
+//! one [`IngestRecord`] per distinct upload (key + content fingerprint).
+
+use crate::game::FieldError;
+use crate::upload::Position;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One record that did not land, with where it was and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reject {
+    #[serde(flatten)]
+    pub position: Position,
+    /// The record's id when it had a readable one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub errors: Vec<FieldError>,
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.position)?;
+        for (i, error) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestStatus {
+    /// Started and not finished: still running, or the process died (a rerun completes it).
+    Running,
+    /// Every record landed.
+    Succeeded,
+    /// Some records landed, some were rejected.
+    PartiallyFailed,
+    /// The file could not be read as a whole, or no record landed.
+    Failed,
+}
+
+impl IngestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::PartiallyFailed => "partially_failed",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::Running,
+            Self::Succeeded,
+            Self::PartiallyFailed,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+
+    /// The status a finished ingest ends with.
+    pub fn finished(accepted: u64, rejected: u64, file_error: bool) -> Self {
+        match (file_error, accepted, rejected) {
+            (true, _, _) => Self::Failed,
+            (false, _, 0) => Self::Succeeded,
+            (false, 0, _) => Self::Failed,
+            (false, _, _) => Self::PartiallyFailed,
+        }
+    }
+}
+
+impl fmt::Display for IngestStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Names one distinct upload: the same key with the same content always has the same id, so a
+/// replayed upload finds its earlier ledger entry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IngestId(String);
+
+impl IngestId {
+    pub fn for_upload(key: &str, fingerprint: &str) -> Self {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(key.as_bytes());
+        hasher.update(b"\n");
+        hasher.update(fingerprint.as_bytes());
+        Self(hasher.finalize().to_hex()[..20].to_owned())
+    }
+
+    /// Checks an id given by a client (20 lowercase hex digits).
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.len() == 20 && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(format!("{raw:?} is not an ingest id (20 hexadecimal digits)"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for IngestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One ledger entry: what happened to one upload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestRecord {
+    pub id: IngestId,
+    /// The bucket key of the upload (`uploads/…`), or `file://…` for a local file.
+    pub key: String,
+    pub size: u64,
+    /// A hash of the content: the bucket's ETag where it is content-derived, else BLAKE3.
+    pub fingerprint: String,
+    pub status: IngestStatus,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// Records that landed: new, changed, or identical to what was stored.
+    pub accepted: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+    /// The bucket key of the rejects report, when anything was rejected.
+    pub rejects_key: Option<String>,
+    /// Why the file failed as a whole.
+    pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_serialise_with_their_position_flattened() {
+        let reject = Reject {
+            position: Position::Line(3),
+            id: Some("g1".into()),
+            errors: vec![FieldError::field("rating", "11.5 is above the maximum 10")],
+        };
+        let json = serde_json::to_string(&reject).unwrap();
+        assert_eq!(
+            json,
+            r#"{"line":3,"id":"g1","errors":[{"field":"rating","reason":"11.5 is above the maximum 10"}]}"#
+        );
+        assert_eq!(serde_json::from_str::<Reject>(&json).unwrap(), reject);
+        assert_eq!(reject.to_string(), "line 3: rating: 11.5 is above the maximum 10");
+    }
+
+    #[test]
+    fn status_follows_the_counts() {
+        assert_eq!(IngestStatus::finished(5, 0, false), IngestStatus::Succeeded);
+        assert_eq!(IngestStatus::finished(5, 1, false), IngestStatus::PartiallyFailed);
+        assert_eq!(IngestStatus::finished(0, 1, false), IngestStatus::Failed);
+        assert_eq!(IngestStatus::finished(0, 0, false), IngestStatus::Succeeded);
+        assert_eq!(IngestStatus::finished(5, 0, true), IngestStatus::Failed);
+    }
+
+    #[test]
+    fn ingest_ids_depend_on_key_and_content() {
+        let a = IngestId::for_upload("uploads/a.json", "f1");
+        assert_eq!(a, IngestId::for_upload("uploads/a.json", "f1"));
+        assert_ne!(a, IngestId::for_upload("uploads/a.json", "f2"));
+        assert_ne!(a, IngestId::for_upload("uploads/b.json", "f1"));
+        assert_eq!(IngestId::parse(a.as_str()).unwrap(), a);
+        assert!(IngestId::parse("nope").is_err());
+    }
+}
