@@ -283,7 +283,8 @@ impl ReleaseDate {
             return Err(format!("the month {m:02} does not exist"));
         }
         if let (Some(m), Some(d)) = (month, day) {
-            let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+            let leap =
+                (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
             let days = match m {
                 2 if leap => 29,
                 2 => 28,
@@ -495,7 +496,10 @@ mod tests {
     #[test]
     fn release_dates_keep_their_precision_and_check_the_calendar() {
         assert_eq!(ReleaseDate::parse("2015").unwrap().to_string(), "2015");
-        assert_eq!(ReleaseDate::parse("2015-05").unwrap().to_string(), "2015-05");
+        assert_eq!(
+            ReleaseDate::parse("2015-05").unwrap().to_string(),
+            "2015-05"
+        );
         assert_eq!(
             ReleaseDate::parse("2016-02-29").unwrap().to_string(),
             "2016-02-29"

@@ -2,8 +2,8 @@
 //! document, and served back as a [`StoredGame`] with the server-kept fields.
 
 use crate::fields::{
-    limits, json_type, Currency, CoverKey, Description, GameId, Label, Name, Price, Rating,
-    ReleaseDate, Title,
+    CoverKey, Currency, Description, GameId, Label, Name, Price, Rating, ReleaseDate, Title,
+    json_type, limits,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -251,7 +251,9 @@ struct ContentDoc<'a> {
 fn extra_fields(object: &Map<String, Value>, errors: &mut Errors) -> BTreeMap<String, Value> {
     let extra: BTreeMap<String, Value> = object
         .iter()
-        .filter(|(k, _)| !KNOWN_FIELDS.contains(&k.as_str()) && !SERVER_FIELDS.contains(&k.as_str()))
+        .filter(|(k, _)| {
+            !KNOWN_FIELDS.contains(&k.as_str()) && !SERVER_FIELDS.contains(&k.as_str())
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if extra.len() > limits::EXTRA_MAX_FIELDS {
@@ -321,8 +323,11 @@ impl StoredGame {
 
     /// The stored game parsed back into the domain type (for edits).
     pub fn game(&self) -> Result<Game, Vec<FieldError>> {
-        let mut object: Map<String, Value> = serde_json::from_str(&self.content)
-            .map_err(|e| vec![FieldError::record(format!("stored document is unreadable: {e}"))])?;
+        let mut object: Map<String, Value> = serde_json::from_str(&self.content).map_err(|e| {
+            vec![FieldError::record(format!(
+                "stored document is unreadable: {e}"
+            ))]
+        })?;
         object.insert("id".into(), Value::String(self.id.as_str().to_owned()));
         Game::from_object(&object)
     }
@@ -347,7 +352,10 @@ mod tests {
         let game = parse(json!({"title": "Tetris"})).unwrap();
         assert_eq!(game.id.as_str(), "tetris");
         assert_eq!(parse(json!({})).unwrap_err(), vec!["title: is required"]);
-        assert_eq!(parse(json!({"title": null})).unwrap_err(), vec!["title: is required"]);
+        assert_eq!(
+            parse(json!({"title": null})).unwrap_err(),
+            vec!["title: is required"]
+        );
     }
 
     #[test]

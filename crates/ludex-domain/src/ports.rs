@@ -53,7 +53,9 @@ pub enum UpsertOutcome {
     /// The stored game already had exactly this content: nothing changed, not even the version.
     Unchanged,
     /// The same id came earlier in the same upload; this record was not written.
-    Duplicate { first: Position },
+    Duplicate {
+        first: Position,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

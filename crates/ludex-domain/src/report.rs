@@ -101,7 +101,9 @@ impl IngestId {
         if raw.len() == 20 && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(format!("{raw:?} is not an ingest id (20 hexadecimal digits)"))
+            Err(format!(
+                "{raw:?} is not an ingest id (20 hexadecimal digits)"
+            ))
         }
     }
 
@@ -136,8 +138,12 @@ pub struct IngestRecord {
     pub rejected: u64,
     /// The bucket key of the rejects report, when anything was rejected.
     pub rejects_key: Option<String>,
-    /// Why the file failed as a whole.
+    /// Why the file failed as a whole, or why the ingest was interrupted.
     pub error: Option<String>,
+    /// True when the ingest was interrupted by a fault of the store or bucket rather than by
+    /// the file: replaying the same upload then runs it again instead of reporting this entry.
+    #[serde(default)]
+    pub retryable: bool,
 }
 
 #[cfg(test)]
@@ -157,13 +163,19 @@ mod tests {
             r#"{"line":3,"id":"g1","errors":[{"field":"rating","reason":"11.5 is above the maximum 10"}]}"#
         );
         assert_eq!(serde_json::from_str::<Reject>(&json).unwrap(), reject);
-        assert_eq!(reject.to_string(), "line 3: rating: 11.5 is above the maximum 10");
+        assert_eq!(
+            reject.to_string(),
+            "line 3: rating: 11.5 is above the maximum 10"
+        );
     }
 
     #[test]
     fn status_follows_the_counts() {
         assert_eq!(IngestStatus::finished(5, 0, false), IngestStatus::Succeeded);
-        assert_eq!(IngestStatus::finished(5, 1, false), IngestStatus::PartiallyFailed);
+        assert_eq!(
+            IngestStatus::finished(5, 1, false),
+            IngestStatus::PartiallyFailed
+        );
         assert_eq!(IngestStatus::finished(0, 1, false), IngestStatus::Failed);
         assert_eq!(IngestStatus::finished(0, 0, false), IngestStatus::Succeeded);
         assert_eq!(IngestStatus::finished(5, 0, true), IngestStatus::Failed);

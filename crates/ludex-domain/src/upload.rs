@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cell::Cell;
 use std::fmt;
-use std::rc::Rc;
 use std::io::{self, BufRead, BufReader, Read};
+use std::rc::Rc;
 
 /// Where a record sits in its upload: the line of an NDJSON file (1-based) or the index of an
 /// array element (0-based).
@@ -228,7 +228,11 @@ fn read_lines<R: Read>(
         first = false;
         records += 1;
         let record = parsed.map_err(|e| {
-            format!("malformed JSON at column {}: {}", e.column(), json_reason(&e))
+            format!(
+                "malformed JSON at column {}: {}",
+                e.column(),
+                json_reason(&e)
+            )
         });
         sink(Position::Line(this_line), record).map_err(|Stop| UploadError::Stopped)?;
     }
@@ -343,7 +347,9 @@ fn read_array<R: Read>(
         count: &count,
         error_at: &mut error_at,
     };
-    let result = de.deserialize_seq(visitor).and_then(|n| de.end().map(|()| n));
+    let result = de
+        .deserialize_seq(visitor)
+        .and_then(|n| de.end().map(|()| n));
     drop(de);
     let at = start + error_at.unwrap_or(count.get());
     match result {
@@ -446,7 +452,10 @@ mod tests {
         read_limited(input, ParseLimits::default())
     }
 
-    fn read_limited(input: &[u8], limits: ParseLimits) -> (Result<UploadSummary, UploadError>, Seen) {
+    fn read_limited(
+        input: &[u8],
+        limits: ParseLimits,
+    ) -> (Result<UploadSummary, UploadError>, Seen) {
         let mut seen = Vec::new();
         let result = read_upload(input, limits, &mut |pos, rec| {
             seen.push((pos, rec));
@@ -464,7 +473,8 @@ mod tests {
 
     #[test]
     fn ndjson_lines_are_numbered_and_bad_lines_do_not_stop_the_file() {
-        let (result, seen) = read(b"\n{\"title\":\"A\"}\r\n{\"title\": oops}\n\n[1]\n{\"title\":\"B\"");
+        let (result, seen) =
+            read(b"\n{\"title\":\"A\"}\r\n{\"title\": oops}\n\n[1]\n{\"title\":\"B\"");
         let summary = result.unwrap();
         assert_eq!(summary.format, UploadFormat::Ndjson);
         assert_eq!(summary.records, 4);
@@ -476,7 +486,13 @@ mod tests {
         );
         assert_eq!(seen[2], (Position::Line(5), Ok(serde_json::json!([1]))));
         assert_eq!(seen[3].0, Position::Line(6));
-        assert!(seen[3].1.as_ref().unwrap_err().contains("EOF while parsing"));
+        assert!(
+            seen[3]
+                .1
+                .as_ref()
+                .unwrap_err()
+                .contains("EOF while parsing")
+        );
     }
 
     #[test]
@@ -505,7 +521,11 @@ mod tests {
         let error = file_error(result);
         assert_eq!(error.offset, input.len() as u64);
         assert!(error.reason.contains("truncated"), "{error}");
-        assert_eq!(seen.len(), 1, "records before the damage are still handed over");
+        assert_eq!(
+            seen.len(),
+            1,
+            "records before the damage are still handed over"
+        );
     }
 
     #[test]
@@ -541,17 +561,27 @@ mod tests {
         let (result, seen) = read_limited(input, limits);
         assert_eq!(result.unwrap().records, 3);
         assert_eq!(seen[1].0, Position::Line(2));
-        assert!(seen[1].1.as_ref().unwrap_err().contains("limit of 16 bytes"));
+        assert!(
+            seen[1]
+                .1
+                .as_ref()
+                .unwrap_err()
+                .contains("limit of 16 bytes")
+        );
         assert!(seen[2].1.is_ok());
     }
 
     #[test]
     fn the_sink_can_stop_the_reader() {
-        let result = read_upload(&b"{\"a\":1}\n{\"a\":2}\n"[..], ParseLimits::default(), &mut |_, _| {
+        let result = read_upload(
+            &b"{\"a\":1}\n{\"a\":2}\n"[..],
+            ParseLimits::default(),
+            &mut |_, _| Err(Stop),
+        );
+        assert!(matches!(result, Err(UploadError::Stopped)));
+        let result = read_upload(&b"[{\"a\":1}]"[..], ParseLimits::default(), &mut |_, _| {
             Err(Stop)
         });
-        assert!(matches!(result, Err(UploadError::Stopped)));
-        let result = read_upload(&b"[{\"a\":1}]"[..], ParseLimits::default(), &mut |_, _| Err(Stop));
         assert!(matches!(result, Err(UploadError::Stopped)));
     }
 }

@@ -1,14 +1,8 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! ludex: a game catalog service. This crate holds the ingest pipeline, the store and bucket
+//! adapters, telemetry and the command line; the domain lives in `ludex-domain`.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub mod bucket;
+pub mod cli;
+pub mod ingest;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,182 @@
+//! The bucket port: uploads, rejects reports and covers live in an object store (a local
+//! folder by default). Built on the `object_store` crate, which also speaks S3.
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path as ObjectPath;
+use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BucketError {
+    #[error("{0:?} is not a valid object key")]
+    InvalidKey(String),
+    #[error("no object at {0}")]
+    NotFound(String),
+    #[error("the bucket URL {0:?} is not supported; use a folder path")]
+    Unsupported(String),
+    #[error("bucket failure: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("bucket failure: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Clone)]
+pub struct Bucket {
+    store: Arc<dyn ObjectStore>,
+    root: Option<PathBuf>,
+}
+
+/// An object's identity for the ledger: its fingerprint is a BLAKE3 hash of the content, so
+/// touching a file without changing it does not make it a new upload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    pub fingerprint: String,
+}
+
+fn path(key: &str) -> Result<ObjectPath, BucketError> {
+    ObjectPath::parse(key).map_err(|_| BucketError::InvalidKey(key.to_owned()))
+}
+
+fn not_found(key: &str, e: object_store::Error) -> BucketError {
+    match e {
+        object_store::Error::NotFound { .. } => BucketError::NotFound(key.to_owned()),
+        other => BucketError::Store(other),
+    }
+}
+
+impl Bucket {
+    /// A folder on the local disk, created if missing.
+    pub fn local(root: &Path) -> Result<Self, BucketError> {
+        std::fs::create_dir_all(root)?;
+        let store = LocalFileSystem::new_with_prefix(root)?;
+        Ok(Self {
+            store: Arc::new(store),
+            root: Some(root.to_owned()),
+        })
+    }
+
+    /// An in-memory bucket, for tests.
+    pub fn memory() -> Self {
+        Self {
+            store: Arc::new(InMemory::new()),
+            root: None,
+        }
+    }
+
+    /// Opens the bucket a URL names: a folder path (optionally `file://PATH`).
+    pub fn open(url: &str) -> Result<Self, BucketError> {
+        if url.contains("://") && !url.starts_with("file://") {
+            return Err(BucketError::Unsupported(url.to_owned()));
+        }
+        Self::local(Path::new(url.trim_start_matches("file://")))
+    }
+
+    /// The folder behind a local bucket.
+    pub fn local_root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<ObjectInfo, BucketError> {
+        let size = bytes.len() as u64;
+        let fingerprint = blake3::hash(&bytes).to_hex().to_string();
+        self.store
+            .put(&path(key)?, PutPayload::from_bytes(bytes))
+            .await?;
+        Ok(ObjectInfo {
+            key: key.to_owned(),
+            size,
+            fingerprint,
+        })
+    }
+
+    /// Size and content fingerprint (BLAKE3) of an object.
+    pub async fn info(&self, key: &str) -> Result<ObjectInfo, BucketError> {
+        let result = self
+            .store
+            .get(&path(key)?)
+            .await
+            .map_err(|e| not_found(key, e))?;
+        let size = result.meta.size;
+        let hash = match result.payload {
+            GetResultPayload::File(file, _) => tokio::task::spawn_blocking(move || {
+                let mut hasher = blake3::Hasher::new();
+                hasher.update_reader(file)?;
+                Ok::<_, std::io::Error>(hasher.finalize())
+            })
+            .await
+            .map_err(std::io::Error::other)??,
+            GetResultPayload::Stream(mut stream) => {
+                let mut hasher = blake3::Hasher::new();
+                while let Some(chunk) = stream.next().await {
+                    hasher.update(&chunk?);
+                }
+                hasher.finalize()
+            }
+        };
+        Ok(ObjectInfo {
+            key: key.to_owned(),
+            size,
+            fingerprint: hash.to_hex().to_string(),
+        })
+    }
+
+    /// A blocking reader over an object, for the parser thread. Call from a blocking task.
+    pub async fn reader(&self, key: &str) -> Result<Box<dyn Read + Send>, BucketError> {
+        let result = self
+            .store
+            .get(&path(key)?)
+            .await
+            .map_err(|e| not_found(key, e))?;
+        Ok(match result.payload {
+            GetResultPayload::File(file, _) => Box::new(file),
+            GetResultPayload::Stream(stream) => {
+                let stream = stream.map(|chunk| chunk.map_err(std::io::Error::other));
+                let reader = tokio_util::io::StreamReader::new(stream);
+                Box::new(tokio_util::io::SyncIoBridge::new(reader))
+            }
+        })
+    }
+
+    /// The whole object, or `None` if there is none.
+    pub async fn get(&self, key: &str) -> Result<Option<Bytes>, BucketError> {
+        match self.store.get(&path(key)?).await {
+            Ok(result) => Ok(Some(result.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes an object; deleting what is not there is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), BucketError> {
+        match self.store.delete(&path(key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Keys under a prefix, in no particular order.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, BucketError> {
+        let prefix = path(prefix.trim_end_matches('/'))?;
+        let mut keys = Vec::new();
+        let mut listing = self.store.list(Some(&prefix));
+        while let Some(meta) = listing.next().await {
+            keys.push(meta?.location.to_string());
+        }
+        Ok(keys)
+    }
+
+    /// A streaming writer that makes the object appear whole, or not at all, on `shutdown`.
+    pub fn writer(&self, key: &str) -> Result<object_store::buffered::BufWriter, BucketError> {
+        Ok(object_store::buffered::BufWriter::new(
+            Arc::clone(&self.store),
+            path(key)?,
+        ))
+    }
+}

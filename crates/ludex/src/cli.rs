@@ -1,0 +1,417 @@
+//! The `ludex` command line: every command reads its settings from flags or `LUDEX_*`
+//! environment variables, opens the store and bucket once, and calls the library.
+
+use crate::bucket::Bucket;
+use crate::ingest::{IngestConfig, IngestOutcome, Ingestor, Progress, Upload};
+use crate::store::{self, Stores};
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use ludex_domain::report::IngestStatus;
+use ludex_domain::{GameId, LedgerQuery, ListQuery, ParseLimits, Rating, Sort};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ludex",
+    version,
+    about = "A game catalog: ingest JSON files of games, then list, search and export them.",
+    long_about = "A game catalog: ingest JSON files of games, then list, search and export them.\n\n\
+        Everything is kept under the data directory (./ludex-data unless --data-dir says otherwise): \
+        a SQLite database with the catalog and the ingest ledger, and a bucket folder where \
+        rejects reports are written."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where ludex keeps its data. Every flag has an environment variable.
+#[derive(Debug, Args)]
+pub struct Settings {
+    /// Folder for the database and the bucket when --store/--bucket are not given.
+    #[arg(
+        long,
+        global = true,
+        env = "LUDEX_DATA_DIR",
+        default_value = "ludex-data"
+    )]
+    pub data_dir: PathBuf,
+    /// The catalog store as a URL, e.g. sqlite://ludex-data/ludex.db [default: sqlite://DATA_DIR/ludex.db]
+    #[arg(long, global = true, env = "LUDEX_STORE")]
+    pub store: Option<String>,
+    /// The bucket for uploads, rejects reports and covers: a folder [default: DATA_DIR/bucket]
+    #[arg(long, global = true, env = "LUDEX_BUCKET")]
+    pub bucket: Option<String>,
+    /// Valid records written per store transaction.
+    #[arg(long, global = true, env = "LUDEX_BATCH_SIZE", default_value_t = 2000)]
+    pub batch_size: usize,
+    /// Largest upload accepted, in bytes after decompression.
+    #[arg(long, global = true, env = "LUDEX_MAX_UPLOAD_BYTES", default_value_t = 4 * 1024 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ingest JSON, JSON-array or NDJSON files (optionally .gz) into the catalog.
+    ///
+    /// Each file is parsed record by record: valid records land, invalid ones are printed
+    /// with their line (or array index) and reason, and written to the bucket's rejects
+    /// report. Ingesting the same file again changes nothing. Exits non-zero when any
+    /// record was rejected or a file failed.
+    Ingest {
+        /// Files to ingest.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// How many rejects to print per file (all are in the report).
+        #[arg(long, default_value_t = 100)]
+        show_rejects: usize,
+    },
+    /// List, show and search games.
+    #[command(subcommand)]
+    Games(GamesCommand),
+    /// Write the whole catalog to standard output (or --output), ready to ingest again.
+    Export {
+        #[arg(long, value_enum, default_value_t = ExportFormat::Ndjson)]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Show the ingest ledger: every upload ingested, newest first.
+    Ingests {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GamesCommand {
+    /// List games, one JSON object per line, with filters and a sort.
+    List(ListArgs),
+    /// Show one game as JSON.
+    Get {
+        /// The game's id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only games on this platform (case does not matter).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Only games of this genre.
+    #[arg(long)]
+    pub genre: Option<String>,
+    /// Released in or after this year.
+    #[arg(long)]
+    pub year_from: Option<u16>,
+    /// Released in or before this year.
+    #[arg(long)]
+    pub year_to: Option<u16>,
+    /// Rated at least this (0–10).
+    #[arg(long)]
+    pub min_rating: Option<String>,
+    /// Title search: every word must start a word of the title.
+    #[arg(long)]
+    pub q: Option<String>,
+    /// title, release_date, rating or updated_at; prefix '-' for descending.
+    #[arg(long, default_value = "title")]
+    pub sort: String,
+    /// Games per page (at most 100).
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// The next_cursor printed by the previous page.
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ExportFormat {
+    /// One game per line.
+    Ndjson,
+    /// One JSON array.
+    Json,
+}
+
+impl Settings {
+    pub fn store_url(&self) -> String {
+        self.store
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("ludex.db").display()))
+    }
+
+    pub fn bucket_url(&self) -> String {
+        self.bucket
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("bucket").display().to_string())
+    }
+
+    pub fn ingest_config(&self) -> IngestConfig {
+        IngestConfig {
+            limits: ParseLimits {
+                max_bytes: self.max_upload_bytes,
+                ..ParseLimits::default()
+            },
+            batch_size: self.batch_size.max(1),
+            ..IngestConfig::default()
+        }
+    }
+
+    pub fn open_stores(&self) -> Result<Stores> {
+        Ok(store::open(&self.store_url())?)
+    }
+
+    pub fn open_bucket(&self) -> Result<Bucket> {
+        Ok(Bucket::open(&self.bucket_url())?)
+    }
+}
+
+impl Cli {
+    pub async fn run(self) -> Result<ExitCode> {
+        let settings = self.settings;
+        match self.command {
+            Command::Ingest {
+                files,
+                show_rejects,
+            } => {
+                let mut config = settings.ingest_config();
+                config.rejects_shown = show_rejects;
+                let ingestor =
+                    Ingestor::new(settings.open_stores()?, settings.open_bucket()?, config);
+                ingest_files(&ingestor, &files).await
+            }
+            Command::Games(GamesCommand::List(args)) => {
+                let stores = settings.open_stores()?;
+                let page = stores.catalog.list(&args.query()?).await?;
+                let mut out = std::io::stdout().lock();
+                for game in &page.items {
+                    writeln!(out, "{}", game.to_json())?;
+                }
+                if let Some(cursor) = page.next_cursor {
+                    eprintln!("more: --cursor {cursor}");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Games(GamesCommand::Get { id }) => {
+                let id = GameId::parse(&id).map_err(|e| anyhow::anyhow!("id: {e}"))?;
+                match settings.open_stores()?.catalog.get(&id).await? {
+                    Some(game) => {
+                        println!("{}", game.to_json());
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    None => {
+                        eprintln!("no game with the id {id}");
+                        Ok(ExitCode::FAILURE)
+                    }
+                }
+            }
+            Command::Export { format, output } => {
+                let stores = settings.open_stores()?;
+                let count = match output {
+                    Some(path) => {
+                        let file = std::fs::File::create(&path)
+                            .with_context(|| format!("cannot create {}", path.display()))?;
+                        export(&stores, format, std::io::BufWriter::new(file)).await?
+                    }
+                    None => export(&stores, format, std::io::stdout().lock()).await?,
+                };
+                eprintln!("exported {count} games");
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Ingests { limit } => {
+                let stores = settings.open_stores()?;
+                let page = stores
+                    .ledger
+                    .list(&LedgerQuery {
+                        limit: limit.clamp(1, 1000),
+                        cursor: None,
+                    })
+                    .await?;
+                for entry in page.items {
+                    println!(
+                        "{}  {:<16}  {:>8} accepted  {:>6} rejected  {}  {}",
+                        entry.id,
+                        entry.status.as_str(),
+                        entry.accepted,
+                        entry.rejected,
+                        entry.started_at,
+                        entry.key
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+}
+
+impl ListArgs {
+    fn query(&self) -> Result<ListQuery> {
+        let min_rating = self
+            .min_rating
+            .as_deref()
+            .map(Rating::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--min-rating: {e}"))?;
+        Ok(ListQuery {
+            platform: self.platform.clone(),
+            genre: self.genre.clone(),
+            year_from: self.year_from,
+            year_to: self.year_to,
+            min_rating,
+            q: self.q.clone(),
+            sort: Sort::parse(&self.sort).map_err(|e| anyhow::anyhow!("--sort: {e}"))?,
+            limit: self.limit.clamp(1, ListQuery::MAX_LIMIT),
+            cursor: self.cursor.clone(),
+        })
+    }
+}
+
+/// A progress bar on a terminal; nothing otherwise (the final report is printed either way).
+struct Bar(Option<ProgressBar>);
+
+impl Bar {
+    fn new(name: &str) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Self(None);
+        }
+        let bar = ProgressBar::new_spinner();
+        let style =
+            ProgressStyle::with_template("{spinner} {prefix}: {pos} records ({per_sec}) {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        bar.set_style(style);
+        bar.set_prefix(name.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Self(Some(bar))
+    }
+}
+
+impl Progress for Bar {
+    fn advanced(&self, records: u64, rejected: u64) {
+        if let Some(bar) = &self.0 {
+            bar.set_position(records);
+            bar.set_message(format!("{rejected} rejected"));
+        }
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+async fn ingest_files(ingestor: &Ingestor, files: &[PathBuf]) -> Result<ExitCode> {
+    let mut clean = true;
+    for file in files {
+        let absolute = std::path::absolute(file)
+            .with_context(|| format!("cannot resolve {}", file.display()))?;
+        let (Some(dir), Some(name)) = (absolute.parent(), absolute.file_name()) else {
+            anyhow::bail!("{} is not a file", file.display());
+        };
+        let name = name.to_string_lossy();
+        let source = Bucket::local(dir)?;
+        let upload = Upload {
+            source: &source,
+            key: &name,
+            ledger_key: format!("file://{}", absolute.display()),
+        };
+        let started = Instant::now();
+        let outcome = {
+            let bar = Bar::new(&name);
+            ingestor.ingest(&upload, &bar).await
+        }
+        .with_context(|| format!("ingesting {}", file.display()))?;
+        print_outcome(
+            file,
+            &outcome,
+            started.elapsed(),
+            ingestor.bucket().local_root(),
+        );
+        clean &= outcome.record.status == IngestStatus::Succeeded;
+    }
+    Ok(if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_outcome(file: &Path, outcome: &IngestOutcome, took: Duration, bucket_root: Option<&Path>) {
+    let r = &outcome.record;
+    let name = file.display();
+    if outcome.replayed {
+        println!(
+            "{name}: already ingested with this content (ingest {}, {}); nothing to do",
+            r.id, r.status
+        );
+        return;
+    }
+    println!(
+        "{name}: {} — {} accepted ({} new, {} changed, {} unchanged), {} rejected in {:.2} s (ingest {})",
+        r.status,
+        r.accepted,
+        r.inserted,
+        r.updated,
+        r.unchanged,
+        r.rejected,
+        took.as_secs_f64(),
+        r.id
+    );
+    if let Some(error) = &r.error {
+        println!("  error: {error}");
+    }
+    for reject in &outcome.rejects {
+        println!("  {reject}");
+    }
+    if r.rejected > outcome.rejects.len() as u64 {
+        println!("  … and {} more", r.rejected - outcome.rejects.len() as u64);
+    }
+    if let Some(key) = &r.rejects_key {
+        match bucket_root {
+            Some(root) => println!("  rejects report: {}", root.join(key).display()),
+            None => println!("  rejects report: {key}"),
+        }
+    }
+}
+
+async fn export(stores: &Stores, format: ExportFormat, mut out: impl Write) -> Result<u64> {
+    let mut query = ListQuery {
+        limit: ListQuery::MAX_LIMIT,
+        ..ListQuery::default()
+    };
+    let mut count = 0u64;
+    if matches!(format, ExportFormat::Json) {
+        out.write_all(b"[")?;
+    }
+    loop {
+        let page = stores.catalog.list(&query).await?;
+        for game in &page.items {
+            match format {
+                ExportFormat::Ndjson => writeln!(out, "{}", game.to_json())?,
+                ExportFormat::Json => {
+                    let sep = if count == 0 { "\n" } else { ",\n" };
+                    write!(out, "{sep}{}", game.to_json())?;
+                }
+            }
+            count += 1;
+        }
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    if matches!(format, ExportFormat::Json) {
+        out.write_all(b"\n]\n")?;
+    }
+    out.flush()?;
+    Ok(count)
+}

@@ -1,0 +1,650 @@
+//! The embedded default store: one SQLite file in WAL mode holding the catalog and the ingest
+//! ledger. One writer connection, a small pool of reader connections; every call runs on the
+//! blocking thread pool so async callers never wait on disk.
+
+use super::cursor::{self, After};
+use super::now_rfc3339;
+use async_trait::async_trait;
+use ludex_domain::report::{IngestId, IngestRecord};
+use ludex_domain::{
+    AttemptId, Catalog, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position, SortField,
+    StagedGame, StoreError, StoreResult, StoredGame, UpsertOutcome,
+};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, params, params_from_iter, types::Value as SqlValue,
+};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Schema migrations, applied in order and recorded in `PRAGMA user_version`. Never edit one
+/// that has shipped: add the next.
+const MIGRATIONS: &[&str] = &[include_str!("sqlite/0001_catalog.sql")];
+
+/// Label lists are stored between unit separators (which labels cannot contain), so a filter
+/// is a substring test: `\x1fpc\x1f`.
+const SEP: char = '\u{1f}';
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+fn internal(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave a connection half-used: SQLite rolls back
+    // any open transaction when the statement is dropped. Keep going with the inner value.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Internal(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let mut writer = Connection::open(path).map_err(internal)?;
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = NORMAL;
+                 PRAGMA busy_timeout = 5000;
+                 PRAGMA cache_size = -16384;
+                 PRAGMA temp_store = FILE;",
+            )
+            .map_err(internal)?;
+        migrate(&mut writer)?;
+        Ok(Self {
+            path: path.to_owned(),
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    fn open_reader(path: &Path) -> StoreResult<Connection> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(internal)?;
+        conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA cache_size = -2048;")
+            .map_err(internal)?;
+        Ok(conn)
+    }
+
+    /// Runs `f` with a reader connection on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let readers = Arc::clone(&self.readers);
+        let path = self.path.clone();
+        blocking(move || {
+            let pooled = lock(&readers).pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => Self::open_reader(&path)?,
+            };
+            let result = f(&conn);
+            lock(&readers).push(conn);
+            result
+        })
+        .await
+    }
+
+    /// Runs `f` with the writer connection on the blocking pool.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let writer = Arc::clone(&self.writer);
+        blocking(move || f(&mut lock(&writer))).await
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> StoreResult<T> + Send + 'static,
+) -> StoreResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let applied: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(internal)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction().map_err(internal)?;
+        tx.execute_batch(sql).map_err(internal)?;
+        tx.pragma_update(None, "user_version", i + 1)
+            .map_err(internal)?;
+        tx.commit().map_err(internal)?;
+    }
+    Ok(())
+}
+
+/// The columns a game is stored in, computed once from the domain value.
+struct Row {
+    id: String,
+    title: String,
+    title_key: String,
+    release_key: String,
+    release_year: Option<u16>,
+    rating_key: i64,
+    platforms_key: String,
+    genres_key: String,
+    content: String,
+    content_hash: [u8; 32],
+}
+
+fn label_key(keys: Vec<String>) -> String {
+    let mut out = String::from(SEP);
+    for key in keys {
+        out.push_str(&key);
+        out.push(SEP);
+    }
+    out
+}
+
+impl Row {
+    fn of(game: &Game) -> Self {
+        let content = game.content_json();
+        Self {
+            id: game.id.as_str().to_owned(),
+            title: game.title.as_str().to_owned(),
+            title_key: game.title.as_str().to_lowercase(),
+            release_key: game.release_date.map(|d| d.to_string()).unwrap_or_default(),
+            release_year: game.release_date.map(|d| d.year()),
+            rating_key: game.rating.map_or(-1, |r| i64::from(r.tenths())),
+            platforms_key: label_key(game.platform_keys()),
+            genres_key: label_key(game.genre_keys()),
+            content_hash: *blake3::hash(content.as_bytes()).as_bytes(),
+            content,
+        }
+    }
+}
+
+const INSERT_GAME: &str = "INSERT INTO games (id, title, title_key, release_key, release_year, rating_key,
+    platforms_key, genres_key, content, content_hash, version, created_at, updated_at, attempt, attempt_pos)
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11, ?12, ?13)";
+
+const UPDATE_GAME: &str =
+    "UPDATE games SET title = ?2, title_key = ?3, release_key = ?4, release_year = ?5,
+    rating_key = ?6, platforms_key = ?7, genres_key = ?8, content = ?9, content_hash = ?10,
+    version = version + 1, updated_at = ?11, attempt = ?12, attempt_pos = ?13
+  WHERE id = ?1";
+
+const RETURNING: &str = "RETURNING id, version, created_at, updated_at, content";
+
+fn stored_from_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, u64, String, String, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn into_stored(
+    (id, version, created_at, updated_at, content): (String, u64, String, String, String),
+) -> StoreResult<StoredGame> {
+    Ok(StoredGame {
+        id: GameId::parse(&id).map_err(|e| StoreError::Internal(format!("stored id {e}")))?,
+        version,
+        created_at,
+        updated_at,
+        content,
+    })
+}
+
+/// The server-side values written with a row.
+struct Stamp {
+    now: String,
+    attempt: Option<String>,
+    pos: Option<u64>,
+}
+
+fn row_params<'a>(row: &'a Row, stamp: &'a Stamp) -> [&'a dyn rusqlite::ToSql; 13] {
+    [
+        &row.id,
+        &row.title,
+        &row.title_key,
+        &row.release_key,
+        &row.release_year,
+        &row.rating_key,
+        &row.platforms_key,
+        &row.genres_key,
+        &row.content,
+        &row.content_hash,
+        &stamp.now,
+        &stamp.attempt,
+        &stamp.pos,
+    ]
+}
+
+fn edit_stamp() -> Stamp {
+    Stamp {
+        now: now_rfc3339(),
+        attempt: None,
+        pos: None,
+    }
+}
+
+fn position_number(position: Position) -> u64 {
+    match position {
+        Position::Line(n) | Position::Index(n) => n,
+    }
+}
+
+/// Writes one upload record inside the batch transaction.
+fn upsert_one(
+    tx: &rusqlite::Transaction<'_>,
+    staged: &StagedGame,
+    attempt: &str,
+    now: &str,
+) -> rusqlite::Result<UpsertOutcome> {
+    let row = Row::of(&staged.game);
+    let pos = Some(position_number(staged.position));
+    let stamp = Stamp {
+        now: now.to_owned(),
+        attempt: Some(attempt.to_owned()),
+        pos,
+    };
+    let params = row_params(&row, &stamp);
+    let mut insert = tx.prepare_cached(&format!("{INSERT_GAME} ON CONFLICT(id) DO NOTHING"))?;
+    if insert.execute(&params[..])? == 1 {
+        return Ok(UpsertOutcome::Inserted);
+    }
+    let (hash, previous_attempt, previous_pos): (Vec<u8>, Option<String>, Option<u64>) = tx
+        .prepare_cached("SELECT content_hash, attempt, attempt_pos FROM games WHERE id = ?1")?
+        .query_row([&row.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    if previous_attempt.as_deref() == Some(attempt) {
+        let first = previous_pos.unwrap_or(0);
+        let first = match staged.position {
+            Position::Line(_) => Position::Line(first),
+            Position::Index(_) => Position::Index(first),
+        };
+        return Ok(UpsertOutcome::Duplicate { first });
+    }
+    if hash == row.content_hash {
+        tx.prepare_cached("UPDATE games SET attempt = ?2, attempt_pos = ?3 WHERE id = ?1")?
+            .execute(params![row.id, attempt, pos])?;
+        return Ok(UpsertOutcome::Unchanged);
+    }
+    tx.prepare_cached(UPDATE_GAME)?.execute(&params[..])?;
+    Ok(UpsertOutcome::Updated)
+}
+
+/// Finds out why a conditional write matched no row.
+fn missing_or_stale(conn: &Connection, id: &GameId) -> StoreError {
+    match conn
+        .query_row(
+            "SELECT version FROM games WHERE id = ?1",
+            [id.as_str()],
+            |r| r.get::<_, u64>(0),
+        )
+        .optional()
+    {
+        Ok(Some(current)) => StoreError::VersionMismatch { current },
+        Ok(None) => StoreError::NotFound(id.clone()),
+        Err(e) => internal(e),
+    }
+}
+
+/// Turns free text into an FTS5 query where every word must start a word of the title.
+fn fts_query(q: &str) -> Option<String> {
+    let terms: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{w}\"*"))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+fn sort_column(field: SortField) -> &'static str {
+    match field {
+        SortField::Title => "title_key",
+        SortField::ReleaseDate => "release_key",
+        SortField::Rating => "rating_key",
+        SortField::UpdatedAt => "updated_at",
+    }
+}
+
+/// Builds the SQL and parameters of a listing.
+fn list_sql(query: &ListQuery, after: Option<&After>) -> StoreResult<(String, Vec<SqlValue>)> {
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut params: Vec<SqlValue> = Vec::new();
+    if let Some(platform) = &query.platform {
+        clauses.push("instr(platforms_key, ?) > 0");
+        params.push(SqlValue::Text(format!(
+            "{SEP}{}{SEP}",
+            platform.to_lowercase()
+        )));
+    }
+    if let Some(genre) = &query.genre {
+        clauses.push("instr(genres_key, ?) > 0");
+        params.push(SqlValue::Text(format!(
+            "{SEP}{}{SEP}",
+            genre.to_lowercase()
+        )));
+    }
+    if let Some(from) = query.year_from {
+        clauses.push("release_year >= ?");
+        params.push(SqlValue::Integer(from.into()));
+    }
+    if let Some(to) = query.year_to {
+        clauses.push("release_year <= ?");
+        params.push(SqlValue::Integer(to.into()));
+    }
+    if let Some(min) = query.min_rating {
+        clauses.push("rating_key >= ?");
+        params.push(SqlValue::Integer(min.tenths().into()));
+    }
+    if let Some(fts) = query.q.as_deref().and_then(fts_query) {
+        clauses.push("seq IN (SELECT rowid FROM games_fts WHERE games_fts MATCH ?)");
+        params.push(SqlValue::Text(fts));
+    }
+    let column = sort_column(query.sort.field);
+    let (cmp, dir) = if query.sort.descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    let keyset;
+    if let Some(after) = after {
+        let value = match (&after.value, query.sort.field) {
+            (serde_json::Value::Number(n), SortField::Rating) => n.as_i64().map(SqlValue::Integer),
+            (
+                serde_json::Value::String(s),
+                SortField::Title | SortField::ReleaseDate | SortField::UpdatedAt,
+            ) => Some(SqlValue::Text(s.clone())),
+            _ => None,
+        }
+        .ok_or_else(|| StoreError::InvalidCursor("its sort value has the wrong type".into()))?;
+        keyset = format!("({column}, id) {cmp} (?, ?)");
+        clauses.push(&keyset);
+        params.push(value);
+        params.push(SqlValue::Text(after.id.clone()));
+    }
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    params.push(SqlValue::Integer(i64::from(query.limit) + 1));
+    let sql = format!(
+        "SELECT id, version, created_at, updated_at, content, {column} FROM games {filter}
+         ORDER BY {column} {dir}, id {dir} LIMIT ?"
+    );
+    Ok((sql, params))
+}
+
+#[async_trait]
+impl Catalog for SqliteStore {
+    async fn get(&self, id: &GameId) -> StoreResult<Option<StoredGame>> {
+        let id = id.as_str().to_owned();
+        self.read(move |conn| {
+            let row = conn
+                .prepare_cached(
+                    "SELECT id, version, created_at, updated_at, content FROM games WHERE id = ?1",
+                )
+                .and_then(|mut s| s.query_row([&id], stored_from_row).optional())
+                .map_err(internal)?;
+            row.map(into_stored).transpose()
+        })
+        .await
+    }
+
+    async fn create(&self, game: &Game) -> StoreResult<StoredGame> {
+        let row = Row::of(game);
+        let id = game.id.clone();
+        self.write(move |conn| {
+            let stamp = edit_stamp();
+            let result = conn
+                .prepare_cached(&format!("{INSERT_GAME} {RETURNING}"))
+                .and_then(|mut s| s.query_row(&row_params(&row, &stamp)[..], stored_from_row));
+            match result {
+                Ok(stored) => into_stored(stored),
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) =>
+                {
+                    Err(StoreError::AlreadyExists(id))
+                }
+                Err(e) => Err(internal(e)),
+            }
+        })
+        .await
+    }
+
+    async fn replace(&self, game: &Game, if_version: Option<u64>) -> StoreResult<StoredGame> {
+        let row = Row::of(game);
+        let id = game.id.clone();
+        self.write(move |conn| {
+            let stamp = edit_stamp();
+            let tx = conn.transaction().map_err(internal)?;
+            let current: Option<(u64, Vec<u8>)> = tx
+                .query_row(
+                    "SELECT version, content_hash FROM games WHERE id = ?1",
+                    [&row.id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(internal)?;
+            let Some((version, hash)) = current else {
+                return Err(StoreError::NotFound(id));
+            };
+            if if_version.is_some_and(|v| v != version) {
+                return Err(StoreError::VersionMismatch { current: version });
+            }
+            let stored = if hash == row.content_hash {
+                tx.query_row(
+                    "SELECT id, version, created_at, updated_at, content FROM games WHERE id = ?1",
+                    [&row.id],
+                    stored_from_row,
+                )
+            } else {
+                tx.prepare_cached(&format!("{UPDATE_GAME} {RETURNING}"))
+                    .and_then(|mut s| s.query_row(&row_params(&row, &stamp)[..], stored_from_row))
+            }
+            .map_err(internal)?;
+            tx.commit().map_err(internal)?;
+            into_stored(stored)
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &GameId, if_version: Option<u64>) -> StoreResult<StoredGame> {
+        let id = id.clone();
+        self.write(move |conn| {
+            let deleted = conn
+                .query_row(
+                    &format!("DELETE FROM games WHERE id = ?1 AND (?2 IS NULL OR version = ?2) {RETURNING}"),
+                    params![id.as_str(), if_version],
+                    stored_from_row,
+                )
+                .optional()
+                .map_err(internal)?;
+            match deleted {
+                Some(stored) => into_stored(stored),
+                None => Err(missing_or_stale(conn, &id)),
+            }
+        })
+        .await
+    }
+
+    async fn upsert_batch(
+        &self,
+        batch: &[StagedGame],
+        attempt: &AttemptId,
+    ) -> StoreResult<Vec<UpsertOutcome>> {
+        let batch = batch.to_vec();
+        let attempt = attempt.0.clone();
+        self.write(move |conn| {
+            let now = now_rfc3339();
+            let tx = conn.transaction().map_err(internal)?;
+            let outcomes = batch
+                .iter()
+                .map(|staged| upsert_one(&tx, staged, &attempt, &now))
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(internal)?;
+            tx.commit().map_err(internal)?;
+            Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn list(&self, query: &ListQuery) -> StoreResult<Page<StoredGame>> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let after = cursor::decode(&query)?;
+            let (sql, params) = list_sql(&query, after.as_ref())?;
+            let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
+            let rows = stmt
+                .query_map(params_from_iter(params), |r| {
+                    Ok((stored_from_row(r)?, r.get::<_, SqlValue>(5)?))
+                })
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(internal)?;
+            let limit = query.limit as usize;
+            let next_cursor =
+                (rows.len() > limit)
+                    .then(|| &rows[limit - 1])
+                    .map(|((id, ..), key)| {
+                        let value = match key {
+                            SqlValue::Integer(i) => serde_json::Value::from(*i),
+                            SqlValue::Text(s) => serde_json::Value::from(s.as_str()),
+                            _ => serde_json::Value::Null,
+                        };
+                        cursor::encode(
+                            &query,
+                            After {
+                                value,
+                                id: id.clone(),
+                            },
+                        )
+                    });
+            let items = rows
+                .into_iter()
+                .take(limit)
+                .map(|(stored, _)| into_stored(stored))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| {
+            conn.query_row("SELECT count(*) FROM ingests WHERE 0", [], |_| Ok(()))
+                .map_err(internal)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Ledger for SqliteStore {
+    async fn get(&self, id: &IngestId) -> StoreResult<Option<IngestRecord>> {
+        let id = id.as_str().to_owned();
+        self.read(move |conn| {
+            let record: Option<String> = conn
+                .prepare_cached("SELECT record FROM ingests WHERE id = ?1")
+                .and_then(|mut s| s.query_row([&id], |r| r.get(0)).optional())
+                .map_err(internal)?;
+            record
+                .map(|json| {
+                    serde_json::from_str(&json)
+                        .map_err(|e| StoreError::Internal(format!("ledger entry {id}: {e}")))
+                })
+                .transpose()
+        })
+        .await
+    }
+
+    async fn put(&self, record: &IngestRecord) -> StoreResult<()> {
+        let json = serde_json::to_string(record)
+            .map_err(|e| StoreError::Internal(format!("ledger entry: {e}")))?;
+        let (id, started_at) = (record.id.as_str().to_owned(), record.started_at.clone());
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO ingests (id, started_at, record) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET started_at = excluded.started_at, record = excluded.record",
+            )
+            .and_then(|mut s| s.execute(params![id, started_at, json]))
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list(&self, query: &LedgerQuery) -> StoreResult<Page<IngestRecord>> {
+        let query = query.clone();
+        self.read(move |conn| {
+            // The ledger reuses the catalog cursor format with the start time as sort value.
+            let scope = ListQuery {
+                q: Some("ledger".into()),
+                cursor: query.cursor.clone(),
+                ..ListQuery::default()
+            };
+            let after = cursor::decode(&scope)?;
+            let (started, id) = match &after {
+                Some(After {
+                    value: serde_json::Value::String(s),
+                    id,
+                }) => (Some(s.clone()), Some(id.clone())),
+                Some(_) => {
+                    return Err(StoreError::InvalidCursor(
+                        "its sort value has the wrong type".into(),
+                    ));
+                }
+                None => (None, None),
+            };
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, started_at, record FROM ingests
+                     WHERE ?1 IS NULL OR (started_at, id) < (?1, ?2)
+                     ORDER BY started_at DESC, id DESC LIMIT ?3",
+                )
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map(params![started, id, i64::from(query.limit) + 1], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(internal)?;
+            let limit = query.limit as usize;
+            let next_cursor = (rows.len() > limit).then(|| {
+                let (id, started, _) = &rows[limit - 1];
+                cursor::encode(
+                    &scope,
+                    After {
+                        value: started.as_str().into(),
+                        id: id.clone(),
+                    },
+                )
+            });
+            let items = rows
+                .into_iter()
+                .take(limit)
+                .map(|(id, _, json)| {
+                    serde_json::from_str(&json)
+                        .map_err(|e| StoreError::Internal(format!("ledger entry {id}: {e}")))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+}
