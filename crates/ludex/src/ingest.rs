@@ -90,7 +90,9 @@ pub struct Ingestor {
     config: IngestConfig,
 }
 
-/// One parsed record on its way to the writer.
+/// One parsed record on its way to the writer. Valid records are the common case and are
+/// moved by value; boxing them would cost an allocation per record.
+#[allow(clippy::large_enum_variant)]
 enum Item {
     Valid(StagedGame),
     /// Boxed: rejects are rare and much smaller than the games beside them in a batch.
