@@ -1,0 +1,21 @@
+terraform {
+  # 1.10 is the first release with S3-native state locking (use_lockfile).
+  required_version = ">= 1.10"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.70"
+    }
+  }
+
+  # Partial configuration: the bucket, region and KMS key come from
+  # `terraform init -backend-config=...` (see docs/deploy.md), so no account-
+  # specific name is committed. The lock is a prod/terraform.tfstate.tflock
+  # object next to the state: no DynamoDB lock table.
+  backend "s3" {
+    key          = "prod/terraform.tfstate"
+    encrypt      = true
+    use_lockfile = true
+  }
+}

@@ -1,0 +1,26 @@
+variable "name" {
+  type        = string
+  description = "Name prefix shared by every resource of the service."
+  default     = "ludex"
+}
+
+variable "environment" {
+  type        = string
+  description = "Environment name (dev, prod)."
+}
+
+variable "deployment_config_name" {
+  type        = string
+  description = "CodeDeploy traffic-shifting configuration for both functions' live aliases."
+  default     = "CodeDeployDefault.LambdaCanary10Percent5Minutes"
+}
+
+variable "api_alarm_names" {
+  type        = list(string)
+  description = "CloudWatch alarms that stop and roll back an API deployment."
+}
+
+variable "ingest_alarm_names" {
+  type        = list(string)
+  description = "CloudWatch alarms that stop and roll back an ingest deployment."
+}

@@ -1,0 +1,43 @@
+output "cloudwatch_dashboard_name" {
+  description = "Name of the CloudWatch dashboard."
+  value       = aws_cloudwatch_dashboard.main.dashboard_name
+}
+
+output "cloudwatch_api_alarm_names" {
+  description = "Alarms that judge an API release; CodeDeploy stops and rolls back the API canary when one fires."
+  value = concat(
+    [
+      aws_cloudwatch_metric_alarm.function_errors["api"].alarm_name,
+      aws_cloudwatch_metric_alarm.function_throttles["api"].alarm_name,
+      aws_cloudwatch_metric_alarm.function_duration_p99["api"].alarm_name,
+    ],
+    [aws_cloudwatch_metric_alarm.http_api_5xx.alarm_name],
+  )
+}
+
+output "cloudwatch_ingest_alarm_names" {
+  description = "Alarms that judge an ingest release; CodeDeploy stops and rolls back the ingest canary when one fires. The rejected-records alarm is left out on purpose: it measures the quality of uploaded data, not of the release."
+  value = concat(
+    [
+      aws_cloudwatch_metric_alarm.function_errors["ingest"].alarm_name,
+      aws_cloudwatch_metric_alarm.function_throttles["ingest"].alarm_name,
+      aws_cloudwatch_metric_alarm.function_duration_p99["ingest"].alarm_name,
+    ],
+    [aws_cloudwatch_metric_alarm.ingest_dlq_depth.alarm_name],
+  )
+}
+
+output "cloudwatch_app_metric_names" {
+  description = "Names of the application's EMF metrics in the Ludex namespace, keyed by purpose."
+  value       = local.app_metric_names
+}
+
+output "sns_topic_arn" {
+  description = "ARN of the alarm topic."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "firehose_delivery_stream_arn" {
+  description = "ARN of the log export stream; null when log export is off."
+  value       = local.export_logs ? aws_kinesis_firehose_delivery_stream.logs[0].arn : null
+}
