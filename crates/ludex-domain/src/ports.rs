@@ -38,11 +38,29 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttemptId(pub String);
 
-/// One valid record of an upload, ready to be written.
+/// One valid record of an upload, ready to be written, with its canonical document computed
+/// where the record was parsed (so the single store writer has less to do).
 #[derive(Clone, Debug)]
 pub struct StagedGame {
     pub game: Game,
     pub position: Position,
+    /// [`Game::content_json`].
+    pub content: String,
+    /// BLAKE3 of `content`: stores compare it to tell a change from a replay.
+    pub content_hash: [u8; 32],
+}
+
+impl StagedGame {
+    pub fn new(game: Game, position: Position) -> Self {
+        let content = game.content_json();
+        let content_hash = *blake3::hash(content.as_bytes()).as_bytes();
+        Self {
+            game,
+            position,
+            content,
+            content_hash,
+        }
+    }
 }
 
 /// What a batch upsert did with one record.
@@ -58,9 +76,8 @@ pub enum UpsertOutcome {
     },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SortField {
-    #[default]
     Title,
     ReleaseDate,
     Rating,
@@ -79,10 +96,20 @@ impl SortField {
 }
 
 /// A sort: a field and a direction. Written `rating` (ascending) or `-rating` (descending).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sort {
     pub field: SortField,
     pub descending: bool,
+}
+
+impl Default for Sort {
+    /// Most recently changed first: the order every store serves from an index.
+    fn default() -> Self {
+        Self {
+            field: SortField::UpdatedAt,
+            descending: true,
+        }
+    }
 }
 
 impl Sort {
@@ -163,7 +190,7 @@ pub trait Catalog: Send + Sync {
     /// already wrote is reported as a duplicate and not written.
     async fn upsert_batch(
         &self,
-        batch: &[StagedGame],
+        batch: Vec<StagedGame>,
         attempt: &AttemptId,
     ) -> StoreResult<Vec<UpsertOutcome>>;
 

@@ -4,6 +4,7 @@
 use crate::bucket::Bucket;
 use crate::ingest::{IngestConfig, IngestOutcome, Ingestor, Progress, Upload};
 use crate::store::{self, Stores};
+use crate::synthetic;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -49,7 +50,7 @@ pub struct Settings {
     #[arg(long, global = true, env = "LUDEX_BUCKET")]
     pub bucket: Option<String>,
     /// Valid records written per store transaction.
-    #[arg(long, global = true, env = "LUDEX_BATCH_SIZE", default_value_t = 2000)]
+    #[arg(long, global = true, env = "LUDEX_BATCH_SIZE", default_value_t = 3000)]
     pub batch_size: usize,
     /// Largest upload accepted, in bytes after decompression.
     #[arg(long, global = true, env = "LUDEX_MAX_UPLOAD_BYTES", default_value_t = 4 * 1024 * 1024 * 1024)]
@@ -88,6 +89,18 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+    /// Write a synthetic NDJSON catalog (about 400 bytes a record), for trying ludex out.
+    Generate {
+        /// How many records.
+        #[arg(long, default_value_t = 1000)]
+        count: u64,
+        /// Make every N-th record invalid (a rating out of range).
+        #[arg(long)]
+        bad_every: Option<u64>,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,7 +135,7 @@ pub struct ListArgs {
     #[arg(long)]
     pub q: Option<String>,
     /// title, release_date, rating or updated_at; prefix '-' for descending.
-    #[arg(long, default_value = "title")]
+    #[arg(long, default_value = "-updated_at", allow_hyphen_values = true)]
     pub sort: String,
     /// Games per page (at most 100).
     #[arg(long, default_value_t = 20)]
@@ -223,6 +236,25 @@ impl Cli {
                     None => export(&stores, format, std::io::stdout().lock()).await?,
                 };
                 eprintln!("exported {count} games");
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Generate {
+                count,
+                bad_every,
+                output,
+            } => {
+                match output {
+                    Some(path) => {
+                        let file = std::fs::File::create(&path)
+                            .with_context(|| format!("cannot create {}", path.display()))?;
+                        let mut out = std::io::BufWriter::new(file);
+                        synthetic::write_catalog(&mut out, count, bad_every)?;
+                        out.flush()?;
+                    }
+                    None => {
+                        synthetic::write_catalog(&mut std::io::stdout().lock(), count, bad_every)?
+                    }
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Command::Ingests { limit } => {

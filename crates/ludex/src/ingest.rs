@@ -28,7 +28,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             limits: ParseLimits::default(),
-            batch_size: 2000,
+            batch_size: 3000,
             rejects_shown: 100,
         }
     }
@@ -200,7 +200,7 @@ impl Ingestor {
     ) -> Result<(), IngestError> {
         let attempt = AttemptId(format!("{}-{}", record.id, now_rfc3339()));
         let reader = upload.source.reader(upload.key).await?;
-        let (tx, mut rx) = mpsc::channel::<Vec<Item>>(4);
+        let (tx, mut rx) = mpsc::channel::<Vec<Item>>(2);
         let config = self.config;
         let parser = tokio::task::spawn_blocking(move || parse(reader, config, &tx));
 
@@ -209,34 +209,38 @@ impl Ingestor {
         let mut processed = 0u64;
         let written = async {
             while let Some(batch) = rx.recv().await {
-                let staged: Vec<StagedGame> = batch
-                    .iter()
-                    .filter_map(|item| match item {
-                        Item::Valid(staged) => Some(staged.clone()),
-                        Item::Rejected(_) => None,
+                // Valid records go to the store; rejects wait in their slots so the report
+                // keeps file order.
+                let mut staged = Vec::with_capacity(batch.len());
+                let slots: Vec<Result<(Position, String), Reject>> = batch
+                    .into_iter()
+                    .map(|item| match item {
+                        Item::Valid(game) => {
+                            let slot = (game.position, game.game.id.to_string());
+                            staged.push(game);
+                            Ok(slot)
+                        }
+                        Item::Rejected(reject) => Err(*reject),
                     })
                     .collect();
                 let mut outcomes = self
                     .stores
                     .catalog
-                    .upsert_batch(&staged, &attempt)
+                    .upsert_batch(staged, &attempt)
                     .await?
                     .into_iter();
-                for item in batch {
+                for slot in slots {
                     processed += 1;
-                    let reject = match item {
-                        Item::Rejected(reject) => *reject,
-                        Item::Valid(staged) => match outcomes.next() {
+                    let reject = match slot {
+                        Err(reject) => reject,
+                        Ok((position, id)) => match outcomes.next() {
                             Some(UpsertOutcome::Duplicate { first }) => Reject {
-                                position: staged.position,
-                                id: Some(staged.game.id.to_string()),
+                                position,
                                 errors: vec![FieldError::field(
                                     "id",
-                                    format!(
-                                        "{} appears earlier in this file, at {first}",
-                                        staged.game.id
-                                    ),
+                                    format!("{id} appears earlier in this file, at {first}"),
                                 )],
+                                id: Some(id),
                             },
                             Some(outcome) => {
                                 record.accepted += 1;
@@ -356,7 +360,7 @@ fn validate(position: Position, value: Result<serde_json::Value, String>) -> Ite
         }
     };
     match Game::from_value(&value) {
-        Ok(game) => Item::Valid(StagedGame { game, position }),
+        Ok(game) => Item::Valid(StagedGame::new(game, position)),
         Err(errors) => Item::Rejected(Box::new(Reject {
             position,
             id: value.get("id").and_then(|id| {

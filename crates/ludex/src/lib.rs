@@ -5,4 +5,5 @@ pub mod bucket;
 pub mod cli;
 pub mod ingest;
 pub mod store;
+pub mod synthetic;
 pub mod telemetry;

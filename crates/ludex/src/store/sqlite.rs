@@ -56,10 +56,12 @@ impl SqliteStore {
         let mut writer = Connection::open(path).map_err(internal)?;
         writer
             .execute_batch(
-                "PRAGMA journal_mode = WAL;
+                "PRAGMA page_size = 16384;
+                 PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
+                 PRAGMA wal_autocheckpoint = 4096;
                  PRAGMA busy_timeout = 5000;
-                 PRAGMA cache_size = -16384;
+                 PRAGMA cache_size = -8192;
                  PRAGMA temp_store = FILE;",
             )
             .map_err(internal)?;
@@ -159,7 +161,13 @@ fn label_key(keys: Vec<String>) -> String {
 
 impl Row {
     fn of(game: &Game) -> Self {
-        let content = game.content_json();
+        Self::from(StagedGame::new(game.clone(), Position::Index(0)))
+    }
+}
+
+impl From<StagedGame> for Row {
+    fn from(staged: StagedGame) -> Self {
+        let game = &staged.game;
         Self {
             id: game.id.as_str().to_owned(),
             title: game.title.as_str().to_owned(),
@@ -169,8 +177,8 @@ impl Row {
             rating_key: game.rating.map_or(-1, |r| i64::from(r.tenths())),
             platforms_key: label_key(game.platform_keys()),
             genres_key: label_key(game.genre_keys()),
-            content_hash: *blake3::hash(content.as_bytes()).as_bytes(),
-            content,
+            content_hash: staged.content_hash,
+            content: staged.content,
         }
     }
 }
@@ -185,12 +193,17 @@ const UPDATE_GAME: &str =
     version = version + 1, updated_at = ?11, attempt = ?12, attempt_pos = ?13
   WHERE id = ?1";
 
-const RETURNING: &str = "RETURNING id, version, created_at, updated_at, content";
+const RETURNING: &str = "RETURNING id, version, created_at, updated_at, content, seq, title";
 
-fn stored_from_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, u64, String, String, String)> {
+type StoredRow = (String, u64, String, String, String);
+
+fn stored_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+/// A row from a `RETURNING` clause: the stored game plus its `seq` and title.
+fn returned_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredRow, i64, String)> {
+    Ok((stored_from_row(r)?, r.get(5)?, r.get(6)?))
 }
 
 fn into_stored(
@@ -247,12 +260,13 @@ fn position_number(position: Position) -> u64 {
 /// Writes one upload record inside the batch transaction.
 fn upsert_one(
     tx: &rusqlite::Transaction<'_>,
-    staged: &StagedGame,
+    staged: StagedGame,
     attempt: &str,
     now: &str,
 ) -> rusqlite::Result<UpsertOutcome> {
-    let row = Row::of(&staged.game);
-    let pos = Some(position_number(staged.position));
+    let position = staged.position;
+    let row = Row::from(staged);
+    let pos = Some(position_number(position));
     let stamp = Stamp {
         now: now.to_owned(),
         attempt: Some(attempt.to_owned()),
@@ -263,12 +277,22 @@ fn upsert_one(
     if insert.execute(&params[..])? == 1 {
         return Ok(UpsertOutcome::Inserted);
     }
-    let (hash, previous_attempt, previous_pos): (Vec<u8>, Option<String>, Option<u64>) = tx
-        .prepare_cached("SELECT content_hash, attempt, attempt_pos FROM games WHERE id = ?1")?
-        .query_row([&row.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let (seq, title, hash, previous_attempt, previous_pos): (
+        i64,
+        String,
+        Vec<u8>,
+        Option<String>,
+        Option<u64>,
+    ) = tx
+        .prepare_cached(
+            "SELECT seq, title, content_hash, attempt, attempt_pos FROM games WHERE id = ?1",
+        )?
+        .query_row([&row.id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
     if previous_attempt.as_deref() == Some(attempt) {
         let first = previous_pos.unwrap_or(0);
-        let first = match staged.position {
+        let first = match position {
             Position::Line(_) => Position::Line(first),
             Position::Index(_) => Position::Index(first),
         };
@@ -280,7 +304,46 @@ fn upsert_one(
         return Ok(UpsertOutcome::Unchanged);
     }
     tx.prepare_cached(UPDATE_GAME)?.execute(&params[..])?;
+    retitle(tx, seq, &title, &row.title)?;
     Ok(UpsertOutcome::Updated)
+}
+
+/// Search index upkeep, done here rather than by triggers (see the migration).
+fn fts_remove(conn: &Connection, seq: i64, title: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO games_fts (games_fts, rowid, title) VALUES ('delete', ?1, ?2)",
+    )?
+    .execute(params![seq, title])?;
+    Ok(())
+}
+
+fn fts_add(conn: &Connection, seq: i64, title: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT INTO games_fts (rowid, title) VALUES (?1, ?2)")?
+        .execute(params![seq, title])?;
+    Ok(())
+}
+
+fn retitle(conn: &Connection, seq: i64, old: &str, new: &str) -> rusqlite::Result<()> {
+    if old != new {
+        fts_remove(conn, seq, old)?;
+        fts_add(conn, seq, new)?;
+    }
+    Ok(())
+}
+
+/// New rows always get a `seq` above every existing one, so the rows a batch inserted are
+/// indexed with one statement.
+fn max_seq(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT coalesce(max(seq), 0) FROM games")?
+        .query_row([], |r| r.get(0))
+}
+
+fn fts_add_since(conn: &Connection, seq: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO games_fts (rowid, title) SELECT seq, title FROM games WHERE seq > ?1",
+    )?
+    .execute([seq])?;
+    Ok(())
 }
 
 /// Finds out why a conditional write matched no row.
@@ -387,6 +450,44 @@ fn list_sql(query: &ListQuery, after: Option<&After>) -> StoreResult<(String, Ve
     Ok((sql, params))
 }
 
+/// Rows computed ahead of time, for measuring the store's ingest ceiling (`benches/ingest.rs`).
+pub struct PreparedRows(Vec<Row>);
+
+impl PreparedRows {
+    pub fn of(games: &[Game]) -> Self {
+        Self(games.iter().map(Row::of).collect())
+    }
+}
+
+impl SqliteStore {
+    /// Inserts prepared rows with the pipeline's statement shape and transaction size but none
+    /// of its other work (no parsing, validation, conflict checks or outcomes): the ceiling an
+    /// ingest is measured against.
+    pub fn insert_prepared(&self, rows: &PreparedRows, batch: usize) -> StoreResult<()> {
+        let mut conn = lock(&self.writer);
+        let stamp = Stamp {
+            now: now_rfc3339(),
+            attempt: Some("ceiling".into()),
+            pos: None,
+        };
+        for chunk in rows.0.chunks(batch.max(1)) {
+            let tx = conn.transaction().map_err(internal)?;
+            let before = max_seq(&tx).map_err(internal)?;
+            {
+                let mut insert = tx.prepare_cached(INSERT_GAME).map_err(internal)?;
+                for row in chunk {
+                    insert
+                        .execute(&row_params(row, &stamp)[..])
+                        .map_err(internal)?;
+                }
+            }
+            fts_add_since(&tx, before).map_err(internal)?;
+            tx.commit().map_err(internal)?;
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Catalog for SqliteStore {
     async fn get(&self, id: &GameId) -> StoreResult<Option<StoredGame>> {
@@ -430,15 +531,15 @@ impl Catalog for SqliteStore {
         self.write(move |conn| {
             let stamp = edit_stamp();
             let tx = conn.transaction().map_err(internal)?;
-            let current: Option<(u64, Vec<u8>)> = tx
+            let current: Option<(u64, Vec<u8>, String)> = tx
                 .query_row(
-                    "SELECT version, content_hash FROM games WHERE id = ?1",
+                    "SELECT version, content_hash, title FROM games WHERE id = ?1",
                     [&row.id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()
                 .map_err(internal)?;
-            let Some((version, hash)) = current else {
+            let Some((version, hash, old_title)) = current else {
                 return Err(StoreError::NotFound(id));
             };
             if if_version.is_some_and(|v| v != version) {
@@ -452,7 +553,11 @@ impl Catalog for SqliteStore {
                 )
             } else {
                 tx.prepare_cached(&format!("{UPDATE_GAME} {RETURNING}"))
-                    .and_then(|mut s| s.query_row(&row_params(&row, &stamp)[..], stored_from_row))
+                    .and_then(|mut s| s.query_row(&row_params(&row, &stamp)[..], returned_row))
+                    .and_then(|(stored, seq, title)| {
+                        retitle(&tx, seq, &old_title, &title)?;
+                        Ok(stored)
+                    })
             }
             .map_err(internal)?;
             tx.commit().map_err(internal)?;
@@ -464,37 +569,41 @@ impl Catalog for SqliteStore {
     async fn delete(&self, id: &GameId, if_version: Option<u64>) -> StoreResult<StoredGame> {
         let id = id.clone();
         self.write(move |conn| {
-            let deleted = conn
+            let tx = conn.transaction().map_err(internal)?;
+            let deleted = tx
                 .query_row(
                     &format!("DELETE FROM games WHERE id = ?1 AND (?2 IS NULL OR version = ?2) {RETURNING}"),
                     params![id.as_str(), if_version],
-                    stored_from_row,
+                    returned_row,
                 )
                 .optional()
                 .map_err(internal)?;
-            match deleted {
-                Some(stored) => into_stored(stored),
-                None => Err(missing_or_stale(conn, &id)),
-            }
+            let Some((stored, seq, title)) = deleted else {
+                return Err(missing_or_stale(&tx, &id));
+            };
+            fts_remove(&tx, seq, &title).map_err(internal)?;
+            tx.commit().map_err(internal)?;
+            into_stored(stored)
         })
         .await
     }
 
     async fn upsert_batch(
         &self,
-        batch: &[StagedGame],
+        batch: Vec<StagedGame>,
         attempt: &AttemptId,
     ) -> StoreResult<Vec<UpsertOutcome>> {
-        let batch = batch.to_vec();
         let attempt = attempt.0.clone();
         self.write(move |conn| {
             let now = now_rfc3339();
             let tx = conn.transaction().map_err(internal)?;
+            let before = max_seq(&tx).map_err(internal)?;
             let outcomes = batch
-                .iter()
+                .into_iter()
                 .map(|staged| upsert_one(&tx, staged, &attempt, &now))
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(internal)?;
+            fts_add_since(&tx, before).map_err(internal)?;
             tx.commit().map_err(internal)?;
             Ok(outcomes)
         })

@@ -19,27 +19,17 @@ CREATE TABLE games (
     attempt_pos   INTEGER                     -- and the record's line or index in its file
 );
 
-CREATE INDEX games_by_title   ON games (title_key, id);
-CREATE INDEX games_by_release ON games (release_key, id);
-CREATE INDEX games_by_rating  ON games (rating_key, id);
+-- Only the default sort has an index: secondary indexes on random keys (title, date, rating)
+-- cost more at ingest than they save on reads of a catalog this size (see BENCHMARKS.md).
+-- Sorting by those columns scans with a top-N sort.
 CREATE INDEX games_by_updated ON games (updated_at, id);
 
 CREATE VIRTUAL TABLE games_fts USING fts5 (
     title, content = 'games', content_rowid = 'seq', tokenize = 'unicode61 remove_diacritics 2'
 );
 
-CREATE TRIGGER games_fts_insert AFTER INSERT ON games BEGIN
-    INSERT INTO games_fts (rowid, title) VALUES (new.seq, new.title);
-END;
-
-CREATE TRIGGER games_fts_delete AFTER DELETE ON games BEGIN
-    INSERT INTO games_fts (games_fts, rowid, title) VALUES ('delete', old.seq, old.title);
-END;
-
-CREATE TRIGGER games_fts_update AFTER UPDATE OF title ON games WHEN old.title IS NOT new.title BEGIN
-    INSERT INTO games_fts (games_fts, rowid, title) VALUES ('delete', old.seq, old.title);
-    INSERT INTO games_fts (rowid, title) VALUES (new.seq, new.title);
-END;
+-- The search index is kept by the store code, not by triggers: a trigger makes every row its
+-- own statement transaction, and FTS5 flushes its buffer at each one (20x slower ingest).
 
 -- The ingest ledger: one entry per distinct upload (key + content fingerprint).
 CREATE TABLE ingests (

@@ -1,0 +1,289 @@
+//! The `ludex` binary driven as a user would: real files, a real data directory, real processes.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn ludex(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ludex"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .expect("the ludex binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The catalog as exported, without the server-kept fields that differ between catalogs,
+/// in id order.
+fn exported_content(data_dir: &Path) -> Vec<Value> {
+    let output = ludex(data_dir, &["export"]);
+    assert!(output.status.success(), "{output:?}");
+    let mut games: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| {
+            let mut game: Value = serde_json::from_str(line).unwrap();
+            let object = game.as_object_mut().unwrap();
+            for field in ["created_at", "updated_at", "version"] {
+                object.remove(field);
+            }
+            game
+        })
+        .collect();
+    games.sort_by_key(|g| g["id"].as_str().unwrap_or_default().to_owned());
+    games
+}
+
+#[test]
+fn bad_records_are_printed_with_line_and_reason_and_the_good_ones_land() {
+    let data = tempfile::tempdir().unwrap();
+    let output = ludex(
+        data.path(),
+        &[
+            "ingest",
+            examples().join("bad-games.ndjson").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let text = stdout(&output);
+    for expected in [
+        "partially_failed — 3 accepted",
+        "7 rejected",
+        "line 2: rating: 11.5 is above the maximum 10",
+        "line 3: title: is required",
+        "line 4: malformed JSON at column 38",
+        "line 5: release_date: 2019-02-30 does not exist",
+        "line 7: platforms: expected a list of strings, found a string; price: expected a number, found a string",
+        "line 8: id: mass-effect-2 appears earlier in this file, at line 1",
+        "currency: \"DOLLARS\" is not an ISO 4217 currency code",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    let report = data
+        .path()
+        .join("bucket/rejected/bad-games.ndjson.errors.ndjson");
+    let report = std::fs::read_to_string(&report).expect("the rejects report is written");
+    let lines: Vec<Value> = report
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 7);
+    assert_eq!(lines[0]["line"], 2);
+    assert_eq!(lines[0]["errors"][0]["field"], "rating");
+    for id in ["mass-effect-2", "fallout-new-vegas", "spelunky-2"] {
+        let got = ludex(data.path(), &["games", "get", id]);
+        assert!(got.status.success(), "{id} landed: {got:?}");
+    }
+    let first: Value = serde_json::from_str(&stdout(&ludex(
+        data.path(),
+        &["games", "get", "mass-effect-2"],
+    )))
+    .unwrap();
+    assert_eq!(
+        first["title"], "Mass Effect 2",
+        "the duplicate did not overwrite"
+    );
+}
+
+#[test]
+fn ingesting_the_same_file_twice_changes_neither_catalog_nor_ledger() {
+    let data = tempfile::tempdir().unwrap();
+    let file = examples().join("games.ndjson");
+    let first = ludex(data.path(), &["ingest", file.to_str().unwrap()]);
+    assert!(first.status.success(), "{first:?}");
+    let catalog = stdout(&ludex(data.path(), &["export"]));
+    let ledger = stdout(&ludex(data.path(), &["ingests"]));
+    assert_eq!(ledger.lines().count(), 1);
+
+    let again = ludex(data.path(), &["ingest", file.to_str().unwrap()]);
+    assert!(again.status.success(), "{again:?}");
+    assert!(stdout(&again).contains("already ingested"), "{again:?}");
+    assert_eq!(stdout(&ludex(data.path(), &["export"])), catalog);
+    assert_eq!(stdout(&ludex(data.path(), &["ingests"])), ledger);
+}
+
+#[test]
+fn the_same_records_in_a_new_file_land_unchanged_and_changed_records_are_updated() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read_to_string(examples().join("games.ndjson")).unwrap();
+    let copy = dir.path().join("copy.ndjson");
+    std::fs::write(&copy, &original).unwrap();
+    ludex(
+        data.path(),
+        &["ingest", examples().join("games.ndjson").to_str().unwrap()],
+    );
+    let before = stdout(&ludex(data.path(), &["export"]));
+
+    let same = stdout(&ludex(data.path(), &["ingest", copy.to_str().unwrap()]));
+    assert!(same.contains("(0 new, 0 changed, 24 unchanged)"), "{same}");
+    assert_eq!(stdout(&ludex(data.path(), &["export"])), before);
+
+    std::fs::write(
+        &copy,
+        original.replace(
+            "\"rating\":9.3,\"price\":24.99",
+            "\"rating\":9.4,\"price\":24.99",
+        ),
+    )
+    .unwrap();
+    let changed = stdout(&ludex(data.path(), &["ingest", copy.to_str().unwrap()]));
+    assert!(
+        changed.contains("(0 new, 1 changed, 23 unchanged)"),
+        "{changed}"
+    );
+    let hades: Value =
+        serde_json::from_str(&stdout(&ludex(data.path(), &["games", "get", "hades"]))).unwrap();
+    assert_eq!(hades["rating"], 9.4);
+    assert_eq!(hades["version"], 2);
+}
+
+#[test]
+fn export_then_ingest_into_an_empty_catalog_gives_the_same_games() {
+    let source = tempfile::tempdir().unwrap();
+    for file in ["games.ndjson", "games.json"] {
+        let out = ludex(
+            source.path(),
+            &["ingest", examples().join(file).to_str().unwrap()],
+        );
+        assert!(out.status.success(), "{out:?}");
+    }
+    let expected = exported_content(source.path());
+    assert_eq!(expected.len(), 28);
+    for format in ["ndjson", "json"] {
+        let target = tempfile::tempdir().unwrap();
+        let file = target.path().join(format!("export.{format}"));
+        let out = ludex(
+            source.path(),
+            &[
+                "export",
+                "--format",
+                format,
+                "--output",
+                file.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{out:?}");
+        let out = ludex(target.path(), &["ingest", file.to_str().unwrap()]);
+        assert!(out.status.success(), "{format}: {out:?}");
+        assert_eq!(exported_content(target.path()), expected, "{format}");
+    }
+}
+
+#[test]
+fn a_truncated_array_fails_as_a_whole_naming_the_byte_offset() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("truncated.json");
+    std::fs::write(&file, br#"[{"title":"Complete"},{"title":"Cut off"#).unwrap();
+    let output = ludex(data.path(), &["ingest", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains("truncated.json: failed"), "{text}");
+    assert!(text.contains("error: byte 39: invalid JSON"), "{text}");
+    assert!(text.contains("truncated"), "{text}");
+    let ledger = stdout(&ludex(data.path(), &["ingests"]));
+    assert!(ledger.contains("failed"), "{ledger}");
+}
+
+#[test]
+fn gzip_uploads_and_a_byte_order_mark_are_understood() {
+    use flate2::{Compression, write::GzEncoder};
+    use std::io::Write;
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("games.ndjson.gz");
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    gz.write_all(b"\xEF\xBB\xBF{\"title\":\"Zipped\"}\n{\"title\":\"Also zipped\"}\n")
+        .unwrap();
+    std::fs::write(&file, gz.finish().unwrap()).unwrap();
+    let output = ludex(data.path(), &["ingest", file.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout(&output).contains("2 accepted"));
+    assert!(
+        ludex(data.path(), &["games", "get", "zipped"])
+            .status
+            .success()
+    );
+}
+
+fn count_games(db: &Path) -> Option<i64> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ok()?;
+    conn.busy_timeout(Duration::from_secs(1)).ok()?;
+    conn.query_row("SELECT count(*) FROM games", [], |r| r.get(0))
+        .ok()
+}
+
+#[test]
+fn killing_an_ingest_midway_and_rerunning_leaves_every_record_exactly_once() {
+    const RECORDS: i64 = 100_000;
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("big.ndjson");
+    let generated = ludex(
+        data.path(),
+        &[
+            "generate",
+            "--count",
+            &RECORDS.to_string(),
+            "--output",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(generated.status.success());
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ludex"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["--batch-size", "100", "ingest", file.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let db = data.path().join("ludex.db");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let landed = loop {
+        if let Some(n) = count_games(&db).filter(|&n| n > 0) {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "the ingest never wrote a batch");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let after_kill = count_games(&db).unwrap();
+    assert!(
+        after_kill < RECORDS,
+        "the ingest finished before it was killed ({landed} seen)"
+    );
+    let ledger = stdout(&ludex(data.path(), &["ingests"]));
+    assert!(ledger.contains("running"), "{ledger}");
+    assert!(!ledger.contains("succeeded"), "{ledger}");
+
+    let rerun = ludex(data.path(), &["ingest", file.to_str().unwrap()]);
+    assert!(rerun.status.success(), "{rerun:?}");
+    assert!(
+        stdout(&rerun).contains(&format!("succeeded — {RECORDS} accepted")),
+        "{}",
+        stdout(&rerun)
+    );
+    assert_eq!(count_games(&db), Some(RECORDS));
+    let ledger = stdout(&ludex(data.path(), &["ingests"]));
+    assert_eq!(ledger.lines().count(), 1, "{ledger}");
+    assert!(ledger.contains("succeeded"), "{ledger}");
+    let first: Value =
+        serde_json::from_str(&stdout(&ludex(data.path(), &["games", "get", "g0000000"]))).unwrap();
+    assert_eq!(
+        first["version"], 1,
+        "records written before the kill are not counted as changed by the rerun"
+    );
+}
