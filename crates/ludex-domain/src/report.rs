@@ -33,6 +33,8 @@ impl fmt::Display for Reject {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IngestStatus {
+    /// Stored in the bucket's uploads and waiting for the ingest to pick it up.
+    Queued,
     /// Started and not finished: still running, or the process died (a rerun completes it).
     Running,
     /// Every record landed.
@@ -46,6 +48,7 @@ pub enum IngestStatus {
 impl IngestStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Queued => "queued",
             Self::Running => "running",
             Self::Succeeded => "succeeded",
             Self::PartiallyFailed => "partially_failed",
@@ -55,6 +58,7 @@ impl IngestStatus {
 
     pub fn parse(raw: &str) -> Option<Self> {
         [
+            Self::Queued,
             Self::Running,
             Self::Succeeded,
             Self::PartiallyFailed,
@@ -62,6 +66,11 @@ impl IngestStatus {
         ]
         .into_iter()
         .find(|s| s.as_str() == raw)
+    }
+
+    /// Whether the ingest has ended (well or not); queued and running ones have not.
+    pub fn is_finished(self) -> bool {
+        !matches!(self, Self::Queued | Self::Running)
     }
 
     /// The status a finished ingest ends with.

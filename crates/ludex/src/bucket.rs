@@ -153,6 +153,29 @@ impl Bucket {
         }
     }
 
+    /// The first `max` lines of a text object, read as a stream.
+    pub async fn read_lines(&self, key: &str, max: usize) -> Result<Vec<String>, BucketError> {
+        use tokio::io::AsyncBufReadExt;
+        let result = self
+            .store
+            .get(&path(key)?)
+            .await
+            .map_err(|e| not_found(key, e))?;
+        let stream = result
+            .into_stream()
+            .map(|chunk| chunk.map_err(std::io::Error::other));
+        let mut lines =
+            tokio::io::BufReader::new(tokio_util::io::StreamReader::new(stream)).lines();
+        let mut out = Vec::new();
+        while out.len() < max {
+            match lines.next_line().await? {
+                Some(line) => out.push(line),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// Deletes an object; deleting what is not there is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), BucketError> {
         match self.store.delete(&path(key)?).await {

@@ -1,8 +1,10 @@
 //! The `ludex` command line: every command reads its settings from flags or `LUDEX_*`
 //! environment variables, opens the store and bucket once, and calls the library.
 
+use crate::api::{ApiConfig, AppState};
 use crate::bucket::Bucket;
 use crate::ingest::{IngestConfig, IngestOutcome, Ingestor, Progress, Upload};
+use crate::keys::{KeyFile, Keys, Scope};
 use crate::store::{self, Stores};
 use crate::synthetic;
 use anyhow::{Context, Result};
@@ -13,6 +15,7 @@ use ludex_domain::{GameId, LedgerQuery, ListQuery, ParseLimits, Rating, Sort};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Parser)]
@@ -55,10 +58,21 @@ pub struct Settings {
     /// Largest upload accepted, in bytes after decompression.
     #[arg(long, global = true, env = "LUDEX_MAX_UPLOAD_BYTES", default_value_t = 4 * 1024 * 1024 * 1024)]
     pub max_upload_bytes: u64,
+    /// The API key file [default: DATA_DIR/api-keys.json]
+    #[arg(long, global = true, env = "LUDEX_API_KEYS_FILE")]
+    pub api_keys_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the HTTP API and watch the bucket's uploads/ folder for files to ingest.
+    ///
+    /// Files copied into DATA_DIR/bucket/uploads (or sent to POST /uploads) are ingested
+    /// within a second. Stops cleanly on Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+    /// Create, list and revoke the API keys that writes need.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Ingest JSON, JSON-array or NDJSON files (optionally .gz) into the catalog.
     ///
     /// Each file is parsed record by record: valid records land, invalid ones are printed
@@ -101,6 +115,45 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "LUDEX_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Require an API key for reads too (writes always need one).
+    #[arg(long, env = "LUDEX_READS_REQUIRE_KEY")]
+    pub reads_require_key: bool,
+    /// Origins allowed to call the API from a browser (comma-separated); none by default.
+    #[arg(long, env = "LUDEX_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Largest file accepted by POST /uploads, in bytes.
+    #[arg(long, env = "LUDEX_MAX_HTTP_UPLOAD_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub max_http_upload_bytes: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it once; only its hash is stored.
+    Create {
+        /// A name to recognise the key by (and revoke it).
+        #[arg(long)]
+        name: String,
+        /// `write` keys may also read; `read` keys are for deployments that require keys for reads.
+        #[arg(long, value_enum, default_value_t = KeyScope::Write)]
+        scope: KeyScope,
+    },
+    /// List keys (names, scopes, dates; never the keys).
+    List,
+    /// Revoke a key by name.
+    Revoke { name: String },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum KeyScope {
+    Read,
+    Write,
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,6 +230,12 @@ impl Settings {
         }
     }
 
+    pub fn key_file_path(&self) -> PathBuf {
+        self.api_keys_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("api-keys.json"))
+    }
+
     pub fn open_stores(&self) -> Result<Stores> {
         Ok(store::open(&self.store_url())?)
     }
@@ -187,9 +246,19 @@ impl Settings {
 }
 
 impl Cli {
+    /// The log level when RUST_LOG is unset: the server logs what it does, commands only warn.
+    pub fn default_log_level(&self) -> &'static str {
+        match self.command {
+            Command::Serve(_) => "info",
+            _ => "warn",
+        }
+    }
+
     pub async fn run(self) -> Result<ExitCode> {
         let settings = self.settings;
         match self.command {
+            Command::Serve(args) => serve(&settings, args).await,
+            Command::Keys(command) => keys(&settings, command),
             Command::Ingest {
                 files,
                 show_rejects,
@@ -303,6 +372,75 @@ impl ListArgs {
             cursor: self.cursor.clone(),
         })
     }
+}
+
+async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
+    let stores = settings.open_stores()?;
+    let bucket = settings.open_bucket()?;
+    let key_path = settings.key_file_path();
+    let keys = KeyFile::new(&key_path).ring()?;
+    let state = AppState {
+        stores: stores.clone(),
+        bucket: bucket.clone(),
+        keys: Arc::new(Keys::new(keys)),
+        config: Arc::new(ApiConfig {
+            reads_require_key: args.reads_require_key,
+            cors_origins: args.cors_origins,
+            max_upload_bytes: args.max_http_upload_bytes,
+            ..ApiConfig::default()
+        }),
+    };
+    let ingestor = Ingestor::new(stores, bucket.clone(), settings.ingest_config());
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    println!("ludex is serving http://{address} (API docs: http://{address}/docs)");
+    std::io::stdout().flush()?;
+    crate::serve::run(
+        listener,
+        state,
+        ingestor,
+        bucket.local_root().map(Path::to_path_buf),
+        Some(key_path),
+    )
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keys(settings: &Settings, command: KeysCommand) -> Result<ExitCode> {
+    let path = settings.key_file_path();
+    let file = KeyFile::new(&path);
+    match command {
+        KeysCommand::Create { name, scope } => {
+            let scope = match scope {
+                KeyScope::Read => Scope::Read,
+                KeyScope::Write => Scope::Write,
+            };
+            let (key, _) = file.create(&name, scope, store::now_rfc3339())?;
+            eprintln!("Created the API key {name:?}. It is shown only this once; keep it secret:");
+            println!("{key}");
+        }
+        KeysCommand::List => {
+            for entry in file.load()? {
+                println!(
+                    "{:<24} {:<6} created {}{}",
+                    entry.name,
+                    match entry.scope {
+                        Scope::Read => "read",
+                        Scope::Write => "write",
+                    },
+                    entry.created_at,
+                    if entry.revoked { "  (revoked)" } else { "" }
+                );
+            }
+        }
+        KeysCommand::Revoke { name } => {
+            file.revoke(&name)?;
+            eprintln!("Revoked the API key {name:?}.");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A progress bar on a terminal; nothing otherwise (the final report is printed either way).

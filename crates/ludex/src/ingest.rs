@@ -133,7 +133,7 @@ impl Ingestor {
         let info = upload.source.info(upload.key).await?;
         let id = IngestId::for_upload(&upload.ledger_key, &info.fingerprint);
         if let Some(earlier) = self.stores.ledger.get(&id).await?
-            && earlier.status != IngestStatus::Running
+            && earlier.status.is_finished()
             && !earlier.retryable
         {
             tracing::info!(ingest = %id, key = %upload.ledger_key, status = %earlier.status, "upload seen before; nothing to do");

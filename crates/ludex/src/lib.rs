@@ -1,9 +1,13 @@
 //! ludex: a game catalog service. This crate holds the ingest pipeline, the store and bucket
 //! adapters, telemetry and the command line; the domain lives in `ludex-domain`.
 
+pub mod api;
 pub mod bucket;
 pub mod cli;
+pub mod inbox;
 pub mod ingest;
+pub mod keys;
+pub mod serve;
 pub mod store;
 pub mod synthetic;
 pub mod telemetry;

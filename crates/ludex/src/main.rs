@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = ludex::cli::Cli::parse();
-    ludex::telemetry::init("warn");
+    ludex::telemetry::init(cli.default_log_level());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,0 +1,198 @@
+//! Every error the API returns is `application/problem+json` (RFC 9457) with a stable `type`.
+//! Internal errors are logged with the request's id and never echoed to the client.
+
+use crate::bucket::BucketError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ludex_domain::{FieldError, StoreError};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request itself is malformed: bad JSON, a bad query parameter, a bad cursor.
+    #[error("{detail}")]
+    BadRequest {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    /// Well-formed, but the game it describes is not valid.
+    #[error("the game is not valid")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the game is at version {current}; reload it and apply your change again")]
+    PreconditionFailed { current: u64 },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("this endpoint does not support that method; the Allow header lists those it does")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    Unavailable(String),
+    /// Logged, never shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::BadRequest {
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// A bad query or path parameter, reported as a field error.
+    pub fn bad_parameter(field: &str, reason: impl Into<String>) -> Self {
+        let error = FieldError::field(field, reason);
+        Self::BadRequest {
+            detail: error.to_string(),
+            errors: vec![error],
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Self::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            Self::Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "The game is not valid",
+            ),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            Self::PreconditionFailed { .. } => (
+                StatusCode::PRECONDITION_FAILED,
+                "version-mismatch",
+                "The game changed since you read it",
+            ),
+            Self::Unauthorized(_) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "An API key is required",
+            ),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
+            Self::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            Self::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "The request body is too large",
+            ),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Temporarily unavailable",
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error",
+            ),
+        }
+    }
+}
+
+/// The problem document, as served and as described in the OpenAPI document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A stable identifier of the kind of problem, e.g. `/problems/validation`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Field errors, worded as in ingest rejects.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<crate::api::openapi::FieldErrorDoc>)]
+    pub errors: Vec<FieldError>,
+    /// The stored version, on a version mismatch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<u64>,
+}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind, title) = self.parts();
+        let detail = match &self {
+            Self::Internal(message) => {
+                tracing::error!(error = %message, "request failed");
+                "Something went wrong on our side; the error is logged with this request's id (x-request-id).".to_owned()
+            }
+            Self::Unavailable(message) => {
+                tracing::warn!(error = %message, "store unavailable");
+                "The catalog is temporarily unavailable; try again shortly.".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let (errors, current_version) = match self {
+            Self::BadRequest { errors, .. } | Self::Validation(errors) => (errors, None),
+            Self::PreconditionFailed { current } => (Vec::new(), Some(current)),
+            _ => (Vec::new(), None),
+        };
+        let problem = Problem {
+            kind: format!("/problems/{kind}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+            errors,
+            current_version,
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"ludex\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(id) => Self::NotFound(format!("no game with the id {id}")),
+            StoreError::AlreadyExists(id) => {
+                Self::Conflict(format!("a game with the id {id} already exists"))
+            }
+            StoreError::VersionMismatch { current } => Self::PreconditionFailed { current },
+            StoreError::InvalidCursor(reason) => Self::bad_parameter("cursor", reason),
+            StoreError::Unsupported(reason) => Self::bad_request(reason),
+            StoreError::Unavailable(reason) => Self::Unavailable(reason),
+            StoreError::Internal(reason) => Self::Internal(reason),
+        }
+    }
+}
+
+impl From<BucketError> for ApiError {
+    fn from(e: BucketError) -> Self {
+        match e {
+            BucketError::NotFound(key) => Self::NotFound(format!("no object {key}")),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}

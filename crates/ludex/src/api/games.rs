@@ -1,0 +1,604 @@
+//! `/games`: list, read, create, replace, patch (JSON Merge Patch), delete, covers.
+
+use super::error::{ApiError, ApiResult};
+use super::{AppState, CanRead, CanWrite, content_type_is, json_response, read_body};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ludex_domain::{FieldError, Game, GameId, ListQuery, Rating, Sort, StoreError, StoredGame};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+const JSON_TYPES: [&str; 2] = ["application/json", "application/merge-patch+json"];
+
+/// Query parameters of `GET /games`, all read as text so errors can name the parameter.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only games on this platform (case-insensitive exact match).
+    platform: Option<String>,
+    /// Only games of this genre (case-insensitive exact match).
+    genre: Option<String>,
+    /// Released in or after this year.
+    #[param(value_type = Option<u16>, minimum = 1950, maximum = 2100)]
+    year_from: Option<String>,
+    /// Released in or before this year.
+    #[param(value_type = Option<u16>, minimum = 1950, maximum = 2100)]
+    year_to: Option<String>,
+    /// Rated at least this (0–10, one decimal).
+    #[param(value_type = Option<f64>, minimum = 0, maximum = 10)]
+    min_rating: Option<String>,
+    /// Title search: every word must start a word of the title.
+    q: Option<String>,
+    /// `title`, `release_date`, `rating` or `updated_at`, with `-` in front for descending.
+    #[param(pattern = "^-?(title|release_date|rating|updated_at)$")]
+    sort: Option<String>,
+    /// Games per page, 1–100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+fn parse_param<T: std::str::FromStr>(
+    name: &str,
+    raw: Option<&str>,
+    what: &str,
+) -> ApiResult<Option<T>> {
+    raw.map(|r| {
+        r.trim()
+            .parse::<T>()
+            .map_err(|_| ApiError::bad_parameter(name, format!("{r:?} is not {what}")))
+    })
+    .transpose()
+}
+
+impl ListParams {
+    fn query(&self) -> ApiResult<ListQuery> {
+        let year = |name: &str, raw: Option<&str>| -> ApiResult<Option<u16>> {
+            let year = parse_param::<u16>(name, raw, "a year")?;
+            match year {
+                Some(y) if !(1950..=2100).contains(&y) => Err(ApiError::bad_parameter(
+                    name,
+                    format!("{y} is outside 1950–2100"),
+                )),
+                other => Ok(other),
+            }
+        };
+        let limit = parse_param::<u32>("limit", self.limit.as_deref(), "a whole number")?
+            .unwrap_or(ListQuery::DEFAULT_LIMIT);
+        if !(1..=ListQuery::MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::bad_parameter(
+                "limit",
+                format!("{limit} is outside 1–{}", ListQuery::MAX_LIMIT),
+            ));
+        }
+        let sort = match &self.sort {
+            Some(raw) => Sort::parse(raw).map_err(|e| ApiError::bad_parameter("sort", e))?,
+            None => Sort::default(),
+        };
+        let min_rating = self
+            .min_rating
+            .as_deref()
+            .map(Rating::parse)
+            .transpose()
+            .map_err(|e| ApiError::bad_parameter("min_rating", e))?;
+        let text = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        Ok(ListQuery {
+            platform: text(&self.platform),
+            genre: text(&self.genre),
+            year_from: year("year_from", self.year_from.as_deref())?,
+            year_to: year("year_to", self.year_to.as_deref())?,
+            min_rating,
+            q: text(&self.q),
+            sort,
+            limit,
+            cursor: self.cursor.clone().filter(|c| !c.is_empty()),
+        })
+    }
+}
+
+fn path_id(raw: &str) -> ApiResult<GameId> {
+    GameId::parse(raw).map_err(|e| ApiError::bad_parameter("id", e))
+}
+
+fn etag(version: u64) -> HeaderValue {
+    // Digits and quotes are always a valid header value.
+    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+}
+
+/// The versions an `If-Match` / `If-None-Match` header names; `None` for `*`.
+fn versions(headers: &HeaderMap, name: header::HeaderName) -> Option<Option<Vec<Option<u64>>>> {
+    let value = headers.get(name)?.to_str().unwrap_or("");
+    if value.trim() == "*" {
+        return Some(None);
+    }
+    Some(Some(
+        value
+            .split(',')
+            .map(|tag| {
+                let tag = tag.trim();
+                // Weak tags never match in If-Match; treated as unknown versions.
+                tag.strip_prefix('"')
+                    .and_then(|t| t.strip_suffix('"'))
+                    .and_then(|t| t.parse().ok())
+            })
+            .collect(),
+    ))
+}
+
+/// Checks `If-Match` against the stored version.
+fn check_if_match(headers: &HeaderMap, current: u64) -> ApiResult<()> {
+    match versions(headers, header::IF_MATCH) {
+        Some(Some(tags)) if !tags.contains(&Some(current)) => {
+            Err(ApiError::PreconditionFailed { current })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn game_response(status: StatusCode, stored: &StoredGame) -> Response {
+    let mut response = json_response(status, stored.to_json());
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag(stored.version));
+    response
+}
+
+async fn read_object(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> ApiResult<Map<String, Value>> {
+    if !content_type_is(headers, &JSON_TYPES) {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the game as application/json".into(),
+        ));
+    }
+    let bytes = read_body(body, limit).await?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body is not valid JSON: {e} (byte {})",
+            byte_offset(&bytes, e.line(), e.column())
+        ))
+    })?;
+    match value {
+        Value::Object(object) => Ok(object),
+        other => Err(ApiError::Validation(vec![FieldError::record(format!(
+            "expected a JSON object, found {}",
+            ludex_domain::fields::json_type(&other)
+        ))])),
+    }
+}
+
+/// The byte offset of a 1-based line and column.
+fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
+    let line_start: usize = bytes
+        .split(|&b| b == b'\n')
+        .take(line.saturating_sub(1))
+        .map(|l| l.len() + 1)
+        .sum();
+    line_start + column.saturating_sub(1)
+}
+
+fn parse_game(object: &Map<String, Value>) -> ApiResult<Game> {
+    Game::from_object(object).map_err(ApiError::Validation)
+}
+
+/// Puts the path id into a body, refusing a body that names another id.
+fn with_path_id(mut object: Map<String, Value>, id: &GameId) -> ApiResult<Map<String, Value>> {
+    if let Some(given) = object.get("id").filter(|v| !v.is_null()) {
+        let same = GameId::from_json(given).is_ok_and(|g| &g == id);
+        if !same {
+            return Err(ApiError::Validation(vec![FieldError::field(
+                "id",
+                format!("does not match the id in the path ({id})"),
+            )]));
+        }
+    }
+    object.insert("id".into(), Value::String(id.to_string()));
+    Ok(object)
+}
+
+#[utoipa::path(get, path = "/games", tag = "games", params(ListParams),
+    responses(
+        (status = 200, description = "A page of games", body = super::openapi::GamePage),
+        (status = 400, description = "A bad parameter or cursor", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A key is required for reads here", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    _: CanRead,
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> ApiResult<Response> {
+    let page = state.stores.catalog.list(&params.query()?).await?;
+    let mut body = String::with_capacity(page.items.len() * 512 + 64);
+    body.push_str("{\"items\":[");
+    for (i, game) in page.items.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&game.to_json());
+    }
+    body.push_str("],\"next_cursor\":");
+    body.push_str(&serde_json::to_string(&page.next_cursor).unwrap_or_else(|_| "null".into()));
+    body.push('}');
+    Ok(json_response(StatusCode::OK, body))
+}
+
+#[utoipa::path(get, path = "/games/{id}", tag = "games",
+    params(("id" = String, Path, description = "The game's id", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
+    responses(
+        (status = 200, description = "The game; ETag is its version", body = super::openapi::GameDoc,
+            headers(("ETag" = String, description = "The version, quoted"))),
+        (status = 304, description = "Not modified (If-None-Match matched)"),
+        (status = 400, description = "A malformed id", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A key is required for reads here", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such game", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    _: CanRead,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let id = path_id(&id)?;
+    let stored = state
+        .stores
+        .catalog
+        .get(&id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+    if let Some(tags) = versions(&headers, header::IF_NONE_MATCH)
+        && tags.is_none_or(|t| t.contains(&Some(stored.version)))
+    {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag(stored.version))],
+        )
+            .into_response());
+    }
+    Ok(game_response(StatusCode::OK, &stored))
+}
+
+#[utoipa::path(post, path = "/games", tag = "games",
+    request_body(content = super::openapi::GameInput, content_type = "application/json"),
+    security(("api_key" = [])),
+    responses(
+        (status = 201, description = "Created", body = super::openapi::GameDoc,
+            headers(("Location" = String), ("ETag" = String))),
+        (status = 400, description = "Not JSON", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only key", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The id is taken", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a valid game", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    _: CanWrite,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let object = read_object(&headers, body, state.config.max_json_bytes).await?;
+    let game = parse_game(&object)?;
+    let stored = state.stores.catalog.create(&game).await?;
+    let mut response = game_response(StatusCode::CREATED, &stored);
+    if let Ok(location) = HeaderValue::from_str(&format!("/games/{}", stored.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(put, path = "/games/{id}", tag = "games",
+    params(("id" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
+        ("If-Match" = Option<String>, Header, description = "Write only if the game is at this version (its ETag)")),
+    request_body(content = super::openapi::GameInput, content_type = "application/json"),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Replaced", body = super::openapi::GameDoc, headers(("ETag" = String))),
+        (status = 400, description = "Not JSON or a malformed id", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only key", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such game", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The game changed since you read it; nothing was written", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a valid game", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn replace(
+    _: CanWrite,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let id = path_id(&id)?;
+    let object = read_object(&headers, body, state.config.max_json_bytes).await?;
+    let game = parse_game(&with_path_id(object, &id)?)?;
+    let current = state
+        .stores
+        .catalog
+        .get(&id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+    check_if_match(&headers, current.version)?;
+    let stored = state
+        .stores
+        .catalog
+        .replace(&game, Some(current.version))
+        .await?;
+    Ok(game_response(StatusCode::OK, &stored))
+}
+
+/// RFC 7396: objects merge key by key, `null` removes, anything else replaces.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                if value.is_null() {
+                    target.remove(key);
+                } else {
+                    merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
+                }
+            }
+        }
+        (target, patch) => *target = patch.clone(),
+    }
+}
+
+#[utoipa::path(patch, path = "/games/{id}", tag = "games",
+    params(("id" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
+        ("If-Match" = Option<String>, Header, description = "Write only if the game is at this version (its ETag)")),
+    request_body(content = super::openapi::GamePatch, content_type = "application/merge-patch+json"),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Patched", body = super::openapi::GameDoc, headers(("ETag" = String))),
+        (status = 400, description = "Not JSON or a malformed id", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only key", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such game", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The game changed since you read it; nothing was written", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The patched game is not valid", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn patch(
+    _: CanWrite,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let id = path_id(&id)?;
+    let patch = Value::Object(read_object(&headers, body, state.config.max_json_bytes).await?);
+    // Without If-Match a concurrent write is retried on the fresh version, a few times.
+    for _ in 0..3 {
+        let current = state
+            .stores
+            .catalog
+            .get(&id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        check_if_match(&headers, current.version)?;
+        let mut document: Value = serde_json::from_str(&current.content)
+            .map_err(|e| ApiError::Internal(format!("stored document of {id}: {e}")))?;
+        merge_patch(&mut document, &patch);
+        let Value::Object(object) = document else {
+            return Err(ApiError::Internal("a merged object is an object".into()));
+        };
+        let game = parse_game(&with_path_id(object, &id)?)?;
+        match state
+            .stores
+            .catalog
+            .replace(&game, Some(current.version))
+            .await
+        {
+            Err(StoreError::VersionMismatch { .. }) if !headers.contains_key(header::IF_MATCH) => {
+                continue;
+            }
+            result => return Ok(game_response(StatusCode::OK, &result?)),
+        }
+    }
+    Err(ApiError::Unavailable(format!(
+        "{id} kept changing while the patch was applied"
+    )))
+}
+
+#[utoipa::path(delete, path = "/games/{id}", tag = "games",
+    params(("id" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
+        ("If-Match" = Option<String>, Header, description = "Delete only if the game is at this version")),
+    security(("api_key" = [])),
+    responses(
+        (status = 204, description = "Deleted, with its cover"),
+        (status = 400, description = "A malformed id", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only key", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such game", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The game changed since you read it; nothing was deleted", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete(
+    _: CanWrite,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let id = path_id(&id)?;
+    let current = state
+        .stores
+        .catalog
+        .get(&id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+    check_if_match(&headers, current.version)?;
+    let deleted = state
+        .stores
+        .catalog
+        .delete(&id, Some(current.version))
+        .await?;
+    if let Ok(game) = deleted.game()
+        && let Some(cover) = game.cover_image
+    {
+        state.bucket.delete(cover.as_str()).await?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The image formats covers may have, recognised by their first bytes.
+fn image_type(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(("image/jpeg", "jpg"))
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(("image/png", "png"))
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some(("image/webp", "webp"))
+    } else {
+        None
+    }
+}
+
+#[utoipa::path(put, path = "/games/{id}/cover", tag = "games",
+    params(("id" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
+        ("If-Match" = Option<String>, Header, description = "Write only if the game is at this version")),
+    request_body(content = Vec<u8>, description = "A JPEG, PNG or WebP image", content_type = "image/*"),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The game with its new cover_image", body = super::openapi::GameDoc, headers(("ETag" = String))),
+        (status = 400, description = "A malformed id", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only key", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such game", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The game changed since you read it", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JPEG, PNG or WebP image", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn put_cover(
+    _: CanWrite,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let id = path_id(&id)?;
+    let bytes = read_body(body, state.config.max_cover_bytes).await?;
+    let Some((_, extension)) = image_type(&bytes) else {
+        return Err(ApiError::UnsupportedMediaType(
+            "a cover must be a JPEG, PNG or WebP image".into(),
+        ));
+    };
+    let current = state
+        .stores
+        .catalog
+        .get(&id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+    check_if_match(&headers, current.version)?;
+    let mut game = current
+        .game()
+        .map_err(|e| ApiError::Internal(format!("stored game {id}: {e:?}")))?;
+    let key = format!("covers/{id}.{extension}");
+    state.bucket.put(&key, bytes).await?;
+    let previous = game
+        .cover_image
+        .replace(ludex_domain::fields::CoverKey::parse(&key).map_err(ApiError::Internal)?);
+    let stored = state
+        .stores
+        .catalog
+        .replace(&game, Some(current.version))
+        .await?;
+    if let Some(old) = previous.filter(|old| old.as_str() != key) {
+        state.bucket.delete(old.as_str()).await?;
+    }
+    Ok(game_response(StatusCode::OK, &stored))
+}
+
+#[utoipa::path(get, path = "/games/{id}/cover", tag = "games",
+    params(("id" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
+    responses(
+        (status = 200, description = "The cover image", content_type = "image/*", body = Vec<u8>),
+        (status = 400, description = "A malformed id", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A key is required for reads here", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such game, or it has no cover", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_cover(
+    _: CanRead,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = path_id(&id)?;
+    let stored = state
+        .stores
+        .catalog
+        .get(&id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+    let game = stored
+        .game()
+        .map_err(|e| ApiError::Internal(format!("stored game {id}: {e:?}")))?;
+    let key = game
+        .cover_image
+        .ok_or_else(|| ApiError::NotFound(format!("{id} has no cover image")))?;
+    let bytes = state
+        .bucket
+        .get(key.as_str())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("the cover of {id} is missing")))?;
+    let content_type = image_type(&bytes).map_or("application/octet-stream", |(t, _)| t);
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let mut target = json!({"title": "A", "tags": ["x"], "extra": {"a": 1, "b": 2}});
+        merge_patch(
+            &mut target,
+            &json!({"tags": null, "extra": {"a": null, "c": 3}, "rating": 5}),
+        );
+        assert_eq!(
+            target,
+            json!({"title": "A", "extra": {"b": 2, "c": 3}, "rating": 5})
+        );
+    }
+
+    #[test]
+    fn images_are_recognised_by_their_magic_bytes() {
+        assert_eq!(
+            image_type(b"\xFF\xD8\xFF\xE0rest").map(|t| t.1),
+            Some("jpg")
+        );
+        assert_eq!(
+            image_type(b"\x89PNG\r\n\x1a\nrest").map(|t| t.1),
+            Some("png")
+        );
+        assert_eq!(
+            image_type(b"RIFF\0\0\0\0WEBPVP8 ").map(|t| t.1),
+            Some("webp")
+        );
+        assert_eq!(image_type(b"GIF89a"), None);
+    }
+
+    #[test]
+    fn byte_offsets_count_lines() {
+        assert_eq!(byte_offset(b"{\n  \"a\": x\n}", 2, 8), 9);
+    }
+}

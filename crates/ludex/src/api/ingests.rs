@@ -1,0 +1,377 @@
+//! `/uploads` stores an upload file under `uploads/` (where the ingest picks it up) and
+//! `/ingests` shows the ledger and the rejects of each ingest.
+
+use super::error::{ApiError, ApiResult};
+use super::{AppState, CanRead, CanWrite, content_type_is, json_response};
+use crate::bucket::{Bucket, ObjectInfo};
+use crate::store::now_rfc3339;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use futures::{Stream, StreamExt};
+use ludex_domain::LedgerQuery;
+use ludex_domain::report::{IngestId, IngestRecord, IngestStatus, Reject};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+/// Content types of raw upload bodies.
+const UPLOAD_TYPES: [&str; 5] = [
+    "application/json",
+    "application/x-ndjson",
+    "application/gzip",
+    "application/octet-stream",
+    "text/plain",
+];
+
+use crate::inbox::UPLOAD_SUFFIXES;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadParams {
+    /// The file name to store the upload under (raw bodies; multipart uploads carry their own).
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+    filename: Option<String>,
+}
+
+/// Checks an upload's file name: a plain name with a known ending.
+fn upload_key(filename: &str) -> ApiResult<String> {
+    let ok_chars = !filename.is_empty()
+        && filename.len() <= 128
+        && filename.as_bytes()[0].is_ascii_alphanumeric()
+        && filename
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !ok_chars {
+        return Err(ApiError::bad_parameter(
+            "filename",
+            format!(
+                "{filename:?} must be 1–128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+            ),
+        ));
+    }
+    if !crate::inbox::is_upload(filename) {
+        return Err(ApiError::bad_parameter(
+            "filename",
+            format!("{filename:?} must end with {}", UPLOAD_SUFFIXES.join(", ")),
+        ));
+    }
+    Ok(format!("uploads/{filename}"))
+}
+
+/// Streams a body into the bucket, hashing it on the way; the object appears only when
+/// complete, so an interrupted upload leaves nothing behind.
+async fn store_stream<S, E>(
+    bucket: &Bucket,
+    key: &str,
+    mut body: S,
+    limit: u64,
+) -> ApiResult<ObjectInfo>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut writer = bucket.writer(key)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut size = 0u64;
+    let outcome: ApiResult<()> = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk
+                .map_err(|e| ApiError::bad_request(format!("the upload was interrupted: {e}")))?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "the upload is larger than the limit of {limit} bytes"
+                )));
+            }
+            hasher.update(&chunk);
+            writer
+                .write_all(&chunk)
+                .await
+                .map_err(|e| ApiError::Internal(format!("writing {key}: {e}")))?;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = outcome {
+        if let Err(abort) = writer.abort().await {
+            tracing::warn!(key, error = %abort, "could not clean up an interrupted upload");
+        }
+        return Err(e);
+    }
+    writer
+        .shutdown()
+        .await
+        .map_err(|e| ApiError::Internal(format!("finishing {key}: {e}")))?;
+    Ok(ObjectInfo {
+        key: key.to_owned(),
+        size,
+        fingerprint: hasher.finalize().to_hex().to_string(),
+    })
+}
+
+/// What `POST /uploads` answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UploadAccepted {
+    /// Poll `/ingests/{ingest_id}` for the outcome.
+    ingest_id: String,
+    /// Where the upload is stored in the bucket.
+    key: String,
+    size: u64,
+    /// `queued`, or the outcome of an earlier ingest of exactly this content.
+    #[schema(value_type = super::openapi::IngestStatusDoc)]
+    status: IngestStatus,
+}
+
+#[utoipa::path(post, path = "/uploads", tag = "ingests", params(UploadParams),
+    request_body(description = "The upload file: a raw body with ?filename=, or multipart/form-data with a `file` field",
+        content(
+            (Vec<u8> = "application/x-ndjson"),
+            (Vec<u8> = "application/json"),
+            (Vec<u8> = "application/gzip"),
+            (super::openapi::UploadForm = "multipart/form-data"),
+        )),
+    security(("api_key" = [])),
+    responses(
+        (status = 202, description = "Stored; the ingest runs in the background", body = UploadAccepted,
+            headers(("Location" = String, description = "The ingest's status"))),
+        (status = 400, description = "A bad file name or an interrupted body", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only key", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "An unsupported content type", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn upload(
+    _: CanWrite,
+    State(state): State<AppState>,
+    Query(params): Query<UploadParams>,
+    request: Request,
+) -> ApiResult<Response> {
+    let limit = state.config.max_upload_bytes;
+    let headers = request.headers().clone();
+    let info = if content_type_is(&headers, &["multipart/form-data"]) {
+        let mut form = Multipart::from_request(request, &state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("the form could not be read: {e}")))?;
+        let mut stored = None;
+        while let Some(field) = form
+            .next_field()
+            .await
+            .map_err(|e| ApiError::bad_request(format!("the form could not be read: {e}")))?
+        {
+            if field.name() != Some("file") {
+                continue;
+            }
+            let filename = field
+                .file_name()
+                .map(str::to_owned)
+                .or(params.filename.clone())
+                .ok_or_else(|| {
+                    ApiError::bad_parameter("filename", "the file part has no file name")
+                })?;
+            let key = upload_key(&filename)?;
+            stored = Some(store_stream(&state.bucket, &key, field, limit).await?);
+            break;
+        }
+        stored.ok_or_else(|| ApiError::bad_parameter("file", "the form has no `file` part"))?
+    } else if content_type_is(&headers, &UPLOAD_TYPES) {
+        let filename = params
+            .filename
+            .ok_or_else(|| ApiError::bad_parameter("filename", "is required with a raw body"))?;
+        let key = upload_key(&filename)?;
+        store_stream(
+            &state.bucket,
+            &key,
+            request.into_body().into_data_stream(),
+            limit,
+        )
+        .await?
+    } else {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "send the file as multipart/form-data or as a raw body of type {}",
+            UPLOAD_TYPES.join(", ")
+        )));
+    };
+    let id = IngestId::for_upload(&info.key, &info.fingerprint);
+    let status = match state.stores.ledger.get(&id).await? {
+        Some(earlier) => earlier.status,
+        None => {
+            let queued = IngestRecord {
+                id: id.clone(),
+                key: info.key.clone(),
+                size: info.size,
+                fingerprint: info.fingerprint.clone(),
+                status: IngestStatus::Queued,
+                started_at: now_rfc3339(),
+                finished_at: None,
+                accepted: 0,
+                inserted: 0,
+                updated: 0,
+                unchanged: 0,
+                rejected: 0,
+                rejects_key: None,
+                error: None,
+                retryable: false,
+            };
+            state.stores.ledger.put(&queued).await?;
+            IngestStatus::Queued
+        }
+    };
+    let body = UploadAccepted {
+        ingest_id: id.to_string(),
+        key: info.key,
+        size: info.size,
+        status,
+    };
+    let mut response = json_response(
+        StatusCode::ACCEPTED,
+        serde_json::to_string(&body).map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    if let Ok(location) = HeaderValue::from_str(&format!("/ingests/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Entries per page, 1–100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+fn limit_param(raw: Option<&str>, default: u32, max: u32) -> ApiResult<u32> {
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    match raw.trim().parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::bad_parameter(
+            "limit",
+            format!("{raw:?} is not a whole number from 1 to {max}"),
+        )),
+    }
+}
+
+#[derive(Serialize)]
+struct IngestPage {
+    items: Vec<IngestRecord>,
+    next_cursor: Option<String>,
+}
+
+fn to_json<T: Serialize>(value: &T) -> ApiResult<Response> {
+    let body = serde_json::to_string(value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json_response(StatusCode::OK, body))
+}
+
+#[utoipa::path(get, path = "/ingests", tag = "ingests", params(PageParams),
+    responses(
+        (status = 200, description = "Ledger entries, newest first", body = super::openapi::IngestPageDoc),
+        (status = 400, description = "A bad parameter or cursor", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A key is required for reads here", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    _: CanRead,
+    State(state): State<AppState>,
+    Query(params): Query<PageParams>,
+) -> ApiResult<Response> {
+    let query = LedgerQuery {
+        limit: limit_param(params.limit.as_deref(), 20, 100)?,
+        cursor: params.cursor.filter(|c| !c.is_empty()),
+    };
+    let page = state.stores.ledger.list(&query).await?;
+    to_json(&IngestPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    })
+}
+
+async fn record(state: &AppState, raw: &str) -> ApiResult<IngestRecord> {
+    let id = IngestId::parse(raw).map_err(|e| ApiError::bad_parameter("id", e))?;
+    state
+        .stores
+        .ledger
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no ingest with the id {id}")))
+}
+
+#[utoipa::path(get, path = "/ingests/{id}", tag = "ingests",
+    params(("id" = String, Path, pattern = "^[0-9a-f]{20}$")),
+    responses(
+        (status = 200, description = "The ledger entry", body = super::openapi::IngestRecordDoc),
+        (status = 400, description = "A malformed id", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A key is required for reads here", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such ingest", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    _: CanRead,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    to_json(&record(&state, &id).await?)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RejectParams {
+    /// Rejects to return, 1–1000 (default 100), in file order.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    limit: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RejectList {
+    ingest_id: String,
+    total: u64,
+    items: Vec<Reject>,
+}
+
+#[utoipa::path(get, path = "/ingests/{id}/rejects", tag = "ingests",
+    params(("id" = String, Path, pattern = "^[0-9a-f]{20}$"), RejectParams),
+    responses(
+        (status = 200, description = "The first rejects of the ingest, with their positions and reasons", body = super::openapi::RejectListDoc),
+        (status = 400, description = "A malformed id or limit", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A key is required for reads here", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such ingest", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn rejects(
+    _: CanRead,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<RejectParams>,
+) -> ApiResult<Response> {
+    let limit = limit_param(params.limit.as_deref(), 100, 1000)? as usize;
+    let record = record(&state, &id).await?;
+    let mut items = Vec::new();
+    if let Some(key) = &record.rejects_key {
+        for line in state.bucket.read_lines(key, limit).await? {
+            items.push(
+                serde_json::from_str(&line)
+                    .map_err(|e| ApiError::Internal(format!("rejects report {key}: {e}")))?,
+            );
+        }
+    }
+    to_json(&RejectList {
+        ingest_id: record.id.to_string(),
+        total: record.rejected,
+        items,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::upload_key;
+
+    #[test]
+    fn upload_names_are_plain_and_end_like_uploads() {
+        assert_eq!(upload_key("games.ndjson").unwrap(), "uploads/games.ndjson");
+        assert!(upload_key("games.json.gz").is_ok());
+        assert!(upload_key("../etc/passwd.json").is_err());
+        assert!(upload_key("games.csv").is_err());
+        assert!(upload_key(".hidden.json").is_err());
+    }
+}

@@ -1,0 +1,287 @@
+//! The HTTP API: one `axum::Router` served by `ludex serve`, by the API Lambda function and by
+//! the tests, unchanged.
+
+pub mod error;
+mod games;
+mod ingests;
+pub mod openapi;
+
+use crate::bucket::Bucket;
+use crate::keys::{Keys, Scope};
+use crate::store::Stores;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::http::{HeaderMap, HeaderValue, Method, Request, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use error::{ApiError, ApiResult};
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// Settings of the API, read once at start.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// Require a key (any scope) for reads too.
+    pub reads_require_key: bool,
+    /// Origins allowed by CORS; empty means CORS is off.
+    pub cors_origins: Vec<String>,
+    /// Largest JSON request body.
+    pub max_json_bytes: usize,
+    /// Largest upload file (`POST /uploads`).
+    pub max_upload_bytes: u64,
+    /// Largest cover image.
+    pub max_cover_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            reads_require_key: false,
+            cors_origins: Vec::new(),
+            max_json_bytes: 1024 * 1024,
+            max_upload_bytes: 512 * 1024 * 1024,
+            max_cover_bytes: 5 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything a handler may use, built once.
+#[derive(Clone)]
+pub struct AppState {
+    pub stores: Stores,
+    pub bucket: Bucket,
+    pub keys: Arc<Keys>,
+    pub config: Arc<ApiConfig>,
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let config = Arc::clone(&state.config);
+    let routes = Router::new()
+        .route("/games", get(games::list).post(games::create))
+        .route(
+            "/games/{id}",
+            get(games::get)
+                .put(games::replace)
+                .patch(games::patch)
+                .delete(games::delete),
+        )
+        .route(
+            "/games/{id}/cover",
+            get(games::get_cover).put(games::put_cover),
+        )
+        .route("/uploads", post(ingests::upload))
+        .route("/ingests", get(ingests::list))
+        .route("/ingests/{id}", get(ingests::get))
+        .route("/ingests/{id}/rejects", get(ingests::rejects))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi::document))
+        .route("/docs", get(openapi::page))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Bodies are read by the handlers with their own limits and problem+json errors.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state);
+    let cors = (!config.cors_origins.is_empty()).then(|| {
+        let origins: Vec<HeaderValue> = config
+            .cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                header::IF_NONE_MATCH,
+            ])
+            .expose_headers([header::ETAG, header::LOCATION])
+    });
+    routes
+        .layer(tower::util::option_layer(cors))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("a handler panicked".into()).into_response()
+        }))
+}
+
+/// Request ids for requests that come without one: a per-process random prefix and a counter.
+#[derive(Clone)]
+struct RequestIds {
+    prefix: Arc<str>,
+    next: Arc<AtomicU64>,
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        let mut seed = [0u8; 4];
+        // Without randomness the ids are still unique within the process.
+        let _ = getrandom::fill(&mut seed);
+        Self {
+            prefix: format!("{:08x}", u32::from_le_bytes(seed)).into(),
+            next: Arc::new(AtomicU64::new(1)),
+        }
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n:x}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint; see /docs".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+async fn healthz() -> Response {
+    json_response(axum::http::StatusCode::OK, r#"{"status":"ok"}"#.to_owned())
+}
+
+async fn readyz(State(state): State<AppState>) -> ApiResult<Response> {
+    state.stores.catalog.ping().await?;
+    Ok(json_response(
+        axum::http::StatusCode::OK,
+        r#"{"status":"ready"}"#.to_owned(),
+    ))
+}
+
+/// A JSON response from an already serialised body.
+pub(crate) fn json_response(status: axum::http::StatusCode, body: String) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// The key presented with a request, if any.
+fn presented_key(parts: &Parts) -> ApiResult<Option<&str>> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("the Authorization header is not readable".into()))?;
+    match text.split_once(' ') {
+        Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") && !key.trim().is_empty() => {
+            Ok(Some(key.trim()))
+        }
+        _ => Err(ApiError::Unauthorized(
+            "use the header Authorization: Bearer <key>".into(),
+        )),
+    }
+}
+
+fn require(parts: &Parts, state: &AppState, needed: Scope) -> ApiResult<()> {
+    let Some(key) = presented_key(parts)? else {
+        return Err(ApiError::Unauthorized(
+            "this request needs an API key: Authorization: Bearer <key> (create one with `ludex keys create`)".into(),
+        ));
+    };
+    match state.keys.check(key) {
+        None => Err(ApiError::Unauthorized("the API key is not valid".into())),
+        Some(scope) if scope < needed => Err(ApiError::Forbidden(
+            "this API key may only read; writes need a key with the write scope".into(),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Proof that the request may write: a valid key with the write scope.
+pub struct CanWrite;
+
+impl FromRequestParts<AppState> for CanWrite {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        require(parts, state, Scope::Write).map(|()| Self)
+    }
+}
+
+/// Proof that the request may read: always, unless the deployment requires keys for reads.
+pub struct CanRead;
+
+impl FromRequestParts<AppState> for CanRead {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        if state.config.reads_require_key {
+            require(parts, state, Scope::Read)?;
+        }
+        Ok(Self)
+    }
+}
+
+/// Whether the request's content type is one of `allowed` (ignoring parameters).
+pub(crate) fn content_type_is(headers: &HeaderMap, allowed: &[&str]) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|ct| allowed.contains(&ct.as_str()))
+}
+
+/// Reads a whole body of at most `limit` bytes.
+pub(crate) async fn read_body(body: Body, limit: usize) -> ApiResult<bytes::Bytes> {
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::PayloadTooLarge(
+            format!("the body is larger than the limit of {limit} bytes"),
+        )),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the request body could not be read: {e}"
+        ))),
+    }
+}

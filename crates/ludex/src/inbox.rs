@@ -1,0 +1,147 @@
+//! The local stand-in for the S3 upload trigger: files that appear under the bucket's
+//! `uploads/` folder (copied in by hand or stored by `POST /uploads`) are handed to the ingest
+//! worker, one at a time, through the same pipeline as `ludex ingest`.
+
+use crate::ingest::{Ingestor, Upload};
+use notify::{EventKind, RecursiveMode, Watcher};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Endings of files the inbox ingests (the S3 notification filters on the same).
+pub const UPLOAD_SUFFIXES: [&str; 5] = [".json", ".ndjson", ".jsonl", ".json.gz", ".ndjson.gz"];
+
+/// A file counts as complete once it has not changed for this long.
+const QUIET: Duration = Duration::from_millis(250);
+
+pub fn is_upload(name: &str) -> bool {
+    UPLOAD_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+/// Watches `root/uploads` and ingests what appears there until `stop` resolves; the ingest in
+/// progress then finishes. Files already there at start are ingested first (the ledger makes
+/// the ones seen before no-ops).
+pub async fn run(
+    ingestor: Ingestor,
+    root: PathBuf,
+    stop: impl std::future::Future<Output = ()>,
+) -> notify::Result<()> {
+    let uploads = root.join("uploads");
+    std::fs::create_dir_all(&uploads)?;
+    // Events name absolute paths; keys are relative to the canonical root.
+    let root = root.canonicalize()?;
+    let uploads = uploads.canonicalize()?;
+    let (events_tx, mut events) = mpsc::unbounded_channel::<PathBuf>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && matches!(event.kind, EventKind::Create(_) | EventKind::Modify(_))
+        {
+            for path in event.paths {
+                // The receiver lives as long as the watcher.
+                let _ = events_tx.send(path);
+            }
+        }
+    })?;
+    watcher.watch(&uploads, RecursiveMode::Recursive)?;
+
+    let (work_tx, work_rx) = mpsc::unbounded_channel::<String>();
+    let worker = tokio::spawn(work(ingestor.clone(), work_rx));
+    for key in ingestor.bucket().list("uploads").await.unwrap_or_default() {
+        if is_upload(&key) {
+            let _ = work_tx.send(key);
+        }
+    }
+
+    // Paths waiting to be quiet, with when they last changed.
+    let mut pending: HashMap<PathBuf, Instant> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            Some(path) = events.recv() => {
+                pending.insert(path, Instant::now());
+            }
+            _ = tick.tick() => {
+                let due: Vec<PathBuf> = pending
+                    .iter()
+                    .filter(|(_, changed)| changed.elapsed() >= QUIET)
+                    .map(|(path, _)| path.clone())
+                    .collect();
+                for path in due {
+                    pending.remove(&path);
+                    if let Some(key) = key_of(&root, &path) {
+                        let _ = work_tx.send(key);
+                    }
+                }
+            }
+        }
+    }
+    drop(watcher);
+    drop(work_tx);
+    // The worker finishes the ingest it is in, drops the rest (picked up at the next start).
+    let _ = worker.await;
+    Ok(())
+}
+
+/// The bucket key of a file under the bucket root, if it is an upload file.
+fn key_of(root: &Path, path: &Path) -> Option<String> {
+    let relative = path.strip_prefix(root).ok()?;
+    let key = relative.to_str()?.replace(std::path::MAIN_SEPARATOR, "/");
+    (key.starts_with("uploads/") && is_upload(&key) && path.is_file()).then_some(key)
+}
+
+async fn work(ingestor: Ingestor, mut keys: mpsc::UnboundedReceiver<String>) {
+    while let Some(key) = keys.recv().await {
+        let upload = Upload {
+            source: ingestor.bucket(),
+            key: &key,
+            ledger_key: key.clone(),
+        };
+        match ingestor.ingest(&upload, &()).await {
+            Ok(outcome) if outcome.replayed => {
+                tracing::debug!(key, "already ingested");
+            }
+            Ok(outcome) => tracing::info!(
+                key,
+                ingest = %outcome.record.id,
+                status = %outcome.record.status,
+                accepted = outcome.record.accepted,
+                rejected = outcome.record.rejected,
+                "ingested"
+            ),
+            Err(e) => {
+                tracing::error!(key, error = %e, "ingest failed; it runs again on the next change or start")
+            }
+        }
+        if keys.is_closed() {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_upload_files_under_uploads_are_keys() {
+        let root = tempfile::tempdir().unwrap();
+        let uploads = root.path().join("uploads/sub");
+        std::fs::create_dir_all(&uploads).unwrap();
+        for name in ["a.ndjson", "b.csv", "c.json#1"] {
+            std::fs::write(uploads.join(name), "{}").unwrap();
+        }
+        assert_eq!(
+            key_of(root.path(), &uploads.join("a.ndjson")).as_deref(),
+            Some("uploads/sub/a.ndjson")
+        );
+        assert_eq!(key_of(root.path(), &uploads.join("b.csv")), None);
+        assert_eq!(key_of(root.path(), &uploads.join("c.json#1")), None);
+        assert_eq!(
+            key_of(root.path(), &root.path().join("elsewhere.json")),
+            None
+        );
+    }
+}

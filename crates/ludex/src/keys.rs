@@ -1,0 +1,269 @@
+//! API keys: random 256-bit secrets shown once; only their BLAKE3 hashes are kept, in a JSON
+//! key file locally (`DATA_DIR/api-keys.json`) or in an SSM parameter on AWS, in one format:
+//!
+//! ```json
+//! [{"name": "ci", "scope": "write", "hash": "blake3:…", "created_at": "…", "revoked": false}]
+//! ```
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// What a key may do. Writes include reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Read,
+    Write,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEntry {
+    pub name: String,
+    pub scope: Scope,
+    /// `blake3:` and the hex digest of the key.
+    pub hash: String,
+    pub created_at: String,
+    #[serde(default)]
+    pub revoked: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the key file {path} is not valid: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("cannot read or write the key file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("no key named {0:?}")]
+    UnknownName(String),
+    #[error("a key named {0:?} already exists")]
+    DuplicateName(String),
+    #[error("the system random number generator failed: {0}")]
+    Random(String),
+}
+
+fn hash_of(key: &str) -> blake3::Hash {
+    blake3::hash(key.as_bytes())
+}
+
+/// The keys a server accepts, loaded once at start.
+#[derive(Clone, Debug, Default)]
+pub struct KeyRing {
+    active: Vec<(blake3::Hash, Scope)>,
+}
+
+impl KeyRing {
+    pub fn new(entries: &[KeyEntry]) -> Result<Self, String> {
+        let mut active = Vec::new();
+        for entry in entries.iter().filter(|e| !e.revoked) {
+            let hex = entry
+                .hash
+                .strip_prefix("blake3:")
+                .ok_or_else(|| format!("key {:?}: the hash must start with blake3:", entry.name))?;
+            let hash =
+                blake3::Hash::from_hex(hex).map_err(|e| format!("key {:?}: {e}", entry.name))?;
+            active.push((hash, entry.scope));
+        }
+        Ok(Self { active })
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let entries: Vec<KeyEntry> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        Self::new(&entries)
+    }
+
+    /// The scope of a presented key, comparing against every stored hash in constant time.
+    pub fn check(&self, presented: &str) -> Option<Scope> {
+        let hash = hash_of(presented);
+        // No early exit: the time taken does not depend on which entry matched.
+        self.active.iter().fold(
+            None,
+            |found, (stored, scope)| {
+                if *stored == hash { Some(*scope) } else { found }
+            },
+        )
+    }
+}
+
+/// The key ring a server checks against, replaceable while it runs (the local server reloads
+/// the key file when it changes, so `ludex keys create` takes effect without a restart).
+#[derive(Debug, Default)]
+pub struct Keys {
+    ring: std::sync::RwLock<KeyRing>,
+}
+
+impl Keys {
+    pub fn new(ring: KeyRing) -> Self {
+        Self {
+            ring: std::sync::RwLock::new(ring),
+        }
+    }
+
+    pub fn check(&self, presented: &str) -> Option<Scope> {
+        self.ring
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .check(presented)
+    }
+
+    pub fn replace(&self, ring: KeyRing) {
+        *self
+            .ring
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = ring;
+    }
+}
+
+/// The local key file.
+pub struct KeyFile<'a> {
+    path: &'a Path,
+}
+
+impl<'a> KeyFile<'a> {
+    pub fn new(path: &'a Path) -> Self {
+        Self { path }
+    }
+
+    fn io(&self, source: std::io::Error) -> KeyError {
+        KeyError::Io {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    pub fn load(&self) -> Result<Vec<KeyEntry>, KeyError> {
+        match std::fs::read_to_string(self.path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| KeyError::Invalid {
+                path: self.path.display().to_string(),
+                reason: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(self.io(e)),
+        }
+    }
+
+    pub fn ring(&self) -> Result<KeyRing, KeyError> {
+        KeyRing::new(&self.load()?).map_err(|reason| KeyError::Invalid {
+            path: self.path.display().to_string(),
+            reason,
+        })
+    }
+
+    fn save(&self, entries: &[KeyEntry]) -> Result<(), KeyError> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
+        }
+        let text = serde_json::to_string_pretty(entries).map_err(|e| KeyError::Invalid {
+            path: self.path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        // Written beside and renamed, so a crash never leaves half a key file.
+        let tmp = self.path.with_extension("json.tmp");
+        std::fs::write(&tmp, text + "\n").map_err(|e| self.io(e))?;
+        restrict_permissions(&tmp).map_err(|e| self.io(e))?;
+        std::fs::rename(&tmp, self.path).map_err(|e| self.io(e))
+    }
+
+    /// Creates a key and returns it; only its hash is stored.
+    pub fn create(
+        &self,
+        name: &str,
+        scope: Scope,
+        now: String,
+    ) -> Result<(String, KeyEntry), KeyError> {
+        let mut entries = self.load()?;
+        if entries.iter().any(|e| e.name == name && !e.revoked) {
+            return Err(KeyError::DuplicateName(name.to_owned()));
+        }
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|e| KeyError::Random(e.to_string()))?;
+        let key = format!("ludex_{}", URL_SAFE_NO_PAD.encode(secret));
+        let entry = KeyEntry {
+            name: name.to_owned(),
+            scope,
+            hash: format!("blake3:{}", hash_of(&key).to_hex()),
+            created_at: now,
+            revoked: false,
+        };
+        entries.push(entry.clone());
+        self.save(&entries)?;
+        Ok((key, entry))
+    }
+
+    pub fn revoke(&self, name: &str) -> Result<(), KeyError> {
+        let mut entries = self.load()?;
+        let mut found = false;
+        for entry in entries.iter_mut().filter(|e| e.name == name && !e.revoked) {
+            entry.revoked = true;
+            found = true;
+        }
+        if !found {
+            return Err(KeyError::UnknownName(name.to_owned()));
+        }
+        self.save(&entries)
+    }
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_keys_are_checked_by_hash_and_revoked_keys_stop_working() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api-keys.json");
+        let file = KeyFile::new(&path);
+        let (writer, entry) = file.create("ci", Scope::Write, "now".into()).unwrap();
+        let (reader, _) = file.create("dashboard", Scope::Read, "now".into()).unwrap();
+        let stored = std::fs::read_to_string(&path).unwrap();
+        assert!(!stored.contains(&writer), "the key itself is never stored");
+        assert!(stored.contains(&entry.hash));
+
+        let ring = file.ring().unwrap();
+        assert_eq!(ring.check(&writer), Some(Scope::Write));
+        assert_eq!(ring.check(&reader), Some(Scope::Read));
+        assert_eq!(ring.check("ludex_wrong"), None);
+        assert!(matches!(
+            file.create("ci", Scope::Read, "now".into()),
+            Err(KeyError::DuplicateName(_))
+        ));
+
+        file.revoke("ci").unwrap();
+        assert_eq!(file.ring().unwrap().check(&writer), None);
+        assert!(matches!(file.revoke("ci"), Err(KeyError::UnknownName(_))));
+    }
+
+    #[test]
+    fn a_key_ring_reads_the_shared_json_format() {
+        let key = "ludex_example";
+        let json = format!(
+            r#"[{{"name":"a","scope":"write","hash":"blake3:{}","created_at":"x"}}]"#,
+            blake3::hash(key.as_bytes()).to_hex()
+        );
+        assert_eq!(
+            KeyRing::from_json(&json).unwrap().check(key),
+            Some(Scope::Write)
+        );
+        assert!(
+            KeyRing::from_json(
+                r#"[{"name":"a","scope":"write","hash":"md5:00","created_at":"x"}]"#
+            )
+            .is_err()
+        );
+    }
+}
