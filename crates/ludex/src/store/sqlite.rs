@@ -509,18 +509,22 @@ impl Catalog for SqliteStore {
         let id = game.id.clone();
         self.write(move |conn| {
             let stamp = edit_stamp();
-            let result = conn
+            let tx = conn.transaction().map_err(internal)?;
+            let result = tx
                 .prepare_cached(&format!("{INSERT_GAME} {RETURNING}"))
-                .and_then(|mut s| s.query_row(&row_params(&row, &stamp)[..], stored_from_row));
-            match result {
-                Ok(stored) => into_stored(stored),
+                .and_then(|mut s| s.query_row(&row_params(&row, &stamp)[..], returned_row));
+            let (stored, seq, title) = match result {
+                Ok(returned) => returned,
                 Err(e)
                     if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) =>
                 {
-                    Err(StoreError::AlreadyExists(id))
+                    return Err(StoreError::AlreadyExists(id));
                 }
-                Err(e) => Err(internal(e)),
-            }
+                Err(e) => return Err(internal(e)),
+            };
+            fts_add(&tx, seq, &title).map_err(internal)?;
+            tx.commit().map_err(internal)?;
+            into_stored(stored)
         })
         .await
     }

@@ -1,0 +1,750 @@
+//! The API router driven with `oneshot`: every endpoint, its success and each error path.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use ludex::api::{self, ApiConfig, AppState};
+use ludex::bucket::Bucket;
+use ludex::ingest::{IngestConfig, Ingestor, Upload};
+use ludex::keys::{KeyFile, Keys, Scope};
+use ludex::store;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct TestApp {
+    router: Router,
+    state: AppState,
+    writer: String,
+    reader: String,
+    _dir: tempfile::TempDir,
+}
+
+fn app_with(config: ApiConfig) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let stores = store::open(&format!(
+        "sqlite://{}",
+        dir.path().join("ludex.db").display()
+    ))
+    .unwrap();
+    let bucket = Bucket::local(&dir.path().join("bucket")).unwrap();
+    let key_path = dir.path().join("keys.json");
+    let keys = KeyFile::new(&key_path);
+    let (writer, _) = keys.create("writer", Scope::Write, "t".into()).unwrap();
+    let (reader, _) = keys.create("reader", Scope::Read, "t".into()).unwrap();
+    let state = AppState {
+        stores,
+        bucket,
+        keys: Arc::new(Keys::new(keys.ring().unwrap())),
+        config: Arc::new(config),
+    };
+    TestApp {
+        router: api::router(state.clone()),
+        state,
+        writer,
+        reader,
+        _dir: dir,
+    }
+}
+
+fn app() -> TestApp {
+    app_with(ApiConfig::default())
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn header(&self, name: header::HeaderName) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts a problem+json reply of this status and returns it.
+    fn problem(&self, status: StatusCode) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(
+            self.header(header::CONTENT_TYPE),
+            "application/problem+json"
+        );
+        let problem = self.json();
+        assert_eq!(problem["status"], status.as_u16());
+        assert!(problem["type"].as_str().unwrap().starts_with("/problems/"));
+        problem
+    }
+}
+
+impl TestApp {
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, uri: &str) -> Reply {
+        self.send(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    fn write(&self, method: &str, uri: &str) -> axum::http::request::Builder {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.writer))
+    }
+
+    async fn write_json(&self, method: &str, uri: &str, body: Value) -> Reply {
+        self.send(
+            self.write(method, uri)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn create(&self, body: Value) -> Value {
+        let reply = self.write_json("POST", "/games", body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        reply.json()
+    }
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = app();
+    assert_eq!(app.get("/healthz").await.json(), json!({"status": "ok"}));
+    assert_eq!(app.get("/readyz").await.json(), json!({"status": "ready"}));
+}
+
+#[tokio::test]
+async fn create_read_and_conditional_read() {
+    let app = app();
+    let reply = app
+        .write_json(
+            "POST",
+            "/games",
+            json!({"title": "Hades", "rating": 9.3, "platforms": ["PC"]}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert_eq!(reply.header(header::LOCATION), "/games/hades");
+    assert_eq!(reply.header(header::ETAG), "\"1\"");
+    assert_eq!(reply.json()["version"], 1);
+
+    let again = app
+        .write_json("POST", "/games", json!({"title": "Hades"}))
+        .await;
+    assert!(
+        again.problem(StatusCode::CONFLICT)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("hades")
+    );
+
+    let read = app.get("/games/hades").await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(read.header(header::ETAG), "\"1\"");
+    assert_eq!(read.json()["rating"], 9.3);
+    assert!(read.header("x-request-id".parse().unwrap()).len() > 3);
+
+    let cached = app
+        .send(
+            Request::get("/games/hades")
+                .header(header::IF_NONE_MATCH, "\"1\"")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
+    let stale = app
+        .send(
+            Request::get("/games/hades")
+                .header(header::IF_NONE_MATCH, "\"0\"")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::OK);
+
+    app.get("/games/nope").await.problem(StatusCode::NOT_FOUND);
+    let bad = app
+        .get("/games/bad%20id")
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    assert_eq!(bad["errors"][0]["field"], "id");
+}
+
+#[tokio::test]
+async fn bodies_are_checked_before_anything_is_written() {
+    let app = app();
+    let invalid = app
+        .write_json(
+            "POST",
+            "/games",
+            json!({"title": "X", "rating": 11.5, "release_date": "2019-02-30"}),
+        )
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        invalid["errors"],
+        json!([
+            {"field": "release_date", "reason": "2019-02-30 does not exist"},
+            {"field": "rating", "reason": "11.5 is above the maximum 10"}
+        ])
+    );
+    let not_json = app
+        .send(
+            app.write("POST", "/games")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("{\"title\": oops}"))
+                .unwrap(),
+        )
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    assert!(
+        not_json["detail"].as_str().unwrap().contains("byte 10"),
+        "{not_json}"
+    );
+    app.write_json("POST", "/games", json!([1, 2]))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.write_json("POST", "/games", json!({"title": 5}))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.send(
+        app.write("POST", "/games")
+            .header(header::CONTENT_TYPE, "text/csv")
+            .body(Body::from("title\nX"))
+            .unwrap(),
+    )
+    .await
+    .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let huge = json!({"title": "X", "description": "d".repeat(2 * 1024 * 1024)});
+    app.write_json("POST", "/games", huge)
+        .await
+        .problem(StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.get("/games").await.json()["items"], json!([]));
+}
+
+#[tokio::test]
+async fn writes_need_a_write_key() {
+    let app = app();
+    let anonymous = app
+        .send(
+            Request::post("/games")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"title":"X"}"#))
+                .unwrap(),
+        )
+        .await;
+    anonymous.problem(StatusCode::UNAUTHORIZED);
+    assert!(
+        anonymous
+            .header(header::WWW_AUTHENTICATE)
+            .starts_with("Bearer")
+    );
+    for (auth, status) in [
+        (
+            "Bearer ludex_not_a_key".to_owned(),
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("Basic dXNlcjpwYXNz".to_owned(), StatusCode::UNAUTHORIZED),
+        (format!("Bearer {}", app.reader), StatusCode::FORBIDDEN),
+    ] {
+        app.send(
+            Request::post("/games")
+                .header(header::AUTHORIZATION, auth)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"title":"X"}"#))
+                .unwrap(),
+        )
+        .await
+        .problem(status);
+    }
+    app.get("/games/x").await.problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn reads_can_require_a_key() {
+    let app = app_with(ApiConfig {
+        reads_require_key: true,
+        ..ApiConfig::default()
+    });
+    app.get("/games").await.problem(StatusCode::UNAUTHORIZED);
+    let with_key = app
+        .send(
+            Request::get("/games")
+                .header(header::AUTHORIZATION, format!("Bearer {}", app.reader))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(with_key.status, StatusCode::OK);
+    assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn replace_honours_if_match_and_writes_nothing_when_stale() {
+    let app = app();
+    app.create(json!({"id": "g1", "title": "Old", "rating": 5}))
+        .await;
+    let stale = app
+        .send(
+            app.write("PUT", "/games/g1")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::IF_MATCH, "\"7\"")
+                .body(Body::from(r#"{"title":"New"}"#))
+                .unwrap(),
+        )
+        .await
+        .problem(StatusCode::PRECONDITION_FAILED);
+    assert_eq!(stale["current_version"], 1);
+    assert_eq!(app.get("/games/g1").await.json()["title"], "Old");
+
+    let replaced = app
+        .send(
+            app.write("PUT", "/games/g1")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::IF_MATCH, "\"1\"")
+                .body(Body::from(r#"{"title":"New"}"#))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(replaced.status, StatusCode::OK);
+    assert_eq!(replaced.header(header::ETAG), "\"2\"");
+    let game = replaced.json();
+    assert_eq!(game["title"], "New");
+    assert!(game.get("rating").is_none(), "PUT replaces the whole game");
+
+    let same = app
+        .write_json("PUT", "/games/g1", json!({"title": "New"}))
+        .await;
+    assert_eq!(
+        same.json()["version"],
+        2,
+        "writing identical content is not a change"
+    );
+    app.write_json("PUT", "/games/g1", json!({"id": "other", "title": "X"}))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.write_json("PUT", "/games/missing", json!({"title": "X"}))
+        .await
+        .problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn patch_applies_a_json_merge_patch() {
+    let app = app();
+    app.create(json!({"id": "g1", "title": "A", "rating": 5, "tags": ["x"], "price": 10}))
+        .await;
+    let patched = app
+        .send(
+            app.write("PATCH", "/games/g1")
+                .header(header::CONTENT_TYPE, "application/merge-patch+json")
+                .body(Body::from(
+                    r#"{"rating": 7.5, "tags": null, "developer": "D"}"#,
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK);
+    let game = patched.json();
+    assert_eq!(game["rating"], 7.5);
+    assert_eq!(game["developer"], "D");
+    assert_eq!(game["price"], 10.0);
+    assert!(game.get("tags").is_none());
+    assert_eq!(game["version"], 2);
+
+    let invalid = app
+        .write_json("PATCH", "/games/g1", json!({"rating": 11.5}))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        invalid["errors"][0]["reason"],
+        "11.5 is above the maximum 10"
+    );
+    app.send(
+        app.write("PATCH", "/games/g1")
+            .header(header::CONTENT_TYPE, "application/merge-patch+json")
+            .header(header::IF_MATCH, "\"1\"")
+            .body(Body::from(r#"{"rating": 1}"#))
+            .unwrap(),
+    )
+    .await
+    .problem(StatusCode::PRECONDITION_FAILED);
+    assert_eq!(app.get("/games/g1").await.json()["rating"], 7.5);
+}
+
+#[tokio::test]
+async fn delete_removes_the_game_and_its_cover() {
+    let app = app();
+    app.create(json!({"id": "g1", "title": "A"})).await;
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    let covered = app
+        .send(
+            app.write("PUT", "/games/g1/cover")
+                .header(header::CONTENT_TYPE, "image/png")
+                .body(Body::from(png.clone()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(covered.status, StatusCode::OK);
+    assert_eq!(covered.json()["cover_image"], "covers/g1.png");
+    let cover = app.get("/games/g1/cover").await;
+    assert_eq!(cover.status, StatusCode::OK);
+    assert_eq!(cover.header(header::CONTENT_TYPE), "image/png");
+    assert_eq!(cover.body, png);
+
+    app.send(
+        app.write("DELETE", "/games/g1")
+            .header(header::IF_MATCH, "\"1\"")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .problem(StatusCode::PRECONDITION_FAILED);
+    let deleted = app
+        .send(
+            app.write("DELETE", "/games/g1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    app.get("/games/g1").await.problem(StatusCode::NOT_FOUND);
+    assert_eq!(app.state.bucket.get("covers/g1.png").await.unwrap(), None);
+    app.send(
+        app.write("DELETE", "/games/g1")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn covers_must_be_images() {
+    let app = app();
+    app.create(json!({"id": "g1", "title": "A"})).await;
+    app.send(
+        app.write("PUT", "/games/g1/cover")
+            .header(header::CONTENT_TYPE, "image/png")
+            .body(Body::from("GIF89a..."))
+            .unwrap(),
+    )
+    .await
+    .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    app.send(
+        app.write("PUT", "/games/g1/cover")
+            .body(Body::from(vec![0xFF; 6 * 1024 * 1024]))
+            .unwrap(),
+    )
+    .await
+    .problem(StatusCode::PAYLOAD_TOO_LARGE);
+    app.get("/games/g1/cover")
+        .await
+        .problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn listing_filters_sorts_and_pages_with_an_opaque_cursor() {
+    let app = app();
+    for (id, platform, year, rating) in [
+        ("a", "PC", 2001, 5.0),
+        ("b", "PC", 2005, 9.0),
+        ("c", "Switch", 2010, 7.0),
+        ("d", "pc", 2015, 8.0),
+        ("e", "PC", 2020, 6.5),
+    ] {
+        app.create(json!({"id": id, "title": format!("Game {id}"), "platforms": [platform], "release_date": year.to_string(), "rating": rating}))
+            .await;
+    }
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = app
+        .get("/games?platform=PC&sort=-rating&limit=2")
+        .await
+        .json();
+    assert_eq!(ids(&first), ["b", "d"]);
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let second = app
+        .get(&format!(
+            "/games?platform=PC&sort=-rating&limit=2&cursor={cursor}"
+        ))
+        .await
+        .json();
+    assert_eq!(ids(&second), ["e", "a"]);
+    assert_eq!(second["next_cursor"], Value::Null);
+
+    assert_eq!(
+        ids(&app
+            .get("/games?year_from=2005&year_to=2015&sort=release_date")
+            .await
+            .json()),
+        ["b", "c", "d"]
+    );
+    assert_eq!(
+        ids(&app.get("/games?min_rating=7.5&sort=title").await.json()),
+        ["b", "d"]
+    );
+    assert_eq!(ids(&app.get("/games?q=game%20c").await.json()), ["c"]);
+
+    let wrong_query = app
+        .get(&format!(
+            "/games?platform=Switch&sort=-rating&limit=2&cursor={cursor}"
+        ))
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    assert_eq!(wrong_query["errors"][0]["field"], "cursor");
+    app.get("/games?cursor=garbage")
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    for bad in [
+        "limit=0",
+        "limit=101",
+        "limit=x",
+        "sort=price",
+        "min_rating=11",
+        "year_from=1800",
+    ] {
+        let problem = app
+            .get(&format!("/games?{bad}"))
+            .await
+            .problem(StatusCode::BAD_REQUEST);
+        assert_eq!(
+            problem["errors"][0]["field"],
+            bad.split('=').next().unwrap(),
+            "{bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let app = app();
+    app.get("/nope").await.problem(StatusCode::NOT_FOUND);
+    let reply = app
+        .send(Request::delete("/games").body(Body::empty()).unwrap())
+        .await;
+    reply.problem(StatusCode::METHOD_NOT_ALLOWED);
+    assert!(reply.header(header::ALLOW).contains("POST"));
+}
+
+async fn upload_raw(app: &TestApp, filename: &str, body: &[u8]) -> Reply {
+    app.send(
+        app.write("POST", &format!("/uploads?filename={filename}"))
+            .header(header::CONTENT_TYPE, "application/x-ndjson")
+            .body(Body::from(body.to_vec()))
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn uploads_are_stored_queued_ingested_and_their_rejects_listed() {
+    let app = app();
+    let bad = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/bad-games.ndjson"
+    ))
+    .unwrap();
+    let reply = upload_raw(&app, "bad-games.ndjson", &bad).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let accepted = reply.json();
+    assert_eq!(accepted["status"], "queued");
+    assert_eq!(accepted["key"], "uploads/bad-games.ndjson");
+    let id = accepted["ingest_id"].as_str().unwrap().to_owned();
+    assert_eq!(reply.header(header::LOCATION), format!("/ingests/{id}"));
+    assert_eq!(
+        app.get(&format!("/ingests/{id}")).await.json()["status"],
+        "queued"
+    );
+
+    // What the inbox watcher does when the file appears.
+    let ingestor = Ingestor::new(
+        app.state.stores.clone(),
+        app.state.bucket.clone(),
+        IngestConfig::default(),
+    );
+    let outcome = ingestor
+        .ingest(
+            &Upload {
+                source: &app.state.bucket,
+                key: "uploads/bad-games.ndjson",
+                ledger_key: "uploads/bad-games.ndjson".into(),
+            },
+            &(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.record.id.as_str(), id);
+    let record = app.get(&format!("/ingests/{id}")).await.json();
+    assert_eq!(record["status"], "partially_failed");
+    assert_eq!(record["accepted"], 3);
+    let rejects = app
+        .get(&format!("/ingests/{id}/rejects?limit=2"))
+        .await
+        .json();
+    assert_eq!(rejects["total"], 7);
+    assert_eq!(rejects["items"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        rejects["items"][0],
+        json!({"line": 2, "id": "overrated", "errors": [{"field": "rating", "reason": "11.5 is above the maximum 10"}]})
+    );
+    let listed = app.get("/ingests?limit=1").await.json();
+    assert_eq!(listed["items"][0]["id"], id.as_str());
+
+    let replay = upload_raw(&app, "bad-games.ndjson", &bad).await.json();
+    assert_eq!(
+        replay["status"], "partially_failed",
+        "the same content reports its earlier outcome"
+    );
+
+    app.get("/ingests/0123456789abcdef0123")
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    app.get("/ingests/nope")
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    app.get(&format!("/ingests/{id}/rejects?limit=0"))
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn uploads_take_multipart_forms_and_refuse_bad_names_and_types() {
+    let app = app();
+    let boundary = "XyZ";
+    let form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"form.ndjson\"\r\nContent-Type: application/x-ndjson\r\n\r\n{{\"title\":\"From a form\"}}\n\r\n--{boundary}--\r\n"
+    );
+    let reply = app
+        .send(
+            app.write("POST", "/uploads")
+                .header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(Body::from(form))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.json()["key"], "uploads/form.ndjson");
+    assert!(
+        app.state
+            .bucket
+            .get("uploads/form.ndjson")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let bad_name = upload_raw(&app, "..%2Fescape.json", b"{}")
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    assert_eq!(bad_name["errors"][0]["field"], "filename");
+    upload_raw(&app, "games.csv", b"{}")
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    app.send(
+        app.write("POST", "/uploads?filename=a.json")
+            .header(header::CONTENT_TYPE, "image/png")
+            .body(Body::from("x"))
+            .unwrap(),
+    )
+    .await
+    .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let small = app_with(ApiConfig {
+        max_upload_bytes: 8,
+        ..ApiConfig::default()
+    });
+    upload_raw(&small, "big.ndjson", b"{\"title\":\"too long\"}\n")
+        .await
+        .problem(StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        small.state.bucket.list("uploads").await.unwrap(),
+        Vec::<String>::new(),
+        "nothing half-written"
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_endpoint() {
+    let app = app();
+    let doc = app.get("/openapi.json").await.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/games",
+        "/games/{id}",
+        "/games/{id}/cover",
+        "/uploads",
+        "/ingests",
+        "/ingests/{id}",
+        "/ingests/{id}/rejects",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(paths.contains_key(path), "{path} is documented");
+    }
+    for method in ["get", "put", "patch", "delete"] {
+        assert!(
+            paths["/games/{id}"].get(method).is_some(),
+            "{method} /games/{{id}}"
+        );
+    }
+    let page = app.get("/docs").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&page.body).contains("/ingests/{id}/rejects"));
+}

@@ -1,0 +1,11 @@
+//! The catalog conformance suite against the embedded SQLite store.
+
+mod conformance;
+
+#[tokio::test]
+async fn sqlite_keeps_the_catalog_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ludex.db").display());
+    let stores = ludex::store::open(&url).unwrap();
+    conformance::run_all(&stores).await;
+}

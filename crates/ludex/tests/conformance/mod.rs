@@ -1,0 +1,388 @@
+//! The contract every `Catalog` and `Ledger` adapter keeps. Each adapter's test file opens a
+//! fresh store and calls `run_all`; backend-specific behaviour must be documented and asserted
+//! here, not skipped.
+
+use ludex::store::Stores;
+use ludex_domain::report::{IngestId, IngestRecord, IngestStatus};
+use ludex_domain::{
+    AttemptId, Game, LedgerQuery, ListQuery, Position, Rating, Sort, StagedGame, StoreError,
+    UpsertOutcome,
+};
+use serde_json::{Value, json};
+
+fn game(value: Value) -> Game {
+    Game::from_value(&value).expect("a valid test game")
+}
+
+fn staged(value: Value, line: u64) -> StagedGame {
+    StagedGame::new(game(value), Position::Line(line))
+}
+
+async fn ids(stores: &Stores, query: ListQuery) -> Vec<String> {
+    let mut all = Vec::new();
+    let mut query = query;
+    loop {
+        let page = stores.catalog.list(&query).await.expect("list");
+        assert!(page.items.len() <= query.limit as usize);
+        all.extend(page.items.iter().map(|g| g.id.to_string()));
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return all,
+        }
+    }
+}
+
+pub async fn run_all(stores: &Stores) {
+    crud_and_conditional_writes(stores).await;
+    batch_upserts_are_idempotent_and_catch_duplicates(stores).await;
+    filters_sorts_and_pagination_to_the_last_page(stores).await;
+    ledger_entries(stores).await;
+}
+
+async fn crud_and_conditional_writes(stores: &Stores) {
+    let catalog = &stores.catalog;
+    let created = catalog
+        .create(&game(json!({"id": "crud", "title": "Crüd Ünïcode 世界"})))
+        .await
+        .unwrap();
+    assert_eq!(created.version, 1);
+    assert_eq!(created.created_at, created.updated_at);
+    assert!(matches!(
+        catalog
+            .create(&game(json!({"id": "crud", "title": "Again"})))
+            .await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let fetched = catalog.get(&created.id).await.unwrap().unwrap();
+    assert_eq!(fetched, created);
+    assert_eq!(fetched.game().unwrap().title.as_str(), "Crüd Ünïcode 世界");
+
+    let changed = game(json!({"id": "crud", "title": "Changed"}));
+    assert!(matches!(
+        catalog.replace(&changed, Some(9)).await,
+        Err(StoreError::VersionMismatch { current: 1 })
+    ));
+    assert_eq!(
+        catalog.get(&created.id).await.unwrap().unwrap().version,
+        1,
+        "a stale write writes nothing"
+    );
+    let replaced = catalog.replace(&changed, Some(1)).await.unwrap();
+    assert_eq!(replaced.version, 2);
+    assert_eq!(replaced.created_at, created.created_at);
+    let same = catalog.replace(&changed, None).await.unwrap();
+    assert_eq!(same.version, 2, "identical content is not a change");
+    let search = |q: &str| ListQuery {
+        q: Some(q.into()),
+        limit: 10,
+        ..ListQuery::default()
+    };
+    assert_eq!(ids(stores, search("chang")).await, ["crud"]);
+    assert!(
+        ids(stores, search("crud")).await.is_empty(),
+        "the old title left the search index"
+    );
+    assert!(matches!(
+        catalog
+            .replace(&game(json!({"id": "ghost", "title": "X"})), None)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        catalog.delete(&created.id, Some(1)).await,
+        Err(StoreError::VersionMismatch { current: 2 })
+    ));
+    catalog.delete(&created.id, Some(2)).await.unwrap();
+    assert!(catalog.get(&created.id).await.unwrap().is_none());
+    assert!(ids(stores, search("changed")).await.is_empty());
+    assert!(matches!(
+        catalog.delete(&created.id, None).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn batch_upserts_are_idempotent_and_catch_duplicates(stores: &Stores) {
+    let catalog = &stores.catalog;
+    let batch = vec![
+        staged(json!({"id": "b1", "title": "Batch One"}), 1),
+        staged(json!({"id": "b2", "title": "Batch Two"}), 2),
+        staged(json!({"id": "b1", "title": "Batch One Again"}), 3),
+    ];
+    let first = AttemptId("attempt-1".into());
+    let outcomes = catalog.upsert_batch(batch.clone(), &first).await.unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            UpsertOutcome::Inserted,
+            UpsertOutcome::Inserted,
+            UpsertOutcome::Duplicate {
+                first: Position::Line(1)
+            }
+        ]
+    );
+    let b1 = catalog
+        .get(&game(json!({"id": "b1", "title": "x"})).id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b1.game().unwrap().title.as_str(), "Batch One");
+
+    // A replay in a new attempt (a rerun) changes nothing.
+    let replay = catalog
+        .upsert_batch(batch[..2].to_vec(), &AttemptId("attempt-2".into()))
+        .await
+        .unwrap();
+    assert_eq!(replay, [UpsertOutcome::Unchanged, UpsertOutcome::Unchanged]);
+    assert_eq!(catalog.get(&b1.id).await.unwrap().unwrap(), b1);
+
+    let update = catalog
+        .upsert_batch(
+            vec![staged(
+                json!({"id": "b2", "title": "Batch Two, revised"}),
+                1,
+            )],
+            &AttemptId("attempt-3".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(update, [UpsertOutcome::Updated]);
+    let b2 = catalog.get(&batch[1].game.id).await.unwrap().unwrap();
+    assert_eq!(b2.version, 2);
+    let search = ListQuery {
+        q: Some("revised".into()),
+        limit: 10,
+        ..ListQuery::default()
+    };
+    assert_eq!(
+        ids(stores, search).await,
+        ["b2"],
+        "batch writes keep the search index"
+    );
+    for id in ["b1", "b2"] {
+        catalog
+            .delete(&game(json!({"id": id, "title": "x"})).id, None)
+            .await
+            .unwrap();
+    }
+}
+
+async fn filters_sorts_and_pagination_to_the_last_page(stores: &Stores) {
+    let catalog = &stores.catalog;
+    let mut expected = Vec::new();
+    for i in 0..23u32 {
+        let platform = ["PC", "Switch", "PlayStation 5"][i as usize % 3];
+        let value = json!({
+            "id": format!("p{i:02}"),
+            "title": format!("{} Quest {i}", ["Alpha", "beta", "Gamma", "Éclair"][i as usize % 4]),
+            "platforms": [platform],
+            "genres": [if i % 2 == 0 { "RPG" } else { "Puzzle" }],
+            "release_date": format!("{}", 2000 + (i % 7)),
+            "rating": (i % 11) as f64,
+        });
+        catalog.create(&game(value.clone())).await.unwrap();
+        expected.push(value);
+    }
+    let query = |sort: &str, limit: u32| ListQuery {
+        sort: Sort::parse(sort).unwrap(),
+        limit,
+        ..ListQuery::default()
+    };
+    let sorted = |key: &dyn Fn(&Value) -> (String, String), descending: bool| -> Vec<String> {
+        let mut rows: Vec<(String, String)> = expected.iter().map(key).collect();
+        rows.sort();
+        if descending {
+            rows.reverse();
+        }
+        rows.into_iter().map(|(_, id)| id).collect()
+    };
+    let id = |g: &Value| g["id"].as_str().unwrap().to_owned();
+    let by_title = |g: &Value| (g["title"].as_str().unwrap().to_lowercase(), id(g));
+    let by_rating = |g: &Value| {
+        (
+            format!("{:03}", (g["rating"].as_f64().unwrap() * 10.0) as i64),
+            id(g),
+        )
+    };
+    let by_date = |g: &Value| (g["release_date"].as_str().unwrap().to_owned(), id(g));
+    for limit in [1, 5, 23, 100] {
+        assert_eq!(
+            ids(stores, query("title", limit)).await,
+            sorted(&by_title, false),
+            "title/{limit}"
+        );
+        assert_eq!(
+            ids(stores, query("-title", limit)).await,
+            sorted(&by_title, true),
+            "-title/{limit}"
+        );
+        assert_eq!(
+            ids(stores, query("-rating", limit)).await,
+            sorted(&by_rating, true),
+            "-rating/{limit}"
+        );
+        assert_eq!(
+            ids(stores, query("release_date", limit)).await,
+            sorted(&by_date, false),
+            "date/{limit}"
+        );
+        let updated = ids(stores, query("-updated_at", limit)).await;
+        assert_eq!(updated.len(), 23);
+    }
+    let filtered = |f: &dyn Fn(&Value) -> bool| -> Vec<String> {
+        let mut ids: Vec<String> = expected.iter().filter(|g| f(g)).map(id).collect();
+        ids.sort();
+        ids
+    };
+    let listed = |q: ListQuery| async move {
+        let mut got = ids(stores, q).await;
+        got.sort();
+        got
+    };
+    let base = ListQuery {
+        limit: 4,
+        ..ListQuery::default()
+    };
+    assert_eq!(
+        listed(ListQuery {
+            platform: Some("playstation 5".into()),
+            ..base.clone()
+        })
+        .await,
+        filtered(&|g| g["platforms"][0] == "PlayStation 5")
+    );
+    assert_eq!(
+        listed(ListQuery {
+            genre: Some("rpg".into()),
+            ..base.clone()
+        })
+        .await,
+        filtered(&|g| g["genres"][0] == "RPG")
+    );
+    assert_eq!(
+        listed(ListQuery {
+            year_from: Some(2002),
+            year_to: Some(2004),
+            ..base.clone()
+        })
+        .await,
+        filtered(&|g| (2002..=2004)
+            .contains(&g["release_date"].as_str().unwrap().parse::<u32>().unwrap()))
+    );
+    assert_eq!(
+        listed(ListQuery {
+            min_rating: Some(Rating::parse("7.5").unwrap()),
+            ..base.clone()
+        })
+        .await,
+        filtered(&|g| g["rating"].as_f64().unwrap() >= 7.5)
+    );
+    assert_eq!(
+        listed(ListQuery {
+            q: Some("eclair que".into()),
+            ..base.clone()
+        })
+        .await,
+        filtered(&|g| g["title"].as_str().unwrap().starts_with("Éclair")),
+        "search ignores accents and matches word prefixes"
+    );
+    assert_eq!(
+        listed(ListQuery {
+            platform: Some("PC".into()),
+            genre: Some("Puzzle".into()),
+            ..base.clone()
+        })
+        .await,
+        filtered(&|g| g["platforms"][0] == "PC" && g["genres"][0] == "Puzzle")
+    );
+    assert!(
+        listed(ListQuery {
+            platform: Some("Dreamcast".into()),
+            ..base.clone()
+        })
+        .await
+        .is_empty()
+    );
+    let bad_cursor = ListQuery {
+        cursor: Some("AAAA".into()),
+        ..base.clone()
+    };
+    assert!(matches!(
+        catalog.list(&bad_cursor).await,
+        Err(StoreError::InvalidCursor(_))
+    ));
+    for g in &expected {
+        catalog.delete(&game(g.clone()).id, None).await.unwrap();
+    }
+}
+
+fn entry(id: &str, started_at: &str, status: IngestStatus) -> IngestRecord {
+    IngestRecord {
+        id: IngestId::for_upload(id, "f"),
+        key: format!("uploads/{id}.json"),
+        size: 10,
+        fingerprint: "f".into(),
+        status,
+        started_at: started_at.into(),
+        finished_at: None,
+        accepted: 1,
+        inserted: 1,
+        updated: 0,
+        unchanged: 0,
+        rejected: 0,
+        rejects_key: None,
+        error: None,
+        retryable: false,
+    }
+}
+
+async fn ledger_entries(stores: &Stores) {
+    let ledger = &stores.ledger;
+    let mut running = entry("a", "2026-01-01T00:00:01.000Z", IngestStatus::Running);
+    ledger.put(&running).await.unwrap();
+    assert_eq!(
+        ledger.get(&running.id).await.unwrap(),
+        Some(running.clone())
+    );
+    running.status = IngestStatus::Succeeded;
+    ledger.put(&running).await.unwrap();
+    assert_eq!(
+        ledger.get(&running.id).await.unwrap().unwrap().status,
+        IngestStatus::Succeeded,
+        "put replaces"
+    );
+    for (i, name) in ["b", "c", "d", "e"].iter().enumerate() {
+        ledger
+            .put(&entry(
+                name,
+                &format!("2026-01-01T00:00:0{}.000Z", i + 2),
+                IngestStatus::Failed,
+            ))
+            .await
+            .unwrap();
+    }
+    let mut keys = Vec::new();
+    let mut query = LedgerQuery {
+        limit: 2,
+        cursor: None,
+    };
+    loop {
+        let page = ledger.list(&query).await.unwrap();
+        keys.extend(page.items.iter().map(|e| e.key.clone()));
+        match page.next_cursor {
+            Some(c) => query.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(
+        keys,
+        ["e", "d", "c", "b", "a"].map(|k| format!("uploads/{k}.json")),
+        "newest first, every page"
+    );
+    assert!(
+        ledger
+            .get(&IngestId::for_upload("zzz", "f"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
