@@ -1,0 +1,193 @@
+//! `ludex serve` as a real process on a random port: the inbox, and a clean stop on SIGTERM.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Server {
+    fn start(data: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ludex"))
+            .arg("--data-dir")
+            .arg(data)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ludex serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        Self { child, address }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(&self.address).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: ludex\r\nConnection: close\r\n\r\n").unwrap();
+        read_response(&mut stream)
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait(mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_response(stream: &mut TcpStream) -> (u16, String) {
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = raw.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+fn poll(within: Duration, mut check: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < within, "not within {within:?}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    started.elapsed()
+}
+
+fn create_key(data: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_ludex"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["keys", "create", "--name", "test"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn files_in_the_inbox_are_ingested_at_start_and_as_they_arrive() {
+    let data = tempfile::tempdir().unwrap();
+    let uploads = data.path().join("bucket/uploads");
+    std::fs::create_dir_all(&uploads).unwrap();
+    std::fs::copy(examples().join("bad-games.ndjson"), uploads.join("bad-games.ndjson")).unwrap();
+    let server = Server::start(data.path());
+    poll(Duration::from_secs(10), || server.get("/games/spelunky-2").0 == 200);
+
+    std::fs::copy(examples().join("games.ndjson"), uploads.join("games.ndjson")).unwrap();
+    let took = poll(Duration::from_secs(10), || server.get("/games/hades").0 == 200);
+    assert!(took < Duration::from_secs(2), "ingested {took:?} after it appeared");
+    let (_, body) = server.get("/ingests");
+    let ledger: Value = serde_json::from_str(&body).unwrap();
+    let statuses: Vec<&str> = ledger["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["succeeded", "partially_failed"]);
+    server.terminate();
+}
+
+/// Sends the head of an upload and half its body; the rest is up to the caller.
+fn start_upload(address: &str, key: &str, body: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST /uploads?filename=late.ndjson HTTP/1.1\r\nHost: ludex\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(&body[..body.len() / 2]).unwrap();
+    stream.flush().unwrap();
+    stream
+}
+
+#[test]
+fn sigterm_during_an_upload_finishes_it_then_stops_cleanly() {
+    let data = tempfile::tempdir().unwrap();
+    let key = create_key(data.path());
+    let body = std::fs::read(examples().join("games.ndjson")).unwrap();
+    let server = Server::start(data.path());
+    let mut stream = start_upload(&server.address, &key, &body);
+    std::thread::sleep(Duration::from_millis(200));
+    server.terminate();
+    std::thread::sleep(Duration::from_millis(200));
+    stream.write_all(&body[body.len() / 2..]).unwrap();
+    let (status, reply) = read_response(&mut stream);
+    assert_eq!(status, 202, "{reply}");
+    let exit = server.wait(Duration::from_secs(10));
+    assert!(exit.success(), "{exit}");
+    let stored = std::fs::read(data.path().join("bucket/uploads/late.ndjson")).unwrap();
+    assert_eq!(stored, body, "the upload is stored whole");
+
+    // The next start ingests what arrived during the stop.
+    let server = Server::start(data.path());
+    poll(Duration::from_secs(10), || server.get("/games/hades").0 == 200);
+}
+
+#[test]
+fn an_upload_cut_off_by_the_client_leaves_nothing_half_written() {
+    let data = tempfile::tempdir().unwrap();
+    let key = create_key(data.path());
+    let body = std::fs::read(examples().join("games.ndjson")).unwrap();
+    let server = Server::start(data.path());
+    let stream = start_upload(&server.address, &key, &body);
+    std::thread::sleep(Duration::from_millis(200));
+    drop(stream);
+    std::thread::sleep(Duration::from_millis(300));
+    server.terminate();
+    assert!(server.wait(Duration::from_secs(10)).success());
+    let left: Vec<String> = std::fs::read_dir(data.path().join("bucket/uploads"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let ledger = Command::new(env!("CARGO_BIN_EXE_ludex"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("ingests")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&ledger.stdout), "", "no ledger entry either");
+}
