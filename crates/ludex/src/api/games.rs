@@ -3,7 +3,8 @@
 use super::error::{ApiError, ApiResult};
 use super::{AppState, CanRead, CanWrite, content_type_is, json_response, read_body};
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use super::extract::{Path, Query};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ludex_domain::{FieldError, Game, GameId, ListQuery, Rating, Sort, StoreError, StoredGame};

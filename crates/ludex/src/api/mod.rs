@@ -2,6 +2,7 @@
 //! the tests, unchanged.
 
 pub mod error;
+mod extract;
 mod games;
 mod ingests;
 pub mod openapi;

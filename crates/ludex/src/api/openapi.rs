@@ -16,18 +16,18 @@ pub struct GameInput {
     /// Derived from the title and release year when absent.
     #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     id: Option<String>,
-    #[schema(min_length = 1, max_length = 300)]
+    #[schema(min_length = 1, max_length = 300, pattern = "\\S")]
     title: String,
     #[schema(max_items = 32)]
     platforms: Option<Vec<String>>,
     #[schema(max_items = 32)]
     genres: Option<Vec<String>>,
-    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, years 1950–2100.
-    #[schema(pattern = "^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$")]
+    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, years 1950–2100, a real calendar date.
+    #[schema(pattern = "^(19[5-9][0-9]|20[0-9][0-9]|2100)(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$")]
     release_date: Option<String>,
-    #[schema(max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     developer: Option<String>,
-    #[schema(max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     publisher: Option<String>,
     /// 0–10, one decimal place.
     #[schema(minimum = 0, maximum = 10, multiple_of = 0.1)]
