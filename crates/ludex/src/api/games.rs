@@ -388,14 +388,15 @@ pub async fn patch(
             .get(&id)
             .await?
             .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-        check_if_match(&headers, current.version)?;
         let mut document: Value = serde_json::from_str(&current.content)
             .map_err(|e| ApiError::Internal(format!("stored document of {id}: {e}")))?;
         merge_patch(&mut document, &patch);
         let Value::Object(object) = document else {
             return Err(ApiError::Internal("a merged object is an object".into()));
         };
+        // An invalid patch is reported as such, whatever the precondition says.
         let game = parse_game(&with_path_id(object, &id)?)?;
+        check_if_match(&headers, current.version)?;
         match state
             .stores
             .catalog
