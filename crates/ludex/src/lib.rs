@@ -11,3 +11,4 @@ pub mod serve;
 pub mod store;
 pub mod synthetic;
 pub mod telemetry;
+pub mod ui;

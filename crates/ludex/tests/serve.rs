@@ -41,7 +41,11 @@ impl Server {
 
     fn get(&self, path: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(&self.address).unwrap();
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: ludex\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: ludex\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         read_response(&mut stream)
     }
 
@@ -109,13 +113,28 @@ fn files_in_the_inbox_are_ingested_at_start_and_as_they_arrive() {
     let data = tempfile::tempdir().unwrap();
     let uploads = data.path().join("bucket/uploads");
     std::fs::create_dir_all(&uploads).unwrap();
-    std::fs::copy(examples().join("bad-games.ndjson"), uploads.join("bad-games.ndjson")).unwrap();
+    std::fs::copy(
+        examples().join("bad-games.ndjson"),
+        uploads.join("bad-games.ndjson"),
+    )
+    .unwrap();
     let server = Server::start(data.path());
-    poll(Duration::from_secs(10), || server.get("/games/spelunky-2").0 == 200);
+    poll(Duration::from_secs(10), || {
+        server.get("/games/spelunky-2").0 == 200
+    });
 
-    std::fs::copy(examples().join("games.ndjson"), uploads.join("games.ndjson")).unwrap();
-    let took = poll(Duration::from_secs(10), || server.get("/games/hades").0 == 200);
-    assert!(took < Duration::from_secs(2), "ingested {took:?} after it appeared");
+    std::fs::copy(
+        examples().join("games.ndjson"),
+        uploads.join("games.ndjson"),
+    )
+    .unwrap();
+    let took = poll(Duration::from_secs(10), || {
+        server.get("/games/hades").0 == 200
+    });
+    assert!(
+        took < Duration::from_secs(2),
+        "ingested {took:?} after it appeared"
+    );
     let (_, body) = server.get("/ingests");
     let ledger: Value = serde_json::from_str(&body).unwrap();
     let statuses: Vec<&str> = ledger["items"]
@@ -163,7 +182,9 @@ fn sigterm_during_an_upload_finishes_it_then_stops_cleanly() {
 
     // The next start ingests what arrived during the stop.
     let server = Server::start(data.path());
-    poll(Duration::from_secs(10), || server.get("/games/hades").0 == 200);
+    poll(Duration::from_secs(10), || {
+        server.get("/games/hades").0 == 200
+    });
 }
 
 #[test]
@@ -189,5 +210,9 @@ fn an_upload_cut_off_by_the_client_leaves_nothing_half_written() {
         .arg("ingests")
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&ledger.stdout), "", "no ledger entry either");
+    assert_eq!(
+        String::from_utf8_lossy(&ledger.stdout),
+        "",
+        "no ledger entry either"
+    );
 }

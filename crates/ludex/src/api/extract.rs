@@ -16,7 +16,10 @@ pub struct Path<T>(pub T);
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        ApiError::bad_request(format!("the query string is not valid: {}", rejection.body_text()))
+        ApiError::bad_request(format!(
+            "the query string is not valid: {}",
+            rejection.body_text()
+        ))
     }
 }
 

@@ -1,9 +1,9 @@
 //! `/games`: list, read, create, replace, patch (JSON Merge Patch), delete, covers.
 
 use super::error::{ApiError, ApiResult};
+use super::extract::{Path, Query};
 use super::{AppState, CanRead, CanWrite, content_type_is, json_response, read_body};
 use axum::body::Body;
-use super::extract::{Path, Query};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -2,11 +2,11 @@
 //! `/ingests` shows the ledger and the rejects of each ingest.
 
 use super::error::{ApiError, ApiResult};
+use super::extract::{Path, Query};
 use super::{AppState, CanRead, CanWrite, content_type_is, json_response};
 use crate::bucket::{Bucket, ObjectInfo};
 use crate::store::now_rfc3339;
 use axum::body::Bytes;
-use super::extract::{Path, Query};
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;

@@ -6,6 +6,7 @@ mod extract;
 mod games;
 mod ingests;
 pub mod openapi;
+pub mod session;
 
 use crate::bucket::Bucket;
 use crate::keys::{Keys, Scope};
@@ -91,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(openapi::page))
+        .merge(crate::ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are read by the handlers with their own limits and problem+json errors.
@@ -131,7 +133,7 @@ pub fn router(state: AppState) -> Router {
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            tracing::debug_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
         }))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
@@ -219,22 +221,29 @@ fn presented_key(parts: &Parts) -> ApiResult<Option<&str>> {
     }
 }
 
+/// Checks the request's key (`Authorization: Bearer`), or else the web UI's session cookie.
 fn require(parts: &Parts, state: &AppState, needed: Scope) -> ApiResult<()> {
-    let Some(key) = presented_key(parts)? else {
-        return Err(ApiError::Unauthorized(
-            "this request needs an API key: Authorization: Bearer <key> (create one with `ludex keys create`)".into(),
-        ));
+    let scope = match presented_key(parts)? {
+        Some(key) => state
+            .keys
+            .check(key)
+            .ok_or_else(|| ApiError::Unauthorized("the API key is not valid".into()))?,
+        None => session::authorize(parts, state)?.ok_or_else(|| {
+            ApiError::Unauthorized(
+                "this request needs an API key: Authorization: Bearer <key> (create one with `ludex keys create`)".into(),
+            )
+        })?,
     };
-    match state.keys.check(key) {
-        None => Err(ApiError::Unauthorized("the API key is not valid".into())),
-        Some(scope) if scope < needed => Err(ApiError::Forbidden(
+    if scope < needed {
+        return Err(ApiError::Forbidden(
             "this API key may only read; writes need a key with the write scope".into(),
-        )),
-        Some(_) => Ok(()),
+        ));
     }
+    Ok(())
 }
 
-/// Proof that the request may write: a valid key with the write scope.
+/// Proof that the request may write: a valid key with the write scope, or a session opened
+/// with one (plus its CSRF token).
 pub struct CanWrite;
 
 impl FromRequestParts<AppState> for CanWrite {

@@ -23,7 +23,9 @@ pub struct GameInput {
     #[schema(max_items = 32)]
     genres: Option<Vec<String>>,
     /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, years 1950–2100, a real calendar date.
-    #[schema(pattern = "^(19[5-9][0-9]|20[0-9][0-9]|2100)(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$")]
+    #[schema(
+        pattern = "^(19[5-9][0-9]|20[0-9][0-9]|2100)(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$"
+    )]
     release_date: Option<String>,
     #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     developer: Option<String>,

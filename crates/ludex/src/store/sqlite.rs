@@ -24,10 +24,17 @@ const MIGRATIONS: &[&str] = &[include_str!("sqlite/0001_catalog.sql")];
 /// is a substring test: `\x1fpc\x1f`.
 const SEP: char = '\u{1f}';
 
+/// Idle reader connections kept open.
+const MAX_IDLE_READERS: usize = 4;
+
+/// Listings running at once on the blocking pool.
+const MAX_CONCURRENT_SCANS: usize = 4;
+
 pub struct SqliteStore {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    scans: tokio::sync::Semaphore,
 }
 
 fn internal(e: rusqlite::Error) -> StoreError {
@@ -70,6 +77,7 @@ impl SqliteStore {
             path: path.to_owned(),
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            scans: tokio::sync::Semaphore::new(MAX_CONCURRENT_SCANS),
         })
     }
 
@@ -84,24 +92,45 @@ impl SqliteStore {
         Ok(conn)
     }
 
-    /// Runs `f` with a reader connection on the blocking pool.
+    /// Runs `f` with a pooled reader connection on the calling thread.
+    fn with_reader<T>(
+        readers: &Mutex<Vec<Connection>>,
+        path: &Path,
+        f: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let pooled = lock(readers).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => Self::open_reader(path)?,
+        };
+        let result = f(&conn);
+        let mut pool = lock(readers);
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+        result
+    }
+
+    /// Runs a point read (one indexed row, microseconds from the page cache) right on the
+    /// async worker: handing it to another thread would cost more than the read itself.
+    fn read_now<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        Self::with_reader(&self.readers, &self.path, f)
+    }
+
+    /// Runs a read that may scan (listings) on the blocking pool, a few at a time, so that
+    /// load cannot open a connection and a thread per request.
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
+        let _permit = self
+            .scans
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
         let readers = Arc::clone(&self.readers);
         let path = self.path.clone();
-        blocking(move || {
-            let pooled = lock(&readers).pop();
-            let conn = match pooled {
-                Some(conn) => conn,
-                None => Self::open_reader(&path)?,
-            };
-            let result = f(&conn);
-            lock(&readers).push(conn);
-            result
-        })
-        .await
+        blocking(move || Self::with_reader(&readers, &path, f)).await
     }
 
     /// Runs `f` with the writer connection on the blocking pool.
@@ -491,17 +520,15 @@ impl SqliteStore {
 #[async_trait]
 impl Catalog for SqliteStore {
     async fn get(&self, id: &GameId) -> StoreResult<Option<StoredGame>> {
-        let id = id.as_str().to_owned();
-        self.read(move |conn| {
+        self.read_now(|conn| {
             let row = conn
                 .prepare_cached(
                     "SELECT id, version, created_at, updated_at, content FROM games WHERE id = ?1",
                 )
-                .and_then(|mut s| s.query_row([&id], stored_from_row).optional())
+                .and_then(|mut s| s.query_row([id.as_str()], stored_from_row).optional())
                 .map_err(internal)?;
             row.map(into_stored).transpose()
         })
-        .await
     }
 
     async fn create(&self, game: &Game) -> StoreResult<StoredGame> {
@@ -655,22 +682,20 @@ impl Catalog for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.read(|conn| {
+        self.read_now(|conn| {
             conn.query_row("SELECT count(*) FROM ingests WHERE 0", [], |_| Ok(()))
                 .map_err(internal)
         })
-        .await
     }
 }
 
 #[async_trait]
 impl Ledger for SqliteStore {
     async fn get(&self, id: &IngestId) -> StoreResult<Option<IngestRecord>> {
-        let id = id.as_str().to_owned();
-        self.read(move |conn| {
+        self.read_now(|conn| {
             let record: Option<String> = conn
                 .prepare_cached("SELECT record FROM ingests WHERE id = ?1")
-                .and_then(|mut s| s.query_row([&id], |r| r.get(0)).optional())
+                .and_then(|mut s| s.query_row([id.as_str()], |r| r.get(0)).optional())
                 .map_err(internal)?;
             record
                 .map(|json| {
@@ -679,7 +704,6 @@ impl Ledger for SqliteStore {
                 })
                 .transpose()
         })
-        .await
     }
 
     async fn put(&self, record: &IngestRecord) -> StoreResult<()> {

@@ -1,0 +1,232 @@
+//! API benchmark: `ludex serve` (release) over a catalog of 100,000 games, loaded by wrk on
+//! loopback at 64 connections, against the ceiling measured in the same run: a bare axum
+//! handler doing the same SQLite point lookup and returning the stored JSON.
+//!
+//! `cargo bench -p ludex --bench api -- [SECONDS]` (default 30 s per measurement; needs `wrk`)
+
+use axum::extract::Path as UrlPath;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+const GAMES: u64 = 100_000;
+
+/// Picks a random game per request and prints one parseable line at the end.
+const LOOKUP_SCRIPT: &str = r#"
+math.randomseed(42)
+request = function()
+  return wrk.format("GET", string.format("/games/g%07d", math.random(0, 99999)))
+end
+done = function(summary, latency, requests)
+  local bad = summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout
+  io.write(string.format("RESULT %d %d %.3f %.3f %.3f\n", summary.requests, bad,
+    summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"#;
+
+const LIST_SCRIPT: &str = r#"
+local platforms = {"PC", "PlayStation%205", "Nintendo%20Switch", "Mobile"}
+math.randomseed(7)
+request = function()
+  return wrk.format("GET", "/games?limit=20&platform=" .. platforms[math.random(1, #platforms)])
+end
+done = function(summary, latency, requests)
+  local bad = summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout
+  io.write(string.format("RESULT %d %d %.3f %.3f %.3f\n", summary.requests, bad,
+    summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"#;
+
+struct Load {
+    rps: f64,
+    non_2xx: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn wrk(address: &str, script: &Path, seconds: u64) -> Load {
+    let output = Command::new("wrk")
+        .args([
+            "-t2",
+            "-c64",
+            &format!("-d{seconds}s"),
+            "--timeout",
+            "5s",
+            "-s",
+        ])
+        .arg(script)
+        .arg(format!("http://{address}"))
+        .output()
+        .expect("wrk runs (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .unwrap_or_else(|| panic!("no result from wrk:\n{text}"));
+    let f: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().expect("a number"))
+        .collect();
+    Load {
+        rps: f[0] / f[2],
+        non_2xx: f[1] as u64,
+        p50_ms: f[3],
+        p99_ms: f[4],
+    }
+}
+
+fn ludex(data: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ludex"));
+    command.arg("--data-dir").arg(data);
+    command
+}
+
+fn serve(data: &Path) -> (Child, String) {
+    let mut child = ludex(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ludex serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the address line");
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("an address")
+        .to_owned();
+    (child, address)
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+thread_local! {
+    static CONNECTION: RefCell<Option<rusqlite::Connection>> = const { RefCell::new(None) };
+}
+
+/// The ceiling: a point lookup on a per-thread connection, straight from the handler.
+fn bare_server(db: PathBuf) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let app = axum::Router::new().route(
+                "/games/{id}",
+                get(move |UrlPath(id): UrlPath<String>| {
+                    let db = db.clone();
+                    async move {
+                        let content: Option<String> = CONNECTION.with(|cell| {
+                            let mut slot = cell.borrow_mut();
+                            let conn = slot.get_or_insert_with(|| {
+                                rusqlite::Connection::open_with_flags(
+                                    &db,
+                                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                                )
+                                .expect("open")
+                            });
+                            conn.prepare_cached("SELECT content FROM games WHERE id = ?1")
+                                .and_then(|mut s| s.query_row([&id], |r| r.get(0)))
+                                .ok()
+                        });
+                        match content {
+                            Some(json) => {
+                                ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+                            }
+                            None => axum::http::StatusCode::NOT_FOUND.into_response(),
+                        }
+                    }
+                }),
+            );
+            listener.set_nonblocking(true).expect("nonblocking");
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            axum::serve(listener, app).await.expect("serve");
+        });
+    });
+    address
+}
+
+fn main() {
+    let seconds: u64 = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .map_or(30, |a| a.parse().expect("seconds"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let file = dir.path().join("catalog.ndjson");
+    let ok = ludex(&data)
+        .args(["generate", "--count", &GAMES.to_string(), "--output"])
+        .arg(&file)
+        .status()
+        .expect("generate")
+        .success()
+        && ludex(&data)
+            .arg("ingest")
+            .arg(&file)
+            .stdout(Stdio::null())
+            .status()
+            .expect("ingest")
+            .success();
+    assert!(ok, "loading the catalog failed");
+    let lookup = dir.path().join("lookup.lua");
+    let list = dir.path().join("list.lua");
+    std::fs::write(&lookup, LOOKUP_SCRIPT).expect("script");
+    std::fs::write(&list, LIST_SCRIPT).expect("script");
+
+    let bare = bare_server(data.join("ludex.db"));
+    let ceiling = wrk(&bare, &lookup, seconds);
+
+    let (mut server, address) = serve(&data);
+    let get_one = wrk(&address, &lookup, seconds);
+    let listing = wrk(&address, &list, seconds);
+    let rss = peak_rss_mb(server.id());
+    let _ = server.kill();
+    let _ = server.wait();
+
+    println!(
+        "| load ({GAMES} games, 64 connections, {seconds} s) | req/s | p50 ms | p99 ms | non-2xx | vs ceiling |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    let row = |name: &str, l: &Load, ratio: Option<f64>| {
+        println!(
+            "| {name} | {:.0} | {:.2} | {:.2} | {} | {} |",
+            l.rps,
+            l.p50_ms,
+            l.p99_ms,
+            l.non_2xx,
+            ratio.map_or("—".into(), |r| format!("{r:.2}"))
+        );
+    };
+    row("ceiling: bare axum + SQLite point lookup", &ceiling, None);
+    row(
+        "ludex GET /games/{id}",
+        &get_one,
+        Some(get_one.rps / ceiling.rps),
+    );
+    row("ludex GET /games?platform=…&limit=20", &listing, None);
+    println!("\nludex serve peak RSS: {rss:.1} MB");
+}

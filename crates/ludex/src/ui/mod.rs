@@ -1,0 +1,264 @@
+//! The web UI: server-rendered HTML pages over the same ports as the JSON API, enhanced by one
+//! small script. Its stylesheet and script are compiled into the binary; nothing is loaded
+//! from elsewhere. Reading works without JavaScript; writes go through the JSON API from the
+//! script, signed in by a session cookie (see [`crate::api::session`]).
+
+mod catalog;
+mod games;
+mod html;
+mod ingests;
+mod reports;
+mod sign_in;
+
+use crate::api::AppState;
+use crate::api::session::{self, Session};
+use crate::keys::Scope;
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderValue, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use html::{Html, esc};
+use std::sync::LazyLock;
+
+const CSS: &str = include_str!("assets/ui.css");
+const JS: &str = include_str!("assets/ui.js");
+
+/// The UI's routes, merged into the API router.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(catalog::page))
+        .route("/ui/assets/ui.css", get(stylesheet))
+        .route("/ui/assets/ui.js", get(script))
+        .route("/ui/games/new", get(games::new_form))
+        .route("/ui/games/{id}", get(games::page))
+        .route("/ui/games/{id}/edit", get(games::edit_form))
+        .route("/ui/uploads", get(ingests::uploads))
+        .route("/ui/ingests/{id}", get(ingests::page))
+        .route("/ui/reports", get(reports::page))
+        .route("/ui/reports/{file}", get(reports::csv))
+        .route("/ui/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/ui/sign-out", axum::routing::post(sign_in::sign_out))
+}
+
+/// A short fingerprint of the assets, so browsers may cache them and still see new builds.
+static ASSET_VERSION: LazyLock<String> = LazyLock::new(|| {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(CSS.as_bytes());
+    hasher.update(JS.as_bytes());
+    hasher.finalize().to_hex()[..12].to_owned()
+});
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn stylesheet() -> Response {
+    asset("text/css; charset=utf-8", CSS)
+}
+
+async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", JS)
+}
+
+/// Who is looking at a page: signed in or not, and whether the page was reached over TLS.
+pub struct Viewer {
+    pub session: Option<Session>,
+    pub scope: Option<Scope>,
+    pub tls: bool,
+    /// The path and query of the page, to come back to after signing in.
+    pub here: String,
+}
+
+impl Viewer {
+    pub fn can_write(&self) -> bool {
+        self.scope == Some(Scope::Write)
+    }
+
+    fn csrf(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.csrf.as_str())
+    }
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    /// A redirect to the sign-in page where reads need a key and there is none.
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let viewer = Self::ungated(parts, state);
+        let bearer_reads = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|key| state.keys.check(key.trim()).is_some());
+        if state.config.reads_require_key && viewer.scope.is_none() && !bearer_reads {
+            return Err(Redirect::to(&format!(
+                "/ui/sign-in?next={}",
+                html::url_encode(&viewer.here)
+            ))
+            .into_response());
+        }
+        Ok(viewer)
+    }
+}
+
+impl Viewer {
+    /// The viewer of a request, whether or not reads need a key (for the sign-in pages).
+    pub fn ungated(parts: &Parts, state: &AppState) -> Self {
+        let session = session::token(&parts.headers).and_then(|t| session::store().find(t));
+        let scope = session.as_ref().and_then(|s| s.scope(state));
+        let here = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+        Self {
+            session: session.filter(|_| scope.is_some()),
+            scope,
+            tls: session::over_tls(parts),
+            here,
+        }
+    }
+}
+
+/// The sections of the main navigation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Catalog,
+    Uploads,
+    Reports,
+    SignIn,
+}
+
+/// A whole page: the shared header and navigation around `body`.
+pub fn page(viewer: &Viewer, section: Section, title: &str, body: &str) -> String {
+    let mut out = Html::with_capacity(body.len() + 2048);
+    out.raw("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    out.raw("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+    // No favicon: saves the browser a request that would only find a 404.
+    out.raw("<link rel=\"icon\" href=\"data:,\">");
+    out.raw(&format!("<title>{} · ludex</title>", esc(title)));
+    out.raw(&format!(
+        "<link rel=\"stylesheet\" href=\"/ui/assets/ui.css?v={v}\"><script src=\"/ui/assets/ui.js?v={v}\" defer></script>",
+        v = *ASSET_VERSION
+    ));
+    if let Some(csrf) = viewer.csrf() {
+        out.raw(&format!(
+            "<meta name=\"csrf-token\" content=\"{}\">",
+            esc(csrf)
+        ));
+    }
+    out.raw("</head><body>");
+    out.raw("<a class=\"skip\" href=\"#main\">Skip to content</a>");
+    out.raw("<header class=\"top\"><a class=\"brand\" href=\"/\">ludex</a>");
+    out.raw("<nav aria-label=\"Main\"><ul>");
+    for (target, href, label) in [
+        (Section::Catalog, "/", "Catalog"),
+        (Section::Uploads, "/ui/uploads", "Upload"),
+        (Section::Reports, "/ui/reports", "Reports"),
+    ] {
+        let current = if target == section {
+            " aria-current=\"page\""
+        } else {
+            ""
+        };
+        out.raw(&format!("<li><a href=\"{href}\"{current}>{label}</a></li>"));
+    }
+    out.raw("<li><a href=\"/docs\">API</a></li></ul></nav>");
+    out.raw("<div class=\"who\">");
+    match (&viewer.session, viewer.scope) {
+        (Some(s), Some(scope)) => {
+            let what = match scope {
+                Scope::Write => "Signed in",
+                Scope::Read => "Signed in (read only)",
+            };
+            out.raw(&format!(
+                "<span class=\"who-name\">{what}</span><form method=\"post\" action=\"/ui/sign-out\"><input type=\"hidden\" name=\"{}\" value=\"{}\"><button type=\"submit\" class=\"link\">Sign out</button></form>",
+                session::CSRF_FIELD,
+                esc(&s.csrf)
+            ));
+        }
+        _ if section == Section::SignIn => {}
+        _ => out.raw(&format!(
+            "<a href=\"/ui/sign-in?next={}\">Sign in</a>",
+            html::url_encode(&viewer.here)
+        )),
+    }
+    out.raw("</div></header>");
+    out.raw("<main id=\"main\" tabindex=\"-1\">");
+    out.raw(body);
+    out.raw("</main><footer><p>ludex · <a href=\"/openapi.json\">OpenAPI</a></p></footer></body></html>\n");
+    out.into_string()
+}
+
+/// An HTML response with the headers every page carries: no framing, no inline script.
+pub fn html_response(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A page that says what went wrong and where to go from here.
+pub fn error_page(viewer: &Viewer, status: StatusCode, title: &str, message: &str) -> Response {
+    let body = format!(
+        "<h1>{}</h1><div class=\"notice error\" role=\"alert\"><p>{}</p></div><p><a href=\"/\">Back to the catalog</a></p>",
+        esc(title),
+        esc(message)
+    );
+    html_response(status, page(viewer, Section::Catalog, title, &body))
+}
+
+/// The page for a failure of the store or bucket: logged, never echoed.
+pub fn failure_page(viewer: &Viewer, what: &str, error: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %error, "{what}");
+    error_page(
+        viewer,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The catalog could not be read just now; the error is logged. Try again shortly.",
+    )
+}
+
+/// The notice shown in place of a form when the viewer may not write.
+pub fn sign_in_notice(viewer: &Viewer, what: &str) -> String {
+    let reason = if viewer.scope == Some(Scope::Read) {
+        "Your API key may only read; sign in with a key that has the write scope"
+    } else {
+        "Sign in with an API key"
+    };
+    format!(
+        "<div class=\"notice\"><p>{reason} to {}. <a href=\"/ui/sign-in?next={}\">Sign in</a></p></div>",
+        esc(what),
+        html::url_encode(&viewer.here)
+    )
+}
+
+#[cfg(test)]
+mod tests;

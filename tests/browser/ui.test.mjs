@@ -1,0 +1,294 @@
+// The web UI in a real browser: headless Chromium (Debian's) driven by playwright-core, against
+// the real `ludex serve` binary over a fresh data directory. The steps share one server and one
+// signed-in browser context and run in order, like a person using the UI.
+//
+//   LUDEX_BIN (default target/debug/ludex)   the binary under test
+//   CHROMIUM  (default /usr/bin/chromium)    the browser
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const binary = process.env.LUDEX_BIN || path.join(root, 'target/debug/ludex');
+const shots = path.join(root, 'target/test-artifacts/screenshots');
+const DESKTOP = { width: 1280, height: 800 };
+const MOBILE = { width: 375, height: 800 };
+// An 8×8 PNG, enough for the cover check (the server recognises images by their magic bytes).
+const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEUlEQVR4nGPQCNiCFTEMLQkAK3tLAVv3w2gAAAAASUVORK5CYII=',
+  'base64',
+);
+
+let dataDir;
+let server;
+let base;
+let key;
+let browser;
+let context;
+let page;
+const pageErrors = [];
+
+function ludex(...args) {
+  return execFileSync(binary, ['--data-dir', dataDir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Starts `ludex serve` on a free port; resolves with its address from the first stdout line. */
+function serve() {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, ['--data-dir', dataDir, 'serve', '--listen', '127.0.0.1:0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+    });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => reject(new Error(`ludex serve did not start: ${stderr}`)), 20000);
+    child.stderr.on('data', (chunk) => { stderr += chunk; });
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+      const match = stdout.match(/ludex is serving (http:\/\/\S+)/);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1] });
+      }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`ludex serve exited with ${code}: ${stderr}`)); });
+  });
+}
+
+/** Saves the page at desktop and at mobile width. */
+async function screenshot(name, target = page) {
+  await target.setViewportSize(DESKTOP);
+  await target.screenshot({ path: path.join(shots, `${name}-desktop.png`), fullPage: true });
+  await target.setViewportSize(MOBILE);
+  await target.screenshot({ path: path.join(shots, `${name}-mobile.png`), fullPage: true });
+  await target.setViewportSize(DESKTOP);
+}
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  dataDir = mkdtempSync(path.join(tmpdir(), 'ludex-ui-'));
+  key = ludex('keys', 'create', '--name', 'ui-test').trim();
+  const generated = path.join(dataDir, 'generated.ndjson');
+  ludex('generate', '--count', '60', '-o', generated);
+  ludex('ingest', generated);
+  ludex('ingest', path.join(root, 'examples/games.ndjson'));
+  const started = await serve();
+  server = started.child;
+  base = started.url;
+  // Playwright gives every launch a fresh, temporary --user-data-dir of its own.
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  context = await browser.newContext({ baseURL: base, viewport: DESKTOP });
+  page = await context.newPage();
+  page.on('pageerror', (error) => pageErrors.push(error));
+});
+
+after(async () => {
+  await browser?.close();
+  if (server) {
+    server.kill('SIGTERM');
+    await new Promise((resolve) => server.once('exit', resolve));
+  }
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('the ludex web UI', () => {
+  test('the catalog can be read with JavaScript disabled', async () => {
+    const plain = await browser.newContext({ baseURL: base, javaScriptEnabled: false, viewport: DESKTOP });
+    const noJs = await plain.newPage();
+    await noJs.goto('/?platform=PC&sort=title');
+    assert.equal(await noJs.locator('table.games tbody tr').count() > 0, true);
+    const titles = await noJs.locator('table.games tbody th a').allTextContents();
+    assert.deepEqual(titles, [...titles].sort((a, b) => a.localeCompare(b, 'en', { sensitivity: 'base' })));
+    await noJs.getByRole('link', { name: 'Next page' }).click();
+    assert.match(noJs.url(), /cursor=/);
+    await plain.close();
+  });
+
+  test('the catalog lists games and is usable from the keyboard', async () => {
+    await page.goto('/');
+    assert.equal(await page.locator('table.games tbody tr').count(), 20);
+    await screenshot('catalog');
+    if (process.env.LUDEX_UPDATE_SCREENSHOTS) copyFileSync(path.join(shots, 'catalog-desktop.png'), path.join(root, 'docs/screenshots/catalog.png'));
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.activeElement.id === 'main', null, { timeout: 2000 });
+  });
+
+  test('signing in exchanges the key for an HttpOnly, SameSite=Strict session cookie', async () => {
+    await page.goto('/ui/sign-in');
+    await screenshot('sign-in');
+    await page.getByLabel('API key').fill('not-a-key');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('the API key is not valid').waitFor();
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    const session = (await context.cookies()).find((c) => c.name === 'ludex_session');
+    assert.ok(session, 'a session cookie is set');
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.sameSite, 'Strict');
+    assert.equal(session.path, '/');
+  });
+
+  test('creating a game shows the API\'s field errors, then saves', async () => {
+    await page.goto('/ui/games/new');
+    await page.getByLabel('Title').fill('Lantern Quest');
+    await page.getByLabel('Platforms').fill('PC, Nintendo Switch');
+    await page.getByLabel('Genres').fill('Adventure');
+    await page.getByLabel('Release date').fill('2024-02-30');
+    await page.getByLabel('Rating').fill('11.5');
+    await page.getByRole('button', { name: 'Create game' }).click();
+    const ratingError = page.locator('#g-rating-error');
+    await ratingError.waitFor();
+    assert.equal(await ratingError.textContent(), 'rating: 11.5 is above the maximum 10');
+    assert.equal(await page.getByLabel('Rating').getAttribute('aria-invalid'), 'true');
+    assert.match(await page.locator('#g-release_date-error').textContent(), /^release_date: /);
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'form-errors');
+    await screenshot('game-form-errors');
+    await page.getByLabel('Rating').fill('8.5');
+    await page.getByLabel('Release date').fill('2024-02-29');
+    await page.getByRole('button', { name: 'Create game' }).click();
+    await page.waitForURL('**/ui/games/lantern-quest-2024');
+    assert.equal(await page.locator('h1').textContent(), 'Lantern Quest');
+  });
+
+  test('editing a game saves it', async () => {
+    await page.getByRole('link', { name: 'Edit' }).click();
+    await page.waitForURL('**/ui/games/lantern-quest-2024/edit');
+    await page.getByLabel('Developer').fill('Night Owl Studio');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.waitForURL('**/ui/games/lantern-quest-2024');
+    await page.getByText('Night Owl Studio').waitFor();
+  });
+
+  test('a conflicting save from another page shows both versions and lets you choose', async () => {
+    const other = await context.newPage();
+    await page.goto('/ui/games/lantern-quest-2024/edit');
+    await other.goto('/ui/games/lantern-quest-2024/edit');
+    await other.getByLabel('Rating').fill('7');
+    await other.getByRole('button', { name: 'Save changes' }).click();
+    await other.waitForURL('**/ui/games/lantern-quest-2024');
+
+    await page.getByLabel('Rating').fill('6.5');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    const conflict = page.locator('#conflict');
+    await conflict.waitFor();
+    const ratingRow = conflict.locator('tr', { hasText: 'Rating' });
+    assert.deepEqual(await ratingRow.locator('td').allTextContents(), ['6.5', '7']);
+    await screenshot('game-conflict');
+    await page.getByRole('button', { name: 'Keep my version' }).click();
+    await page.waitForURL('**/ui/games/lantern-quest-2024');
+    await page.getByText('6.5 / 10').waitFor();
+    await other.close();
+  });
+
+  test('a cover image is previewed, then uploaded', async () => {
+    await page.locator('#cover-file').setInputFiles({ name: 'cover.png', mimeType: 'image/png', buffer: PNG });
+    await page.locator('#cover-preview').waitFor();
+    await page.getByRole('button', { name: 'Upload cover' }).click();
+    await page.getByText('Cover uploaded.').waitFor();
+    assert.match(await page.locator('img#cover-image').getAttribute('src'), /\/games\/lantern-quest-2024\/cover/);
+    const cover = await page.request.get('/games/lantern-quest-2024/cover');
+    assert.equal(cover.headers()['content-type'], 'image/png');
+    await screenshot('game');
+  });
+
+  test('deleting a game asks for confirmation', async () => {
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    const dialog = page.locator('#delete-dialog');
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Keep it' }).click();
+    assert.equal(await dialog.isVisible(), false);
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
+    await page.waitForURL('**/?deleted=lantern-quest-2024');
+    await page.getByText('Deleted lantern-quest-2024.').waitFor();
+    const gone = await page.request.get('/games/lantern-quest-2024');
+    assert.equal(gone.status(), 404);
+  });
+
+  test('uploading a file with bad records shows progress, the outcome and every reject', async () => {
+    await page.goto('/ui/uploads');
+    await page.locator('#upload-file').setInputFiles(path.join(root, 'examples/bad-games.ndjson'));
+    const rejects = page.locator('#ingest-result table.rejects');
+    await rejects.waitFor({ timeout: 30000 });
+    assert.equal(await page.locator('#upload-progress').getAttribute('value'), '100');
+    const text = await rejects.textContent();
+    assert.match(text, /line 2/);
+    assert.match(text, /11\.5 is above the maximum 10/);
+    const history = page.locator('table.ingests tbody tr', { hasText: 'bad-games.ndjson' });
+    await history.waitFor();
+    await screenshot('upload');
+    await history.getByRole('link').click();
+    await page.locator('table.rejects').waitFor();
+    await screenshot('ingest');
+  });
+
+  test('the catalog filters as you type, sorts by column and pages by cursor, in the URL', async () => {
+    await page.goto('/');
+    await page.getByLabel('Title search').fill('kingdom');
+    await page.waitForURL(/[?&]q=kingdom/);
+    await page.locator('#results:not([aria-busy])').waitFor();
+    const titles = await page.locator('table.games tbody th a').allTextContents();
+    assert.ok(titles.length > 0);
+    assert.ok(titles.every((t) => /kingdom/i.test(t)), titles.join(', '));
+
+    await page.goto('/');
+    await page.getByLabel('Platform').fill('PC');
+    await page.getByLabel('Min. rating').fill('5');
+    await page.waitForURL(/platform=PC.*min_rating=5/);
+    await page.getByRole('link', { name: /^Title/ }).click();
+    await page.waitForURL(/sort=title/);
+    assert.match(await page.locator('th[aria-sort="ascending"]').textContent(), /^Title/);
+    const first = await page.locator('table.games tbody th a').allTextContents();
+    await page.getByRole('link', { name: 'Next page' }).click();
+    await page.waitForURL(/cursor=/);
+    await page.locator('#results:not([aria-busy])').waitFor();
+    const second = await page.locator('table.games tbody th a').allTextContents();
+    assert.ok(second.length > 0);
+    assert.ok(second.every((t) => !first.includes(t)), 'the next page has other games');
+    // The URL is the view: opening it afresh shows the same page.
+    const shared = await context.newPage();
+    await shared.goto(page.url());
+    assert.deepEqual(await shared.locator('table.games tbody th a').allTextContents(), second);
+    await shared.close();
+
+    await page.goto('/?q=zzzz-nothing');
+    await page.getByText('No games match these filters').waitFor();
+    await screenshot('catalog-empty');
+  });
+
+  test('the reports chart the catalog, with tables and CSV downloads', async () => {
+    await page.goto('/ui/reports');
+    assert.equal(await page.locator('svg.chart').count(), 4);
+    const pc = page.locator('#platforms tbody tr', { hasText: /^PC/ });
+    assert.ok(Number(await pc.locator('td').textContent()) > 0);
+    const csv = await page.request.get('/ui/reports/ratings.csv');
+    assert.equal(csv.headers()['content-type'], 'text/csv; charset=utf-8');
+    assert.match(await csv.text(), /^rating,games\r\n0–1,\d+\r\n/);
+    await screenshot('reports');
+    if (process.env.LUDEX_UPDATE_SCREENSHOTS) copyFileSync(path.join(shots, 'reports-desktop.png'), path.join(root, 'docs/screenshots/reports.png'));
+  });
+
+  test('signing out ends the session', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('link', { name: 'Sign in' }).waitFor();
+    const write = await page.evaluate(async () => (await fetch('/games', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"title":"x"}' })).status);
+    assert.equal(write, 401);
+  });
+
+  test('no page raised a script error', () => {
+    assert.deepEqual(pageErrors.map(String), []);
+  });
+});
