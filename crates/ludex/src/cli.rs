@@ -377,12 +377,11 @@ impl ListArgs {
 async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let stores = settings.open_stores()?;
     let bucket = settings.open_bucket()?;
-    let key_path = settings.key_file_path();
-    let keys = KeyFile::new(&key_path).ring()?;
+    let keys = Keys::from_file(&settings.key_file_path())?;
     let state = AppState {
         stores: stores.clone(),
         bucket: bucket.clone(),
-        keys: Arc::new(Keys::new(keys)),
+        keys: Arc::new(keys),
         config: Arc::new(ApiConfig {
             reads_require_key: args.reads_require_key,
             cors_origins: args.cors_origins,
@@ -402,7 +401,6 @@ async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         state,
         ingestor,
         bucket.local_root().map(Path::to_path_buf),
-        Some(key_path),
     )
     .await?;
     Ok(ExitCode::SUCCESS)

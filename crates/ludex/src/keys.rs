@@ -89,32 +89,76 @@ impl KeyRing {
     }
 }
 
-/// The key ring a server checks against, replaceable while it runs (the local server reloads
-/// the key file when it changes, so `ludex keys create` takes effect without a restart).
+/// The key ring a server checks against. Built from a key file it follows the file: each check
+/// looks at the file's modification time (one `stat`) and reloads it when it changed, so a key
+/// created or revoked with `ludex keys` takes effect on the next request.
 #[derive(Debug, Default)]
 pub struct Keys {
     ring: std::sync::RwLock<KeyRing>,
+    file: Option<Followed>,
+}
+
+#[derive(Debug)]
+struct Followed {
+    path: std::path::PathBuf,
+    modified: std::sync::Mutex<Option<std::time::SystemTime>>,
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 impl Keys {
+    /// A fixed ring (keys from configuration).
     pub fn new(ring: KeyRing) -> Self {
         Self {
             ring: std::sync::RwLock::new(ring),
+            file: None,
+        }
+    }
+
+    /// The keys of a key file, followed as it changes.
+    pub fn from_file(path: &Path) -> Result<Self, KeyError> {
+        let seen = modified(path);
+        Ok(Self {
+            ring: std::sync::RwLock::new(KeyFile::new(path).ring()?),
+            file: Some(Followed {
+                path: path.to_owned(),
+                modified: std::sync::Mutex::new(seen),
+            }),
+        })
+    }
+
+    fn follow(&self) {
+        let Some(file) = &self.file else { return };
+        let now = modified(&file.path);
+        let mut seen = file
+            .modified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *seen == now {
+            return;
+        }
+        match KeyFile::new(&file.path).ring() {
+            Ok(ring) => {
+                *self
+                    .ring
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = ring;
+                *seen = now;
+                tracing::info!(file = %file.path.display(), "API keys reloaded");
+            }
+            // A half-edited file keeps the previous keys; the next check tries again.
+            Err(e) => tracing::error!(error = %e, "API keys not reloaded"),
         }
     }
 
     pub fn check(&self, presented: &str) -> Option<Scope> {
+        self.follow();
         self.ring
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .check(presented)
-    }
-
-    pub fn replace(&self, ring: KeyRing) {
-        *self
-            .ring
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = ring;
     }
 }
 
@@ -243,8 +287,17 @@ mod tests {
             Err(KeyError::DuplicateName(_))
         ));
 
+        let followed = Keys::from_file(&path).unwrap();
+        let (late, _) = file.create("late", Scope::Write, "now".into()).unwrap();
+        assert_eq!(
+            followed.check(&late),
+            Some(Scope::Write),
+            "a new key works at once"
+        );
+
         file.revoke("ci").unwrap();
         assert_eq!(file.ring().unwrap().check(&writer), None);
+        assert_eq!(followed.check(&writer), None, "a revoked key stops at once");
         assert!(matches!(file.revoke("ci"), Err(KeyError::UnknownName(_))));
     }
 
