@@ -5,6 +5,7 @@ use crate::api::{ApiConfig, AppState};
 use crate::bucket::Bucket;
 use crate::ingest::{IngestConfig, IngestOutcome, Ingestor, Progress, Upload};
 use crate::keys::{KeyFile, Keys, Scope};
+use crate::metrics::Metrics;
 use crate::store::{self, Stores};
 use crate::synthetic;
 use anyhow::{Context, Result};
@@ -65,6 +66,11 @@ pub struct Settings {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create the store's tables and indexes (or bring them up to date) and say what was done.
+    ///
+    /// Every command does this on first use; `init` does only this, e.g. to prepare a
+    /// PostgreSQL database before the first deployment: `ludex init --store postgres://…`.
+    Init,
     /// Run the HTTP API and watch the bucket's uploads/ folder for files to ingest.
     ///
     /// Files copied into DATA_DIR/bucket/uploads (or sent to POST /uploads) are ingested
@@ -236,8 +242,8 @@ impl Settings {
             .unwrap_or_else(|| self.data_dir.join("api-keys.json"))
     }
 
-    pub fn open_stores(&self) -> Result<Stores> {
-        Ok(store::open(&self.store_url())?)
+    pub async fn open_stores(&self) -> Result<Stores> {
+        Ok(store::open(&self.store_url()).await?)
     }
 
     pub fn open_bucket(&self) -> Result<Bucket> {
@@ -258,6 +264,17 @@ impl Cli {
         let settings = self.settings;
         match self.command {
             Command::Serve(args) => serve(&settings, args).await,
+            Command::Init => {
+                let url = settings.store_url();
+                let (_, applied) = store::init(&url).await?;
+                let url = store::redact(&url);
+                if applied.is_empty() {
+                    println!("{url}: the schema is up to date; nothing to do");
+                } else {
+                    println!("{url}: applied {}", applied.join(", "));
+                }
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Keys(command) => keys(&settings, command),
             Command::Ingest {
                 files,
@@ -265,12 +282,15 @@ impl Cli {
             } => {
                 let mut config = settings.ingest_config();
                 config.rejects_shown = show_rejects;
-                let ingestor =
-                    Ingestor::new(settings.open_stores()?, settings.open_bucket()?, config);
+                let ingestor = Ingestor::new(
+                    settings.open_stores().await?,
+                    settings.open_bucket()?,
+                    config,
+                );
                 ingest_files(&ingestor, &files).await
             }
             Command::Games(GamesCommand::List(args)) => {
-                let stores = settings.open_stores()?;
+                let stores = settings.open_stores().await?;
                 let page = stores.catalog.list(&args.query()?).await?;
                 let mut out = std::io::stdout().lock();
                 for game in &page.items {
@@ -283,7 +303,7 @@ impl Cli {
             }
             Command::Games(GamesCommand::Get { id }) => {
                 let id = GameId::parse(&id).map_err(|e| anyhow::anyhow!("id: {e}"))?;
-                match settings.open_stores()?.catalog.get(&id).await? {
+                match settings.open_stores().await?.catalog.get(&id).await? {
                     Some(game) => {
                         println!("{}", game.to_json());
                         Ok(ExitCode::SUCCESS)
@@ -295,7 +315,7 @@ impl Cli {
                 }
             }
             Command::Export { format, output } => {
-                let stores = settings.open_stores()?;
+                let stores = settings.open_stores().await?;
                 let count = match output {
                     Some(path) => {
                         let file = std::fs::File::create(&path)
@@ -327,7 +347,7 @@ impl Cli {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Ingests { limit } => {
-                let stores = settings.open_stores()?;
+                let stores = settings.open_stores().await?;
                 let page = stores
                     .ledger
                     .list(&LedgerQuery {
@@ -375,9 +395,10 @@ impl ListArgs {
 }
 
 async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
-    let stores = settings.open_stores()?;
+    let stores = settings.open_stores().await?;
     let bucket = settings.open_bucket()?;
     let keys = Keys::from_file(&settings.key_file_path())?;
+    let metrics = Metrics::from_env();
     let state = AppState {
         stores: stores.clone(),
         bucket: bucket.clone(),
@@ -388,8 +409,10 @@ async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
             max_upload_bytes: args.max_http_upload_bytes,
             ..ApiConfig::default()
         }),
+        metrics: metrics.clone(),
     };
-    let ingestor = Ingestor::new(stores, bucket.clone(), settings.ingest_config());
+    let ingestor =
+        Ingestor::new(stores, bucket.clone(), settings.ingest_config()).with_metrics(metrics);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

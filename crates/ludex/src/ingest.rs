@@ -4,16 +4,26 @@
 //!
 //! Parsing and validation run on a blocking thread and hand batches to the writer through a
 //! bounded channel, so parsing hides behind the writes and memory stays flat.
+//!
+//! Each ingest logs inside an `ingest` span (upload key, ingest id) and reports the busy time of
+//! its stages — download, parse, validate, write, report — in its last log line and in the
+//! metrics. The stages overlap, so their times add up to more than the wall time.
 
 use crate::bucket::{Bucket, BucketError};
+use crate::metrics::{IngestMetrics, Metrics, Stage, StageDurations};
 use crate::store::{Stores, now_rfc3339};
+use crate::telemetry::RequestContext;
 use flate2::read::MultiGzDecoder;
 use ludex_domain::report::{IngestId, IngestRecord, IngestStatus, Reject};
 use ludex_domain::upload::{self, ParseLimits, Position, Stop, UploadError};
 use ludex_domain::{AttemptId, FieldError, Game, StagedGame, StoreError, UpsertOutcome};
 use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 #[derive(Clone, Copy, Debug)]
 pub struct IngestConfig {
@@ -80,6 +90,8 @@ pub struct IngestOutcome {
     pub replayed: bool,
     /// The first rejects, in file order; the report holds them all.
     pub rejects: Vec<Reject>,
+    /// Busy time of each stage (zero for a replay).
+    pub stages: StageDurations,
 }
 
 /// Runs ingests against one store and one bucket (where rejects reports go).
@@ -88,6 +100,7 @@ pub struct Ingestor {
     stores: Stores,
     bucket: Bucket,
     config: IngestConfig,
+    metrics: Metrics,
 }
 
 /// One parsed record on its way to the writer. Valid records are the common case and are
@@ -114,7 +127,14 @@ impl Ingestor {
             stores,
             bucket,
             config,
+            metrics: Metrics::off(),
         }
+    }
+
+    /// Counts every ingest in `metrics` (off by default).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub fn bucket(&self) -> &Bucket {
@@ -130,19 +150,48 @@ impl Ingestor {
         upload: &Upload<'_>,
         progress: &dyn Progress,
     ) -> Result<IngestOutcome, IngestError> {
-        let info = upload.source.info(upload.key).await?;
+        let span = tracing::info_span!(
+            "ingest",
+            key = %upload.ledger_key,
+            ingest_id = tracing::field::Empty
+        );
+        self.ingest_in(upload, progress, &span)
+            .instrument(span.clone())
+            .await
+    }
+
+    async fn ingest_in(
+        &self,
+        upload: &Upload<'_>,
+        progress: &dyn Progress,
+        span: &tracing::Span,
+    ) -> Result<IngestOutcome, IngestError> {
+        let began = Instant::now();
+        let mut stages = StageDurations::default();
+        let info = upload
+            .source
+            .info(upload.key)
+            .instrument(tracing::debug_span!("download"))
+            .await?;
+        stages.add(Stage::Download, began.elapsed());
         let id = IngestId::for_upload(&upload.ledger_key, &info.fingerprint);
-        if let Some(earlier) = self.stores.ledger.get(&id).await?
+        span.record("ingest_id", id.as_str());
+        let earlier = self.stores.ledger.get(&id).await?;
+        if let Some(earlier) = earlier.as_ref()
             && earlier.status.is_finished()
             && !earlier.retryable
         {
-            tracing::info!(ingest = %id, key = %upload.ledger_key, status = %earlier.status, "upload seen before; nothing to do");
+            tracing::info!(status = %earlier.status, "upload seen before; nothing to do");
             return Ok(IngestOutcome {
-                record: earlier,
+                record: earlier.clone(),
                 replayed: true,
                 rejects: Vec::new(),
+                stages: StageDurations::default(),
             });
         }
+        // An earlier attempt failed, or stopped half-way (still `running`): this one re-runs
+        // its writes.
+        let retry = earlier.is_some_and(|e| e.retryable || e.status == IngestStatus::Running);
         let mut record = IngestRecord {
             id: id.clone(),
             key: upload.ledger_key.clone(),
@@ -161,20 +210,44 @@ impl Ingestor {
             retryable: false,
         };
         self.stores.ledger.put(&record).await?;
-        tracing::info!(ingest = %id, key = %upload.ledger_key, size = info.size, "ingest started");
+        tracing::info!(size = info.size, retry, "ingest started");
         let mut rejects = Vec::new();
-        match self.run(upload, &mut record, &mut rejects, progress).await {
+        let result = self
+            .run(upload, &mut record, &mut rejects, progress, &mut stages)
+            .await;
+        let finished = match result {
             Ok(()) => {
                 record.finished_at = Some(now_rfc3339());
-                self.stores.ledger.put(&record).await?;
+                let ledger = Instant::now();
+                let put = self.stores.ledger.put(&record).await;
+                stages.add(Stage::Report, ledger.elapsed());
+                put.map_err(IngestError::from)
+            }
+            Err(e) => Err(e),
+        };
+        let stage_ms = |stage| stages.millis(stage);
+        match finished {
+            Ok(()) => {
                 tracing::info!(
-                    ingest = %id, status = %record.status, accepted = record.accepted,
-                    rejected = record.rejected, "ingest finished"
+                    status = %record.status,
+                    accepted = record.accepted,
+                    rejected = record.rejected,
+                    bytes = record.size,
+                    error = record.error.as_deref(),
+                    elapsed_ms = began.elapsed().as_secs_f64() * 1000.0,
+                    download_ms = stage_ms(Stage::Download),
+                    parse_ms = stage_ms(Stage::Parse),
+                    validate_ms = stage_ms(Stage::Validate),
+                    write_ms = stage_ms(Stage::Write),
+                    report_ms = stage_ms(Stage::Report),
+                    "ingest finished"
                 );
+                self.record_metrics(&record, &stages, retry);
                 Ok(IngestOutcome {
                     record,
                     replayed: false,
                     rejects,
+                    stages,
                 })
             }
             Err(e) => {
@@ -183,12 +256,35 @@ impl Ingestor {
                 record.retryable = true;
                 record.error = Some(format!("ingest interrupted: {e}"));
                 record.finished_at = Some(now_rfc3339());
+                tracing::error!(
+                    status = %record.status,
+                    error = %e,
+                    transient = e.is_transient(),
+                    accepted = record.accepted,
+                    rejected = record.rejected,
+                    elapsed_ms = began.elapsed().as_secs_f64() * 1000.0,
+                    "ingest failed"
+                );
                 if let Err(ledger) = self.stores.ledger.put(&record).await {
-                    tracing::error!(ingest = %id, error = %ledger, "could not record the failed ingest");
+                    tracing::error!(error = %ledger, "could not record the failed ingest");
                 }
+                self.record_metrics(&record, &stages, retry);
                 Err(e)
             }
         }
+    }
+
+    fn record_metrics(&self, record: &IngestRecord, stages: &StageDurations, retry: bool) {
+        self.metrics.record_ingest(&IngestMetrics {
+            accepted: record.accepted,
+            rejected: record.rejected,
+            bytes: record.size,
+            stages: *stages,
+            write_retries: u64::from(retry),
+            ingest_id: record.id.to_string(),
+            key: record.key.clone(),
+            status: record.status.to_string(),
+        });
     }
 
     async fn run(
@@ -197,12 +293,28 @@ impl Ingestor {
         record: &mut IngestRecord,
         shown: &mut Vec<Reject>,
         progress: &dyn Progress,
+        stages: &mut StageDurations,
     ) -> Result<(), IngestError> {
         let attempt = AttemptId(format!("{}-{}", record.id, now_rfc3339()));
-        let reader = upload.source.reader(upload.key).await?;
+        let opened = Instant::now();
+        let reader = upload
+            .source
+            .reader(upload.key)
+            .instrument(tracing::debug_span!("download"))
+            .await?;
+        stages.add(Stage::Download, opened.elapsed());
         let (tx, mut rx) = mpsc::channel::<Vec<Item>>(2);
         let config = self.config;
-        let parser = tokio::task::spawn_blocking(move || parse(reader, config, &tx));
+        // The parser thread logs with the same ids and inside the same span as this task.
+        let context = RequestContext::current();
+        let parse_span = tracing::debug_span!("parse");
+        let parser = tokio::task::spawn_blocking(move || {
+            let work = || parse_span.in_scope(|| parse(reader, config, &tx));
+            match context {
+                Some(context) => context.sync_scope(work),
+                None => work(),
+            }
+        });
 
         let report_key = rejects_key(&record.key);
         let mut report: Option<object_store::buffered::BufWriter> = None;
@@ -223,12 +335,15 @@ impl Ingestor {
                         Item::Rejected(reject) => Err(*reject),
                     })
                     .collect();
-                let mut outcomes = self
+                let write = Instant::now();
+                let upserted = self
                     .stores
                     .catalog
                     .upsert_batch(staged, &attempt)
-                    .await?
-                    .into_iter();
+                    .instrument(tracing::debug_span!("write", records = slots.len()))
+                    .await;
+                stages.add(Stage::Write, write.elapsed());
+                let mut outcomes = upserted?.into_iter();
                 for slot in slots {
                     processed += 1;
                     let reject = match slot {
@@ -259,14 +374,18 @@ impl Ingestor {
                         },
                     };
                     record.rejected += 1;
+                    let reporting = Instant::now();
                     let writer = match &mut report {
                         Some(writer) => writer,
                         None => report.insert(self.bucket.writer(&report_key)?),
                     };
                     let mut line = serde_json::to_vec(&reject).unwrap_or_default();
                     line.push(b'\n');
-                    writer.write_all(&line).await.map_err(BucketError::from)?;
+                    let written = writer.write_all(&line).await;
+                    stages.add(Stage::Report, reporting.elapsed());
+                    written.map_err(BucketError::from)?;
                     if shown.len() < self.config.rejects_shown {
+                        log_reject(&reject);
                         shown.push(reject);
                     }
                 }
@@ -277,9 +396,12 @@ impl Ingestor {
         .await;
         // Dropping the receiver stops the parser if the writer gave up.
         drop(rx);
-        let parsed = parser
+        let (parsed, times) = parser
             .await
             .map_err(|e| IngestError::Parser(e.to_string()))?;
+        stages.add(Stage::Download, times.download);
+        stages.add(Stage::Parse, times.parse);
+        stages.add(Stage::Validate, times.validate);
         if let Err(e) = written {
             if let Some(mut writer) = report {
                 let _ = writer.abort().await;
@@ -293,14 +415,22 @@ impl Ingestor {
                 return Err(IngestError::Parser("the record channel closed".into()));
             }
         };
-        match report {
-            Some(mut writer) => {
-                writer.shutdown().await.map_err(BucketError::from)?;
-                record.rejects_key = Some(report_key);
+        let reporting = Instant::now();
+        let finished = async {
+            match report {
+                Some(mut writer) => {
+                    writer.shutdown().await.map_err(BucketError::from)?;
+                    record.rejects_key = Some(report_key);
+                }
+                // A clean run leaves no stale report of an earlier version of the file.
+                None => self.bucket.delete(&report_key).await?,
             }
-            // A clean run leaves no stale report of an earlier version of the file.
-            None => self.bucket.delete(&report_key).await?,
+            Ok::<(), IngestError>(())
         }
+        .instrument(tracing::debug_span!("report"))
+        .await;
+        stages.add(Stage::Report, reporting.elapsed());
+        finished?;
         record.status =
             IngestStatus::finished(record.accepted, record.rejected, file_error.is_some());
         record.error = file_error;
@@ -319,11 +449,79 @@ fn decompressed(reader: Box<dyn Read + Send>) -> std::io::Result<Box<dyn Read + 
     })
 }
 
+/// One reject in the logs (the first few of each file; the report holds them all), one line
+/// per field error so Logs Insights can count rejects by field and reason.
+fn log_reject(reject: &Reject) {
+    for error in &reject.errors {
+        tracing::info!(
+            position = %reject.position,
+            record_id = reject.id.as_deref(),
+            field = error.field.as_deref(),
+            reason = %error.reason,
+            "record rejected"
+        );
+    }
+}
+
+/// Busy time of the parser thread, split by stage.
+#[derive(Default)]
+struct ParseTimes {
+    /// Reading the upload's bytes.
+    download: Duration,
+    /// Decompressing and parsing, without the reads, the validation and the waits for the writer.
+    parse: Duration,
+    validate: Duration,
+}
+
+/// Counts the time spent reading from the upload object.
+struct TimedRead {
+    inner: Box<dyn Read + Send>,
+    nanos: Arc<AtomicU64>,
+}
+
+impl Read for TimedRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let began = Instant::now();
+        let read = self.inner.read(buf);
+        let nanos = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.nanos.fetch_add(nanos, Ordering::Relaxed);
+        read
+    }
+}
+
 /// The parser thread: reads, validates and sends batches until the file ends.
 fn parse(
     reader: Box<dyn Read + Send>,
     config: IngestConfig,
     tx: &mpsc::Sender<Vec<Item>>,
+) -> (Result<upload::UploadSummary, UploadError>, ParseTimes) {
+    let began = Instant::now();
+    let read_nanos = Arc::new(AtomicU64::new(0));
+    let reader = Box::new(TimedRead {
+        inner: reader,
+        nanos: Arc::clone(&read_nanos),
+    });
+    let mut validating = Duration::ZERO;
+    // Waiting for the writer to take a batch is nobody's busy time.
+    let mut waiting = Duration::ZERO;
+    let summary = parse_records(reader, config, tx, &mut validating, &mut waiting);
+    let download = Duration::from_nanos(read_nanos.load(Ordering::Relaxed));
+    let times = ParseTimes {
+        download,
+        parse: began
+            .elapsed()
+            .saturating_sub(download + validating + waiting),
+        validate: validating,
+    };
+    (summary, times)
+}
+
+fn parse_records(
+    reader: Box<dyn Read + Send>,
+    config: IngestConfig,
+    tx: &mpsc::Sender<Vec<Item>>,
+    validating: &mut Duration,
+    waiting: &mut Duration,
 ) -> Result<upload::UploadSummary, UploadError> {
     let reader = decompressed(reader).map_err(|e| upload::FileError {
         offset: 0,
@@ -332,18 +530,23 @@ fn parse(
     let mut batch: Vec<Item> = Vec::with_capacity(config.batch_size);
     let send = |batch: &mut Vec<Item>| {
         let full = std::mem::replace(batch, Vec::with_capacity(config.batch_size));
-        tx.blocking_send(full).map_err(|_| Stop)
+        let began = Instant::now();
+        tx.blocking_send(full).map_err(|_| Stop)?;
+        Ok(began.elapsed())
     };
     let summary = upload::read_upload(reader, config.limits, &mut |position, value| {
-        batch.push(validate(position, value));
+        let began = Instant::now();
+        let item = validate(position, value);
+        *validating += began.elapsed();
+        batch.push(item);
         if batch.len() >= config.batch_size {
-            send(&mut batch)?;
+            *waiting += send(&mut batch)?;
         }
         Ok(())
     });
     // Records before a file-level error still land.
     if !batch.is_empty() {
-        send(&mut batch).map_err(|Stop| UploadError::Stopped)?;
+        *waiting += send(&mut batch).map_err(|Stop| UploadError::Stopped)?;
     }
     summary
 }

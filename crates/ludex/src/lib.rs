@@ -7,6 +7,7 @@ pub mod cli;
 pub mod inbox;
 pub mod ingest;
 pub mod keys;
+pub mod metrics;
 pub mod serve;
 pub mod store;
 pub mod synthetic;

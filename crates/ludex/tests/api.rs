@@ -23,11 +23,7 @@ struct TestApp {
 
 fn app_with(config: ApiConfig) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let stores = store::open(&format!(
-        "sqlite://{}",
-        dir.path().join("ludex.db").display()
-    ))
-    .unwrap();
+    let stores = store::Stores::sqlite(&dir.path().join("ludex.db")).unwrap();
     let bucket = Bucket::local(&dir.path().join("bucket")).unwrap();
     let key_path = dir.path().join("keys.json");
     let keys = KeyFile::new(&key_path);
@@ -38,6 +34,7 @@ fn app_with(config: ApiConfig) -> TestApp {
         bucket,
         keys: Arc::new(Keys::new(keys.ring().unwrap())),
         config: Arc::new(config),
+        metrics: ludex::metrics::Metrics::registry(),
     };
     TestApp {
         router: api::router(state.clone()),

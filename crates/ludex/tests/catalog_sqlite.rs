@@ -6,6 +6,6 @@ mod conformance;
 async fn sqlite_keeps_the_catalog_contract() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("ludex.db").display());
-    let stores = ludex::store::open(&url).unwrap();
+    let stores = ludex::store::open(&url).await.unwrap();
     conformance::run_all(&stores).await;
 }

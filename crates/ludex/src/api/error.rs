@@ -1,5 +1,8 @@
 //! Every error the API returns is `application/problem+json` (RFC 9457) with a stable `type`.
 //! Internal errors are logged with the request's id and never echoed to the client.
+//!
+//! The request id and trace id on these lines come from the request context (see
+//! `telemetry`), set for every request by the `observe` middleware.
 
 use crate::bucket::BucketError;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -130,6 +133,15 @@ pub struct Problem {
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// The problem sent with a response, kept in its extensions for the access log.
+#[derive(Clone, Debug)]
+pub struct ProblemLogged {
+    /// The problem type, e.g. `validation`.
+    pub kind: &'static str,
+    /// The detail as sent to the client (never an internal error's cause).
+    pub detail: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, kind, title) = self.parts();
@@ -149,6 +161,10 @@ impl IntoResponse for ApiError {
             Self::PreconditionFailed { current } => (Vec::new(), Some(current)),
             _ => (Vec::new(), None),
         };
+        let logged = ProblemLogged {
+            kind,
+            detail: detail.clone(),
+        };
         let problem = Problem {
             kind: format!("/problems/{kind}"),
             title: title.to_owned(),
@@ -159,6 +175,7 @@ impl IntoResponse for ApiError {
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
+        response.extensions_mut().insert(logged);
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));

@@ -5,11 +5,13 @@ pub mod error;
 mod extract;
 mod games;
 mod ingests;
+mod observe;
 pub mod openapi;
 pub mod session;
 
 use crate::bucket::Bucket;
 use crate::keys::{Keys, Scope};
+use crate::metrics::Metrics;
 use crate::store::Stores;
 use axum::Router;
 use axum::body::Body;
@@ -44,6 +46,8 @@ pub struct ApiConfig {
     /// Largest cover image.
     pub max_cover_bytes: usize,
     pub request_timeout: Duration,
+    /// Requests slower than this are logged even when they succeed.
+    pub slow_request: Duration,
 }
 
 impl Default for ApiConfig {
@@ -55,6 +59,7 @@ impl Default for ApiConfig {
             max_upload_bytes: 512 * 1024 * 1024,
             max_cover_bytes: 5 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            slow_request: Duration::from_secs(1),
         }
     }
 }
@@ -66,11 +71,14 @@ pub struct AppState {
     pub bucket: Bucket,
     pub keys: Arc<Keys>,
     pub config: Arc<ApiConfig>,
+    /// Where request and ingest metrics go; `GET /metrics` serves it when it is a registry.
+    pub metrics: Metrics,
 }
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let config = Arc::clone(&state.config);
+    let metrics = state.metrics.clone();
     let routes = Router::new()
         .route("/games", get(games::list).post(games::create))
         .route(
@@ -90,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ingests/{id}/rejects", get(ingests::rejects))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi::document))
         .route("/docs", get(openapi::page))
         .merge(crate::ui::routes())
@@ -121,25 +130,45 @@ pub fn router(state: AppState) -> Router {
             ])
             .expose_headers([header::ETAG, header::LOCATION])
     });
+    // The last layer is the outermost: the request id is set and echoed, then the request is
+    // observed (metrics, request context, access log), so a panic turned into a 500 by the
+    // layer inside is counted and logged with its request id.
+    // The span is at debug level: an info span per request costs about a third of the read
+    // throughput (BENCHMARKS.md); info lines get the request id from the request context.
     routes
         .layer(tower::util::option_layer(cors))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
-            let id = request
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-");
-            tracing::debug_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
-        }))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                // Also on the span: lines logged while the body streams out, after the request
+                // context has ended, keep both ids.
+                tracing::debug_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %id,
+                    trace_id = request
+                        .headers()
+                        .get(crate::telemetry::TRACE_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .map(crate::telemetry::trace_id_of),
+                )
+            }),
+        )
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a handler panicked".into()).into_response()
         }))
+        .layer(observe::ObserveLayer::new(metrics, config.slow_request))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
 }
 
 /// Request ids for requests that come without one: a per-process random prefix and a counter.
@@ -188,6 +217,22 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<Response> {
         axum::http::StatusCode::OK,
         r#"{"status":"ready"}"#.to_owned(),
     ))
+}
+
+/// The registry in the Prometheus text format; not found where metrics go to CloudWatch.
+async fn metrics_text(State(state): State<AppState>) -> ApiResult<Response> {
+    let text = state.metrics.prometheus_text().ok_or_else(|| {
+        ApiError::NotFound("this deployment publishes its metrics to CloudWatch".into())
+    })?;
+    Ok((
+        axum::http::StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(openapi::PROMETHEUS_TEXT),
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// A JSON response from an already serialised body.

@@ -186,7 +186,7 @@ impl Modify for BearerKeys {
         super::games::list, super::games::get, super::games::create, super::games::replace,
         super::games::patch, super::games::delete, super::games::put_cover, super::games::get_cover,
         super::ingests::upload, super::ingests::list, super::ingests::get, super::ingests::rejects,
-        healthz_doc, readyz_doc,
+        healthz_doc, readyz_doc, metrics_doc,
     ),
     components(schemas(Problem, FieldErrorDoc)),
     modifiers(&BearerKeys),
@@ -206,6 +206,18 @@ fn healthz_doc() {}
     ))]
 #[allow(dead_code)] // documents the route served by super::readyz
 fn readyz_doc() {}
+
+/// The content type of the Prometheus text exposition format.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    description = "The process's metrics in the Prometheus text format: ingests (files, records accepted and rejected, bytes, stage durations, write retries), API requests by route and status class and their latency, and process metrics (resident memory, open file descriptors, CPU seconds, uptime). On AWS the same metrics go to CloudWatch and this endpoint answers 404.",
+    responses(
+        (status = 200, description = "The metrics", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 404, description = "Metrics are published to CloudWatch in this deployment", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[allow(dead_code)] // documents the route served by super::metrics_text
+fn metrics_doc() {}
 
 #[derive(ToSchema)]
 #[allow(dead_code)] // describes responses

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 /// Schema migrations, applied in order and recorded in `PRAGMA user_version`. Never edit one
 /// that has shipped: add the next.
-const MIGRATIONS: &[&str] = &[include_str!("sqlite/0001_catalog.sql")];
+const MIGRATIONS: &[(&str, &str)] = &[("0001_catalog", include_str!("sqlite/0001_catalog.sql"))];
 
 /// Label lists are stored between unit separators (which labels cannot contain), so a filter
 /// is a substring test: `\x1fpc\x1f`.
@@ -35,6 +35,7 @@ pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     scans: tokio::sync::Semaphore,
+    applied: Vec<String>,
 }
 
 fn internal(e: rusqlite::Error) -> StoreError {
@@ -72,13 +73,19 @@ impl SqliteStore {
                  PRAGMA temp_store = FILE;",
             )
             .map_err(internal)?;
-        migrate(&mut writer)?;
+        let applied = migrate(&mut writer)?;
         Ok(Self {
             path: path.to_owned(),
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(Vec::new())),
             scans: tokio::sync::Semaphore::new(MAX_CONCURRENT_SCANS),
+            applied,
         })
+    }
+
+    /// The migrations this `open` applied, oldest first (empty when the schema was current).
+    pub fn migrations_applied(&self) -> &[String] {
+        &self.applied
     }
 
     fn open_reader(path: &Path) -> StoreResult<Connection> {
@@ -151,18 +158,20 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?
 }
 
-fn migrate(conn: &mut Connection) -> StoreResult<()> {
+fn migrate(conn: &mut Connection) -> StoreResult<Vec<String>> {
     let applied: usize = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(internal)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+    let mut names = Vec::new();
+    for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied) {
         let tx = conn.transaction().map_err(internal)?;
         tx.execute_batch(sql).map_err(internal)?;
         tx.pragma_update(None, "user_version", i + 1)
             .map_err(internal)?;
         tx.commit().map_err(internal)?;
+        names.push((*name).to_owned());
     }
-    Ok(())
+    Ok(names)
 }
 
 /// The columns a game is stored in, computed once from the domain value.

@@ -22,11 +22,7 @@ struct TestUi {
 
 fn ui_with(config: ApiConfig) -> TestUi {
     let dir = tempfile::tempdir().unwrap();
-    let stores = store::open(&format!(
-        "sqlite://{}",
-        dir.path().join("ludex.db").display()
-    ))
-    .unwrap();
+    let stores = store::Stores::sqlite(&dir.path().join("ludex.db")).unwrap();
     let bucket = Bucket::local(&dir.path().join("bucket")).unwrap();
     let key_path = dir.path().join("keys.json");
     let keys = KeyFile::new(&key_path);
@@ -37,6 +33,7 @@ fn ui_with(config: ApiConfig) -> TestUi {
         bucket,
         keys: Arc::new(Keys::new(keys.ring().unwrap())),
         config: Arc::new(config),
+        metrics: crate::metrics::Metrics::registry(),
     };
     TestUi {
         router: api::router(state.clone()),

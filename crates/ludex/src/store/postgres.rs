@@ -1,0 +1,798 @@
+//! The PostgreSQL store (RDS in AWS mode): the catalog and the ingest ledger over a sqlx pool.
+//! The schema is migrated on open; every query is checked against it at compile time (the
+//! offline data lives in `.sqlx/` at the workspace root). A batch upsert is one statement.
+
+use super::cursor::{self, After};
+use super::now_rfc3339;
+use async_trait::async_trait;
+use ludex_domain::report::{IngestId, IngestRecord};
+use ludex_domain::{
+    AttemptId, Catalog, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position, SortField,
+    StagedGame, StoreError, StoreResult, StoredGame, UpsertOutcome,
+};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Label lists travel to the batch statement as one string per record, joined by a unit
+/// separator (which labels cannot contain), and are split back into arrays on the server.
+const SEP: char = '\u{1f}';
+
+/// Connections per process. A Lambda instance serves one request at a time; a `ludex serve`
+/// process rarely needs more than a handful.
+const MAX_CONNECTIONS: u32 = 8;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/postgres");
+
+pub struct PostgresStore {
+    pool: PgPool,
+    applied: Vec<String>,
+}
+
+/// Maps a driver error: faults that may pass (connection loss, timeouts, serialization
+/// failures, deadlocks, a server shutting down) are `Unavailable`; the rest `Internal`.
+fn store_error(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Database(db)
+            if db.code().is_some_and(|code| {
+                // 08: connection exception, 40001: serialization failure, 40P01: deadlock,
+                // 53: insufficient resources, 57P0x: operator intervention (shutdown).
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57P")
+                    || code == "40001"
+                    || code == "40P01"
+            }) =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+fn to_version(v: i64) -> StoreResult<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Internal(format!("stored version {v}")))
+}
+
+fn from_version(v: Option<u64>) -> StoreResult<Option<i64>> {
+    v.map(|v| {
+        i64::try_from(v).map_err(|_| StoreError::Internal(format!("version {v} is out of range")))
+    })
+    .transpose()
+}
+
+fn into_stored(
+    id: String,
+    version: i64,
+    created_at: String,
+    updated_at: String,
+    content: String,
+) -> StoreResult<StoredGame> {
+    Ok(StoredGame {
+        id: GameId::parse(&id).map_err(|e| StoreError::Internal(format!("stored id {e}")))?,
+        version: to_version(version)?,
+        created_at,
+        updated_at,
+        content,
+    })
+}
+
+/// Splits text into the words the search matches: runs of letters and digits, lower-cased.
+/// The title's words are indexed and the query's words are matched with the same split, so
+/// search behaves the same whatever the database's locale.
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// Free text as a `tsquery` where every word must start a word of the title. Words hold only
+/// letters and digits, so quoting them needs no escaping.
+fn search_query(q: &str) -> Option<String> {
+    let terms: Vec<String> = words(q).map(|w| format!("'{w}':*")).collect();
+    (!terms.is_empty()).then(|| terms.join(" & "))
+}
+
+/// The columns a game is stored in, computed once from the domain value.
+struct Row {
+    id: String,
+    title: String,
+    title_key: String,
+    release_key: String,
+    release_year: Option<i32>,
+    rating_key: i32,
+    platforms: Vec<String>,
+    genres: Vec<String>,
+    /// The title's words separated by spaces, for `to_tsvector`.
+    words: String,
+    content: String,
+    content_hash: Vec<u8>,
+}
+
+impl Row {
+    fn of(game: &Game) -> Self {
+        Self::from(StagedGame::new(game.clone(), Position::Index(0)))
+    }
+}
+
+impl From<StagedGame> for Row {
+    fn from(staged: StagedGame) -> Self {
+        let game = &staged.game;
+        Self {
+            id: game.id.as_str().to_owned(),
+            title: game.title.as_str().to_owned(),
+            title_key: game.title.as_str().to_lowercase(),
+            release_key: game.release_date.map(|d| d.to_string()).unwrap_or_default(),
+            release_year: game.release_date.map(|d| i32::from(d.year())),
+            rating_key: game.rating.map_or(-1, |r| i32::from(r.tenths())),
+            platforms: game.platform_keys(),
+            genres: game.genre_keys(),
+            words: words(game.title.as_str()).collect::<Vec<_>>().join(" "),
+            content_hash: staged.content_hash.to_vec(),
+            content: staged.content,
+        }
+    }
+}
+
+fn position_number(position: Position) -> StoreResult<i64> {
+    let (Position::Line(n) | Position::Index(n)) = position;
+    i64::try_from(n).map_err(|_| StoreError::Internal(format!("position {n} is out of range")))
+}
+
+/// A batch in columns, one array per column, for `UNNEST`.
+#[derive(Default)]
+struct Columns {
+    id: Vec<String>,
+    title: Vec<String>,
+    title_key: Vec<String>,
+    release_key: Vec<String>,
+    release_year: Vec<Option<i32>>,
+    rating_key: Vec<i32>,
+    platforms: Vec<String>,
+    genres: Vec<String>,
+    words: Vec<String>,
+    content: Vec<String>,
+    content_hash: Vec<Vec<u8>>,
+    pos: Vec<i64>,
+}
+
+impl Columns {
+    fn of(batch: Vec<StagedGame>) -> StoreResult<(Self, Vec<Position>)> {
+        let mut columns = Self::default();
+        let mut positions = Vec::with_capacity(batch.len());
+        for staged in batch {
+            positions.push(staged.position);
+            columns.pos.push(position_number(staged.position)?);
+            let row = Row::from(staged);
+            columns.id.push(row.id);
+            columns.title.push(row.title);
+            columns.title_key.push(row.title_key);
+            columns.release_key.push(row.release_key);
+            columns.release_year.push(row.release_year);
+            columns.rating_key.push(row.rating_key);
+            columns.platforms.push(row.platforms.join(&SEP.to_string()));
+            columns.genres.push(row.genres.join(&SEP.to_string()));
+            columns.words.push(row.words);
+            columns.content.push(row.content);
+            columns.content_hash.push(row.content_hash);
+        }
+        Ok((columns, positions))
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database a `postgres://` URL names and brings its schema up to date.
+    /// TLS follows the URL's `sslmode` (`require`, `verify-full` with `sslrootcert=…`).
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Internal(format!("the PostgreSQL URL is not valid: {e}")))?
+            .application_name("ludex")
+            // Listings bind optional filters as `$n IS NULL OR …`: planning each execution
+            // with its values lets the planner drop the unused filters and pick an index.
+            .options([("plan_cache_mode", "force_custom_plan")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(store_error)?;
+        let before = Self::applied_versions(&pool).await?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Internal(format!("cannot migrate the schema: {e}")))?;
+        let applied = MIGRATOR
+            .iter()
+            .filter(|m| !before.contains(&m.version))
+            .map(|m| format!("{:04}_{}", m.version, m.description))
+            .collect();
+        Ok(Self { pool, applied })
+    }
+
+    /// The migrations this `open` applied, oldest first (empty when the schema was current).
+    pub fn migrations_applied(&self) -> &[String] {
+        &self.applied
+    }
+
+    async fn applied_versions(pool: &PgPool) -> StoreResult<Vec<i64>> {
+        // The migrations table does not exist before the first migration.
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+                .fetch_one(pool)
+                .await
+                .map_err(store_error)?;
+        if exists.is_none() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+            .map_err(store_error)
+    }
+
+    /// Finds out why a conditional write matched no row.
+    async fn missing_or_stale(&self, id: &GameId) -> StoreError {
+        match sqlx::query_scalar!("SELECT version FROM games WHERE id = $1", id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+        {
+            Ok(Some(current)) => match to_version(current) {
+                Ok(current) => StoreError::VersionMismatch { current },
+                Err(e) => e,
+            },
+            Ok(None) => StoreError::NotFound(id.clone()),
+            Err(e) => store_error(e),
+        }
+    }
+}
+
+/// One listing statement per sort, each walking its own index; the filters are the same in
+/// all of them. `$7` is the sort value of the previous page's last item, `$8` its id.
+macro_rules! list_games {
+    ($pool:expr, $query:expr, $after_key:expr, $after_id:expr, key = $key:literal,
+     after = $after:literal, cmp = $cmp:literal, dir = $dir:literal) => {
+        sqlx::query!(
+            "SELECT id, version, created_at, updated_at, content, "
+                + $key
+                + " AS \"sort_key!\"
+             FROM games
+             WHERE ($1::text IS NULL OR platforms @> ARRAY[$1::text])
+               AND ($2::text IS NULL OR genres @> ARRAY[$2::text])
+               AND ($3::int4 IS NULL OR release_year >= $3::int4)
+               AND ($4::int4 IS NULL OR release_year <= $4::int4)
+               AND ($5::int4 IS NULL OR rating_key >= $5::int4)
+               AND ($6::text IS NULL OR search @@ to_tsquery('simple', unaccent($6::text)))
+               AND ($8::text IS NULL OR ("
+                + $key
+                + ", id) "
+                + $cmp
+                + " ("
+                + $after
+                + ", $8::text))
+             ORDER BY "
+                + $key
+                + " "
+                + $dir
+                + ", id "
+                + $dir
+                + "
+             LIMIT $9",
+            $query.platform.as_deref().map(str::to_lowercase),
+            $query.genre.as_deref().map(str::to_lowercase),
+            $query.year_from.map(i32::from),
+            $query.year_to.map(i32::from),
+            $query.min_rating.map(|r| i32::from(r.tenths())),
+            $query.q.as_deref().and_then(search_query),
+            $after_key,
+            $after_id,
+            i64::from($query.limit) + 1,
+        )
+        .fetch_all($pool)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(|r| {
+            let sort_value = serde_json::Value::from(r.sort_key);
+            into_stored(r.id, r.version, r.created_at, r.updated_at, r.content)
+                .map(|game| (sort_value, game))
+        })
+        .collect::<StoreResult<Vec<_>>>()?
+    };
+}
+
+/// The cursor's sort value, as text for the text sorts or a number for the rating.
+enum AfterKey {
+    Text(Option<String>),
+    Number(Option<i32>),
+}
+
+fn after_key(field: SortField, after: Option<&After>) -> StoreResult<AfterKey> {
+    let wrong = || StoreError::InvalidCursor("its sort value has the wrong type".into());
+    Ok(match (field, after.map(|a| &a.value)) {
+        (SortField::Rating, None) => AfterKey::Number(None),
+        (SortField::Rating, Some(serde_json::Value::Number(n))) => AfterKey::Number(Some(
+            n.as_i64()
+                .and_then(|n| i32::try_from(n).ok())
+                .ok_or_else(wrong)?,
+        )),
+        (SortField::Rating, Some(_)) => return Err(wrong()),
+        (_, None) => AfterKey::Text(None),
+        (_, Some(serde_json::Value::String(s))) => AfterKey::Text(Some(s.clone())),
+        (_, Some(_)) => return Err(wrong()),
+    })
+}
+
+#[async_trait]
+impl Catalog for PostgresStore {
+    async fn get(&self, id: &GameId) -> StoreResult<Option<StoredGame>> {
+        sqlx::query!(
+            "SELECT id, version, created_at, updated_at, content FROM games WHERE id = $1",
+            id.as_str()
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .map(|r| into_stored(r.id, r.version, r.created_at, r.updated_at, r.content))
+        .transpose()
+    }
+
+    async fn create(&self, game: &Game) -> StoreResult<StoredGame> {
+        let row = Row::of(game);
+        let now = now_rfc3339();
+        let created = sqlx::query!(
+            "INSERT INTO games (id, title, title_key, release_key, release_year, rating_key,
+                 platforms, genres, search, content, content_hash, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_tsvector('simple', unaccent($9)), $10, $11,
+                 1, $12, $12)
+             ON CONFLICT (id) DO NOTHING
+             RETURNING id, version, created_at, updated_at, content",
+            row.id,
+            row.title,
+            row.title_key,
+            row.release_key,
+            row.release_year,
+            row.rating_key,
+            &row.platforms,
+            &row.genres,
+            row.words,
+            row.content,
+            row.content_hash,
+            now,
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        match created {
+            Some(r) => into_stored(r.id, r.version, r.created_at, r.updated_at, r.content),
+            None => Err(StoreError::AlreadyExists(game.id.clone())),
+        }
+    }
+
+    async fn replace(&self, game: &Game, if_version: Option<u64>) -> StoreResult<StoredGame> {
+        let row = Row::of(game);
+        let now = now_rfc3339();
+        // One statement: lock the row, update it only when the version matches and the
+        // content differs, and return both the row as it was and as it is now.
+        let result = sqlx::query!(
+            r#"WITH stored AS MATERIALIZED (
+                 SELECT id, version, created_at, updated_at, content, content_hash
+                 FROM games WHERE id = $1 FOR UPDATE
+             ),
+             updated AS (
+                 UPDATE games g SET title = $2, title_key = $3, release_key = $4,
+                     release_year = $5, rating_key = $6, platforms = $7, genres = $8,
+                     search = to_tsvector('simple', unaccent($9)), content = $10,
+                     content_hash = $11, version = g.version + 1, updated_at = $12
+                 FROM stored c
+                 WHERE g.id = c.id AND ($13::int8 IS NULL OR g.version = $13::int8)
+                   AND c.content_hash <> $11
+                 RETURNING g.version, g.updated_at, g.content
+             )
+             SELECT c.id, c.version AS current_version, c.created_at,
+                 c.updated_at AS current_updated_at, c.content AS current_content,
+                 u.version AS "new_version?", u.updated_at AS "new_updated_at?",
+                 u.content AS "new_content?"
+             FROM stored c LEFT JOIN updated u ON true"#,
+            row.id,
+            row.title,
+            row.title_key,
+            row.release_key,
+            row.release_year,
+            row.rating_key,
+            &row.platforms,
+            &row.genres,
+            row.words,
+            row.content,
+            row.content_hash,
+            now,
+            from_version(if_version)?,
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let Some(r) = result else {
+            return Err(StoreError::NotFound(game.id.clone()));
+        };
+        if let (Some(version), Some(updated_at), Some(content)) =
+            (r.new_version, r.new_updated_at, r.new_content)
+        {
+            return into_stored(r.id, version, r.created_at, updated_at, content);
+        }
+        if let Some(expected) = if_version
+            && to_version(r.current_version)? != expected
+        {
+            return Err(StoreError::VersionMismatch {
+                current: to_version(r.current_version)?,
+            });
+        }
+        // Identical content: not a change, the stored game stays as it is.
+        into_stored(
+            r.id,
+            r.current_version,
+            r.created_at,
+            r.current_updated_at,
+            r.current_content,
+        )
+    }
+
+    async fn delete(&self, id: &GameId, if_version: Option<u64>) -> StoreResult<StoredGame> {
+        let deleted = sqlx::query!(
+            "DELETE FROM games WHERE id = $1 AND ($2::int8 IS NULL OR version = $2::int8)
+             RETURNING id, version, created_at, updated_at, content",
+            id.as_str(),
+            from_version(if_version)?,
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        match deleted {
+            Some(r) => into_stored(r.id, r.version, r.created_at, r.updated_at, r.content),
+            None => Err(self.missing_or_stale(id).await),
+        }
+    }
+
+    async fn upsert_batch(
+        &self,
+        batch: Vec<StagedGame>,
+        attempt: &AttemptId,
+    ) -> StoreResult<Vec<UpsertOutcome>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (columns, positions) = Columns::of(batch)?;
+        let now = now_rfc3339();
+        // One statement, one round trip, atomic: `previous` locks the rows the batch touches
+        // (in id order, so concurrent batches cannot deadlock) and remembers them as they
+        // were; `written` inserts or updates the first record of each id that no earlier
+        // batch of this attempt wrote; the final select tells each record's outcome in input
+        // order. An identical record only takes the attempt's mark: version and updated_at
+        // stay as they were.
+        let rows = sqlx::query!(
+            r#"WITH input AS (
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
+                     $5::int4[], $6::int4[], $7::text[], $8::text[], $9::text[], $10::text[],
+                     $11::bytea[], $12::int8[])
+                 WITH ORDINALITY AS t(id, title, title_key, release_key, release_year,
+                     rating_key, platforms, genres, words, content, content_hash, pos, ord)
+             ),
+             firsts AS MATERIALIZED (
+                 SELECT DISTINCT ON (id) * FROM input ORDER BY id, ord
+             ),
+             previous AS MATERIALIZED (
+                 SELECT g.id, g.content_hash, g.attempt, g.attempt_pos FROM games g
+                 WHERE g.id IN (SELECT id FROM firsts)
+                 ORDER BY g.id
+                 FOR UPDATE
+             ),
+             written AS (
+                 INSERT INTO games AS g (id, title, title_key, release_key, release_year,
+                     rating_key, platforms, genres, search, content, content_hash, version,
+                     created_at, updated_at, attempt, attempt_pos)
+                 SELECT f.id, f.title, f.title_key, f.release_key, f.release_year, f.rating_key,
+                     string_to_array(f.platforms, chr(31)), string_to_array(f.genres, chr(31)),
+                     to_tsvector('simple', unaccent(f.words)), f.content, f.content_hash, 1,
+                     $13::text, $13::text, $14::text, f.pos
+                 FROM firsts f LEFT JOIN previous p ON p.id = f.id
+                 WHERE p.attempt IS DISTINCT FROM $14::text
+                 ORDER BY f.id
+                 ON CONFLICT (id) DO UPDATE SET
+                     title = excluded.title, title_key = excluded.title_key,
+                     release_key = excluded.release_key, release_year = excluded.release_year,
+                     rating_key = excluded.rating_key, platforms = excluded.platforms,
+                     genres = excluded.genres, search = excluded.search,
+                     content = excluded.content, content_hash = excluded.content_hash,
+                     version = CASE WHEN g.content_hash = excluded.content_hash
+                         THEN g.version ELSE g.version + 1 END,
+                     updated_at = CASE WHEN g.content_hash = excluded.content_hash
+                         THEN g.updated_at ELSE excluded.updated_at END,
+                     attempt = excluded.attempt, attempt_pos = excluded.attempt_pos
+                 RETURNING g.id, g.version
+             )
+             SELECT
+                 CASE
+                     WHEN p.attempt = $14::text OR i.ord <> f.ord THEN 'duplicate'
+                     WHEN p.id IS NULL AND w.version = 1 THEN 'inserted'
+                     WHEN p.id IS NOT NULL AND p.content_hash = i.content_hash THEN 'unchanged'
+                     ELSE 'updated'
+                 END AS "outcome!",
+                 CASE WHEN p.attempt = $14::text THEN p.attempt_pos ELSE f.pos END AS first_pos
+             FROM input i
+             JOIN firsts f ON f.id = i.id
+             LEFT JOIN previous p ON p.id = i.id
+             LEFT JOIN written w ON w.id = i.id
+             ORDER BY i.ord"#,
+            &columns.id,
+            &columns.title,
+            &columns.title_key,
+            &columns.release_key,
+            &columns.release_year as &[Option<i32>],
+            &columns.rating_key,
+            &columns.platforms,
+            &columns.genres,
+            &columns.words,
+            &columns.content,
+            &columns.content_hash,
+            &columns.pos,
+            now,
+            attempt.0,
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        if rows.len() != positions.len() {
+            return Err(StoreError::Internal(format!(
+                "the batch upsert returned {} outcomes for {} records",
+                rows.len(),
+                positions.len()
+            )));
+        }
+        rows.into_iter()
+            .zip(positions)
+            .map(|(r, position)| {
+                Ok(match r.outcome.as_str() {
+                    "inserted" => UpsertOutcome::Inserted,
+                    "updated" => UpsertOutcome::Updated,
+                    "unchanged" => UpsertOutcome::Unchanged,
+                    _ => {
+                        let first = u64::try_from(r.first_pos.unwrap_or(0)).unwrap_or(0);
+                        UpsertOutcome::Duplicate {
+                            first: match position {
+                                Position::Line(_) => Position::Line(first),
+                                Position::Index(_) => Position::Index(first),
+                            },
+                        }
+                    }
+                })
+            })
+            .collect()
+    }
+
+    async fn list(&self, query: &ListQuery) -> StoreResult<Page<StoredGame>> {
+        let after = cursor::decode(query)?;
+        let key = after_key(query.sort.field, after.as_ref())?;
+        let after_id = after.as_ref().map(|a| a.id.as_str());
+        let pool = &self.pool;
+        let rows = match (query.sort.field, query.sort.descending, key) {
+            (SortField::Title, false, AfterKey::Text(k)) => list_games!(
+                pool,
+                query,
+                k,
+                after_id,
+                key = "title_key",
+                after = "$7::text",
+                cmp = ">",
+                dir = "ASC"
+            ),
+            (SortField::Title, true, AfterKey::Text(k)) => list_games!(
+                pool,
+                query,
+                k,
+                after_id,
+                key = "title_key",
+                after = "$7::text",
+                cmp = "<",
+                dir = "DESC"
+            ),
+            (SortField::ReleaseDate, false, AfterKey::Text(k)) => list_games!(
+                pool,
+                query,
+                k,
+                after_id,
+                key = "release_key",
+                after = "$7::text",
+                cmp = ">",
+                dir = "ASC"
+            ),
+            (SortField::ReleaseDate, true, AfterKey::Text(k)) => list_games!(
+                pool,
+                query,
+                k,
+                after_id,
+                key = "release_key",
+                after = "$7::text",
+                cmp = "<",
+                dir = "DESC"
+            ),
+            (SortField::UpdatedAt, false, AfterKey::Text(k)) => list_games!(
+                pool,
+                query,
+                k,
+                after_id,
+                key = "updated_at",
+                after = "$7::text",
+                cmp = ">",
+                dir = "ASC"
+            ),
+            (SortField::UpdatedAt, true, AfterKey::Text(k)) => list_games!(
+                pool,
+                query,
+                k,
+                after_id,
+                key = "updated_at",
+                after = "$7::text",
+                cmp = "<",
+                dir = "DESC"
+            ),
+            (SortField::Rating, false, AfterKey::Number(k)) => list_games!(
+                pool,
+                query,
+                k,
+                after_id,
+                key = "rating_key",
+                after = "$7::int4",
+                cmp = ">",
+                dir = "ASC"
+            ),
+            (SortField::Rating, true, AfterKey::Number(k)) => list_games!(
+                pool,
+                query,
+                k,
+                after_id,
+                key = "rating_key",
+                after = "$7::int4",
+                cmp = "<",
+                dir = "DESC"
+            ),
+            _ => {
+                return Err(StoreError::InvalidCursor(
+                    "its sort value has the wrong type".into(),
+                ));
+            }
+        };
+        // The statement fetched one row beyond the page: its presence means there is more.
+        let limit = query.limit as usize;
+        let next_cursor = (rows.len() > limit).then(|| {
+            let (value, game) = &rows[limit - 1];
+            cursor::encode(
+                query,
+                After {
+                    value: value.clone(),
+                    id: game.id.to_string(),
+                },
+            )
+        });
+        let items = rows.into_iter().take(limit).map(|(_, game)| game).collect();
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query_scalar!("SELECT count(*) FROM ingests WHERE false")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Ledger for PostgresStore {
+    async fn get(&self, id: &IngestId) -> StoreResult<Option<IngestRecord>> {
+        let record = sqlx::query_scalar!(
+            r#"SELECT record::text AS "record!" FROM ingests WHERE id = $1"#,
+            id.as_str()
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        record
+            .map(|json| {
+                serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Internal(format!("ledger entry {id}: {e}")))
+            })
+            .transpose()
+    }
+
+    async fn put(&self, record: &IngestRecord) -> StoreResult<()> {
+        let json = serde_json::to_string(record)
+            .map_err(|e| StoreError::Internal(format!("ledger entry: {e}")))?;
+        sqlx::query!(
+            "INSERT INTO ingests (id, started_at, record) VALUES ($1, $2, $3::text::json)
+             ON CONFLICT (id) DO UPDATE
+             SET started_at = excluded.started_at, record = excluded.record",
+            record.id.as_str(),
+            record.started_at,
+            json,
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn list(&self, query: &LedgerQuery) -> StoreResult<Page<IngestRecord>> {
+        // The ledger reuses the catalog cursor format with the start time as sort value.
+        let scope = ListQuery {
+            q: Some("ledger".into()),
+            cursor: query.cursor.clone(),
+            ..ListQuery::default()
+        };
+        let (started, id) = match cursor::decode(&scope)? {
+            Some(After {
+                value: serde_json::Value::String(s),
+                id,
+            }) => (Some(s), Some(id)),
+            Some(_) => {
+                return Err(StoreError::InvalidCursor(
+                    "its sort value has the wrong type".into(),
+                ));
+            }
+            None => (None, None),
+        };
+        let rows = sqlx::query!(
+            r#"SELECT id, started_at, record::text AS "record!" FROM ingests
+             WHERE $1::text IS NULL OR (started_at, id) < ($1::text, $2::text)
+             ORDER BY started_at DESC, id DESC
+             LIMIT $3"#,
+            started,
+            id,
+            i64::from(query.limit) + 1,
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let limit = query.limit as usize;
+        let next_cursor = (rows.len() > limit).then(|| {
+            let last = &rows[limit - 1];
+            cursor::encode(
+                &scope,
+                After {
+                    value: last.started_at.as_str().into(),
+                    id: last.id.clone(),
+                },
+            )
+        });
+        let items = rows
+            .into_iter()
+            .take(limit)
+            .map(|r| {
+                serde_json::from_str(&r.record)
+                    .map_err(|e| StoreError::Internal(format!("ledger entry {}: {e}", r.id)))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page { items, next_cursor })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_terms_are_lowercased_prefixes_of_letters_and_digits() {
+        assert_eq!(
+            search_query("Éclair  que-2!").as_deref(),
+            Some("'éclair':* & 'que':* & '2':*")
+        );
+        assert_eq!(search_query(" ,;' "), None);
+        assert_eq!(
+            words("Baldur's Gate 3").collect::<Vec<_>>(),
+            ["baldur", "s", "gate", "3"]
+        );
+    }
+}
