@@ -25,10 +25,10 @@ const MIGRATIONS: &[(&str, &str)] = &[("0001_catalog", include_str!("sqlite/0001
 const SEP: char = '\u{1f}';
 
 /// Idle reader connections kept open.
-const MAX_IDLE_READERS: usize = 4;
+const MAX_IDLE_READERS: usize = 3;
 
 /// Listings running at once on the blocking pool.
-const MAX_CONCURRENT_SCANS: usize = 4;
+const MAX_CONCURRENT_SCANS: usize = 3;
 
 pub struct SqliteStore {
     path: PathBuf,
@@ -221,9 +221,18 @@ impl From<StagedGame> for Row {
     }
 }
 
-const INSERT_GAME: &str = "INSERT INTO games (id, title, title_key, release_key, release_year, rating_key,
+macro_rules! insert_game_sql {
+    () => {
+        "INSERT INTO games (id, title, title_key, release_key, release_year, rating_key,
     platforms_key, genres_key, content, content_hash, version, created_at, updated_at, attempt, attempt_pos)
-  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11, ?12, ?13)";
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11, ?12, ?13)"
+    };
+}
+
+const INSERT_GAME: &str = insert_game_sql!();
+
+/// The first try of an upsert: insert unless the id exists.
+const INSERT_NEW: &str = concat!(insert_game_sql!(), " ON CONFLICT(id) DO NOTHING");
 
 const UPDATE_GAME: &str =
     "UPDATE games SET title = ?2, title_key = ?3, release_key = ?4, release_year = ?5,
@@ -298,20 +307,16 @@ fn position_number(position: Position) -> u64 {
 /// Writes one upload record inside the batch transaction.
 fn upsert_one(
     tx: &rusqlite::Transaction<'_>,
+    insert: &mut rusqlite::CachedStatement<'_>,
     staged: StagedGame,
-    attempt: &str,
-    now: &str,
+    stamp: &mut Stamp,
 ) -> rusqlite::Result<UpsertOutcome> {
     let position = staged.position;
     let row = Row::from(staged);
     let pos = Some(position_number(position));
-    let stamp = Stamp {
-        now: now.to_owned(),
-        attempt: Some(attempt.to_owned()),
-        pos,
-    };
-    let params = row_params(&row, &stamp);
-    let mut insert = tx.prepare_cached(&format!("{INSERT_GAME} ON CONFLICT(id) DO NOTHING"))?;
+    stamp.pos = pos;
+    let attempt = stamp.attempt.as_deref().unwrap_or_default();
+    let params = row_params(&row, stamp);
     if insert.execute(&params[..])? == 1 {
         return Ok(UpsertOutcome::Inserted);
     }
@@ -635,14 +640,21 @@ impl Catalog for SqliteStore {
     ) -> StoreResult<Vec<UpsertOutcome>> {
         let attempt = attempt.0.clone();
         self.write(move |conn| {
-            let now = now_rfc3339();
+            let mut stamp = Stamp {
+                now: now_rfc3339(),
+                attempt: Some(attempt),
+                pos: None,
+            };
             let tx = conn.transaction().map_err(internal)?;
             let before = max_seq(&tx).map_err(internal)?;
-            let outcomes = batch
-                .into_iter()
-                .map(|staged| upsert_one(&tx, staged, &attempt, &now))
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(internal)?;
+            let outcomes = {
+                let mut insert = tx.prepare_cached(INSERT_NEW).map_err(internal)?;
+                batch
+                    .into_iter()
+                    .map(|staged| upsert_one(&tx, &mut insert, staged, &mut stamp))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(internal)?
+            };
             fts_add_since(&tx, before).map_err(internal)?;
             tx.commit().map_err(internal)?;
             Ok(outcomes)
