@@ -100,8 +100,22 @@ struct Report {
     heading: &'static str,
     what: &'static str,
     rows: Vec<(String, u64)>,
+    /// What the chart draws when it is not `rows` (years grouped into decades).
+    chart: Option<(&'static str, Vec<(String, u64)>)>,
     /// Rows of games without a value, kept out of the chart.
     missing: Option<(&'static str, u64)>,
+}
+
+/// Years grouped into decades, for charts of more years than fit.
+fn decades(years: &BTreeMap<u16, u64>) -> Vec<(String, u64)> {
+    let mut decades: BTreeMap<u16, u64> = BTreeMap::new();
+    for (year, count) in years {
+        *decades.entry(year - year % 10).or_default() += count;
+    }
+    decades
+        .into_iter()
+        .map(|(decade, count)| (format!("{decade}s"), count))
+        .collect()
 }
 
 fn reports(a: &Aggregates) -> [Report; 4] {
@@ -111,6 +125,7 @@ fn reports(a: &Aggregates) -> [Report; 4] {
             heading: "Games per platform",
             what: "platform",
             rows: a.platforms.rows(),
+            chart: None,
             missing: None,
         },
         Report {
@@ -118,6 +133,7 @@ fn reports(a: &Aggregates) -> [Report; 4] {
             heading: "Games per genre",
             what: "genre",
             rows: a.genres.rows(),
+            chart: None,
             missing: None,
         },
         Report {
@@ -125,6 +141,7 @@ fn reports(a: &Aggregates) -> [Report; 4] {
             heading: "Games per release year",
             what: "year",
             rows: a.years.iter().map(|(y, n)| (y.to_string(), *n)).collect(),
+            chart: (a.years.len() > CHART_ROWS).then(|| ("decade", decades(&a.years))),
             missing: Some(("No release date", a.undated)),
         },
         Report {
@@ -141,6 +158,7 @@ fn reports(a: &Aggregates) -> [Report; 4] {
                     (label, a.ratings[i])
                 })
                 .collect(),
+            chart: None,
             missing: Some(("Not rated", a.unrated)),
         },
     ]
@@ -162,7 +180,11 @@ fn bar_chart(report: &Report) -> String {
     const LABELS: u64 = 170;
     const BARS: u64 = 400;
     const ROW: u64 = 26;
-    let rows = &report.rows[..report.rows.len().min(CHART_ROWS)];
+    let (what, all) = match &report.chart {
+        Some((what, rows)) => (*what, rows),
+        None => (report.what, &report.rows),
+    };
+    let rows = &all[..all.len().min(CHART_ROWS)];
     let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
     let height = rows.len() as u64 * ROW + 8;
     let mut out = Html::default();
@@ -173,14 +195,13 @@ fn bar_chart(report: &Report) -> String {
     out.raw(&format!("<title id=\"{}-chart-title\">", report.name));
     out.text(report.heading);
     out.raw(&format!("</title><desc id=\"{}-chart-desc\">", report.name));
-    let shown = if rows.len() < report.rows.len() {
-        format!("The {} largest of {}; ", rows.len(), report.rows.len())
+    let shown = if rows.len() < all.len() {
+        format!("The {} largest of {}; ", rows.len(), all.len())
     } else {
         String::new()
     };
     out.text(&format!(
-        "{shown}bar chart of games per {}; the numbers are in the table below.",
-        report.what
+        "{shown}bar chart of games per {what}; the numbers are in the table below."
     ));
     out.raw("</desc>");
     for (i, (label, count)) in rows.iter().enumerate() {
@@ -333,4 +354,38 @@ fn not_a_report(viewer: &Viewer) -> Response {
         "No such report",
         "The reports are platforms.csv, genres.csv, years.csv and ratings.csv.",
     )
+}
+
+#[cfg(test)]
+mod chart_tests {
+    use super::*;
+
+    #[test]
+    fn many_years_are_charted_by_decade_and_tabled_by_year() {
+        let years: BTreeMap<u16, u64> = (1980..2026).map(|y| (y, 1)).collect();
+        assert_eq!(
+            decades(&years),
+            [
+                ("1980s", 10),
+                ("1990s", 10),
+                ("2000s", 10),
+                ("2010s", 10),
+                ("2020s", 6)
+            ]
+            .map(|(d, n)| (d.to_owned(), n))
+        );
+        let report = Report {
+            name: "years",
+            heading: "Games per release year",
+            what: "year",
+            rows: years.iter().map(|(y, n)| (y.to_string(), *n)).collect(),
+            chart: Some(("decade", decades(&years))),
+            missing: None,
+        };
+        let svg = bar_chart(&report);
+        assert!(svg.contains(">2020s<"), "{svg}");
+        assert!(!svg.contains(">1985<"));
+        assert!(svg.contains("bar chart of games per decade"));
+        assert!(!svg.contains("largest"), "every decade is drawn");
+    }
 }
