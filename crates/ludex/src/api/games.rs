@@ -144,6 +144,16 @@ fn check_if_match(headers: &HeaderMap, current: u64) -> ApiResult<()> {
     }
 }
 
+/// The stored game with this id, or 404.
+async fn stored(state: &AppState, id: &GameId) -> ApiResult<StoredGame> {
+    state
+        .stores
+        .catalog
+        .get(id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(id.clone()).into())
+}
+
 fn game_response(status: StatusCode, stored: &StoredGame) -> Response {
     let mut response = json_response(status, stored.to_json());
     response
@@ -250,12 +260,7 @@ pub async fn get(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let id = path_id(&id)?;
-    let stored = state
-        .stores
-        .catalog
-        .get(&id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+    let stored = stored(&state, &id).await?;
     if let Some(tags) = versions(&headers, header::IF_NONE_MATCH)
         && tags.is_none_or(|t| t.contains(&Some(stored.version)))
     {
@@ -324,12 +329,7 @@ pub async fn replace(
     let id = path_id(&id)?;
     let object = read_object(&headers, body, state.config.max_json_bytes).await?;
     let game = parse_game(&with_path_id(object, &id)?)?;
-    let current = state
-        .stores
-        .catalog
-        .get(&id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+    let current = stored(&state, &id).await?;
     check_if_match(&headers, current.version)?;
     let stored = state
         .stores
@@ -382,12 +382,7 @@ pub async fn patch(
     let patch = Value::Object(read_object(&headers, body, state.config.max_json_bytes).await?);
     // Without If-Match a concurrent write is retried on the fresh version, a few times.
     for _ in 0..3 {
-        let current = state
-            .stores
-            .catalog
-            .get(&id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        let current = stored(&state, &id).await?;
         let mut document: Value = serde_json::from_str(&current.content)
             .map_err(|e| ApiError::Internal(format!("stored document of {id}: {e}")))?;
         merge_patch(&mut document, &patch);
@@ -433,12 +428,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let id = path_id(&id)?;
-    let current = state
-        .stores
-        .catalog
-        .get(&id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+    let current = stored(&state, &id).await?;
     check_if_match(&headers, current.version)?;
     let deleted = state
         .stores
@@ -495,12 +485,7 @@ pub async fn put_cover(
             "a cover must be a JPEG, PNG or WebP image".into(),
         ));
     };
-    let current = state
-        .stores
-        .catalog
-        .get(&id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+    let current = stored(&state, &id).await?;
     check_if_match(&headers, current.version)?;
     let mut game = current
         .game()
@@ -535,12 +520,7 @@ pub async fn get_cover(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = path_id(&id)?;
-    let stored = state
-        .stores
-        .catalog
-        .get(&id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+    let stored = stored(&state, &id).await?;
     let game = stored
         .game()
         .map_err(|e| ApiError::Internal(format!("stored game {id}: {e:?}")))?;
