@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use futures::StreamExt;
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
@@ -17,8 +18,10 @@ pub enum BucketError {
     InvalidKey(String),
     #[error("no object at {0}")]
     NotFound(String),
-    #[error("the bucket URL {0:?} is not supported; use a folder path")]
+    #[error("the bucket URL {0:?} is not supported; use a folder path or s3://BUCKET")]
     Unsupported(String),
+    #[error("the store gave no ETag for {0}")]
+    MissingEtag(String),
     #[error("bucket failure: {0}")]
     Store(#[from] object_store::Error),
     #[error("bucket failure: {0}")]
@@ -29,10 +32,13 @@ pub enum BucketError {
 pub struct Bucket {
     store: Arc<dyn ObjectStore>,
     root: Option<PathBuf>,
+    /// S3's ETags are derived from the content, so they serve as fingerprints; local files
+    /// and memory objects are hashed instead.
+    etag_fingerprints: bool,
 }
 
-/// An object's identity for the ledger: its fingerprint is a BLAKE3 hash of the content, so
-/// touching a file without changing it does not make it a new upload.
+/// An object's identity for the ledger: a fingerprint of its content (the S3 ETag, or a
+/// BLAKE3 hash elsewhere), so touching a file without changing it is not a new upload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectInfo {
     pub key: String,
@@ -42,6 +48,13 @@ pub struct ObjectInfo {
 
 fn path(key: &str) -> Result<ObjectPath, BucketError> {
     ObjectPath::parse(key).map_err(|_| BucketError::InvalidKey(key.to_owned()))
+}
+
+/// An ETag without its quotes, as a fingerprint.
+fn etag(key: &str, etag: Option<String>) -> Result<String, BucketError> {
+    etag.map(|t| t.trim_matches('"').to_owned())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| BucketError::MissingEtag(key.to_owned()))
 }
 
 fn not_found(key: &str, e: object_store::Error) -> BucketError {
@@ -59,6 +72,7 @@ impl Bucket {
         Ok(Self {
             store: Arc::new(store),
             root: Some(root.to_owned()),
+            etag_fingerprints: false,
         })
     }
 
@@ -67,15 +81,52 @@ impl Bucket {
         Self {
             store: Arc::new(InMemory::new()),
             root: None,
+            etag_fingerprints: false,
         }
     }
 
-    /// Opens the bucket a URL names: a folder path (optionally `file://PATH`).
+    /// An S3 bucket. Credentials and region come from the usual `AWS_*` environment (or the
+    /// Lambda role); `endpoint` points elsewhere than AWS, such as a local S3 server.
+    pub fn s3(name: &str, endpoint: Option<&str>) -> Result<Self, BucketError> {
+        // The HTTP client's TLS uses ring, installed once per process (a second install is a
+        // no-op error).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(name);
+        if let Some(endpoint) = endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"));
+        }
+        Ok(Self {
+            store: Arc::new(builder.build()?),
+            root: None,
+            etag_fingerprints: true,
+        })
+    }
+
+    /// Opens the bucket a URL names: `s3://BUCKET` (with `LUDEX_S3_ENDPOINT` or
+    /// `AWS_ENDPOINT_URL` for a server other than AWS), or a folder path (optionally
+    /// `file://PATH`).
     pub fn open(url: &str) -> Result<Self, BucketError> {
+        if let Some(name) = url.strip_prefix("s3://") {
+            let name = name.trim_end_matches('/');
+            if name.is_empty() || name.contains('/') {
+                return Err(BucketError::Unsupported(url.to_owned()));
+            }
+            let endpoint = std::env::var("LUDEX_S3_ENDPOINT")
+                .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+                .ok();
+            return Self::s3(name, endpoint.as_deref());
+        }
         if url.contains("://") && !url.starts_with("file://") {
             return Err(BucketError::Unsupported(url.to_owned()));
         }
         Self::local(Path::new(url.trim_start_matches("file://")))
+    }
+
+    /// Whether fingerprints are the store's ETags (then a HEAD gives them without a read).
+    pub fn fingerprints_are_etags(&self) -> bool {
+        self.etag_fingerprints
     }
 
     /// The folder behind a local bucket.
@@ -85,10 +136,15 @@ impl Bucket {
 
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<ObjectInfo, BucketError> {
         let size = bytes.len() as u64;
-        let fingerprint = blake3::hash(&bytes).to_hex().to_string();
-        self.store
+        let hash = (!self.etag_fingerprints).then(|| blake3::hash(&bytes).to_hex().to_string());
+        let stored = self
+            .store
             .put(&path(key)?, PutPayload::from_bytes(bytes))
             .await?;
+        let fingerprint = match hash {
+            Some(hash) => hash,
+            None => etag(key, stored.e_tag)?,
+        };
         Ok(ObjectInfo {
             key: key.to_owned(),
             size,
@@ -96,8 +152,21 @@ impl Bucket {
         })
     }
 
-    /// Size and content fingerprint (BLAKE3) of an object.
+    /// Size and content fingerprint of an object: its ETag from a HEAD on S3, a BLAKE3 hash of
+    /// its bytes elsewhere.
     pub async fn info(&self, key: &str) -> Result<ObjectInfo, BucketError> {
+        if self.etag_fingerprints {
+            let meta = self
+                .store
+                .head(&path(key)?)
+                .await
+                .map_err(|e| not_found(key, e))?;
+            return Ok(ObjectInfo {
+                key: key.to_owned(),
+                size: meta.size,
+                fingerprint: etag(key, meta.e_tag)?,
+            });
+        }
         let result = self
             .store
             .get(&path(key)?)

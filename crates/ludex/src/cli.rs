@@ -50,7 +50,7 @@ pub struct Settings {
     /// The catalog store as a URL, e.g. sqlite://ludex-data/ludex.db [default: sqlite://DATA_DIR/ludex.db]
     #[arg(long, global = true, env = "LUDEX_STORE")]
     pub store: Option<String>,
-    /// The bucket for uploads, rejects reports and covers: a folder [default: DATA_DIR/bucket]
+    /// The bucket for uploads, rejects reports and covers: a folder, or s3://BUCKET (LUDEX_S3_ENDPOINT or AWS_ENDPOINT_URL for a server other than AWS) [default: DATA_DIR/bucket]
     #[arg(long, global = true, env = "LUDEX_BUCKET")]
     pub bucket: Option<String>,
     /// Valid records written per store transaction.
