@@ -32,9 +32,9 @@ fn query_fingerprint(query: &ListQuery) -> String {
     blake3::hash(format!("{scope:?}").as_bytes()).to_hex()[..16].to_owned()
 }
 
-pub fn encode(query: &ListQuery, after: After) -> String {
+fn encode_scoped(scope: String, after: After) -> String {
     let wire = Wire {
-        q: query_fingerprint(query),
+        q: scope,
         v: after.value,
         id: after.id,
     };
@@ -42,23 +42,62 @@ pub fn encode(query: &ListQuery, after: After) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&wire).unwrap_or_default())
 }
 
-/// Decodes the query's cursor, refusing one that is malformed or was made for another query.
-pub fn decode(query: &ListQuery) -> Result<Option<After>, StoreError> {
-    let Some(raw) = &query.cursor else {
-        return Ok(None);
-    };
+fn decode_scoped(scope: &str, raw: &str) -> Result<After, StoreError> {
     let bad = || StoreError::InvalidCursor("it is not a cursor this service issued".into());
     let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
     let wire: Wire = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if wire.q != query_fingerprint(query) {
+    if wire.q != scope {
         return Err(StoreError::InvalidCursor(
             "it was issued for a different sort or filters".into(),
         ));
     }
-    Ok(Some(After {
+    Ok(After {
         value: wire.v,
         id: wire.id,
-    }))
+    })
+}
+
+pub fn encode(query: &ListQuery, after: After) -> String {
+    encode_scoped(query_fingerprint(query), after)
+}
+
+/// Decodes the query's cursor, refusing one that is malformed or was made for another query.
+pub fn decode(query: &ListQuery) -> Result<Option<After>, StoreError> {
+    query
+        .cursor
+        .as_deref()
+        .map(|raw| decode_scoped(&query_fingerprint(query), raw))
+        .transpose()
+}
+
+/// The scope of ledger cursors; query fingerprints are hex, so they never collide with it.
+const LEDGER: &str = "ledger";
+
+/// The cursor of a ledger page that ends with the entry started at `started_at` with `id`.
+pub fn encode_ledger(started_at: &str, id: &str) -> String {
+    encode_scoped(
+        LEDGER.to_owned(),
+        After {
+            value: Value::from(started_at),
+            id: id.to_owned(),
+        },
+    )
+}
+
+/// The start time and id a ledger cursor continues after.
+pub fn decode_ledger(cursor: Option<&str>) -> Result<Option<(String, String)>, StoreError> {
+    let Some(raw) = cursor else {
+        return Ok(None);
+    };
+    match decode_scoped(LEDGER, raw)? {
+        After {
+            value: Value::String(started_at),
+            id,
+        } => Ok(Some((started_at, id))),
+        _ => Err(StoreError::InvalidCursor(
+            "its sort value has the wrong type".into(),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -95,6 +134,39 @@ mod tests {
         };
         assert!(matches!(
             decode(&garbage),
+            Err(StoreError::InvalidCursor(_))
+        ));
+    }
+
+    #[test]
+    fn ledger_cursors_round_trip_and_are_not_catalog_cursors() {
+        let ledger = encode_ledger("2026-01-01T00:00:00.000Z", "abc");
+        assert_eq!(
+            decode_ledger(Some(&ledger)).unwrap(),
+            Some(("2026-01-01T00:00:00.000Z".to_owned(), "abc".to_owned()))
+        );
+        assert_eq!(decode_ledger(None).unwrap(), None);
+        let query = ListQuery {
+            limit: 20,
+            ..ListQuery::default()
+        };
+        let catalog = encode(
+            &query,
+            After {
+                value: Value::from("x"),
+                id: "y".into(),
+            },
+        );
+        assert!(matches!(
+            decode_ledger(Some(&catalog)),
+            Err(StoreError::InvalidCursor(_))
+        ));
+        let misused = ListQuery {
+            cursor: Some(ledger),
+            ..query
+        };
+        assert!(matches!(
+            decode(&misused),
             Err(StoreError::InvalidCursor(_))
         ));
     }

@@ -726,24 +726,7 @@ impl Ledger for PostgresStore {
     }
 
     async fn list(&self, query: &LedgerQuery) -> StoreResult<Page<IngestRecord>> {
-        // The ledger reuses the catalog cursor format with the start time as sort value.
-        let scope = ListQuery {
-            q: Some("ledger".into()),
-            cursor: query.cursor.clone(),
-            ..ListQuery::default()
-        };
-        let (started, id) = match cursor::decode(&scope)? {
-            Some(After {
-                value: serde_json::Value::String(s),
-                id,
-            }) => (Some(s), Some(id)),
-            Some(_) => {
-                return Err(StoreError::InvalidCursor(
-                    "its sort value has the wrong type".into(),
-                ));
-            }
-            None => (None, None),
-        };
+        let (started, id) = cursor::decode_ledger(query.cursor.as_deref())?.unzip();
         let rows = sqlx::query!(
             r#"SELECT id, started_at, record::text AS "record!" FROM ingests
              WHERE $1::text IS NULL OR (started_at, id) < ($1::text, $2::text)
@@ -759,13 +742,7 @@ impl Ledger for PostgresStore {
         let limit = query.limit as usize;
         let next_cursor = (rows.len() > limit).then(|| {
             let last = &rows[limit - 1];
-            cursor::encode(
-                &scope,
-                After {
-                    value: last.started_at.as_str().into(),
-                    id: last.id.clone(),
-                },
-            )
+            cursor::encode_ledger(&last.started_at, &last.id)
         });
         let items = rows
             .into_iter()

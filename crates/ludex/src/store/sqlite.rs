@@ -746,25 +746,7 @@ impl Ledger for SqliteStore {
     async fn list(&self, query: &LedgerQuery) -> StoreResult<Page<IngestRecord>> {
         let query = query.clone();
         self.read(move |conn| {
-            // The ledger reuses the catalog cursor format with the start time as sort value.
-            let scope = ListQuery {
-                q: Some("ledger".into()),
-                cursor: query.cursor.clone(),
-                ..ListQuery::default()
-            };
-            let after = cursor::decode(&scope)?;
-            let (started, id) = match &after {
-                Some(After {
-                    value: serde_json::Value::String(s),
-                    id,
-                }) => (Some(s.clone()), Some(id.clone())),
-                Some(_) => {
-                    return Err(StoreError::InvalidCursor(
-                        "its sort value has the wrong type".into(),
-                    ));
-                }
-                None => (None, None),
-            };
+            let (started, id) = cursor::decode_ledger(query.cursor.as_deref())?.unzip();
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT id, started_at, record FROM ingests
@@ -785,13 +767,7 @@ impl Ledger for SqliteStore {
             let limit = query.limit as usize;
             let next_cursor = (rows.len() > limit).then(|| {
                 let (id, started, _) = &rows[limit - 1];
-                cursor::encode(
-                    &scope,
-                    After {
-                        value: started.as_str().into(),
-                        id: id.clone(),
-                    },
-                )
+                cursor::encode_ledger(started, id)
             });
             let items = rows
                 .into_iter()
