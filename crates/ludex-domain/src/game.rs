@@ -209,6 +209,14 @@ impl Game {
         serde_json::to_string(&doc).unwrap_or_default()
     }
 
+    /// [`Game::content_json`] and its BLAKE3 hash, which stores compare to tell a change from
+    /// a replay.
+    pub fn content_and_hash(&self) -> (String, [u8; 32]) {
+        let content = self.content_json();
+        let hash = *blake3::hash(content.as_bytes()).as_bytes();
+        (content, hash)
+    }
+
     /// The lower-cased label keys filters compare against.
     pub fn platform_keys(&self) -> Vec<String> {
         self.platforms.iter().map(Label::key).collect()

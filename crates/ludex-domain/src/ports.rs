@@ -52,8 +52,7 @@ pub struct StagedGame {
 
 impl StagedGame {
     pub fn new(game: Game, position: Position) -> Self {
-        let content = game.content_json();
-        let content_hash = *blake3::hash(content.as_bytes()).as_bytes();
+        let (content, content_hash) = game.content_and_hash();
         Self {
             game,
             position,

@@ -116,14 +116,13 @@ struct Row {
 }
 
 impl Row {
+    /// The row of a game written through the API.
     fn of(game: &Game) -> Self {
-        Self::from(StagedGame::new(game.clone(), Position::Index(0)))
+        let (content, content_hash) = game.content_and_hash();
+        Self::new(game, content, content_hash)
     }
-}
 
-impl From<StagedGame> for Row {
-    fn from(staged: StagedGame) -> Self {
-        let game = &staged.game;
+    fn new(game: &Game, content: String, content_hash: [u8; 32]) -> Self {
         Self {
             id: game.id.as_str().to_owned(),
             title: game.title.as_str().to_owned(),
@@ -134,9 +133,15 @@ impl From<StagedGame> for Row {
             platforms: game.platform_keys(),
             genres: game.genre_keys(),
             words: words(game.title.as_str()).collect::<Vec<_>>().join(" "),
-            content_hash: staged.content_hash.to_vec(),
-            content: staged.content,
+            content_hash: content_hash.to_vec(),
+            content,
         }
+    }
+}
+
+impl From<StagedGame> for Row {
+    fn from(staged: StagedGame) -> Self {
+        Self::new(&staged.game, staged.content, staged.content_hash)
     }
 }
 

@@ -198,14 +198,13 @@ fn label_key(keys: Vec<String>) -> String {
 }
 
 impl Row {
+    /// The row of a game written through the API.
     fn of(game: &Game) -> Self {
-        Self::from(StagedGame::new(game.clone(), Position::Index(0)))
+        let (content, content_hash) = game.content_and_hash();
+        Self::new(game, content, content_hash)
     }
-}
 
-impl From<StagedGame> for Row {
-    fn from(staged: StagedGame) -> Self {
-        let game = &staged.game;
+    fn new(game: &Game, content: String, content_hash: [u8; 32]) -> Self {
         Self {
             id: game.id.as_str().to_owned(),
             title: game.title.as_str().to_owned(),
@@ -215,9 +214,15 @@ impl From<StagedGame> for Row {
             rating_key: game.rating.map_or(-1, |r| i64::from(r.tenths())),
             platforms_key: label_key(game.platform_keys()),
             genres_key: label_key(game.genre_keys()),
-            content_hash: staged.content_hash,
-            content: staged.content,
+            content_hash,
+            content,
         }
+    }
+}
+
+impl From<StagedGame> for Row {
+    fn from(staged: StagedGame) -> Self {
+        Self::new(&staged.game, staged.content, staged.content_hash)
     }
 }
 
