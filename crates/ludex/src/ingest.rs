@@ -141,10 +141,6 @@ impl Ingestor {
         &self.bucket
     }
 
-    pub fn stores(&self) -> &Stores {
-        &self.stores
-    }
-
     pub async fn ingest(
         &self,
         upload: &Upload<'_>,

@@ -228,11 +228,6 @@ struct Status {
 static DOCUMENT: LazyLock<String> =
     LazyLock::new(|| ApiDoc::openapi().to_pretty_json().unwrap_or_default());
 
-/// The OpenAPI document as served.
-pub fn openapi_json() -> &'static str {
-    &DOCUMENT
-}
-
 pub async fn document() -> Response {
     (
         StatusCode::OK,
