@@ -47,7 +47,7 @@ pub struct Settings {
         default_value = "ludex-data"
     )]
     pub data_dir: PathBuf,
-    /// The catalog store as a URL, e.g. sqlite://ludex-data/ludex.db [default: sqlite://DATA_DIR/ludex.db]
+    /// The catalog store as a URL: sqlite://PATH, postgres://USER@HOST/DB or dynamodb://TABLE (?endpoint=URL for a local server) [default: sqlite://DATA_DIR/ludex.db]
     #[arg(long, global = true, env = "LUDEX_STORE")]
     pub store: Option<String>,
     /// The bucket for uploads, rejects reports and covers: a folder, or s3://BUCKET (LUDEX_S3_ENDPOINT or AWS_ENDPOINT_URL for a server other than AWS) [default: DATA_DIR/bucket]
@@ -271,7 +271,7 @@ impl Cli {
                 if applied.is_empty() {
                     println!("{url}: the schema is up to date; nothing to do");
                 } else {
-                    println!("{url}: applied {}", applied.join(", "));
+                    println!("{url}: set up {}", applied.join(", "));
                 }
                 Ok(ExitCode::SUCCESS)
             }

@@ -2,6 +2,8 @@
 //! adapters, telemetry and the command line; the domain lives in `ludex-domain`.
 
 pub mod api;
+#[cfg(feature = "dynamodb")]
+pub mod aws;
 pub mod bucket;
 pub mod cli;
 pub mod inbox;

@@ -2,12 +2,12 @@
 //! local server (moto, started by `scripts/with-moto`; skipped loudly without one, a failure
 //! on CI).
 
+mod moto;
+
 use bytes::Bytes;
 use ludex::bucket::{Bucket, BucketError};
-use std::io::{Read, Write as _};
+use std::io::Read;
 use tokio::io::AsyncWriteExt;
-
-const SERVER_VAR: &str = "LUDEX_TEST_S3_ENDPOINT";
 
 async fn keeps_the_bucket_contract(bucket: &Bucket) {
     let first = bucket
@@ -99,32 +99,12 @@ async fn memory_keeps_the_bucket_contract() {
     keeps_the_bucket_contract(&Bucket::memory()).await;
 }
 
-/// The S3 endpoint to test against, or `None` after a loud skip (never on CI).
-fn s3_endpoint() -> Option<String> {
-    if let Ok(endpoint) = std::env::var(SERVER_VAR)
-        && !endpoint.is_empty()
-    {
-        return Some(endpoint);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{SERVER_VAR} is not set: on CI the S3 bucket suite must run, never be skipped");
-    }
-    let banner = "!".repeat(78);
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "\n{banner}\n!! SKIPPED: S3 bucket conformance\n!! {SERVER_VAR} is not set, so there is \
-         no S3 server to test against.\n!! Run `scripts/with-moto cargo test` to start one.\n{banner}\n"
-    );
-    None
-}
-
 #[tokio::test]
 async fn s3_keeps_the_bucket_contract() {
-    let Some(endpoint) = s3_endpoint() else {
+    let Some(endpoint) = moto::endpoint("S3 bucket conformance") else {
         return;
     };
-    let name = format!("ludex-test-{:016x}", getrandom::u64().unwrap());
-    // Opening the bucket also installs the TLS crypto provider the HTTP client needs.
+    let name = moto::unique_name("ludex-test");
     let bucket = Bucket::s3(&name, Some(&endpoint)).unwrap_or_else(|e| panic!("{e}"));
     // moto accepts the unsigned CreateBucket of the S3 REST API.
     let created = reqwest::Client::new()

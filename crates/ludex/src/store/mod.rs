@@ -1,6 +1,8 @@
 //! Catalog and ledger adapters, chosen by a URL-shaped setting.
 
 pub mod cursor;
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
@@ -32,7 +34,8 @@ pub struct Stores {
 #[derive(Debug, thiserror::Error)]
 pub enum OpenStoreError {
     #[error(
-        "the store URL {0:?} is not supported; use sqlite://PATH or postgres://USER@HOST/DATABASE"
+        "the store URL {0:?} is not supported by this build; use sqlite://PATH, \
+         postgres://USER@HOST/DATABASE or dynamodb://TABLE"
     )]
     Unsupported(String),
     #[error("cannot open the store {url}: {source}")]
@@ -43,6 +46,15 @@ pub enum OpenStoreError {
 }
 
 impl Stores {
+    /// Both ports from one store that implements them.
+    pub fn of<S: Catalog + Ledger + 'static>(store: S) -> Self {
+        let store = Arc::new(store);
+        Self {
+            catalog: store.clone(),
+            ledger: store,
+        }
+    }
+
     /// The embedded SQLite store in one file (created if needed).
     #[cfg(feature = "sqlite")]
     pub fn sqlite(path: &std::path::Path) -> Result<Self, OpenStoreError> {
@@ -50,23 +62,71 @@ impl Stores {
             url: format!("sqlite://{}", path.display()),
             source,
         })?;
-        let store = Arc::new(store);
-        Ok(Self {
-            catalog: store.clone(),
-            ledger: store,
-        })
+        Ok(Self::of(store))
     }
 }
 
-/// Opens the store a URL names: `sqlite://PATH` (relative paths are relative to the working
-/// directory) or `postgres://…` / `postgresql://…` (libpq-style URL; the schema is migrated).
+/// Opens the store a URL names, creating what it needs when missing: `sqlite://PATH`
+/// (relative paths are relative to the working directory), `postgres://…` /
+/// `postgresql://…` (libpq-style URL; the schema is migrated) or `dynamodb://TABLE`
+/// (`?endpoint=URL` to use a local server; the table and its indexes are created).
 pub async fn open(url: &str) -> Result<Stores, OpenStoreError> {
     Ok(init(url).await?.0)
 }
 
-/// Opens a store like [`open`] and also tells which schema migrations this call applied
-/// (`ludex init`).
+/// Opens a store like [`open`] and also tells what this call created: schema migrations, or
+/// the DynamoDB table (`ludex init`).
 pub async fn init(url: &str) -> Result<(Stores, Vec<String>), OpenStoreError> {
+    #[cfg(feature = "dynamodb")]
+    if let Some(store) = dynamodb_store(url).await? {
+        let created = store
+            .ensure_table()
+            .await
+            .map_err(|source| OpenStoreError::Open {
+                url: url.to_owned(),
+                source,
+            })?;
+        return Ok((Stores::of(store), created));
+    }
+    open_sql(url).await
+}
+
+/// Opens an existing store without creating anything and, for DynamoDB, without a single
+/// request: the Lambda functions start with this (Terraform owns their table). SQL stores
+/// are opened as by [`open`]: their migrations are idempotent and run under a lock.
+pub async fn connect(url: &str) -> Result<Stores, OpenStoreError> {
+    #[cfg(feature = "dynamodb")]
+    if let Some(store) = dynamodb_store(url).await? {
+        return Ok(Stores::of(store));
+    }
+    Ok(open_sql(url).await?.0)
+}
+
+/// The DynamoDB store a `dynamodb://TABLE[?endpoint=URL]` URL names, or `None` for another
+/// scheme.
+#[cfg(feature = "dynamodb")]
+async fn dynamodb_store(url: &str) -> Result<Option<dynamodb::DynamoStore>, OpenStoreError> {
+    let Some(rest) = url.strip_prefix("dynamodb://") else {
+        return Ok(None);
+    };
+    let (table, endpoint) = match rest.split_once('?') {
+        None => (rest, None),
+        Some((table, params)) => match params.strip_prefix("endpoint=") {
+            Some(endpoint) if !endpoint.contains('&') => (table, Some(endpoint)),
+            _ => return Err(OpenStoreError::Unsupported(url.to_owned())),
+        },
+    };
+    if table.is_empty() || table.contains('/') {
+        return Err(OpenStoreError::Unsupported(url.to_owned()));
+    }
+    let config = crate::aws::sdk_config(endpoint).await;
+    Ok(Some(dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        table,
+    )))
+}
+
+async fn open_sql(url: &str) -> Result<(Stores, Vec<String>), OpenStoreError> {
     #[cfg(feature = "sqlite")]
     if let Some(path) = url.strip_prefix("sqlite://") {
         let store = sqlite::SqliteStore::open(std::path::Path::new(path)).map_err(|source| {
@@ -76,14 +136,7 @@ pub async fn init(url: &str) -> Result<(Stores, Vec<String>), OpenStoreError> {
             }
         })?;
         let applied = store.migrations_applied().to_vec();
-        let store = Arc::new(store);
-        return Ok((
-            Stores {
-                catalog: store.clone(),
-                ledger: store,
-            },
-            applied,
-        ));
+        return Ok((Stores::of(store), applied));
     }
     #[cfg(feature = "postgres")]
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -95,14 +148,7 @@ pub async fn init(url: &str) -> Result<(Stores, Vec<String>), OpenStoreError> {
                     source,
                 })?;
         let applied = store.migrations_applied().to_vec();
-        let store = Arc::new(store);
-        return Ok((
-            Stores {
-                catalog: store.clone(),
-                ledger: store,
-            },
-            applied,
-        ));
+        return Ok((Stores::of(store), applied));
     }
     Err(OpenStoreError::Unsupported(redact(url)))
 }

@@ -132,13 +132,13 @@ data "aws_iam_policy_document" "api" {
 
     content {
       sid = "ReadWriteCatalogTable"
+      # Games and ledger entries by key, conditional puts and deletes, listings on the
+      # indexes (docs/dynamodb.md).
       actions = [
         "dynamodb:GetItem",
         "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
         "dynamodb:Query",
-        "dynamodb:BatchWriteItem",
       ]
       resources = [var.dynamodb_table_arn, "${var.dynamodb_table_arn}/index/*"]
     }

@@ -77,15 +77,15 @@ data "aws_iam_policy_document" "ingest" {
 
     content {
       sid = "ReadWriteCatalogTable"
+      # Ledger entries: GetItem/PutItem; games: BatchGetItem, then BatchWriteItem. The ingest
+      # never queries an index (docs/dynamodb.md).
       actions = [
         "dynamodb:GetItem",
         "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
+        "dynamodb:BatchGetItem",
         "dynamodb:BatchWriteItem",
-        "dynamodb:Query",
       ]
-      resources = [var.dynamodb_table_arn, "${var.dynamodb_table_arn}/index/*"]
+      resources = [var.dynamodb_table_arn]
     }
   }
 

@@ -365,6 +365,16 @@ resource "aws_dynamodb_table" "catalog" {
     type = "S"
   }
 
+  attribute {
+    name = "gsi4pk"
+    type = "S"
+  }
+
+  attribute {
+    name = "gsi4sk"
+    type = "S"
+  }
+
   global_secondary_index {
     name            = "gsi1"
     hash_key        = "gsi1pk"
@@ -383,6 +393,13 @@ resource "aws_dynamodb_table" "catalog" {
     name            = "gsi3"
     hash_key        = "gsi3pk"
     range_key       = "gsi3sk"
+    projection_type = "ALL"
+  }
+
+  global_secondary_index {
+    name            = "gsi4"
+    hash_key        = "gsi4pk"
+    range_key       = "gsi4sk"
     projection_type = "ALL"
   }
 

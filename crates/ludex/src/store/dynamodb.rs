@@ -1,0 +1,1054 @@
+//! The DynamoDB store: the catalog and the ingest ledger in one table, one item per game.
+//! `docs/dynamodb.md` is the design: keys, indexes, every access pattern, and what this
+//! backend refuses. Listings never scan: each is a `Query` on one index, spread over
+//! [`SHARDS`] partitions so that an ingest's writes do not all land on one index partition.
+
+use super::cursor::{self, After};
+use super::now_rfc3339;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, IndexStatus,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, PutRequest,
+    ReturnValue, ScalarAttributeType, TableStatus, WriteRequest,
+};
+use futures::{StreamExt as _, TryStreamExt as _};
+use ludex_domain::report::{IngestId, IngestRecord};
+use ludex_domain::{
+    AttemptId, Catalog, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position, SortField,
+    StagedGame, StoreError, StoreResult, StoredGame, UpsertOutcome,
+};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Index partitions per sort. A game's partition is fixed by its id; a listing queries all of
+/// them and merges. Part of the data layout: changing it means rewriting every game.
+pub const SHARDS: u8 = 8;
+/// Items per `BatchWriteItem`, the service's limit.
+const WRITE_BATCH: usize = 25;
+/// Keys per `BatchGetItem`, the service's limit.
+const READ_BATCH: usize = 100;
+/// `BatchWriteItem` calls in flight at once for one upsert.
+const WRITES_IN_FLIGHT: usize = 8;
+/// How long unprocessed items are retried before the batch is reported as failed.
+const RETRY_DEADLINE: Duration = Duration::from_secs(60);
+const FIRST_BACKOFF: Duration = Duration::from_millis(25);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Optimistic writes retried when another writer got there first.
+const CONTENDED_RETRIES: usize = 5;
+
+const GAME_SK: &str = "GAME";
+const INGEST_SK: &str = "INGEST";
+const LEDGER_PARTITION: &str = "INGESTS";
+/// Joins a sort value and the id in index sort keys. It sorts below every character a title,
+/// date or rating key can hold, so the joined key sorts like the pair (value, id).
+const SEP: char = '\u{1}';
+
+/// One global secondary index: its name and key attributes.
+struct Index {
+    name: &'static str,
+    pk: &'static str,
+    sk: &'static str,
+}
+
+const BY_UPDATED: Index = Index {
+    name: "gsi1",
+    pk: "gsi1pk",
+    sk: "gsi1sk",
+};
+const BY_TITLE: Index = Index {
+    name: "gsi2",
+    pk: "gsi2pk",
+    sk: "gsi2sk",
+};
+const BY_RELEASE: Index = Index {
+    name: "gsi3",
+    pk: "gsi3pk",
+    sk: "gsi3sk",
+};
+const BY_RATING: Index = Index {
+    name: "gsi4",
+    pk: "gsi4pk",
+    sk: "gsi4sk",
+};
+const INDEXES: [&Index; 4] = [&BY_UPDATED, &BY_TITLE, &BY_RELEASE, &BY_RATING];
+
+fn index_for(field: SortField) -> &'static Index {
+    match field {
+        SortField::UpdatedAt => &BY_UPDATED,
+        SortField::Title => &BY_TITLE,
+        SortField::ReleaseDate => &BY_RELEASE,
+        SortField::Rating => &BY_RATING,
+    }
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn game_pk(id: &str) -> String {
+    format!("GAME#{id}")
+}
+
+fn game_key(id: &str) -> Item {
+    HashMap::from([("pk".into(), s(game_pk(id))), ("sk".into(), s(GAME_SK))])
+}
+
+fn ingest_key(id: &IngestId) -> Item {
+    HashMap::from([
+        ("pk".into(), s(format!("INGEST#{id}"))),
+        ("sk".into(), s(INGEST_SK)),
+    ])
+}
+
+/// The index partition of a game.
+fn shard_partition(shard: u8) -> String {
+    format!("GAMES#{shard}")
+}
+
+fn shard_of(id: &str) -> u8 {
+    blake3::hash(id.as_bytes()).as_bytes()[0] % SHARDS
+}
+
+/// The rating as it sorts: three digits of tenths, or `-` (below every digit) for none.
+fn rating_key(tenths: Option<u8>) -> String {
+    tenths.map_or_else(|| "-".to_owned(), |t| format!("{t:03}"))
+}
+
+fn text(item: &Item, name: &str) -> StoreResult<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(value)) => Ok(value.clone()),
+        _ => Err(StoreError::Internal(format!(
+            "an item lacks the text attribute {name}"
+        ))),
+    }
+}
+
+fn number(item: &Item, name: &str) -> StoreResult<u64> {
+    match item.get(name) {
+        Some(AttributeValue::N(value)) => value
+            .parse()
+            .map_err(|_| StoreError::Internal(format!("the attribute {name} is {value:?}"))),
+        _ => Err(StoreError::Internal(format!(
+            "an item lacks the number attribute {name}"
+        ))),
+    }
+}
+
+fn into_stored(item: &Item) -> StoreResult<StoredGame> {
+    let id = text(item, "id")?;
+    Ok(StoredGame {
+        id: GameId::parse(&id).map_err(|e| StoreError::Internal(format!("stored id {e}")))?,
+        version: number(item, "version")?,
+        created_at: text(item, "created_at")?,
+        updated_at: text(item, "updated_at")?,
+        content: text(item, "content")?,
+    })
+}
+
+fn hash_of(item: &Item) -> Option<&[u8]> {
+    match item.get("hash") {
+        Some(AttributeValue::B(blob)) => Some(blob.as_ref()),
+        _ => None,
+    }
+}
+
+/// The item of a game at a version, with the sort keys of all four indexes.
+fn game_item(game: &Game, content: String, hash: &[u8; 32], stamp: &Stamp) -> Item {
+    let id = game.id.as_str();
+    let partition = shard_partition(shard_of(id));
+    let release = game.release_date.map(|d| d.to_string()).unwrap_or_default();
+    let sort_values = [
+        stamp.updated_at.clone(),
+        game.title.as_str().to_lowercase(),
+        release,
+        rating_key(game.rating.map(|r| r.tenths())),
+    ];
+    let mut item = game_key(id);
+    item.extend([
+        ("id".into(), s(id)),
+        ("version".into(), n(stamp.version)),
+        ("created_at".into(), s(stamp.created_at.clone())),
+        ("updated_at".into(), s(stamp.updated_at.clone())),
+        ("content".into(), s(content)),
+        ("hash".into(), AttributeValue::B(Blob::new(hash.to_vec()))),
+    ]);
+    for (index, value) in INDEXES.iter().zip(sort_values) {
+        item.insert(index.pk.into(), s(partition.clone()));
+        item.insert(index.sk.into(), s(format!("{value}{SEP}{id}")));
+    }
+    if let Some((attempt, position)) = &stamp.attempt {
+        item.insert("attempt".into(), s(attempt.clone()));
+        item.insert("attempt_pos".into(), n(position));
+    }
+    item
+}
+
+/// The bookkeeping part of a game's item.
+struct Stamp {
+    version: u64,
+    created_at: String,
+    updated_at: String,
+    /// The ingest attempt that last wrote the game and the record's position in its file.
+    attempt: Option<(String, u64)>,
+}
+
+fn position_number(position: Position) -> u64 {
+    let (Position::Line(n) | Position::Index(n)) = position;
+    n
+}
+
+fn same_kind(position: Position, number: u64) -> Position {
+    match position {
+        Position::Line(_) => Position::Line(number),
+        Position::Index(_) => Position::Index(number),
+    }
+}
+
+/// Full jitter: a random wait up to `backoff`.
+fn jittered(backoff: Duration) -> Duration {
+    let fraction = getrandom::u64().unwrap_or(u64::MAX / 2) as f64 / u64::MAX as f64;
+    backoff.mul_f64(fraction)
+}
+
+/// An inclusive range of index sort keys, and the key of the previous page's last item.
+#[derive(Debug, Default)]
+struct KeyRange {
+    low: Option<String>,
+    high: Option<String>,
+    /// Left out of the results: the range includes it so that one condition serves both the
+    /// filter and the cursor.
+    exclude: Option<String>,
+}
+
+/// What a listing asks of one index: the index and the range of its sort keys.
+fn plan(query: &ListQuery) -> StoreResult<(&'static Index, KeyRange)> {
+    let refuse = |what: &str| {
+        Err(StoreError::Unsupported(format!(
+            "{what} is not available on the DynamoDB store (see docs/dynamodb.md); \
+         use the SQLite or PostgreSQL store for it"
+        )))
+    };
+    if query.q.is_some() {
+        return refuse("title search (q)");
+    }
+    if query.platform.is_some() || query.genre.is_some() {
+        return refuse("filtering by platform or genre");
+    }
+    let field = query.sort.field;
+    let mut range = KeyRange::default();
+    if query.year_from.is_some() || query.year_to.is_some() {
+        if field != SortField::ReleaseDate {
+            return refuse(
+                "filtering by year with a sort other than release_date or -release_date",
+            );
+        }
+        // Release keys start with the year; games without a date (empty key) stay out.
+        range.low = Some(query.year_from.map_or("0".into(), |y| format!("{y:04}")));
+        range.high = query.year_to.map(|y| format!("{y:04}~"));
+    }
+    if let Some(rating) = query.min_rating {
+        if field != SortField::Rating {
+            return refuse("filtering by min_rating with a sort other than rating or -rating");
+        }
+        range.low = Some(rating_key(Some(rating.tenths())));
+    }
+    if let Some(after) = cursor::decode(query)? {
+        let serde_json::Value::String(key) = after.value else {
+            return Err(StoreError::InvalidCursor(
+                "its sort value has the wrong type".into(),
+            ));
+        };
+        let bound = if query.sort.descending {
+            &mut range.high
+        } else {
+            &mut range.low
+        };
+        let tighter = match bound.take() {
+            Some(current) if query.sort.descending => current.min(key.clone()),
+            Some(current) => current.max(key.clone()),
+            None => key.clone(),
+        };
+        *bound = Some(tighter);
+        range.exclude = Some(key);
+    }
+    Ok((index_for(field), range))
+}
+
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    retry_deadline: Duration,
+}
+
+/// What `BatchGetItem` found of a game the batch writes.
+struct Existing {
+    version: u64,
+    created_at: String,
+    updated_at: String,
+    hash: Vec<u8>,
+    attempt: Option<(String, u64)>,
+}
+
+impl DynamoStore {
+    /// A store over an existing table. Makes no request: the first call finds out whether the
+    /// table is there (the Lambda functions start with this; Terraform owns the table).
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            retry_deadline: RETRY_DEADLINE,
+        }
+    }
+
+    /// How long unprocessed batch items are retried before the batch fails (default 60 s).
+    pub fn with_retry_deadline(mut self, deadline: Duration) -> Self {
+        self.retry_deadline = deadline;
+        self
+    }
+
+    /// Maps an SDK error: throttling, timeouts and lost connections are `Unavailable`.
+    fn error<E, R>(&self, e: SdkError<E, R>) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
+        let message = DisplayErrorContext(&e).to_string();
+        let code = e.code().unwrap_or_default();
+        match (&e, code) {
+            (
+                SdkError::TimeoutError(_)
+                | SdkError::DispatchFailure(_)
+                | SdkError::ResponseError(_),
+                _,
+            )
+            | (
+                _,
+                "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "InternalServerError"
+                | "ServiceUnavailable",
+            ) => StoreError::Unavailable(message),
+            (_, "ResourceNotFoundException") => StoreError::Internal(format!(
+                "the DynamoDB table {} does not exist or is not active \
+                 (create it with `ludex init --store dynamodb://{}`): {message}",
+                self.table, self.table
+            )),
+            _ => StoreError::Internal(message),
+        }
+    }
+
+    /// Creates the table with its indexes when it does not exist, and waits until it is
+    /// active. Returns what it created (empty when the table was there), for `ludex init`.
+    pub async fn ensure_table(&self) -> StoreResult<Vec<String>> {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
+            Ok(described) => {
+                let names: Vec<&str> = described
+                    .table()
+                    .map(|t| t.global_secondary_indexes())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|i| i.index_name())
+                    .collect();
+                if let Some(missing) = INDEXES.iter().find(|i| !names.contains(&i.name)) {
+                    return Err(StoreError::Internal(format!(
+                        "the DynamoDB table {} has no index {}; it was not made for ludex \
+                         (see docs/dynamodb.md)",
+                        self.table, missing.name
+                    )));
+                }
+                self.wait_until_active().await?;
+                Ok(Vec::new())
+            }
+            Err(e) if e.code() == Some("ResourceNotFoundException") => {
+                self.create_table().await?;
+                self.wait_until_active().await?;
+                Ok(vec![format!(
+                    "table {} with indexes gsi1..gsi4",
+                    self.table
+                )])
+            }
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    async fn create_table(&self) -> StoreResult<()> {
+        let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Internal(e.to_string());
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(built)
+        };
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(built)
+        };
+        let mut request = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .attribute_definitions(attribute("pk")?)
+            .attribute_definitions(attribute("sk")?);
+        for index in INDEXES {
+            request = request
+                .attribute_definitions(attribute(index.pk)?)
+                .attribute_definitions(attribute(index.sk)?)
+                .global_secondary_indexes(
+                    GlobalSecondaryIndex::builder()
+                        .index_name(index.name)
+                        .key_schema(key(index.pk, KeyType::Hash)?)
+                        .key_schema(key(index.sk, KeyType::Range)?)
+                        .projection(
+                            Projection::builder()
+                                .projection_type(ProjectionType::All)
+                                .build(),
+                        )
+                        .build()
+                        .map_err(built)?,
+                );
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            // Another process created it first.
+            Err(e) if e.code() == Some("ResourceInUseException") => Ok(()),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    async fn wait_until_active(&self) -> StoreResult<()> {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let described = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(|e| self.error(e))?;
+            let active = described.table().is_some_and(|t| {
+                t.table_status() == Some(&TableStatus::Active)
+                    && t.global_secondary_indexes()
+                        .iter()
+                        .all(|i| i.index_status() == Some(&IndexStatus::Active))
+            });
+            if active {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(StoreError::Unavailable(format!(
+                    "the table {} did not become active in 5 minutes",
+                    self.table
+                )));
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn get_item(&self, key: Item) -> StoreResult<Option<Item>> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map(|out| out.item)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Writes a game's item only if the stored item is at `expected` (or absent, for `None`).
+    /// `Ok(false)` when the condition failed.
+    async fn put_if(&self, item: Item, expected: Option<u64>) -> StoreResult<bool> {
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let request = match expected {
+            Some(version) => request
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", n(version)),
+            None => request.condition_expression("attribute_not_exists(pk)"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// Reads what the batch's games look like now, retrying unprocessed keys.
+    async fn existing(&self, ids: &[&str]) -> StoreResult<HashMap<String, Existing>> {
+        let mut found = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(READ_BATCH) {
+            let mut keys: Vec<Item> = chunk.iter().map(|id| game_key(id)).collect();
+            let mut retry = Retry::new(self.retry_deadline);
+            while !keys.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .projection_expression(
+                        "id, version, created_at, updated_at, #hash, attempt, attempt_pos",
+                    )
+                    .expression_attribute_names("#hash", "hash")
+                    .build()
+                    .map_err(|e| StoreError::Internal(e.to_string()))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| self.error(e))?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    let attempt = match (item.get("attempt"), number(&item, "attempt_pos")) {
+                        (Some(AttributeValue::S(a)), Ok(pos)) => Some((a.clone(), pos)),
+                        _ => None,
+                    };
+                    found.insert(
+                        text(&item, "id")?,
+                        Existing {
+                            version: number(&item, "version")?,
+                            created_at: text(&item, "created_at")?,
+                            updated_at: text(&item, "updated_at")?,
+                            hash: hash_of(&item).unwrap_or_default().to_vec(),
+                            attempt,
+                        },
+                    );
+                }
+                keys = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if !keys.is_empty() {
+                    retry.wait(keys.len(), "BatchGetItem").await?;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// One `BatchWriteItem` of up to 25 puts, with its unprocessed items retried until done
+    /// or the deadline passes (then the batch fails: nothing is dropped silently).
+    async fn write_chunk(&self, chunk: Vec<WriteRequest>) -> StoreResult<()> {
+        let mut pending = chunk;
+        let mut retry = Retry::new(self.retry_deadline);
+        loop {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(|e| self.error(e))?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            retry.wait(pending.len(), "BatchWriteItem").await?;
+        }
+    }
+
+    /// One index partition's items in the range, in index order, until `want` items are
+    /// collected or the partition ends. Items carry their index sort key.
+    async fn query_partition(
+        &self,
+        index: &Index,
+        partition: String,
+        range: &KeyRange,
+        descending: bool,
+        want: usize,
+    ) -> StoreResult<Vec<(String, Item)>> {
+        let condition = match (&range.low, &range.high) {
+            (Some(_), Some(_)) => "#pk = :pk AND #sk BETWEEN :low AND :high",
+            (Some(_), None) => "#pk = :pk AND #sk >= :low",
+            (None, Some(_)) => "#pk = :pk AND #sk <= :high",
+            (None, None) => "#pk = :pk",
+        };
+        let mut values = HashMap::from([(":pk".to_owned(), s(partition))]);
+        if let Some(low) = &range.low {
+            values.insert(":low".into(), s(low.clone()));
+        }
+        if let Some(high) = &range.high {
+            values.insert(":high".into(), s(high.clone()));
+        }
+        let mut names = HashMap::from([("#pk".to_owned(), index.pk.to_owned())]);
+        if range.low.is_some() || range.high.is_some() {
+            names.insert("#sk".into(), index.sk.into());
+        }
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index.name)
+                .key_condition_expression(condition)
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(!descending)
+                // One more than wanted: the cursor's own item may come first.
+                .limit(i32::try_from(want + 1).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.error(e))?;
+            for item in out.items.unwrap_or_default() {
+                let key = text(&item, index.sk)?;
+                if range.exclude.as_ref() != Some(&key) {
+                    items.push((key, item));
+                }
+            }
+            start = out.last_evaluated_key;
+            if items.len() >= want || start.is_none() {
+                items.truncate(want);
+                return Ok(items);
+            }
+        }
+    }
+}
+
+/// Exponential backoff with full jitter, bounded by a deadline.
+struct Retry {
+    patience: Duration,
+    deadline: Instant,
+    backoff: Duration,
+}
+
+impl Retry {
+    fn new(patience: Duration) -> Self {
+        Self {
+            patience,
+            deadline: Instant::now() + patience,
+            backoff: FIRST_BACKOFF,
+        }
+    }
+
+    async fn wait(&mut self, pending: usize, operation: &str) -> StoreResult<()> {
+        if Instant::now() + self.backoff > self.deadline {
+            return Err(StoreError::Unavailable(format!(
+                "{pending} items of a {operation} were still unprocessed after {:?} of retries",
+                self.patience
+            )));
+        }
+        tokio::time::sleep(jittered(self.backoff)).await;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Catalog for DynamoStore {
+    async fn get(&self, id: &GameId) -> StoreResult<Option<StoredGame>> {
+        self.get_item(game_key(id.as_str()))
+            .await?
+            .map(|item| into_stored(&item))
+            .transpose()
+    }
+
+    async fn create(&self, game: &Game) -> StoreResult<StoredGame> {
+        let (content, hash) = game.content_and_hash();
+        let now = now_rfc3339();
+        let stamp = Stamp {
+            version: 1,
+            created_at: now.clone(),
+            updated_at: now,
+            attempt: None,
+        };
+        let item = game_item(game, content, &hash, &stamp);
+        let stored = into_stored(&item)?;
+        if self.put_if(item, None).await? {
+            Ok(stored)
+        } else {
+            Err(StoreError::AlreadyExists(game.id.clone()))
+        }
+    }
+
+    async fn replace(&self, game: &Game, if_version: Option<u64>) -> StoreResult<StoredGame> {
+        let (content, hash) = game.content_and_hash();
+        for _ in 0..CONTENDED_RETRIES {
+            let Some(current) = self.get_item(game_key(game.id.as_str())).await? else {
+                return Err(StoreError::NotFound(game.id.clone()));
+            };
+            let version = number(&current, "version")?;
+            if if_version.is_some_and(|expected| expected != version) {
+                return Err(StoreError::VersionMismatch { current: version });
+            }
+            if hash_of(&current) == Some(&hash[..]) {
+                // Identical content: not a change.
+                return into_stored(&current);
+            }
+            let attempt = match (current.get("attempt"), number(&current, "attempt_pos")) {
+                (Some(AttributeValue::S(a)), Ok(pos)) => Some((a.clone(), pos)),
+                _ => None,
+            };
+            let stamp = Stamp {
+                version: version + 1,
+                created_at: text(&current, "created_at")?,
+                updated_at: now_rfc3339(),
+                attempt,
+            };
+            let item = game_item(game, content.clone(), &hash, &stamp);
+            let stored = into_stored(&item)?;
+            if self.put_if(item, Some(version)).await? {
+                return Ok(stored);
+            }
+            // Another writer changed the game between the read and the write: look again.
+        }
+        Err(StoreError::Unavailable(format!(
+            "the game {} kept changing under {CONTENDED_RETRIES} attempts to replace it",
+            game.id
+        )))
+    }
+
+    async fn delete(&self, id: &GameId, if_version: Option<u64>) -> StoreResult<StoredGame> {
+        for _ in 0..CONTENDED_RETRIES {
+            let request = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(game_key(id.as_str())))
+                .return_values(ReturnValue::AllOld);
+            let request = match if_version {
+                Some(version) => request
+                    .condition_expression("attribute_exists(pk) AND version = :expected")
+                    .expression_attribute_values(":expected", n(version)),
+                None => request.condition_expression("attribute_exists(pk)"),
+            };
+            match request.send().await {
+                Ok(out) => {
+                    return out
+                        .attributes
+                        .map(|item| into_stored(&item))
+                        .unwrap_or_else(|| Err(StoreError::NotFound(id.clone())));
+                }
+                Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+                    match self.get_item(game_key(id.as_str())).await? {
+                        None => return Err(StoreError::NotFound(id.clone())),
+                        Some(item) => {
+                            let current = number(&item, "version")?;
+                            if if_version != Some(current) {
+                                return Err(StoreError::VersionMismatch { current });
+                            }
+                            // It changed and changed back to the expected version: retry.
+                        }
+                    }
+                }
+                Err(e) => return Err(self.error(e)),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "the game {id} kept changing under {CONTENDED_RETRIES} attempts to delete it"
+        )))
+    }
+
+    async fn upsert_batch(
+        &self,
+        batch: Vec<StagedGame>,
+        attempt: &AttemptId,
+    ) -> StoreResult<Vec<UpsertOutcome>> {
+        // The first record of each id in the batch; later ones are duplicates of it.
+        let mut first_of: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
+        for (i, staged) in batch.iter().enumerate() {
+            first_of.entry(staged.game.id.as_str()).or_insert(i);
+        }
+        let ids: Vec<&str> = batch
+            .iter()
+            .enumerate()
+            .filter(|(i, staged)| first_of.get(staged.game.id.as_str()) == Some(i))
+            .map(|(_, staged)| staged.game.id.as_str())
+            .collect();
+        let existing = self.existing(&ids).await?;
+        let now = now_rfc3339();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut writes = Vec::with_capacity(ids.len());
+        for (i, staged) in batch.iter().enumerate() {
+            let id = staged.game.id.as_str();
+            let first = first_of.get(id).copied().unwrap_or(i);
+            let before = existing.get(id);
+            if let Some((_, pos)) = before
+                .and_then(|b| b.attempt.as_ref())
+                .filter(|(a, _)| *a == attempt.0)
+            {
+                // An earlier batch of this attempt wrote the id.
+                outcomes.push(UpsertOutcome::Duplicate {
+                    first: same_kind(staged.position, *pos),
+                });
+                continue;
+            }
+            if first != i {
+                outcomes.push(UpsertOutcome::Duplicate {
+                    first: batch[first].position,
+                });
+                continue;
+            }
+            let mark = Some((attempt.0.clone(), position_number(staged.position)));
+            let (outcome, stamp) = match before {
+                None => (
+                    UpsertOutcome::Inserted,
+                    Stamp {
+                        version: 1,
+                        created_at: now.clone(),
+                        updated_at: now.clone(),
+                        attempt: mark,
+                    },
+                ),
+                // Unchanged content still takes the attempt's mark, so that a later record
+                // with the same id in this upload is caught as a duplicate.
+                Some(b) if b.hash == staged.content_hash => (
+                    UpsertOutcome::Unchanged,
+                    Stamp {
+                        version: b.version,
+                        created_at: b.created_at.clone(),
+                        updated_at: b.updated_at.clone(),
+                        attempt: mark,
+                    },
+                ),
+                Some(b) => (
+                    UpsertOutcome::Updated,
+                    Stamp {
+                        version: b.version + 1,
+                        created_at: b.created_at.clone(),
+                        updated_at: now.clone(),
+                        attempt: mark,
+                    },
+                ),
+            };
+            outcomes.push(outcome);
+            let item = game_item(
+                &staged.game,
+                staged.content.clone(),
+                &staged.content_hash,
+                &stamp,
+            );
+            writes.push(
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .map_err(|e| StoreError::Internal(e.to_string()))?,
+                    )
+                    .build(),
+            );
+        }
+        let mut chunks = Vec::with_capacity(writes.len().div_ceil(WRITE_BATCH));
+        let mut rest = writes.into_iter().peekable();
+        while rest.peek().is_some() {
+            chunks.push(rest.by_ref().take(WRITE_BATCH).collect::<Vec<_>>());
+        }
+        futures::stream::iter(chunks)
+            .map(|chunk| self.write_chunk(chunk))
+            .buffer_unordered(WRITES_IN_FLIGHT)
+            .try_collect::<()>()
+            .await?;
+        Ok(outcomes)
+    }
+
+    async fn list(&self, query: &ListQuery) -> StoreResult<Page<StoredGame>> {
+        let (index, range) = plan(query)?;
+        let limit = query.limit as usize;
+        let descending = query.sort.descending;
+        if let (Some(low), Some(high)) = (&range.low, &range.high)
+            && low > high
+        {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        // Every partition's first `limit + 1` items hold the merged first `limit + 1`.
+        let parts = futures::future::try_join_all((0..SHARDS).map(|shard| {
+            self.query_partition(index, shard_partition(shard), &range, descending, limit + 1)
+        }))
+        .await?;
+        let mut merged: Vec<(String, Item)> = parts.into_iter().flatten().collect();
+        merged.sort_by(|a, b| a.0.cmp(&b.0));
+        if descending {
+            merged.reverse();
+        }
+        let next_cursor = match merged.get(limit.wrapping_sub(1)) {
+            Some((key, item)) if merged.len() > limit => Some(cursor::encode(
+                query,
+                After {
+                    value: serde_json::Value::String(key.clone()),
+                    id: text(item, "id")?,
+                },
+            )),
+            _ => None,
+        };
+        let items = merged
+            .iter()
+            .take(limit)
+            .map(|(_, item)| into_stored(item))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.get_item(HashMap::from([
+            ("pk".into(), s("PING")),
+            ("sk".into(), s("PING")),
+        ]))
+        .await
+        .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl Ledger for DynamoStore {
+    async fn get(&self, id: &IngestId) -> StoreResult<Option<IngestRecord>> {
+        self.get_item(ingest_key(id))
+            .await?
+            .map(|item| {
+                serde_json::from_str(&text(&item, "record")?)
+                    .map_err(|e| StoreError::Internal(format!("ledger entry {id}: {e}")))
+            })
+            .transpose()
+    }
+
+    async fn put(&self, record: &IngestRecord) -> StoreResult<()> {
+        let json = serde_json::to_string(record)
+            .map_err(|e| StoreError::Internal(format!("ledger entry: {e}")))?;
+        let mut item = ingest_key(&record.id);
+        item.extend([
+            (BY_UPDATED.pk.into(), s(LEDGER_PARTITION)),
+            (
+                BY_UPDATED.sk.into(),
+                s(format!("{}{SEP}{}", record.started_at, record.id)),
+            ),
+            ("record".into(), s(json)),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    async fn list(&self, query: &LedgerQuery) -> StoreResult<Page<IngestRecord>> {
+        let range = KeyRange {
+            high: cursor::decode_ledger(query.cursor.as_deref())?
+                .map(|(started_at, id)| format!("{started_at}{SEP}{id}")),
+            ..KeyRange::default()
+        };
+        let limit = query.limit as usize;
+        let mut range = range;
+        range.exclude = range.high.clone();
+        let items = self
+            .query_partition(
+                &BY_UPDATED,
+                LEDGER_PARTITION.into(),
+                &range,
+                true,
+                limit + 1,
+            )
+            .await?;
+        let records = items
+            .iter()
+            .map(|(_, item)| {
+                serde_json::from_str::<IngestRecord>(&text(item, "record")?)
+                    .map_err(|e| StoreError::Internal(format!("ledger entry: {e}")))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next_cursor = (records.len() > limit).then(|| {
+            let last = &records[limit - 1];
+            cursor::encode_ledger(&last.started_at, last.id.as_str())
+        });
+        Ok(Page {
+            items: records.into_iter().take(limit).collect(),
+            next_cursor,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ludex_domain::{Rating, Sort};
+
+    #[test]
+    fn joined_sort_keys_sort_like_the_pair() {
+        // A title that is a prefix of another sorts first, whatever the ids.
+        let short = format!("doom{SEP}zzz");
+        let long = format!("doom 2{SEP}aaa");
+        assert!(short < long);
+        assert!(rating_key(None) < rating_key(Some(0)));
+        assert!(rating_key(Some(95)) < rating_key(Some(100)));
+    }
+
+    #[test]
+    fn listings_use_one_index_or_are_refused() {
+        let query = |f: &dyn Fn(&mut ListQuery)| {
+            let mut q = ListQuery {
+                limit: 10,
+                ..ListQuery::default()
+            };
+            f(&mut q);
+            plan(&q).map(|(index, range)| (index.name, range.low, range.high))
+        };
+        assert_eq!(query(&|_| {}).unwrap(), ("gsi1", None, None));
+        assert_eq!(
+            query(&|q| {
+                q.sort = Sort::parse("release_date").unwrap();
+                q.year_to = Some(1999);
+            })
+            .unwrap(),
+            ("gsi3", Some("0".into()), Some("1999~".into()))
+        );
+        assert_eq!(
+            query(&|q| {
+                q.sort = Sort::parse("-rating").unwrap();
+                q.min_rating = Some(Rating::parse("7.5").unwrap());
+            })
+            .unwrap(),
+            ("gsi4", Some("075".into()), None)
+        );
+        for refused in [
+            query(&|q| q.q = Some("doom".into())),
+            query(&|q| q.platform = Some("pc".into())),
+            query(&|q| q.year_from = Some(2000)),
+            query(&|q| q.min_rating = Some(Rating::parse("5").unwrap())),
+        ] {
+            assert!(
+                matches!(refused, Err(StoreError::Unsupported(_))),
+                "{refused:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The catalog conformance suite and the batch-write machinery of the DynamoDB store, against
+//! moto (`scripts/with-moto cargo test`), a fresh table per test.
+
+#![cfg(feature = "dynamodb")]
+
+mod conformance;
+mod moto;
+
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use ludex::store::dynamodb::DynamoStore;
+use ludex::store::{self, Stores};
+use ludex_domain::{AttemptId, Game, GameId, Position, StagedGame, StoreError, UpsertOutcome};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+fn url(endpoint: &str, table: &str) -> String {
+    format!("dynamodb://{table}?endpoint={endpoint}")
+}
+
+#[tokio::test]
+async fn dynamodb_keeps_the_catalog_contract() {
+    let Some(endpoint) = moto::endpoint("DynamoDB catalog conformance") else {
+        return;
+    };
+    let table = moto::unique_name("ludex");
+    let (stores, created) = store::init(&url(&endpoint, &table)).await.unwrap();
+    assert_eq!(created, [format!("table {table} with indexes gsi1..gsi4")]);
+    let (_, again) = store::init(&url(&endpoint, &table)).await.unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    conformance::run_all(&stores, conformance::Listings::OneIndex).await;
+}
+
+#[tokio::test]
+async fn connecting_creates_nothing_and_a_missing_table_is_a_clear_error() {
+    let Some(endpoint) = moto::endpoint("DynamoDB connect") else {
+        return;
+    };
+    let stores = store::connect(&url(&endpoint, &moto::unique_name("absent")))
+        .await
+        .unwrap();
+    let error = stores.catalog.ping().await.unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Internal(m) if m.contains("ludex init --store dynamodb://")),
+        "{error}"
+    );
+}
+
+fn staged(id: &str, title: &str, line: u64) -> StagedGame {
+    let game = Game::from_value(&serde_json::json!({"id": id, "title": title})).unwrap();
+    StagedGame::new(game, Position::Line(line))
+}
+
+/// Counts `BatchWriteItem` requests, and makes the first `faults` of them answer that every
+/// item went unprocessed — the throttling answer moto never gives. The items were written;
+/// the store must send them again, and rewriting them is harmless.
+#[derive(Clone, Debug, Default)]
+struct BatchWrites {
+    sent: Arc<AtomicUsize>,
+    faults: Arc<AtomicUsize>,
+}
+
+fn is_batch_write(headers: &aws_sdk_dynamodb::config::http::HttpRequest) -> bool {
+    headers
+        .headers()
+        .get("x-amz-target")
+        .is_some_and(|t| t.ends_with(".BatchWriteItem"))
+}
+
+/// The answer a faulty call gets instead of moto's, kept in the call's own config bag so that
+/// concurrent calls do not mix theirs up.
+#[derive(Debug)]
+struct Unprocessed(Vec<u8>);
+
+impl Storable for Unprocessed {
+    type Storer = StoreReplace<Self>;
+}
+
+impl Intercept for BatchWrites {
+    fn name(&self) -> &'static str {
+        "BatchWrites"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let request = context.request();
+        if !is_batch_write(request) {
+            return Ok(());
+        }
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        let fault = self
+            .faults
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |f| f.checked_sub(1));
+        if fault.is_ok() {
+            let sent: serde_json::Value =
+                serde_json::from_slice(request.body().bytes().unwrap_or_default())?;
+            let answer = serde_json::json!({"UnprocessedItems": sent["RequestItems"]});
+            cfg.interceptor_state()
+                .store_put(Unprocessed(serde_json::to_vec(&answer)?));
+        }
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if let Some(Unprocessed(answer)) = cfg.load::<Unprocessed>() {
+            let response = context.response_mut();
+            response.headers_mut().remove("content-length");
+            *response.body_mut() = SdkBody::from(answer.clone());
+        }
+        Ok(())
+    }
+}
+
+async fn counted_store(endpoint: &str, faults: usize) -> (Stores, BatchWrites) {
+    let table = moto::unique_name("ludex");
+    store::init(&url(endpoint, &table)).await.unwrap();
+    let counter = BatchWrites {
+        faults: Arc::new(AtomicUsize::new(faults)),
+        ..BatchWrites::default()
+    };
+    let config = ludex::aws::sdk_config(Some(endpoint)).await;
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .interceptor(counter.clone())
+            .build(),
+    );
+    let store = DynamoStore::new(client, table).with_retry_deadline(Duration::from_secs(5));
+    (Stores::of(store), counter)
+}
+
+#[tokio::test]
+async fn batches_write_25_items_a_call_and_catch_duplicates_across_batches() {
+    let Some(endpoint) = moto::endpoint("DynamoDB batch writes") else {
+        return;
+    };
+    let (stores, counter) = counted_store(&endpoint, 0).await;
+    let attempt = AttemptId("one".into());
+    // 260 records, then 100 more of which 10 repeat ids of the first batch.
+    let first: Vec<_> = (0..260)
+        .map(|i| staged(&format!("g{i:03}"), "First", i + 1))
+        .collect();
+    let outcomes = stores.catalog.upsert_batch(first, &attempt).await.unwrap();
+    assert!(outcomes.iter().all(|o| *o == UpsertOutcome::Inserted));
+    assert_eq!(counter.sent.load(Ordering::SeqCst), 260usize.div_ceil(25));
+    let second: Vec<_> = (250..350)
+        .map(|i| staged(&format!("g{i:03}"), "Second", i + 11))
+        .collect();
+    let outcomes = stores.catalog.upsert_batch(second, &attempt).await.unwrap();
+    for (i, outcome) in (250..350).zip(&outcomes) {
+        if i < 260 {
+            assert_eq!(
+                *outcome,
+                UpsertOutcome::Duplicate {
+                    first: Position::Line(i + 1)
+                }
+            );
+        } else {
+            assert_eq!(*outcome, UpsertOutcome::Inserted);
+        }
+    }
+    let kept = stores
+        .catalog
+        .get(&GameId::parse("g255").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.game().unwrap().title.as_str(), "First");
+}
+
+#[tokio::test]
+async fn unprocessed_items_are_sent_again_until_written() {
+    let Some(endpoint) = moto::endpoint("DynamoDB unprocessed items") else {
+        return;
+    };
+    let (stores, counter) = counted_store(&endpoint, 3).await;
+    let batch: Vec<_> = (0..50)
+        .map(|i| staged(&format!("u{i:02}"), "Retried", i + 1))
+        .collect();
+    let outcomes = stores
+        .catalog
+        .upsert_batch(batch, &AttemptId("a".into()))
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 50);
+    assert_eq!(
+        counter.sent.load(Ordering::SeqCst),
+        2 + 3,
+        "two calls and three retries"
+    );
+    for i in 0..50 {
+        let id = GameId::parse(&format!("u{i:02}")).unwrap();
+        assert!(stores.catalog.get(&id).await.unwrap().is_some(), "{id}");
+    }
+}
+
+#[tokio::test]
+async fn items_still_unprocessed_at_the_deadline_fail_the_batch_as_retryable() {
+    let Some(endpoint) = moto::endpoint("DynamoDB retry deadline") else {
+        return;
+    };
+    let (stores, _) = counted_store(&endpoint, usize::MAX).await;
+    let error = stores
+        .catalog
+        .upsert_batch(vec![staged("late", "Late", 1)], &AttemptId("a".into()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Unavailable(m) if m.contains("unprocessed")),
+        "{error}"
+    );
+}
