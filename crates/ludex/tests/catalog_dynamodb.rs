@@ -4,19 +4,14 @@
 #![cfg(feature = "dynamodb")]
 
 mod conformance;
+mod dynamo_requests;
 mod moto;
 
-use aws_sdk_dynamodb::config::interceptors::{
-    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
-};
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_types::body::SdkBody;
-use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use dynamo_requests::Requests;
+
 use ludex::store::dynamodb::DynamoStore;
 use ludex::store::{self, Stores};
 use ludex_domain::{AttemptId, Game, GameId, Position, StagedGame, StoreError, UpsertOutcome};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 fn url(endpoint: &str, table: &str) -> String {
@@ -56,90 +51,13 @@ fn staged(id: &str, title: &str, line: u64) -> StagedGame {
     StagedGame::new(game, Position::Line(line))
 }
 
-/// Counts `BatchWriteItem` requests, and makes the first `faults` of them answer that every
-/// item went unprocessed — the throttling answer moto never gives. The items were written;
-/// the store must send them again, and rewriting them is harmless.
-#[derive(Clone, Debug, Default)]
-struct BatchWrites {
-    sent: Arc<AtomicUsize>,
-    faults: Arc<AtomicUsize>,
-}
-
-fn is_batch_write(headers: &aws_sdk_dynamodb::config::http::HttpRequest) -> bool {
-    headers
-        .headers()
-        .get("x-amz-target")
-        .is_some_and(|t| t.ends_with(".BatchWriteItem"))
-}
-
-/// The answer a faulty call gets instead of moto's, kept in the call's own config bag so that
-/// concurrent calls do not mix theirs up.
-#[derive(Debug)]
-struct Unprocessed(Vec<u8>);
-
-impl Storable for Unprocessed {
-    type Storer = StoreReplace<Self>;
-}
-
-impl Intercept for BatchWrites {
-    fn name(&self) -> &'static str {
-        "BatchWrites"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let request = context.request();
-        if !is_batch_write(request) {
-            return Ok(());
-        }
-        self.sent.fetch_add(1, Ordering::SeqCst);
-        let fault = self
-            .faults
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |f| f.checked_sub(1));
-        if fault.is_ok() {
-            let sent: serde_json::Value =
-                serde_json::from_slice(request.body().bytes().unwrap_or_default())?;
-            let answer = serde_json::json!({"UnprocessedItems": sent["RequestItems"]});
-            cfg.interceptor_state()
-                .store_put(Unprocessed(serde_json::to_vec(&answer)?));
-        }
-        Ok(())
-    }
-
-    fn modify_before_deserialization(
-        &self,
-        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
-        _: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        if let Some(Unprocessed(answer)) = cfg.load::<Unprocessed>() {
-            let response = context.response_mut();
-            response.headers_mut().remove("content-length");
-            *response.body_mut() = SdkBody::from(answer.clone());
-        }
-        Ok(())
-    }
-}
-
-async fn counted_store(endpoint: &str, faults: usize) -> (Stores, BatchWrites) {
+async fn counted_store(endpoint: &str, faults: usize) -> (Stores, Requests) {
     let table = moto::unique_name("ludex");
     store::init(&url(endpoint, &table)).await.unwrap();
-    let counter = BatchWrites {
-        faults: Arc::new(AtomicUsize::new(faults)),
-        ..BatchWrites::default()
-    };
-    let config = ludex::aws::sdk_config(Some(endpoint)).await;
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&config)
-            .interceptor(counter.clone())
-            .build(),
-    );
-    let store = DynamoStore::new(client, table).with_retry_deadline(Duration::from_secs(5));
-    (Stores::of(store), counter)
+    let requests = Requests::with_unprocessed_faults(faults);
+    let store = DynamoStore::new(requests.client(endpoint).await, table)
+        .with_retry_deadline(Duration::from_secs(5));
+    (Stores::of(store), requests)
 }
 
 #[tokio::test]
@@ -147,7 +65,7 @@ async fn batches_write_25_items_a_call_and_catch_duplicates_across_batches() {
     let Some(endpoint) = moto::endpoint("DynamoDB batch writes") else {
         return;
     };
-    let (stores, counter) = counted_store(&endpoint, 0).await;
+    let (stores, requests) = counted_store(&endpoint, 0).await;
     let attempt = AttemptId("one".into());
     // 260 records, then 100 more of which 10 repeat ids of the first batch.
     let first: Vec<_> = (0..260)
@@ -155,7 +73,7 @@ async fn batches_write_25_items_a_call_and_catch_duplicates_across_batches() {
         .collect();
     let outcomes = stores.catalog.upsert_batch(first, &attempt).await.unwrap();
     assert!(outcomes.iter().all(|o| *o == UpsertOutcome::Inserted));
-    assert_eq!(counter.sent.load(Ordering::SeqCst), 260usize.div_ceil(25));
+    assert_eq!(requests.count("BatchWriteItem"), 260usize.div_ceil(25));
     let second: Vec<_> = (250..350)
         .map(|i| staged(&format!("g{i:03}"), "Second", i + 11))
         .collect();
@@ -186,7 +104,7 @@ async fn unprocessed_items_are_sent_again_until_written() {
     let Some(endpoint) = moto::endpoint("DynamoDB unprocessed items") else {
         return;
     };
-    let (stores, counter) = counted_store(&endpoint, 3).await;
+    let (stores, requests) = counted_store(&endpoint, 3).await;
     let batch: Vec<_> = (0..50)
         .map(|i| staged(&format!("u{i:02}"), "Retried", i + 1))
         .collect();
@@ -197,7 +115,7 @@ async fn unprocessed_items_are_sent_again_until_written() {
         .unwrap();
     assert_eq!(outcomes.len(), 50);
     assert_eq!(
-        counter.sent.load(Ordering::SeqCst),
+        requests.count("BatchWriteItem"),
         2 + 3,
         "two calls and three retries"
     );
