@@ -6,7 +6,10 @@
 //! `scripts/with-moto cargo bench -p ludex --bench dynamodb -- [RECORDS...]`
 //! (default: 100000). moto is a Python server: the time measures it more than the store.
 
-#[allow(dead_code, reason = "the benchmark counts requests and injects no faults")]
+#[allow(
+    dead_code,
+    reason = "the benchmark counts requests and injects no faults"
+)]
 #[path = "../tests/dynamo_requests/mod.rs"]
 mod dynamo_requests;
 #[path = "../tests/moto/mod.rs"]

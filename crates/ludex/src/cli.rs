@@ -137,6 +137,10 @@ pub struct ServeArgs {
     /// Largest file accepted by POST /uploads, in bytes.
     #[arg(long, env = "LUDEX_MAX_HTTP_UPLOAD_BYTES", default_value_t = 512 * 1024 * 1024)]
     pub max_http_upload_bytes: u64,
+    /// With an s3:// bucket: seconds between listings of uploads/ for files to ingest (a local
+    /// folder is watched instead).
+    #[arg(long, env = "LUDEX_POLL_SECONDS", default_value_t = crate::inbox::POLL_EVERY.as_secs_f64())]
+    pub poll_seconds: f64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -419,13 +423,11 @@ async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let address = listener.local_addr()?;
     println!("ludex is serving http://{address} (API docs: http://{address}/docs)");
     std::io::stdout().flush()?;
-    crate::serve::run(
-        listener,
-        state,
-        ingestor,
-        bucket.local_root().map(Path::to_path_buf),
-    )
-    .await?;
+    let poll_every = Duration::try_from_secs_f64(args.poll_seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .context("--poll-seconds must be a positive number")?;
+    crate::serve::run(listener, state, ingestor, poll_every).await?;
     Ok(ExitCode::SUCCESS)
 }
 

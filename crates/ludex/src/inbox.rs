@@ -1,6 +1,7 @@
-//! The local stand-in for the S3 upload trigger: files that appear under the bucket's
-//! `uploads/` folder (copied in by hand or stored by `POST /uploads`) are handed to the ingest
-//! worker, one at a time, through the same pipeline as `ludex ingest`.
+//! The stand-ins for the S3 upload trigger of AWS mode, for `ludex serve`: files that appear
+//! under the bucket's `uploads/` (copied in by hand or stored by `POST /uploads`) are handed
+//! to the ingest worker, one at a time, through the same pipeline as `ludex ingest`. A local
+//! folder is watched; a remote bucket (`s3://…`) is listed every few seconds.
 
 use crate::ingest::{Ingestor, Upload};
 use notify::{EventKind, RecursiveMode, Watcher};
@@ -14,6 +15,9 @@ pub const UPLOAD_SUFFIXES: [&str; 5] = [".json", ".ndjson", ".jsonl", ".json.gz"
 
 /// A file counts as complete once it has not changed for this long.
 const QUIET: Duration = Duration::from_millis(250);
+
+/// How often `serve` lists a remote bucket's `uploads/` by default.
+pub const POLL_EVERY: Duration = Duration::from_secs(5);
 
 pub fn is_upload(name: &str) -> bool {
     UPLOAD_SUFFIXES.iter().any(|s| name.ends_with(s))
@@ -94,29 +98,76 @@ fn key_of(root: &Path, path: &Path) -> Option<String> {
 
 async fn work(ingestor: Ingestor, mut keys: mpsc::UnboundedReceiver<String>) {
     while let Some(key) = keys.recv().await {
-        let upload = Upload {
-            source: ingestor.bucket(),
-            key: &key,
-            ledger_key: key.clone(),
-        };
-        match ingestor.ingest(&upload, &()).await {
-            Ok(outcome) if outcome.replayed => {
-                tracing::debug!(key, "already ingested");
-            }
-            Ok(outcome) => tracing::info!(
-                key,
-                ingest = %outcome.record.id,
-                status = %outcome.record.status,
-                accepted = outcome.record.accepted,
-                rejected = outcome.record.rejected,
-                "ingested"
-            ),
-            Err(e) => {
-                tracing::error!(key, error = %e, "ingest failed; it runs again on the next change or start")
-            }
-        }
+        ingest_one(&ingestor, key).await;
         if keys.is_closed() {
             break;
+        }
+    }
+}
+
+/// Lists a remote bucket's `uploads/` every `every` and ingests the upload files there until
+/// `stop` resolves; the ingest in progress then finishes. The ledger makes files ingested
+/// before no-ops, at one HEAD and one ledger read each per round. A round is listed only once
+/// the previous one is done, so a long ingest does not pile rounds up.
+pub async fn poll(
+    ingestor: Ingestor,
+    every: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let (rounds_tx, mut rounds) = mpsc::channel::<Vec<String>>(1);
+    let worker = tokio::spawn({
+        let ingestor = ingestor.clone();
+        async move {
+            while let Some(keys) = rounds.recv().await {
+                for key in keys {
+                    ingest_one(&ingestor, key).await;
+                    if rounds.is_closed() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let mut tick = tokio::time::interval(every);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            _ = tick.tick() => {
+                let Ok(round) = rounds_tx.try_reserve() else {
+                    continue;
+                };
+                match ingestor.bucket().list("uploads").await {
+                    Ok(keys) => round.send(keys.into_iter().filter(|k| is_upload(k)).collect()),
+                    Err(e) => tracing::warn!(error = %e, "cannot list the uploads; trying again"),
+                }
+            }
+        }
+    }
+    drop(rounds_tx);
+    let _ = worker.await;
+}
+
+async fn ingest_one(ingestor: &Ingestor, key: String) {
+    let upload = Upload {
+        source: ingestor.bucket(),
+        key: &key,
+        ledger_key: key.clone(),
+    };
+    match ingestor.ingest(&upload, &()).await {
+        Ok(outcome) if outcome.replayed => {
+            tracing::debug!(key, "already ingested");
+        }
+        Ok(outcome) => tracing::info!(
+            key,
+            ingest = %outcome.record.id,
+            status = %outcome.record.status,
+            accepted = outcome.record.accepted,
+            rejected = outcome.record.rejected,
+            "ingested"
+        ),
+        Err(e) => {
+            tracing::error!(key, error = %e, "ingest failed; it runs again on the next change or start")
         }
     }
 }

@@ -4,7 +4,8 @@
 use crate::api::{self, AppState};
 use crate::inbox;
 use crate::ingest::Ingestor;
-use std::path::PathBuf;
+use std::path::Path;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -32,19 +33,25 @@ async fn stop_signal() {
     }
 }
 
-/// Serves until a stop signal. `inbox_root` is the local bucket folder to watch, if any.
+/// Serves until a stop signal, ingesting what arrives in the ingestor's bucket under
+/// `uploads/`: a local folder is watched, a remote bucket listed every `poll_every`.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     ingestor: Ingestor,
-    inbox_root: Option<PathBuf>,
+    poll_every: Duration,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let inbox =
-        inbox_root.map(|root| tokio::spawn(inbox::run(ingestor, root, stopped(stop_rx.clone()))));
+    let inbox = match ingestor.bucket().local_root().map(Path::to_path_buf) {
+        Some(root) => tokio::spawn(inbox::run(ingestor, root, stopped(stop_rx.clone()))),
+        None => tokio::spawn(async move {
+            inbox::poll(ingestor, poll_every, stopped(stop_rx)).await;
+            Ok(())
+        }),
+    };
     let app = api::router(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -55,9 +62,7 @@ pub async fn run(
             let _ = stop_tx.send(true);
         })
         .await?;
-    if let Some(inbox) = inbox {
-        inbox.await??;
-    }
+    inbox.await??;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,4 +1,7 @@
-//! `ludex serve` as a real process on a random port: the inbox, and a clean stop on SIGTERM.
+//! `ludex serve` as a real process on a random port: the inbox (a watched folder, or a listed
+//! S3 bucket on moto), and a clean stop on SIGTERM.
+
+mod moto;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -18,10 +21,16 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Self {
+        Self::start_with(data, &[], &[])
+    }
+
+    fn start_with(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ludex"))
             .arg("--data-dir")
             .arg(data)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -144,6 +153,56 @@ fn files_in_the_inbox_are_ingested_at_start_and_as_they_arrive() {
         .map(|e| e["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["succeeded", "partially_failed"]);
+    server.terminate();
+}
+
+#[test]
+fn with_an_s3_bucket_uploads_are_found_by_listing_and_ingested() {
+    let Some(endpoint) = moto::endpoint("serve over an S3 bucket") else {
+        return;
+    };
+    let bucket = moto::unique_name("ludex-serve");
+    // moto accepts the unsigned CreateBucket of the S3 REST API.
+    let mut stream = TcpStream::connect(endpoint.trim_start_matches("http://")).unwrap();
+    write!(
+        stream,
+        "PUT /{bucket} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    assert_eq!(read_response(&mut stream).0, 200);
+
+    let data = tempfile::tempdir().unwrap();
+    let key = create_key(data.path());
+    let body = std::fs::read(examples().join("games.ndjson")).unwrap();
+    let server = Server::start_with(
+        data.path(),
+        &[
+            "--bucket",
+            &format!("s3://{bucket}"),
+            "--poll-seconds",
+            "0.2",
+        ],
+        &[("LUDEX_S3_ENDPOINT", &endpoint)],
+    );
+    let mut stream = start_upload(&server.address, &key, &body);
+    stream.write_all(&body[body.len() / 2..]).unwrap();
+    let (status, reply) = read_response(&mut stream);
+    assert_eq!(status, 202, "{reply}");
+    let accepted: Value = serde_json::from_str(&reply).unwrap();
+    let ingest = format!("/ingests/{}", accepted["ingest_id"].as_str().unwrap());
+    poll(Duration::from_secs(10), || {
+        server.get(&ingest).1.contains("\"succeeded\"")
+    });
+    assert_eq!(server.get("/games/hades").0, 200);
+    // A few more listings find the same file.
+    std::thread::sleep(Duration::from_millis(800));
+    let (_, ledger) = server.get("/ingests");
+    let ledger: Value = serde_json::from_str(&ledger).unwrap();
+    assert_eq!(
+        ledger["items"].as_array().unwrap().len(),
+        1,
+        "listing again does not ingest again: {ledger}"
+    );
     server.terminate();
 }
 
