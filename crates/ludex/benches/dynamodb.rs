@@ -6,6 +6,8 @@
 //! `scripts/with-moto cargo bench -p ludex --bench dynamodb -- [RECORDS...]`
 //! (default: 100000). moto is a Python server: the time measures it more than the store.
 
+mod common;
+
 #[allow(
     dead_code,
     reason = "the benchmark counts requests and injects no faults"
@@ -25,16 +27,7 @@ use std::time::Instant;
 
 #[tokio::main]
 async fn main() {
-    let sizes: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .map(|a| a.parse().expect("record counts are numbers"))
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![100_000]
-    } else {
-        sizes
-    };
+    let sizes = common::record_counts(&[100_000]);
     let Some(endpoint) = moto::endpoint("the DynamoDB ingest benchmark") else {
         return;
     };

@@ -4,6 +4,8 @@
 //!
 //! `cargo bench -p ludex --bench ingest -- [RECORDS...]` (default: 100000 1000000)
 
+mod common;
+
 use ludex::store::sqlite::{PreparedRows, SqliteStore};
 use ludex_domain::Game;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -68,16 +70,7 @@ fn ingest(file: &Path, dir: &Path) -> (f64, u64) {
 }
 
 fn main() {
-    let sizes: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .map(|a| a.parse().expect("record counts are numbers"))
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![100_000, 1_000_000]
-    } else {
-        sizes
-    };
+    let sizes = common::record_counts(&[100_000, 1_000_000]);
     let batch = ludex::ingest::IngestConfig::default().batch_size;
     println!(
         "| records | file MB | ceiling s | ceiling rec/s | ingest s | ingest rec/s | ingest / ceiling | peak RSS MB |"

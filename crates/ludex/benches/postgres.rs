@@ -6,6 +6,8 @@
 //! (default: 100000). The server's own counters are read: `pg_stat_database` always, and
 //! `pg_stat_statements` when the server preloads it (scripts/with-postgres does).
 
+mod common;
+
 #[path = "../tests/fresh_postgres/mod.rs"]
 mod fresh_postgres;
 
@@ -106,16 +108,7 @@ async fn track_statements(admin: &mut PgConnection) -> bool {
 
 #[tokio::main]
 async fn main() {
-    let sizes: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .map(|a| a.parse().expect("record counts are numbers"))
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![100_000]
-    } else {
-        sizes
-    };
+    let sizes = common::record_counts(&[100_000]);
     let Some(server) = fresh_postgres::server("the PostgreSQL ingest benchmark") else {
         return;
     };

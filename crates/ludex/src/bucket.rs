@@ -4,13 +4,17 @@
 use bytes::Bytes;
 use futures::StreamExt;
 use object_store::aws::AmazonS3Builder;
+use object_store::client::{
+    ClientOptions, HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse,
+    HttpService, ReqwestConnector,
+};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BucketError {
@@ -91,7 +95,9 @@ impl Bucket {
         // The HTTP client's TLS uses ring, installed once per process (a second install is a
         // no-op error).
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(name);
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(name)
+            .with_http_connector(FirstUse);
         if let Some(endpoint) = endpoint {
             builder = builder
                 .with_endpoint(endpoint)
@@ -270,5 +276,42 @@ impl Bucket {
             Arc::clone(&self.store),
             path(key)?,
         ))
+    }
+}
+
+/// Connects object_store's reqwest clients when they first send a request. Building one loads
+/// the system's root certificates (hundreds of files), which a Lambda function's cold start
+/// should not wait for: its first request may not touch the bucket at all.
+#[derive(Debug)]
+struct FirstUse;
+
+impl HttpConnector for FirstUse {
+    fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        Ok(HttpClient::new(FirstUseClient {
+            options: options.clone(),
+            client: OnceLock::new(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct FirstUseClient {
+    options: ClientOptions,
+    client: OnceLock<HttpClient>,
+}
+
+#[async_trait::async_trait]
+impl HttpService for FirstUseClient {
+    async fn call(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let client = match self.client.get() {
+            Some(client) => client,
+            None => {
+                let client = ReqwestConnector::default()
+                    .connect(&self.options)
+                    .map_err(|e| HttpError::new(HttpErrorKind::Connect, e))?;
+                self.client.get_or_init(|| client)
+            }
+        };
+        client.execute(request).await
     }
 }

@@ -44,6 +44,8 @@ pub enum KeyError {
     DuplicateName(String),
     #[error("the system random number generator failed: {0}")]
     Random(String),
+    #[error("cannot load the API keys from {from}: {reason}")]
+    Load { from: String, reason: String },
 }
 
 fn hash_of(key: &str) -> blake3::Hash {
@@ -89,13 +91,31 @@ impl KeyRing {
     }
 }
 
+/// Where the key file's JSON is fetched from when it is not a local file, such as an SSM
+/// parameter on Lambda.
+#[async_trait::async_trait]
+pub trait KeySource: Send + Sync + std::fmt::Debug {
+    /// The key file's text.
+    async fn fetch(&self) -> Result<String, String>;
+    /// What the keys come from, for messages: e.g. `the SSM parameter /ludex/dev/api-keys`.
+    fn describe(&self) -> String;
+}
+
 /// The key ring a server checks against. Built from a key file it follows the file: each check
 /// looks at the file's modification time (one `stat`) and reloads it when it changed, so a key
-/// created or revoked with `ludex keys` takes effect on the next request.
+/// created or revoked with `ludex keys` takes effect on the next request. Built from a
+/// [`KeySource`] it is fetched once, by [`Keys::load`], when a request first presents a key.
 #[derive(Debug, Default)]
 pub struct Keys {
     ring: std::sync::RwLock<KeyRing>,
     file: Option<Followed>,
+    fetched: Option<Fetched>,
+}
+
+#[derive(Debug)]
+struct Fetched {
+    source: Box<dyn KeySource>,
+    loaded: tokio::sync::OnceCell<()>,
 }
 
 #[derive(Debug)]
@@ -114,7 +134,46 @@ impl Keys {
         Self {
             ring: std::sync::RwLock::new(ring),
             file: None,
+            fetched: None,
         }
+    }
+
+    /// Keys fetched from `source` on first use (see [`Keys::load`]); none until then.
+    pub fn fetched(source: impl KeySource + 'static) -> Self {
+        Self {
+            fetched: Some(Fetched {
+                source: Box::new(source),
+                loaded: tokio::sync::OnceCell::new(),
+            }),
+            ..Self::default()
+        }
+    }
+
+    /// Fetches the keys of a [`Keys::fetched`] ring the first time it is called (and again after
+    /// a failure); does nothing for the other kinds. Called before checking a presented key:
+    /// a request without one needs no keys, so a cold start does not wait for them.
+    pub async fn load(&self) -> Result<(), KeyError> {
+        let Some(fetched) = &self.fetched else {
+            return Ok(());
+        };
+        fetched
+            .loaded
+            .get_or_try_init(|| async {
+                let failed = |reason| KeyError::Load {
+                    from: fetched.source.describe(),
+                    reason,
+                };
+                let text = fetched.source.fetch().await.map_err(failed)?;
+                let ring = KeyRing::from_json(&text).map_err(failed)?;
+                *self
+                    .ring
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = ring;
+                tracing::info!(from = %fetched.source.describe(), "API keys loaded");
+                Ok(())
+            })
+            .await
+            .map(|_| ())
     }
 
     /// The keys of a key file, followed as it changes.
@@ -126,6 +185,7 @@ impl Keys {
                 path: path.to_owned(),
                 modified: std::sync::Mutex::new(seen),
             }),
+            fetched: None,
         })
     }
 
@@ -299,6 +359,57 @@ mod tests {
         assert_eq!(file.ring().unwrap().check(&writer), None);
         assert_eq!(followed.check(&writer), None, "a revoked key stops at once");
         assert!(matches!(file.revoke("ci"), Err(KeyError::UnknownName(_))));
+    }
+
+    #[derive(Debug)]
+    struct Parameter {
+        text: std::sync::Mutex<Result<String, String>>,
+        fetches: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl KeySource for std::sync::Arc<Parameter> {
+        async fn fetch(&self) -> Result<String, String> {
+            self.fetches
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.text.lock().unwrap().clone()
+        }
+        fn describe(&self) -> String {
+            "the test parameter".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn fetched_keys_are_loaded_once_on_first_use_and_retried_after_a_failure() {
+        let key = "ludex_example";
+        let json = format!(
+            r#"[{{"name":"a","scope":"read","hash":"blake3:{}","created_at":"x"}}]"#,
+            blake3::hash(key.as_bytes()).to_hex()
+        );
+        let parameter = std::sync::Arc::new(Parameter {
+            text: std::sync::Mutex::new(Err("throttled".into())),
+            fetches: Default::default(),
+        });
+        let keys = Keys::fetched(parameter.clone());
+        assert_eq!(keys.check(key), None, "nothing is fetched before load");
+        assert_eq!(
+            parameter.fetches.load(std::sync::atomic::Ordering::SeqCst),
+            0
+        );
+        let error = keys.load().await.unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "cannot load the API keys from the test parameter: throttled"
+        );
+        *parameter.text.lock().unwrap() = Ok(json);
+        keys.load().await.unwrap();
+        keys.load().await.unwrap();
+        assert_eq!(keys.check(key), Some(Scope::Read));
+        assert_eq!(
+            parameter.fetches.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "fetched again after the failure, then never again"
+        );
     }
 
     #[test]

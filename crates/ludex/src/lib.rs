@@ -2,7 +2,7 @@
 //! adapters, telemetry and the command line; the domain lives in `ludex-domain`.
 
 pub mod api;
-#[cfg(feature = "dynamodb")]
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod bucket;
 pub mod cli;

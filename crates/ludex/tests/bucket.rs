@@ -106,13 +106,7 @@ async fn s3_keeps_the_bucket_contract() {
     };
     let name = moto::unique_name("ludex-test");
     let bucket = Bucket::s3(&name, Some(&endpoint)).unwrap_or_else(|e| panic!("{e}"));
-    // moto accepts the unsigned CreateBucket of the S3 REST API.
-    let created = reqwest::Client::new()
-        .put(format!("{endpoint}/{name}"))
-        .send()
-        .await
-        .unwrap();
-    assert!(created.status().is_success(), "{created:?}");
+    moto::create_bucket(&endpoint, &name).await;
     assert!(bucket.fingerprints_are_etags());
     keeps_the_bucket_contract(&bucket).await;
 }

@@ -38,13 +38,7 @@ fn stdout(output: &Output) -> String {
 async fn aws(suite: &str) -> Option<Aws> {
     let endpoint = moto::endpoint(suite)?;
     let bucket = moto::unique_name("ludex-cli");
-    // moto accepts the unsigned CreateBucket of the S3 REST API.
-    let created = reqwest::Client::new()
-        .put(format!("{endpoint}/{bucket}"))
-        .send()
-        .await
-        .unwrap();
-    assert!(created.status().is_success(), "{created:?}");
+    moto::create_bucket(&endpoint, &bucket).await;
     Some(Aws {
         store: format!(
             "dynamodb://{}?endpoint={endpoint}",

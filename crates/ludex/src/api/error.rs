@@ -205,6 +205,13 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The API keys could not be fetched (an SSM parameter on Lambda): the request may be retried.
+impl From<crate::keys::KeyError> for ApiError {
+    fn from(e: crate::keys::KeyError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
 impl From<BucketError> for ApiError {
     fn from(e: BucketError) -> Self {
         match e {

@@ -267,12 +267,15 @@ fn presented_key(parts: &Parts) -> ApiResult<Option<&str>> {
 }
 
 /// Checks the request's key (`Authorization: Bearer`), or else the web UI's session cookie.
-fn require(parts: &Parts, state: &AppState, needed: Scope) -> ApiResult<()> {
+async fn require(parts: &Parts, state: &AppState, needed: Scope) -> ApiResult<()> {
     let scope = match presented_key(parts)? {
-        Some(key) => state
-            .keys
-            .check(key)
-            .ok_or_else(|| ApiError::Unauthorized("the API key is not valid".into()))?,
+        Some(key) => {
+            state.keys.load().await?;
+            state
+                .keys
+                .check(key)
+                .ok_or_else(|| ApiError::Unauthorized("the API key is not valid".into()))?
+        }
         None => session::authorize(parts, state)?.ok_or_else(|| {
             ApiError::Unauthorized(
                 "this request needs an API key: Authorization: Bearer <key> (create one with `ludex keys create`)".into(),
@@ -295,7 +298,7 @@ impl FromRequestParts<AppState> for CanWrite {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        require(parts, state, Scope::Write).map(|()| Self)
+        require(parts, state, Scope::Write).await.map(|()| Self)
     }
 }
 
@@ -307,7 +310,7 @@ impl FromRequestParts<AppState> for CanRead {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
         if state.config.reads_require_key {
-            require(parts, state, Scope::Read)?;
+            require(parts, state, Scope::Read).await?;
         }
         Ok(Self)
     }

@@ -91,9 +91,10 @@ pub async fn init(url: &str) -> Result<(Stores, Vec<String>), OpenStoreError> {
     open_sql(url).await
 }
 
-/// Opens an existing store without creating anything and, for DynamoDB, without a single
-/// request: the Lambda functions start with this (Terraform owns their table). SQL stores
-/// are opened as by [`open`]: their migrations are idempotent and run under a lock.
+/// Opens a store for the Lambda functions: a DynamoDB table is taken as it is, without a
+/// single request (Terraform owns it). SQL stores are opened as by [`open`]: Terraform cannot
+/// reach inside a database, so the embedded migrations run here, idempotent and under
+/// sqlx's advisory lock (docs/postgres.md).
 pub async fn connect(url: &str) -> Result<Stores, OpenStoreError> {
     #[cfg(feature = "dynamodb")]
     if let Some(store) = dynamodb_store(url).await? {

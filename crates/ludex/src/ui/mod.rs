@@ -11,6 +11,7 @@ mod reports;
 mod sign_in;
 
 use crate::api::AppState;
+use crate::api::error::ApiError;
 use crate::api::session::{self, Session};
 use crate::keys::Scope;
 use axum::Router;
@@ -94,12 +95,19 @@ impl FromRequestParts<AppState> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let viewer = Self::ungated(parts, state);
-        let bearer_reads = parts
+        let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|key| state.keys.check(key.trim()).is_some());
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if bearer.is_some() {
+            state
+                .keys
+                .load()
+                .await
+                .map_err(|e| ApiError::from(e).into_response())?;
+        }
+        let bearer_reads = bearer.is_some_and(|key| state.keys.check(key.trim()).is_some());
         if state.config.reads_require_key && viewer.scope.is_none() && !bearer_reads {
             return Err(Redirect::to(&format!(
                 "/ui/sign-in?next={}",

@@ -6,6 +6,7 @@
 use super::html::{Html, esc};
 use super::{Section, Viewer, error_page, html_response, page as layout};
 use crate::api::AppState;
+use crate::api::error::ApiError;
 use crate::api::session::{self, CSRF_FIELD, SESSION_COOKIE};
 use crate::keys::Scope;
 use axum::Form;
@@ -133,6 +134,11 @@ pub async fn submit(
     }
     let next = local_path(&form.next);
     let key = form.key.trim();
+    if !key.is_empty()
+        && let Err(e) = state.keys.load().await
+    {
+        return ApiError::from(e).into_response();
+    }
     if key.is_empty() || state.keys.check(key).is_none() {
         let message = if key.is_empty() {
             "Enter an API key."

@@ -3,30 +3,22 @@
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection};
-use std::io::Write as _;
 use std::str::FromStr;
+
+#[path = "../skip/mod.rs"]
+mod skip;
 
 const SERVER_VAR: &str = "LUDEX_TEST_POSTGRES_URL";
 
 /// The server's URL. Without one, the PostgreSQL tests are skipped loudly, except on CI
 /// (`CI=true`), where a missing server is a failure.
 pub fn server(suite: &str) -> Option<String> {
-    if let Ok(url) = std::env::var(SERVER_VAR)
-        && !url.is_empty()
-    {
-        return Some(url);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{SERVER_VAR} is not set: on CI the PostgreSQL suite must run, never be skipped");
-    }
-    // Straight to the process's stderr: the test harness captures `eprintln!` of passing tests.
-    let banner = "!".repeat(78);
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "\n{banner}\n!! SKIPPED: {suite}\n!! {SERVER_VAR} is not set, so there is no PostgreSQL \
-         server to test against.\n!! Run `scripts/with-postgres cargo test` to start one.\n{banner}\n"
-    );
-    None
+    skip::server(
+        SERVER_VAR,
+        suite,
+        "PostgreSQL server",
+        "scripts/with-postgres",
+    )
 }
 
 /// A database created for one test and dropped by [`FreshDatabase::drop`].

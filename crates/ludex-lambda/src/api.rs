@@ -1,0 +1,35 @@
+//! The API function: the router of `ludex serve`, with its state built from the environment.
+
+use crate::aws::SsmParameter;
+use crate::config::{ApiSettings, Config, KeySetting};
+use ludex::api::{ApiConfig, AppState};
+use ludex::keys::Keys;
+use ludex::metrics::Metrics;
+use std::sync::Arc;
+
+/// The state of the API, from the settings. API keys kept in SSM are fetched when a request
+/// first presents a key, not here.
+pub async fn state(config: &Config, settings: ApiSettings) -> anyhow::Result<AppState> {
+    let keys = match settings.keys {
+        KeySetting::Inline(ring) => Keys::new(ring),
+        KeySetting::Parameter(name) => Keys::fetched(SsmParameter::new(&name)),
+    };
+    Ok(AppState {
+        stores: crate::open_store(config).await?,
+        bucket: crate::open_bucket(config)?,
+        keys: Arc::new(keys),
+        config: Arc::new(ApiConfig {
+            reads_require_key: settings.reads_require_key,
+            cors_origins: settings.cors_origins,
+            ..ApiConfig::default()
+        }),
+        metrics: Metrics::from_env(),
+    })
+}
+
+/// The router of `ludex serve` over the environment's settings.
+pub async fn router_from_env() -> anyhow::Result<axum::Router> {
+    let config = Config::from_env()?;
+    let settings = ApiSettings::from_env()?;
+    Ok(ludex::api::router(state(&config, settings).await?))
+}

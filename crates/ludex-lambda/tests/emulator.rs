@@ -1,0 +1,519 @@
+//! Both functions as Lambda runs them: the bootstrap binaries that `cargo lambda build` packs
+//! into the ZIPs, each started with its real configuration against a moto server (S3,
+//! DynamoDB, SSM) and fed events through cargo-lambda's Lambda runtime emulator
+//! (`cargo lambda watch --only-lambda-apis`). Event fixtures are in `tests/fixtures`.
+//!
+//! `scripts/check-lambda` builds the binaries and runs these tests (`--ignored`, as a plain
+//! `cargo test` has no binaries to run). Without a moto server, cargo-lambda or the binaries
+//! they skip loudly; with CI=true that is a failure.
+
+#[path = "../../ludex/tests/moto/mod.rs"]
+mod moto;
+
+use ludex::store::Stores;
+use ludex_domain::{GameId, LedgerQuery};
+use serde_json::{Value, json};
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BUCKET_PLACEHOLDER: &str = "ludex-test-bucket";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Skips `suite` loudly, or fails it on CI.
+fn skip(suite: &str, reason: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{reason}: on CI the {suite} suite must run, never be skipped");
+    }
+    let banner = "!".repeat(78);
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "\n{banner}\n!! SKIPPED: {suite}\n!! {reason}\n!! Run scripts/check-lambda.\n{banner}\n"
+    );
+}
+
+/// What the tests run: the moto server, cargo-lambda and a bootstrap binary.
+struct Setup {
+    moto: String,
+    cargo_lambda: PathBuf,
+    bootstrap: PathBuf,
+}
+
+impl Setup {
+    fn find(suite: &str, function: &str) -> Option<Self> {
+        let moto = moto::endpoint(suite)?;
+        let cargo_lambda = std::env::var_os("LUDEX_CARGO_LAMBDA")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join("target/tools/venv/bin/cargo-lambda"));
+        if !cargo_lambda.is_file() {
+            skip(
+                suite,
+                &format!("cargo-lambda is not at {}", cargo_lambda.display()),
+            );
+            return None;
+        }
+        let lambda_dir = std::env::var_os("LUDEX_LAMBDA_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace().join("target/lambda"));
+        let bootstrap = lambda_dir.join(function).join("bootstrap");
+        if !bootstrap.is_file() {
+            skip(suite, &format!("{} is not built", bootstrap.display()));
+            return None;
+        }
+        Some(Self {
+            moto,
+            cargo_lambda,
+            bootstrap,
+        })
+    }
+
+    /// A fresh bucket and table on moto, named for this test only.
+    async fn fresh_store(&self) -> (String, String, Stores) {
+        let bucket = moto::unique_name("ludex-lambda");
+        let table = moto::unique_name("ludex-lambda");
+        moto::create_bucket(&self.moto, &bucket).await;
+        // The functions never create tables (Terraform does); `open` does, like `ludex init`.
+        let stores = ludex::store::open(&format!("dynamodb://{table}?endpoint={}", self.moto))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        (bucket, table, stores)
+    }
+
+    fn bucket(&self, name: &str) -> ludex::bucket::Bucket {
+        ludex::bucket::Bucket::s3(name, Some(&self.moto)).unwrap()
+    }
+
+    /// The emulator, then the function over `bucket` and `table`, configured as Terraform
+    /// configures it on AWS, with `env` on top.
+    fn start(&self, bucket: &str, table: &str, env: &[(&str, &str)]) -> Running {
+        let port = free_port();
+        let mut emulator = Command::new(&self.cargo_lambda);
+        emulator
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "-A",
+                "127.0.0.1",
+                "-P",
+            ])
+            .arg(port.to_string())
+            .current_dir(workspace())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let emulator = Guard(emulator.spawn().expect("cargo lambda watch starts"));
+        wait_for_port(port);
+        let logs = tempfile::NamedTempFile::new().unwrap();
+        let mut function = Command::new(&self.bootstrap);
+        function
+            .env_clear()
+            .envs([
+                (
+                    "AWS_LAMBDA_RUNTIME_API",
+                    format!("http://127.0.0.1:{port}/.rt"),
+                ),
+                ("AWS_LAMBDA_FUNCTION_NAME", "_".to_owned()),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512".to_owned()),
+                ("AWS_LAMBDA_FUNCTION_VERSION", "1".to_owned()),
+                ("AWS_REGION", "us-east-1".to_owned()),
+                ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+                ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+                ("AWS_ENDPOINT_URL", self.moto.clone()),
+                ("LUDEX_STORE", format!("dynamodb://{table}")),
+                ("LUDEX_BUCKET", format!("s3://{bucket}")),
+                ("LUDEX_UPLOAD_PREFIX", "uploads/".to_owned()),
+                ("LUDEX_LOG_FORMAT", "json".to_owned()),
+                ("RUST_LOG", "info".to_owned()),
+            ])
+            .envs(env.iter().copied())
+            // Logs go to stderr and EMF metrics to stdout; CloudWatch gets both, in order.
+            .stdout(append(logs.path()))
+            .stderr(append(logs.path()));
+        let function = Guard(function.spawn().expect("the bootstrap binary starts"));
+        Running {
+            port,
+            _function: function,
+            _emulator: emulator,
+            logs,
+        }
+    }
+}
+
+/// A child process, killed when the test ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Running {
+    port: u16,
+    // Dropped in this order: the function, then the emulator.
+    _function: Guard,
+    _emulator: Guard,
+    logs: tempfile::NamedTempFile,
+}
+
+impl Running {
+    /// Invokes the function with an event; the emulator's status and the function's reply.
+    async fn invoke(&self, event: &Value) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(format!(
+                "http://127.0.0.1:{}/2015-03-31/functions/_/invocations",
+                self.port
+            ))
+            .json(event)
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("invoke: {e}\nlogs:\n{}", self.logs()));
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let reply = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("reply {text:?}: {e}\nlogs:\n{}", self.logs()));
+        (status, reply)
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(self.logs.path()).unwrap_or_default()
+    }
+
+    /// The function's log lines (JSON, as on Lambda).
+    fn log_lines(&self) -> Vec<Value> {
+        self.logs()
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"))
+            })
+            .collect()
+    }
+}
+
+fn append(path: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new().append(true).open(path).unwrap()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16) {
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect_timeout(&address, Duration::from_millis(100)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the emulator did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A fixture, with the test's bucket name and values for `${…}` placeholders.
+fn fixture(name: &str, bucket: &str, vars: &[(&str, &str)]) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    text = text.replace(BUCKET_PLACEHOLDER, bucket);
+    for (name, value) in vars {
+        text = text.replace(&format!("${{{name}}}"), value);
+    }
+    serde_json::from_str(&text).unwrap()
+}
+
+fn game(title: &str, year: u16) -> String {
+    json!({"title": title, "platforms": ["PC"], "release_date": format!("{year}-05-01"), "rating": 8.5})
+        .to_string()
+}
+
+async fn has_game(stores: &Stores, id: &str) -> bool {
+    stores
+        .catalog
+        .get(&GameId::parse(id).unwrap())
+        .await
+        .unwrap()
+        .is_some()
+}
+
+async fn ledger(stores: &Stores) -> Vec<ludex_domain::report::IngestRecord> {
+    stores
+        .ledger
+        .list(&LedgerQuery {
+            limit: 100,
+            cursor: None,
+        })
+        .await
+        .unwrap()
+        .items
+}
+
+#[tokio::test]
+#[ignore = "needs the bootstrap binaries: run by scripts/check-lambda"]
+async fn an_s3_event_ingests_every_upload_it_names_and_a_replay_changes_nothing() {
+    let Some(setup) = Setup::find("ingest function (S3 events)", "ludex-ingest-lambda") else {
+        return;
+    };
+    let (bucket, table, stores) = setup.fresh_store().await;
+    let objects = setup.bucket(&bucket);
+    let array = format!(
+        "[{}, {}]",
+        game("Celeste", 2018),
+        game("Hollow Knight", 2017)
+    );
+    objects
+        .put("uploads/dir/my games.json", array.into())
+        .await
+        .unwrap();
+    objects
+        .put(
+            "uploads/more.ndjson",
+            format!("{}\n", game("Tunic", 2022)).into(),
+        )
+        .await
+        .unwrap();
+    let function = setup.start(&bucket, &table, &[]);
+
+    let event = fixture("s3-put.json", &bucket, &[]);
+    let (status, reply) = function.invoke(&event).await;
+    assert_eq!(status, 200, "{reply}\n{}", function.logs());
+    assert_eq!(reply, json!({"batchItemFailures": []}));
+    for id in ["celeste-2018", "hollow-knight-2017", "tunic-2022"] {
+        assert!(has_game(&stores, id).await, "{id} was ingested");
+    }
+    let first = ledger(&stores).await;
+    let mut keys: Vec<&str> = first.iter().map(|r| r.key.as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["uploads/dir/my games.json", "uploads/more.ndjson"],
+        "keys are decoded"
+    );
+
+    // At-least-once delivery: the same event again is a no-op.
+    let (status, _) = function.invoke(&event).await;
+    assert_eq!(status, 200);
+    let second = ledger(&stores).await;
+    assert_eq!(second.len(), 2, "no new ledger entries");
+    assert_eq!(
+        first.iter().map(|r| &r.finished_at).collect::<Vec<_>>(),
+        second.iter().map(|r| &r.finished_at).collect::<Vec<_>>(),
+        "the entries are untouched"
+    );
+    let logs = function.log_lines();
+    assert!(
+        logs.iter()
+            .any(|l| l["message"] == "upload seen before; nothing to do"),
+        "the replay is logged: {logs:?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l["_aws"]["CloudWatchMetrics"].is_array()),
+        "EMF metrics are written on Lambda"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the bootstrap binaries: run by scripts/check-lambda"]
+async fn bad_files_are_reported_and_only_transient_faults_fail_the_invocation() {
+    let Some(setup) = Setup::find("ingest function (rejects, faults)", "ludex-ingest-lambda")
+    else {
+        return;
+    };
+    let (bucket, table, stores) = setup.fresh_store().await;
+    let objects = setup.bucket(&bucket);
+    let bad = include_str!("../../../examples/bad-games.ndjson");
+    objects
+        .put("uploads/bad-games.ndjson", bad.into())
+        .await
+        .unwrap();
+    objects
+        .put(
+            "exports/games.json",
+            format!("[{}]", game("Outside", 2001)).into(),
+        )
+        .await
+        .unwrap();
+    let function = setup.start(&bucket, &table, &[]);
+
+    // S3 sends a test message when a notification is configured.
+    let (status, reply) = function
+        .invoke(&fixture("s3-test-event.json", &bucket, &[]))
+        .await;
+    assert_eq!((status, reply), (200, json!({"batchItemFailures": []})));
+
+    let (status, _) = function
+        .invoke(&fixture("s3-outside-prefix.json", &bucket, &[]))
+        .await;
+    assert_eq!(status, 200);
+    assert!(!has_game(&stores, "outside-2001").await);
+    assert!(
+        ledger(&stores).await.is_empty(),
+        "nothing outside uploads/ is ingested"
+    );
+
+    // A bad file is the file's problem: rejects are recorded, the invocation succeeds.
+    let (status, reply) = function
+        .invoke(&fixture("s3-bad-file.json", &bucket, &[]))
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(
+        has_game(&stores, "mass-effect-2").await,
+        "good records land"
+    );
+    let entries = ledger(&stores).await;
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0].rejected > 0, "{:?}", entries[0]);
+    let report = entries[0].rejects_key.clone().expect("a rejects report");
+    let report = objects
+        .get(&report)
+        .await
+        .unwrap()
+        .expect("the report is in the bucket");
+    assert!(
+        std::str::from_utf8(&report)
+            .unwrap()
+            .contains("11.5 is above the maximum 10")
+    );
+
+    // An object that cannot be read is worth a retry: the invocation fails, typed.
+    let (status, reply) = function
+        .invoke(&fixture("s3-missing-object.json", &bucket, &[]))
+        .await;
+    assert_ne!(status, 200, "{reply}");
+    assert_eq!(reply["errorType"], "Ludex.TransientIngestError", "{reply}");
+
+    let logs = function.log_lines();
+    assert!(logs.iter().any(|l| l["key"] == "exports/games.json"
+        && l["message"].as_str().is_some_and(|m| m.contains("ignored"))));
+    assert!(logs.iter().any(|l| {
+        l["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("s3:TestEvent"))
+    }));
+}
+
+#[tokio::test]
+#[ignore = "needs the bootstrap binaries: run by scripts/check-lambda"]
+async fn an_sqs_batch_reports_only_the_messages_that_failed() {
+    let Some(setup) = Setup::find("ingest function (SQS)", "ludex-ingest-lambda") else {
+        return;
+    };
+    let (bucket, table, stores) = setup.fresh_store().await;
+    let objects = setup.bucket(&bucket);
+    objects
+        .put(
+            "uploads/queued/spring sale.ndjson",
+            format!("{}\n", game("Spiritfarer", 2020)).into(),
+        )
+        .await
+        .unwrap();
+    let function = setup.start(&bucket, &table, &[]);
+
+    let (status, reply) = function
+        .invoke(&fixture("sqs-s3-put.json", &bucket, &[]))
+        .await;
+    assert_eq!(status, 200, "{reply}\n{}", function.logs());
+    assert_eq!(
+        reply,
+        json!({"batchItemFailures": [{"itemIdentifier": "9a8b7c6d-missing-object"}]}),
+        "the test message and the good upload are done; the missing object is retried"
+    );
+    assert!(has_game(&stores, "spiritfarer-2020").await);
+}
+
+#[tokio::test]
+#[ignore = "needs the bootstrap binaries: run by scripts/check-lambda"]
+async fn api_gateway_requests_of_both_payload_versions_reach_the_router() {
+    let Some(setup) = Setup::find("API function", "ludex-api-lambda") else {
+        return;
+    };
+    let (bucket, table, stores) = setup.fresh_store().await;
+    let key = "ludex_emulator-test-key";
+    let keys = json!([{
+        "name": "ci", "scope": "write", "created_at": "2026-11-23T00:00:00.000Z", "revoked": false,
+        "hash": format!("blake3:{}", blake3::hash(key.as_bytes()).to_hex()),
+    }]);
+    let parameter = format!("/{}/api-keys", moto::unique_name("ludex"));
+    aws_sdk_ssm::Client::new(&ludex::aws::sdk_config(Some(&setup.moto)).await)
+        .put_parameter()
+        .name(&parameter)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .value(keys.to_string())
+        .send()
+        .await
+        .unwrap();
+    let function = setup.start(
+        &bucket,
+        &table,
+        &[
+            ("LUDEX_API_KEYS_PARAMETER", &parameter),
+            ("LUDEX_READS_REQUIRE_KEY", "false"),
+            ("LUDEX_CORS_ORIGINS", ""),
+            ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
+        ],
+    );
+    let vars = [("API_KEY", key)];
+
+    // HTTP API (payload 2.0) on its `$default` stage, as Terraform deploys it.
+    let mut anonymous = fixture("apigw-v2-post-game.json", &bucket, &vars);
+    anonymous["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorization");
+    let (_, reply) = function.invoke(&anonymous).await;
+    assert_eq!(reply["statusCode"], 401, "{reply}");
+
+    let (status, reply) = function
+        .invoke(&fixture("apigw-v2-post-game.json", &bucket, &vars))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(reply["statusCode"], 201, "{reply}\n{}", function.logs());
+    assert_eq!(reply["headers"]["etag"], "\"1\"");
+
+    let (_, reply) = function
+        .invoke(&fixture("apigw-v2-get-game.json", &bucket, &vars))
+        .await;
+    assert_eq!(reply["statusCode"], 200, "{reply}");
+    let body: Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["title"], "Hades");
+
+    let (_, reply) = function
+        .invoke(&fixture("apigw-v2-get-missing.json", &bucket, &vars))
+        .await;
+    assert_eq!(reply["statusCode"], 404, "{reply}");
+    assert_eq!(reply["headers"]["content-type"], "application/problem+json");
+
+    // REST API (payload 1.0), stage "prod".
+    let (_, reply) = function
+        .invoke(&fixture("apigw-v1-patch-stale.json", &bucket, &vars))
+        .await;
+    assert_eq!(reply["statusCode"], 412, "{reply}");
+    let problem: Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
+    assert_eq!(problem["current_version"], 1);
+
+    let (_, reply) = function
+        .invoke(&fixture("apigw-v1-get-game.json", &bucket, &vars))
+        .await;
+    assert_eq!(reply["statusCode"], 200, "{reply}");
+
+    let stored = stores
+        .catalog
+        .get(&GameId::parse("hades-2020").unwrap())
+        .await
+        .unwrap()
+        .expect("the game is stored");
+    assert_eq!(stored.version, 1, "the stale PATCH changed nothing");
+}
