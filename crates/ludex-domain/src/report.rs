@@ -155,6 +155,37 @@ pub struct IngestRecord {
     pub retryable: bool,
 }
 
+impl IngestRecord {
+    /// The entry of an upload that has not produced an outcome yet: nothing counted, nothing
+    /// finished.
+    pub fn new(
+        id: IngestId,
+        key: String,
+        size: u64,
+        fingerprint: String,
+        status: IngestStatus,
+        started_at: String,
+    ) -> Self {
+        Self {
+            id,
+            key,
+            size,
+            fingerprint,
+            status,
+            started_at,
+            finished_at: None,
+            accepted: 0,
+            inserted: 0,
+            updated: 0,
+            unchanged: 0,
+            rejected: 0,
+            rejects_key: None,
+            error: None,
+            retryable: false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

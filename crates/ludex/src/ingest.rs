@@ -188,23 +188,14 @@ impl Ingestor {
         // An earlier attempt failed, or stopped half-way (still `running`): this one re-runs
         // its writes.
         let retry = earlier.is_some_and(|e| e.retryable || e.status == IngestStatus::Running);
-        let mut record = IngestRecord {
-            id: id.clone(),
-            key: upload.ledger_key.clone(),
-            size: info.size,
-            fingerprint: info.fingerprint,
-            status: IngestStatus::Running,
-            started_at: now_rfc3339(),
-            finished_at: None,
-            accepted: 0,
-            inserted: 0,
-            updated: 0,
-            unchanged: 0,
-            rejected: 0,
-            rejects_key: None,
-            error: None,
-            retryable: false,
-        };
+        let mut record = IngestRecord::new(
+            id.clone(),
+            upload.ledger_key.clone(),
+            info.size,
+            info.fingerprint,
+            IngestStatus::Running,
+            now_rfc3339(),
+        );
         self.stores.ledger.put(&record).await?;
         tracing::info!(size = info.size, retry, "ingest started");
         let mut rejects = Vec::new();

@@ -204,23 +204,14 @@ pub async fn upload(
     let status = match state.stores.ledger.get(&id).await? {
         Some(earlier) => earlier.status,
         None => {
-            let queued = IngestRecord {
-                id: id.clone(),
-                key: info.key.clone(),
-                size: info.size,
-                fingerprint: info.fingerprint.clone(),
-                status: IngestStatus::Queued,
-                started_at: now_rfc3339(),
-                finished_at: None,
-                accepted: 0,
-                inserted: 0,
-                updated: 0,
-                unchanged: 0,
-                rejected: 0,
-                rejects_key: None,
-                error: None,
-                retryable: false,
-            };
+            let queued = IngestRecord::new(
+                id.clone(),
+                info.key.clone(),
+                info.size,
+                info.fingerprint.clone(),
+                IngestStatus::Queued,
+                now_rfc3339(),
+            );
             state.stores.ledger.put(&queued).await?;
             IngestStatus::Queued
         }

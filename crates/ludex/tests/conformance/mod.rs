@@ -399,21 +399,16 @@ async fn filters_sorts_and_pagination_to_the_last_page(stores: &Stores, listings
 
 fn entry(id: &str, started_at: &str, status: IngestStatus) -> IngestRecord {
     IngestRecord {
-        id: IngestId::for_upload(id, "f"),
-        key: format!("uploads/{id}.json"),
-        size: 10,
-        fingerprint: "f".into(),
-        status,
-        started_at: started_at.into(),
-        finished_at: None,
         accepted: 1,
         inserted: 1,
-        updated: 0,
-        unchanged: 0,
-        rejected: 0,
-        rejects_key: None,
-        error: None,
-        retryable: false,
+        ..IngestRecord::new(
+            IngestId::for_upload(id, "f"),
+            format!("uploads/{id}.json"),
+            10,
+            "f".into(),
+            status,
+            started_at.into(),
+        )
     }
 }
 
