@@ -218,6 +218,16 @@ impl Game {
     }
 
     /// The lower-cased label keys filters compare against.
+    /// The title as listings sort it, lower-cased. Every store orders by this, then by id.
+    pub fn title_key(&self) -> String {
+        self.title.as_str().to_lowercase()
+    }
+
+    /// The release date as listings sort it: `YYYY[-MM[-DD]]`, empty (first) when unknown.
+    pub fn release_key(&self) -> String {
+        self.release_date.map(|d| d.to_string()).unwrap_or_default()
+    }
+
     pub fn platform_keys(&self) -> Vec<String> {
         self.platforms.iter().map(Label::key).collect()
     }

@@ -165,11 +165,10 @@ fn hash_of(item: &Item) -> Option<&[u8]> {
 fn game_item(game: &Game, content: String, hash: &[u8; 32], stamp: &Stamp) -> Item {
     let id = game.id.as_str();
     let partition = shard_partition(shard_of(id));
-    let release = game.release_date.map(|d| d.to_string()).unwrap_or_default();
     let sort_values = [
         stamp.updated_at.clone(),
-        game.title.as_str().to_lowercase(),
-        release,
+        game.title_key(),
+        game.release_key(),
         rating_key(game.rating.map(|r| r.tenths())),
     ];
     let mut item = game_key(id);
@@ -784,12 +783,7 @@ impl Catalog for DynamoStore {
         for (i, staged) in batch.iter().enumerate() {
             first_of.entry(staged.game.id.as_str()).or_insert(i);
         }
-        let ids: Vec<&str> = batch
-            .iter()
-            .enumerate()
-            .filter(|(i, staged)| first_of.get(staged.game.id.as_str()) == Some(i))
-            .map(|(_, staged)| staged.game.id.as_str())
-            .collect();
+        let ids: Vec<&str> = first_of.keys().copied().collect();
         let existing = self.existing(&ids).await?;
         let now = now_rfc3339();
         let mut outcomes = Vec::with_capacity(batch.len());

@@ -208,8 +208,8 @@ impl Row {
         Self {
             id: game.id.as_str().to_owned(),
             title: game.title.as_str().to_owned(),
-            title_key: game.title.as_str().to_lowercase(),
-            release_key: game.release_date.map(|d| d.to_string()).unwrap_or_default(),
+            title_key: game.title_key(),
+            release_key: game.release_key(),
             release_year: game.release_date.map(|d| d.year()),
             rating_key: game.rating.map_or(-1, |r| i64::from(r.tenths())),
             platforms_key: label_key(game.platform_keys()),
