@@ -14,7 +14,12 @@ use ludex_domain::fields::Label;
 use ludex_domain::{Game, GameId, StoredGame};
 
 /// Loads a game for a page, or the page that explains why not.
-async fn load(viewer: &Viewer, state: &AppState, raw: &str) -> Result<StoredGame, Response> {
+/// The stored game an id names and its parsed document, or the page that says why not.
+async fn load(
+    viewer: &Viewer,
+    state: &AppState,
+    raw: &str,
+) -> Result<(StoredGame, Game), Response> {
     let id = GameId::parse(raw).map_err(|e| {
         error_page(
             viewer,
@@ -23,15 +28,28 @@ async fn load(viewer: &Viewer, state: &AppState, raw: &str) -> Result<StoredGame
             &format!("id: {e}"),
         )
     })?;
-    match state.stores.catalog.get(&id).await {
-        Ok(Some(stored)) => Ok(stored),
-        Ok(None) => Err(error_page(
-            viewer,
-            StatusCode::NOT_FOUND,
-            "Game not found",
-            &format!("There is no game with the id {id}. It may have been deleted."),
-        )),
-        Err(e) => Err(failure_page(viewer, "reading a game failed", &e)),
+    let stored = match state.stores.catalog.get(&id).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => {
+            return Err(error_page(
+                viewer,
+                StatusCode::NOT_FOUND,
+                "Game not found",
+                &format!("There is no game with the id {id}. It may have been deleted."),
+            ));
+        }
+        Err(e) => return Err(failure_page(viewer, "reading a game failed", &e)),
+    };
+    match stored.game() {
+        Ok(game) => Ok((stored, game)),
+        Err(e) => {
+            let reasons: Vec<String> = e.iter().map(ToString::to_string).collect();
+            Err(failure_page(
+                viewer,
+                "a stored game is unreadable",
+                &reasons.join("; "),
+            ))
+        }
     }
 }
 
@@ -57,16 +75,9 @@ pub async fn page(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Response {
-    let stored = match load(&viewer, &state, &id).await {
-        Ok(s) => s,
+    let (stored, game) = match load(&viewer, &state, &id).await {
+        Ok(loaded) => loaded,
         Err(page) => return page,
-    };
-    let game = match stored.game() {
-        Ok(g) => g,
-        Err(e) => {
-            let reasons: Vec<String> = e.iter().map(ToString::to_string).collect();
-            return failure_page(&viewer, "a stored game is unreadable", &reasons.join("; "));
-        }
     };
     let id = stored.id.as_str();
     let mut body = Html::default();
@@ -386,16 +397,9 @@ pub async fn edit_form(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Response {
-    let stored = match load(&viewer, &state, &id).await {
-        Ok(s) => s,
+    let (stored, game) = match load(&viewer, &state, &id).await {
+        Ok(loaded) => loaded,
         Err(page) => return page,
-    };
-    let game = match stored.game() {
-        Ok(g) => g,
-        Err(e) => {
-            let reasons: Vec<String> = e.iter().map(ToString::to_string).collect();
-            return failure_page(&viewer, "a stored game is unreadable", &reasons.join("; "));
-        }
     };
     let title = format!("Edit {}", game.title.as_str());
     let mut body = Html::default();
