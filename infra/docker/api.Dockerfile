@@ -5,6 +5,14 @@
 #   docker buildx build --platform linux/arm64 --provenance=false \
 #     -f infra/docker/api.Dockerfile -t ludex-api .
 #
+# On an x86_64 machine that compiles under arm64 emulation, which is slow; the release workflow
+# instead wraps the binary cargo-lambda cross-compiled (see the `binary` stage):
+#
+#   cargo lambda build --profile lambda-release --locked --arm64 --bin ludex-api-lambda
+#   docker buildx build --platform linux/arm64 --provenance=false \
+#     --build-context binary=target/lambda/ludex-api-lambda \
+#     -f infra/docker/api.Dockerfile -t ludex-api .
+#
 # The binary is built for the image's platform with the `lambda-release` profile, as the ZIP of the
 # ingest function is (`cargo lambda build --profile lambda-release`). Debian bookworm's glibc is newer
 # than Amazon Linux 2023's (2.36 and 2.34), but the binary needs no symbol newer than 2.34
@@ -29,8 +37,14 @@ RUN cargo chef cook --profile lambda-release --locked --recipe-path recipe.json 
 COPY . .
 RUN cargo build --profile lambda-release --locked --package ludex-lambda --bin ludex-api-lambda
 
+# The binary alone, as /bootstrap. The release workflow replaces this stage with the binary
+# cargo-lambda cross-compiled for arm64 on the runner (`--build-context binary=DIR`, DIR holding
+# `bootstrap`): the stages above are then skipped and no instruction runs under emulation.
+FROM scratch AS binary
+COPY --from=build /src/target/lambda-release/ludex-api-lambda /bootstrap
+
 # Only the binary: no compiler, no sources, no credentials.
 FROM public.ecr.aws/lambda/provided:al2023
-COPY --from=build /src/target/lambda-release/ludex-api-lambda ${LAMBDA_RUNTIME_DIR}/bootstrap
+COPY --from=binary --chmod=755 /bootstrap ${LAMBDA_RUNTIME_DIR}/bootstrap
 # The custom runtime's handler setting; the binary serves every request with the router.
 CMD ["ludex-api"]

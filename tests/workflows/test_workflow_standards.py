@@ -123,10 +123,23 @@ def test_release_follows_a_green_ci_on_main_and_tags():
     assert on["workflow_run"]["types"] == ["completed"]
     assert on["workflow_run"]["branches"] == ["main"]
     assert on["push"]["tags"] == ["v*"]
-    for name in ("build-ingest", "build-api"):
-        condition = release["jobs"][name]["if"]
-        assert "workflow_run.conclusion == 'success'" in condition
-        assert "head_repository.full_name == github.repository" in condition
+    condition = release["jobs"]["build"]["if"]
+    assert "workflow_run.conclusion == 'success'" in condition
+    assert "head_repository.full_name == github.repository" in condition
+    assert release["jobs"]["deploy-dev"]["needs"] == "build"
+
+
+def test_release_wraps_the_cross_compiled_api_binary_without_emulation():
+    build = parsed("release.yml")["jobs"]["build"]
+    scripts = "\n".join(str(s.get("run", "")) for s in rules.steps(build))
+    assert "--arm64 --bin ludex-api-lambda" in scripts
+    assert "--build-context binary=target/lambda/ludex-api-lambda" in scripts
+    assert not any("setup-qemu-action" in str(s.get("uses", "")) for s in rules.steps(build))
+    # The named context must replace a stage the final image copies its bootstrap from.
+    dockerfile = (rules.REPO_ROOT / "infra/docker/api.Dockerfile").read_text()
+    assert "\nFROM scratch AS binary\n" in dockerfile
+    final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert "COPY --from=binary" in final_stage and "/bootstrap" in final_stage
 
 
 def test_release_promotes_dev_to_prod_through_the_protected_environment():
