@@ -583,87 +583,40 @@ impl Catalog for PostgresStore {
         let key = after_key(query.sort.field, after.as_ref())?;
         let after_id = after.as_ref().map(|a| a.id.as_str());
         let pool = &self.pool;
-        let rows = match (query.sort.field, query.sort.descending, key) {
-            (SortField::Title, false, AfterKey::Text(k)) => list_games!(
-                pool,
-                query,
-                k,
-                after_id,
-                key = "title_key",
-                after = "$7::text",
-                cmp = ">",
-                dir = "ASC"
-            ),
-            (SortField::Title, true, AfterKey::Text(k)) => list_games!(
-                pool,
-                query,
-                k,
-                after_id,
-                key = "title_key",
-                after = "$7::text",
-                cmp = "<",
-                dir = "DESC"
-            ),
-            (SortField::ReleaseDate, false, AfterKey::Text(k)) => list_games!(
-                pool,
-                query,
-                k,
-                after_id,
-                key = "release_key",
-                after = "$7::text",
-                cmp = ">",
-                dir = "ASC"
-            ),
-            (SortField::ReleaseDate, true, AfterKey::Text(k)) => list_games!(
-                pool,
-                query,
-                k,
-                after_id,
-                key = "release_key",
-                after = "$7::text",
-                cmp = "<",
-                dir = "DESC"
-            ),
-            (SortField::UpdatedAt, false, AfterKey::Text(k)) => list_games!(
-                pool,
-                query,
-                k,
-                after_id,
-                key = "updated_at",
-                after = "$7::text",
-                cmp = ">",
-                dir = "ASC"
-            ),
-            (SortField::UpdatedAt, true, AfterKey::Text(k)) => list_games!(
-                pool,
-                query,
-                k,
-                after_id,
-                key = "updated_at",
-                after = "$7::text",
-                cmp = "<",
-                dir = "DESC"
-            ),
-            (SortField::Rating, false, AfterKey::Number(k)) => list_games!(
-                pool,
-                query,
-                k,
-                after_id,
-                key = "rating_key",
-                after = "$7::int4",
-                cmp = ">",
-                dir = "ASC"
-            ),
-            (SortField::Rating, true, AfterKey::Number(k)) => list_games!(
-                pool,
-                query,
-                k,
-                after_id,
-                key = "rating_key",
-                after = "$7::int4",
-                cmp = "<",
-                dir = "DESC"
-            ),
+        // The sort's statement in the query's direction: ascending walks its index forward
+        // from the cursor, descending backward.
+        macro_rules! sorted {
+            ($after_key:expr, $key:literal, $after:literal) => {
+                if query.sort.descending {
+                    list_games!(
+                        pool,
+                        query,
+                        $after_key,
+                        after_id,
+                        key = $key,
+                        after = $after,
+                        cmp = "<",
+                        dir = "DESC"
+                    )
+                } else {
+                    list_games!(
+                        pool,
+                        query,
+                        $after_key,
+                        after_id,
+                        key = $key,
+                        after = $after,
+                        cmp = ">",
+                        dir = "ASC"
+                    )
+                }
+            };
+        }
+        let rows = match (query.sort.field, key) {
+            (SortField::Title, AfterKey::Text(k)) => sorted!(k, "title_key", "$7::text"),
+            (SortField::ReleaseDate, AfterKey::Text(k)) => sorted!(k, "release_key", "$7::text"),
+            (SortField::UpdatedAt, AfterKey::Text(k)) => sorted!(k, "updated_at", "$7::text"),
+            (SortField::Rating, AfterKey::Number(k)) => sorted!(k, "rating_key", "$7::int4"),
             _ => {
                 return Err(StoreError::InvalidCursor(
                     "its sort value has the wrong type".into(),
