@@ -1,53 +1,15 @@
 //! The API router driven with `oneshot`: every endpoint, its success and each error path.
 
-use axum::Router;
+mod app;
+
+use app::{TestApp, app, app_with};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use ludex::api::{self, ApiConfig, AppState};
-use ludex::bucket::Bucket;
+use ludex::api::ApiConfig;
 use ludex::ingest::{IngestConfig, Ingestor, Upload};
-use ludex::keys::{KeyFile, Keys, Scope};
-use ludex::store;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use tower::ServiceExt;
-
-struct TestApp {
-    router: Router,
-    state: AppState,
-    writer: String,
-    reader: String,
-    _dir: tempfile::TempDir,
-}
-
-fn app_with(config: ApiConfig) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let stores = store::Stores::sqlite(&dir.path().join("ludex.db")).unwrap();
-    let bucket = Bucket::local(&dir.path().join("bucket")).unwrap();
-    let key_path = dir.path().join("keys.json");
-    let keys = KeyFile::new(&key_path);
-    let (writer, _) = keys.create("writer", Scope::Write, "t".into()).unwrap();
-    let (reader, _) = keys.create("reader", Scope::Read, "t".into()).unwrap();
-    let state = AppState {
-        stores,
-        bucket,
-        keys: Arc::new(Keys::new(keys.ring().unwrap())),
-        config: Arc::new(config),
-        metrics: ludex::metrics::Metrics::registry(),
-    };
-    TestApp {
-        router: api::router(state.clone()),
-        state,
-        writer,
-        reader,
-        _dir: dir,
-    }
-}
-
-fn app() -> TestApp {
-    app_with(ApiConfig::default())
-}
 
 struct Reply {
     status: StatusCode,

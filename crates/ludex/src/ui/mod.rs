@@ -267,6 +267,3 @@ pub fn sign_in_notice(viewer: &Viewer, what: &str) -> String {
         html::url_encode(&viewer.here)
     )
 }
-
-#[cfg(test)]
-mod tests;

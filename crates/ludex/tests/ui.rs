@@ -1,52 +1,14 @@
-//! The UI through the whole router, as a browser without JavaScript sees it.
+//! The web UI through the whole router, as a browser without JavaScript sees it.
 
-use crate::api::{self, ApiConfig, AppState};
-use crate::bucket::Bucket;
-use crate::keys::{KeyFile, Keys, Scope};
-use crate::store;
-use axum::Router;
+mod app;
+
+use app::{TestApp, app, app_with};
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
+use ludex::api::ApiConfig;
 use ludex_domain::Game;
-use std::sync::Arc;
 use tower::ServiceExt;
-
-struct TestUi {
-    router: Router,
-    state: AppState,
-    writer: String,
-    reader: String,
-    _dir: tempfile::TempDir,
-}
-
-fn ui_with(config: ApiConfig) -> TestUi {
-    let dir = tempfile::tempdir().unwrap();
-    let stores = store::Stores::sqlite(&dir.path().join("ludex.db")).unwrap();
-    let bucket = Bucket::local(&dir.path().join("bucket")).unwrap();
-    let key_path = dir.path().join("keys.json");
-    let keys = KeyFile::new(&key_path);
-    let (writer, _) = keys.create("writer", Scope::Write, "t".into()).unwrap();
-    let (reader, _) = keys.create("reader", Scope::Read, "t".into()).unwrap();
-    let state = AppState {
-        stores,
-        bucket,
-        keys: Arc::new(Keys::new(keys.ring().unwrap())),
-        config: Arc::new(config),
-        metrics: crate::metrics::Metrics::registry(),
-    };
-    TestUi {
-        router: api::router(state.clone()),
-        state,
-        writer,
-        reader,
-        _dir: dir,
-    }
-}
-
-fn ui() -> TestUi {
-    ui_with(ApiConfig::default())
-}
 
 struct Reply {
     status: StatusCode,
@@ -85,7 +47,7 @@ impl Reply {
     }
 }
 
-impl TestUi {
+impl TestApp {
     async fn send(&self, request: Request<Body>) -> Reply {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
@@ -101,6 +63,17 @@ impl TestUi {
     async fn get(&self, uri: &str) -> Reply {
         self.send(Request::get(uri).body(Body::empty()).unwrap())
             .await
+    }
+
+    /// A GET in the session whose cookie is `cookie`.
+    async fn get_signed_in(&self, uri: &str, cookie: &str) -> Reply {
+        self.send(
+            Request::get(uri)
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
     }
 
     async fn add(&self, json: serde_json::Value) {
@@ -125,14 +98,7 @@ impl TestUi {
         let reply = self.send(request.body(Body::from(body)).unwrap()).await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
         let cookie = reply.cookie("ludex_session");
-        let page = self
-            .send(
-                Request::get("/")
-                    .header(header::COOKIE, &cookie)
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await;
+        let page = self.get_signed_in("/", &cookie).await;
         let marker = "<meta name=\"csrf-token\" content=\"";
         let start = page
             .body
@@ -146,7 +112,7 @@ impl TestUi {
 
 #[tokio::test]
 async fn the_catalog_is_rendered_on_the_server_for_reading_without_javascript() {
-    let ui = ui();
+    let ui = app();
     ui.add(serde_json::json!({"id": "hades", "title": "Hades", "platforms": ["PC"], "genres": ["Roguelike"], "release_date": "2020-09-17", "rating": 9.3}))
         .await;
     ui.add(serde_json::json!({"id": "celeste", "title": "Celeste <3", "platforms": ["Switch"], "rating": 9.1}))
@@ -198,7 +164,7 @@ async fn the_catalog_is_rendered_on_the_server_for_reading_without_javascript() 
 
 #[tokio::test]
 async fn bad_filters_are_reported_in_the_api_wording() {
-    let ui = ui();
+    let ui = app();
     let reply = ui.get("/?year_from=abc&min_rating=11").await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert!(
@@ -213,7 +179,7 @@ async fn bad_filters_are_reported_in_the_api_wording() {
 
 #[tokio::test]
 async fn an_empty_catalog_says_so_and_points_to_the_upload_page() {
-    let ui = ui();
+    let ui = app();
     let reply = ui.get("/").await;
     assert!(reply.body.contains("The catalog is empty"));
     assert!(reply.body.contains("href=\"/ui/uploads\""));
@@ -223,7 +189,7 @@ async fn an_empty_catalog_says_so_and_points_to_the_upload_page() {
 
 #[tokio::test]
 async fn signing_in_sets_an_http_only_strict_session_cookie_secure_behind_tls() {
-    let ui = ui();
+    let ui = app();
     let (reply, _, _) = ui.sign_in(&ui.writer, None).await;
     assert_eq!(reply.headers[header::LOCATION], "/ui/reports");
     let session = reply
@@ -247,7 +213,7 @@ async fn signing_in_sets_an_http_only_strict_session_cookie_secure_behind_tls() 
 
 #[tokio::test]
 async fn a_wrong_key_is_refused_in_the_api_wording() {
-    let ui = ui();
+    let ui = app();
     let form = ui.get("/ui/sign-in").await;
     let body = format!(
         "key=not-a-key&next=%2F&sign_in_token={}",
@@ -275,7 +241,7 @@ async fn a_wrong_key_is_refused_in_the_api_wording() {
 
 #[tokio::test]
 async fn form_posts_without_their_csrf_token_are_forbidden() {
-    let ui = ui();
+    let ui = app();
     // Sign-in without the double-submit token (a cross-site post).
     let reply = ui
         .send(
@@ -304,14 +270,7 @@ async fn form_posts_without_their_csrf_token_are_forbidden() {
     };
     let refused = ui.send(sign_out(String::new())).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    let still = ui
-        .send(
-            Request::get("/")
-                .header(header::COOKIE, &cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let still = ui.get_signed_in("/", &cookie).await;
     assert!(still.body.contains("Sign out"));
 
     let done = ui.send(sign_out(format!("csrf_token={csrf}"))).await;
@@ -321,20 +280,13 @@ async fn form_posts_without_their_csrf_token_are_forbidden() {
             .iter()
             .any(|c| c.starts_with("ludex_session=;") && c.contains("Max-Age=0"))
     );
-    let after = ui
-        .send(
-            Request::get("/")
-                .header(header::COOKIE, &cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let after = ui.get_signed_in("/", &cookie).await;
     assert!(!after.body.contains("Sign out"));
 }
 
 #[tokio::test]
 async fn the_api_accepts_a_session_cookie_only_with_its_csrf_header() {
-    let ui = ui();
+    let ui = app();
     let (_, cookie, csrf) = ui.sign_in(&ui.writer, None).await;
     let create = |csrf: Option<&str>, id: &str| {
         let mut request = Request::post("/games")
@@ -392,7 +344,7 @@ async fn the_api_accepts_a_session_cookie_only_with_its_csrf_header() {
 
 #[tokio::test]
 async fn a_read_only_session_may_not_write() {
-    let ui = ui();
+    let ui = app();
     let (_, cookie, csrf) = ui.sign_in(&ui.reader, None).await;
     let reply = ui
         .send(
@@ -405,21 +357,14 @@ async fn a_read_only_session_may_not_write() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
-    let form = ui
-        .send(
-            Request::get("/ui/games/new")
-                .header(header::COOKIE, &cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let form = ui.get_signed_in("/ui/games/new", &cookie).await;
     assert!(form.body.contains("may only read"));
     assert!(!form.body.contains("id=\"game-form\""));
 }
 
 #[tokio::test]
 async fn where_reads_need_a_key_pages_send_you_to_sign_in() {
-    let ui = ui_with(ApiConfig {
+    let ui = app_with(ApiConfig {
         reads_require_key: true,
         ..ApiConfig::default()
     });
@@ -430,23 +375,9 @@ async fn where_reads_need_a_key_pages_send_you_to_sign_in() {
         "/ui/sign-in?next=%2Fui%2Freports%3Fx%3D1"
     );
     let (_, cookie, _) = ui.sign_in(&ui.reader, None).await;
-    let signed_in = ui
-        .send(
-            Request::get("/ui/reports")
-                .header(header::COOKIE, &cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let signed_in = ui.get_signed_in("/ui/reports", &cookie).await;
     assert_eq!(signed_in.status, StatusCode::OK);
-    let api = ui
-        .send(
-            Request::get("/games")
-                .header(header::COOKIE, &cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let api = ui.get_signed_in("/games", &cookie).await;
     assert_eq!(
         api.status,
         StatusCode::OK,
@@ -456,7 +387,7 @@ async fn where_reads_need_a_key_pages_send_you_to_sign_in() {
 
 #[tokio::test]
 async fn reports_chart_and_tabulate_the_catalog_with_csv_downloads() {
-    let ui = ui();
+    let ui = app();
     ui.add(serde_json::json!({"id": "a", "title": "A", "platforms": ["PC", "Switch"], "genres": ["RPG"], "release_date": 2017, "rating": 9.5}))
         .await;
     ui.add(serde_json::json!({"id": "b", "title": "B", "platforms": ["pc"], "genres": ["Action, Adventure"], "release_date": "2017-03", "rating": 10}))
@@ -502,7 +433,7 @@ async fn reports_chart_and_tabulate_the_catalog_with_csv_downloads() {
 
 #[tokio::test]
 async fn a_game_page_shows_its_details_and_a_missing_game_is_a_404_page() {
-    let ui = ui();
+    let ui = app();
     ui.add(serde_json::json!({"id": "hades", "title": "Hades", "developer": "Supergiant", "raitng": 9})).await;
     let reply = ui.get("/ui/games/hades").await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -521,7 +452,7 @@ async fn a_game_page_shows_its_details_and_a_missing_game_is_a_404_page() {
 
 #[tokio::test]
 async fn the_assets_are_served_from_the_binary() {
-    let ui = ui();
+    let ui = app();
     let css = ui.get("/ui/assets/ui.css").await;
     assert_eq!(css.status, StatusCode::OK);
     assert_eq!(css.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");

@@ -1,0 +1,48 @@
+//! The whole router over a fresh SQLite catalog and bucket folder, with one write key and one
+//! read key: what the API tests and the web UI tests drive with `oneshot`.
+
+use axum::Router;
+use ludex::api::{self, ApiConfig, AppState};
+use ludex::bucket::Bucket;
+use ludex::keys::{KeyFile, Keys, Scope};
+use ludex::metrics::Metrics;
+use ludex::store;
+use std::sync::Arc;
+
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    /// A key with the write scope.
+    pub writer: String,
+    /// A key with the read scope only.
+    pub reader: String,
+    _dir: tempfile::TempDir,
+}
+
+pub fn app_with(config: ApiConfig) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let stores = store::Stores::sqlite(&dir.path().join("ludex.db")).unwrap();
+    let bucket = Bucket::local(&dir.path().join("bucket")).unwrap();
+    let key_path = dir.path().join("keys.json");
+    let keys = KeyFile::new(&key_path);
+    let (writer, _) = keys.create("writer", Scope::Write, "t".into()).unwrap();
+    let (reader, _) = keys.create("reader", Scope::Read, "t".into()).unwrap();
+    let state = AppState {
+        stores,
+        bucket,
+        keys: Arc::new(Keys::new(keys.ring().unwrap())),
+        config: Arc::new(config),
+        metrics: Metrics::registry(),
+    };
+    TestApp {
+        router: api::router(state.clone()),
+        state,
+        writer,
+        reader,
+        _dir: dir,
+    }
+}
+
+pub fn app() -> TestApp {
+    app_with(ApiConfig::default())
+}
