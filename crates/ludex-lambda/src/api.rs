@@ -8,11 +8,11 @@ use ludex::metrics::Metrics;
 use std::sync::Arc;
 
 /// The state of the API, from the settings. API keys kept in SSM are fetched when a request
-/// first presents a key, not here.
+/// first presents a key (and again once older than their maximum age), not here.
 pub async fn state(config: &Config, settings: ApiSettings) -> anyhow::Result<AppState> {
     let keys = match settings.keys {
         KeySetting::Inline(ring) => Keys::new(ring),
-        KeySetting::Parameter(name) => Keys::fetched(SsmParameter::new(&name)),
+        KeySetting::Parameter { name, max_age } => Keys::fetched(SsmParameter::new(&name), max_age),
     };
     Ok(AppState {
         stores: crate::open_store(config).await?,

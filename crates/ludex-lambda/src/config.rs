@@ -3,6 +3,7 @@
 //! with a message that names the variable.
 
 use ludex::keys::KeyRing;
+use std::time::Duration;
 
 /// A setting that is missing or not valid.
 #[derive(Debug, thiserror::Error)]
@@ -38,9 +39,15 @@ pub struct Config {
 pub enum KeySetting {
     /// The key file's JSON in `LUDEX_API_KEYS`.
     Inline(KeyRing),
-    /// An SSM parameter (SecureString) holding that JSON, fetched when a key is first presented.
-    Parameter(String),
+    /// An SSM parameter (SecureString) holding that JSON, fetched when a key is first presented
+    /// and again once the fetched keys are older than `max_age`
+    /// (`LUDEX_API_KEYS_MAX_AGE_SECONDS`, default 300).
+    Parameter { name: String, max_age: Duration },
 }
+
+/// How long keys fetched from the parameter are used before they are fetched again: a key
+/// revoked in the parameter stops working within this time.
+pub const DEFAULT_KEYS_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// What the API function needs beyond [`Config`].
 #[derive(Clone, Debug)]
@@ -168,11 +175,33 @@ impl ApiSettings {
                 ));
             }
             // The value holds hashes only, but it is not echoed: it may be long.
+            (Some(_), None) if vars.get("LUDEX_API_KEYS_MAX_AGE_SECONDS").is_some() => {
+                return Err(invalid(
+                    "LUDEX_API_KEYS_MAX_AGE_SECONDS",
+                    "…",
+                    "it applies to keys fetched from LUDEX_API_KEYS_PARAMETER, and LUDEX_API_KEYS is set instead",
+                ));
+            }
             (Some(json), None) => KeySetting::Inline(
                 KeyRing::from_json(&json)
                     .map_err(|reason| invalid("LUDEX_API_KEYS", "…", reason))?,
             ),
-            (None, Some(parameter)) => KeySetting::Parameter(parameter),
+            (None, Some(name)) => KeySetting::Parameter {
+                name,
+                max_age: match vars.get("LUDEX_API_KEYS_MAX_AGE_SECONDS") {
+                    None => DEFAULT_KEYS_MAX_AGE,
+                    Some(value) => match value.trim().parse::<u64>() {
+                        Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
+                        _ => {
+                            return Err(invalid(
+                                "LUDEX_API_KEYS_MAX_AGE_SECONDS",
+                                &value,
+                                "use a whole number of seconds, at least 1",
+                            ));
+                        }
+                    },
+                },
+            },
             (None, None) => {
                 return Err(ConfigError::Missing {
                     name: "LUDEX_API_KEYS_PARAMETER",
@@ -317,7 +346,10 @@ mod tests {
             ("LUDEX_CORS_ORIGINS", ""),
         ]))
         .unwrap();
-        assert!(matches!(&settings.keys, KeySetting::Parameter(p) if p == "/ludex/dev/api-keys"));
+        assert!(
+            matches!(&settings.keys, KeySetting::Parameter { name, max_age }
+            if name == "/ludex/dev/api-keys" && *max_age == DEFAULT_KEYS_MAX_AGE)
+        );
         assert!(!settings.reads_require_key);
         assert!(settings.cors_origins.is_empty());
 
@@ -340,6 +372,33 @@ mod tests {
                 ("LUDEX_READS_REQUIRE_KEY", "yes please")
             ])
             .contains("use true or false")
+        );
+
+        let settings = ApiSettings::from_vars(vars(&[
+            ("LUDEX_API_KEYS_PARAMETER", "/p"),
+            ("LUDEX_API_KEYS_MAX_AGE_SECONDS", "60"),
+        ]))
+        .unwrap();
+        assert!(
+            matches!(&settings.keys, KeySetting::Parameter { max_age, .. }
+            if *max_age == Duration::from_secs(60))
+        );
+        for bad in ["0", "-5", "5m"] {
+            assert!(
+                message(&[
+                    ("LUDEX_API_KEYS_PARAMETER", "/p"),
+                    ("LUDEX_API_KEYS_MAX_AGE_SECONDS", bad)
+                ])
+                .contains("at least 1"),
+                "{bad}"
+            );
+        }
+        assert!(
+            message(&[
+                ("LUDEX_API_KEYS", &json),
+                ("LUDEX_API_KEYS_MAX_AGE_SECONDS", "60")
+            ])
+            .contains("applies to keys fetched from LUDEX_API_KEYS_PARAMETER")
         );
     }
 

@@ -9,6 +9,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::time::Duration;
+// tokio's clock, which tests can pause and advance.
+use tokio::time::Instant;
 
 /// What a key may do. Writes include reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -104,7 +107,9 @@ pub trait KeySource: Send + Sync + std::fmt::Debug {
 /// The key ring a server checks against. Built from a key file it follows the file: each check
 /// looks at the file's modification time (one `stat`) and reloads it when it changed, so a key
 /// created or revoked with `ludex keys` takes effect on the next request. Built from a
-/// [`KeySource`] it is fetched once, by [`Keys::load`], when a request first presents a key.
+/// [`KeySource`] it is fetched by [`Keys::load`] when a request first presents a key, and
+/// fetched again once it is older than its maximum age, so a revoked key stops working within
+/// that age.
 #[derive(Debug, Default)]
 pub struct Keys {
     ring: std::sync::RwLock<KeyRing>,
@@ -115,7 +120,31 @@ pub struct Keys {
 #[derive(Debug)]
 struct Fetched {
     source: Box<dyn KeySource>,
-    loaded: tokio::sync::OnceCell<()>,
+    max_age: Duration,
+    /// Until when the ring needs no fetch; `None` until the first fetch succeeded.
+    fresh_until: std::sync::Mutex<Option<Instant>>,
+    /// Held while fetching, so concurrent requests wait for one fetch instead of each making one.
+    fetching: tokio::sync::Mutex<()>,
+}
+
+/// After a failed refresh, the ring already loaded is kept and the next fetch waits this long
+/// (or the maximum age, if shorter): a failing parameter store is not asked on every request.
+const REFRESH_RETRY: Duration = Duration::from_secs(30);
+
+impl Fetched {
+    fn fresh_until(&self) -> Option<Instant> {
+        *self
+            .fresh_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set_fresh_until(&self, until: Instant) {
+        *self
+            .fresh_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(until);
+    }
 }
 
 #[derive(Debug)]
@@ -138,42 +167,68 @@ impl Keys {
         }
     }
 
-    /// Keys fetched from `source` on first use (see [`Keys::load`]); none until then.
-    pub fn fetched(source: impl KeySource + 'static) -> Self {
+    /// Keys fetched from `source` on first use and again once older than `max_age` (see
+    /// [`Keys::load`]); none until the first fetch.
+    pub fn fetched(source: impl KeySource + 'static, max_age: Duration) -> Self {
         Self {
             fetched: Some(Fetched {
                 source: Box::new(source),
-                loaded: tokio::sync::OnceCell::new(),
+                max_age,
+                fresh_until: std::sync::Mutex::new(None),
+                fetching: tokio::sync::Mutex::new(()),
             }),
             ..Self::default()
         }
     }
 
-    /// Fetches the keys of a [`Keys::fetched`] ring the first time it is called (and again after
-    /// a failure); does nothing for the other kinds. Called before checking a presented key:
-    /// a request without one needs no keys, so a cold start does not wait for them.
+    /// Fetches the keys of a [`Keys::fetched`] ring when it has none yet or they are older than
+    /// its maximum age; does nothing for the other kinds. Called before checking a presented
+    /// key: a request without one needs no keys, so a cold start does not wait for them.
+    ///
+    /// Fails only while no fetch has ever succeeded. When a refresh fails, the keys already
+    /// loaded stay in use (logged as a warning) and the fetch is retried after
+    /// `min(30 s, max age)`: an outage of the parameter store does not lock every client out.
     pub async fn load(&self) -> Result<(), KeyError> {
         let Some(fetched) = &self.fetched else {
             return Ok(());
         };
-        fetched
-            .loaded
-            .get_or_try_init(|| async {
-                let failed = |reason| KeyError::Load {
-                    from: fetched.source.describe(),
-                    reason,
-                };
-                let text = fetched.source.fetch().await.map_err(failed)?;
-                let ring = KeyRing::from_json(&text).map_err(failed)?;
+        let is_fresh = || {
+            fetched
+                .fresh_until()
+                .is_some_and(|until| Instant::now() < until)
+        };
+        if is_fresh() {
+            return Ok(());
+        }
+        let _fetching = fetched.fetching.lock().await;
+        if is_fresh() {
+            return Ok(()); // another request fetched while this one waited
+        }
+        let failed = |reason| KeyError::Load {
+            from: fetched.source.describe(),
+            reason,
+        };
+        let ring = match fetched.source.fetch().await {
+            Ok(text) => KeyRing::from_json(&text).map_err(failed),
+            Err(reason) => Err(failed(reason)),
+        };
+        match ring {
+            Ok(ring) => {
                 *self
                     .ring
                     .write()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = ring;
+                fetched.set_fresh_until(Instant::now() + fetched.max_age);
                 tracing::info!(from = %fetched.source.describe(), "API keys loaded");
                 Ok(())
-            })
-            .await
-            .map(|_| ())
+            }
+            Err(error) if fetched.fresh_until().is_some() => {
+                fetched.set_fresh_until(Instant::now() + REFRESH_RETRY.min(fetched.max_age));
+                tracing::warn!(%error, "keeping the API keys loaded before");
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// The keys of a key file, followed as it changes.
@@ -379,37 +434,73 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn fetched_keys_are_loaded_once_on_first_use_and_retried_after_a_failure() {
-        let key = "ludex_example";
-        let json = format!(
-            r#"[{{"name":"a","scope":"read","hash":"blake3:{}","created_at":"x"}}]"#,
-            blake3::hash(key.as_bytes()).to_hex()
-        );
+    fn ring_json(keys: &[(&str, &str)]) -> String {
+        let entries: Vec<String> = keys
+            .iter()
+            .map(|(name, key)| {
+                format!(
+                    r#"{{"name":"{name}","scope":"read","hash":"blake3:{}","created_at":"x"}}"#,
+                    blake3::hash(key.as_bytes()).to_hex()
+                )
+            })
+            .collect();
+        format!("[{}]", entries.join(","))
+    }
+
+    // The clock is tokio's, paused: time moves only by `advance`.
+    #[tokio::test(start_paused = true)]
+    async fn fetched_keys_are_loaded_on_first_use_refreshed_when_old_and_kept_through_failures() {
+        let (old, new) = ("ludex_old", "ludex_new");
         let parameter = std::sync::Arc::new(Parameter {
             text: std::sync::Mutex::new(Err("throttled".into())),
             fetches: Default::default(),
         });
-        let keys = Keys::fetched(parameter.clone());
-        assert_eq!(keys.check(key), None, "nothing is fetched before load");
-        assert_eq!(
-            parameter.fetches.load(std::sync::atomic::Ordering::SeqCst),
-            0
-        );
+        let fetches = || parameter.fetches.load(std::sync::atomic::Ordering::SeqCst);
+        let set = |text: Result<String, String>| *parameter.text.lock().unwrap() = text;
+        let keys = Keys::fetched(parameter.clone(), Duration::from_secs(300));
+        assert_eq!(keys.check(old), None, "nothing is fetched before load");
+        assert_eq!(fetches(), 0);
+
         let error = keys.load().await.unwrap_err().to_string();
         assert_eq!(
             error,
             "cannot load the API keys from the test parameter: throttled"
         );
-        *parameter.text.lock().unwrap() = Ok(json);
+        set(Ok(ring_json(&[("old", old)])));
         keys.load().await.unwrap();
         keys.load().await.unwrap();
-        assert_eq!(keys.check(key), Some(Scope::Read));
+        assert_eq!(keys.check(old), Some(Scope::Read));
+        assert_eq!(fetches(), 2, "fetched again after the failure, then not");
+
+        // `old` is revoked and `new` created: both show once the ring is older than its age.
+        set(Ok(ring_json(&[("new", new)])));
+        tokio::time::advance(Duration::from_secs(299)).await;
+        keys.load().await.unwrap();
+        assert_eq!((keys.check(old), fetches()), (Some(Scope::Read), 2));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        keys.load().await.unwrap();
+        assert_eq!(fetches(), 3);
         assert_eq!(
-            parameter.fetches.load(std::sync::atomic::Ordering::SeqCst),
-            2,
-            "fetched again after the failure, then never again"
+            keys.check(old),
+            None,
+            "a revoked key stops after the max age"
         );
+        assert_eq!(keys.check(new), Some(Scope::Read));
+
+        // A failed refresh keeps the ring it has and asks again after 30 s, not at each request.
+        set(Err("throttled".into()));
+        tokio::time::advance(Duration::from_secs(301)).await;
+        keys.load().await.unwrap();
+        keys.load().await.unwrap();
+        assert_eq!((keys.check(new), fetches()), (Some(Scope::Read), 4));
+        set(Ok("not json".into()));
+        tokio::time::advance(Duration::from_secs(31)).await;
+        keys.load().await.unwrap();
+        assert_eq!((keys.check(new), fetches()), (Some(Scope::Read), 5));
+        set(Ok(ring_json(&[])));
+        tokio::time::advance(Duration::from_secs(31)).await;
+        keys.load().await.unwrap();
+        assert_eq!((keys.check(new), fetches()), (None, 6));
     }
 
     #[test]
