@@ -9,8 +9,8 @@
 //! - warm invocations of the API function through that runtime API, against the same request
 //!   sent to the router in this process (`oneshot`), both over the same moto store.
 //!
-//! Run: `scripts/check-lambda` once, then
-//! `LUDEX_LAMBDA_DIR=target/lambda/x86_64 scripts/with-moto cargo bench -p ludex-lambda --bench cold_start`.
+//! Run: `scripts/check-lambda x86_64` once, then
+//! `scripts/with-moto cargo bench -p ludex-lambda --bench cold_start`.
 
 use axum::Router;
 use axum::body::Bytes;

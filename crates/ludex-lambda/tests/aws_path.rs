@@ -4,16 +4,7 @@
 //! then the games read back through the API router — with DynamoDB as the catalog, and again
 //! with PostgreSQL.
 
-// Both server finders include the small module that prints the skip banner.
-#![allow(
-    clippy::duplicate_mod,
-    reason = "moto and fresh_postgres each include tests/skip"
-)]
-
-#[path = "../../ludex/tests/fresh_postgres/mod.rs"]
-mod fresh_postgres;
-#[path = "../../ludex/tests/moto/mod.rs"]
-mod moto;
+use crate::{fresh_postgres, moto};
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{

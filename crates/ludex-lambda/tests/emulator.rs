@@ -3,12 +3,12 @@
 //! DynamoDB, SSM) and fed events through cargo-lambda's Lambda runtime emulator
 //! (`cargo lambda watch --only-lambda-apis`). Event fixtures are in `tests/fixtures`.
 //!
-//! `scripts/check-lambda` builds the binaries and runs these tests (`--ignored`, as a plain
-//! `cargo test` has no binaries to run). Without a moto server, cargo-lambda or the binaries
-//! they skip loudly; with CI=true that is a failure.
+//! They are `#[ignore]`d, as a plain `cargo test` has no binaries to run: `scripts/test` builds
+//! them first (`scripts/check-lambda x86_64`, into `target/lambda/x86_64`, or
+//! `LUDEX_LAMBDA_DIR`) and runs these with `--include-ignored`. Without a moto server,
+//! cargo-lambda or the binaries they skip loudly; with CI=true that is a failure.
 
-#[path = "../../ludex/tests/moto/mod.rs"]
-mod moto;
+use crate::moto;
 
 use ludex::store::Stores;
 use ludex_domain::{GameId, LedgerQuery};
@@ -33,7 +33,7 @@ fn skip(suite: &str, reason: &str) {
     let banner = "!".repeat(78);
     let _ = writeln!(
         std::io::stderr().lock(),
-        "\n{banner}\n!! SKIPPED: {suite}\n!! {reason}\n!! Run scripts/check-lambda.\n{banner}\n"
+        "\n{banner}\n!! SKIPPED: {suite}\n!! {reason}\n!! Run scripts/check-lambda x86_64 first.\n{banner}\n"
     );
 }
 
@@ -59,7 +59,7 @@ impl Setup {
         }
         let lambda_dir = std::env::var_os("LUDEX_LAMBDA_DIR")
             .map(PathBuf::from)
-            .unwrap_or_else(|| workspace().join("target/lambda"));
+            .unwrap_or_else(|| workspace().join("target/lambda/x86_64"));
         let bootstrap = lambda_dir.join(function).join("bootstrap");
         if !bootstrap.is_file() {
             skip(suite, &format!("{} is not built", bootstrap.display()));
@@ -261,7 +261,7 @@ async fn ledger(stores: &Stores) -> Vec<ludex_domain::report::IngestRecord> {
 }
 
 #[tokio::test]
-#[ignore = "needs the bootstrap binaries: run by scripts/check-lambda"]
+#[ignore = "needs the x86_64 packages of scripts/check-lambda; scripts/test runs it"]
 async fn an_s3_event_ingests_every_upload_it_names_and_a_replay_changes_nothing() {
     let Some(setup) = Setup::find("ingest function (S3 events)", "ludex-ingest-lambda") else {
         return;
@@ -326,7 +326,7 @@ async fn an_s3_event_ingests_every_upload_it_names_and_a_replay_changes_nothing(
 }
 
 #[tokio::test]
-#[ignore = "needs the bootstrap binaries: run by scripts/check-lambda"]
+#[ignore = "needs the x86_64 packages of scripts/check-lambda; scripts/test runs it"]
 async fn bad_files_are_reported_and_only_transient_faults_fail_the_invocation() {
     let Some(setup) = Setup::find("ingest function (rejects, faults)", "ludex-ingest-lambda")
     else {
@@ -406,7 +406,7 @@ async fn bad_files_are_reported_and_only_transient_faults_fail_the_invocation() 
 }
 
 #[tokio::test]
-#[ignore = "needs the bootstrap binaries: run by scripts/check-lambda"]
+#[ignore = "needs the x86_64 packages of scripts/check-lambda; scripts/test runs it"]
 async fn an_sqs_batch_reports_only_the_messages_that_failed() {
     let Some(setup) = Setup::find("ingest function (SQS)", "ludex-ingest-lambda") else {
         return;
@@ -435,7 +435,7 @@ async fn an_sqs_batch_reports_only_the_messages_that_failed() {
 }
 
 #[tokio::test]
-#[ignore = "needs the bootstrap binaries: run by scripts/check-lambda"]
+#[ignore = "needs the x86_64 packages of scripts/check-lambda; scripts/test runs it"]
 async fn api_gateway_requests_of_both_payload_versions_reach_the_router() {
     let Some(setup) = Setup::find("API function", "ludex-api-lambda") else {
         return;

@@ -1,8 +1,6 @@
 //! The API router driven with `oneshot`: every endpoint, its success and each error path.
 
-mod app;
-
-use app::{TestApp, app, app_with};
+use crate::app::{TestApp, app, app_with};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;

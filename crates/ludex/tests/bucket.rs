@@ -2,7 +2,7 @@
 //! local server (moto, started by `scripts/with-moto`; skipped loudly without one, a failure
 //! on CI).
 
-mod moto;
+use crate::moto;
 
 use bytes::Bytes;
 use ludex::bucket::{Bucket, BucketError};

@@ -3,11 +3,10 @@
 
 #![cfg(feature = "dynamodb")]
 
-mod conformance;
-mod dynamo_requests;
-mod moto;
+use crate::conformance;
+use crate::moto;
 
-use dynamo_requests::Requests;
+use crate::dynamo_requests::Requests;
 
 use ludex::store::dynamodb::DynamoStore;
 use ludex::store::{self, Stores};

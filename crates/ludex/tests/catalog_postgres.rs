@@ -3,10 +3,10 @@
 
 #![cfg(feature = "postgres")]
 
-mod conformance;
-mod fresh_postgres;
+use crate::conformance;
+use crate::fresh_postgres;
 
-use fresh_postgres::FreshDatabase;
+use crate::fresh_postgres::FreshDatabase;
 use futures::FutureExt as _;
 use ludex::store;
 use ludex_domain::{AttemptId, Game, Position, StagedGame, UpsertOutcome};

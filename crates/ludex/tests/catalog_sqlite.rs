@@ -1,6 +1,6 @@
 //! The catalog conformance suite against the embedded SQLite store.
 
-mod conformance;
+use crate::conformance;
 
 #[tokio::test]
 async fn sqlite_keeps_the_catalog_contract() {

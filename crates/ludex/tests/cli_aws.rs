@@ -3,7 +3,7 @@
 
 #![cfg(feature = "dynamodb")]
 
-mod moto;
+use crate::moto;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

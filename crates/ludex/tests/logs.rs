@@ -1,13 +1,11 @@
 //! Log lines as operators read them in CloudWatch: JSON, with the request id, the X-Ray trace
 //! id and, for ingests, the upload key and stage durations; never a key.
 
-mod observed;
-
+use crate::observed::{Captured, TRACE_HEADER, TRACE_ID, app, examples};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use ludex::metrics::{Metrics, Stage};
 use ludex::telemetry::RequestContext;
-use observed::{Captured, TRACE_HEADER, TRACE_ID, app, examples};
 use serde_json::{Value, json};
 use std::time::Duration;
 

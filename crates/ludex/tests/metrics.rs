@@ -2,12 +2,10 @@
 //! the Prometheus text at `/metrics`, and the names shared with the Terraform dashboard and
 //! alarms.
 
-mod observed;
-
+use crate::observed::{Captured, app, examples};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use ludex::metrics::{self, IngestMetrics, Metrics, Stage};
-use observed::{Captured, app, examples};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

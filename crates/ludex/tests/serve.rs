@@ -1,7 +1,7 @@
 //! `ludex serve` as a real process on a random port: the inbox (a watched folder, or a listed
 //! S3 bucket on moto), and a clean stop on SIGTERM.
 
-mod moto;
+use crate::moto;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};

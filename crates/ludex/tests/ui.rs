@@ -1,8 +1,6 @@
 //! The web UI through the whole router, as a browser without JavaScript sees it.
 
-mod app;
-
-use app::{TestApp, app, app_with};
+use crate::app::{TestApp, app, app_with};
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
@@ -47,7 +45,22 @@ impl Reply {
     }
 }
 
-impl TestApp {
+/// The app as these tests drive it, with requests as a browser makes them and replies read
+/// as text.
+struct Ui(TestApp);
+
+impl std::ops::Deref for Ui {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
+}
+
+fn ui() -> Ui {
+    Ui(app())
+}
+
+impl Ui {
     async fn send(&self, request: Request<Body>) -> Reply {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
@@ -112,7 +125,7 @@ impl TestApp {
 
 #[tokio::test]
 async fn the_catalog_is_rendered_on_the_server_for_reading_without_javascript() {
-    let ui = app();
+    let ui = ui();
     ui.add(serde_json::json!({"id": "hades", "title": "Hades", "platforms": ["PC"], "genres": ["Roguelike"], "release_date": "2020-09-17", "rating": 9.3}))
         .await;
     ui.add(serde_json::json!({"id": "celeste", "title": "Celeste <3", "platforms": ["Switch"], "rating": 9.1}))
@@ -164,7 +177,7 @@ async fn the_catalog_is_rendered_on_the_server_for_reading_without_javascript() 
 
 #[tokio::test]
 async fn bad_filters_are_reported_in_the_api_wording() {
-    let ui = app();
+    let ui = ui();
     let reply = ui.get("/?year_from=abc&min_rating=11").await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert!(
@@ -179,7 +192,7 @@ async fn bad_filters_are_reported_in_the_api_wording() {
 
 #[tokio::test]
 async fn an_empty_catalog_says_so_and_points_to_the_upload_page() {
-    let ui = app();
+    let ui = ui();
     let reply = ui.get("/").await;
     assert!(reply.body.contains("The catalog is empty"));
     assert!(reply.body.contains("href=\"/ui/uploads\""));
@@ -189,7 +202,7 @@ async fn an_empty_catalog_says_so_and_points_to_the_upload_page() {
 
 #[tokio::test]
 async fn signing_in_sets_an_http_only_strict_session_cookie_secure_behind_tls() {
-    let ui = app();
+    let ui = ui();
     let (reply, _, _) = ui.sign_in(&ui.writer, None).await;
     assert_eq!(reply.headers[header::LOCATION], "/ui/reports");
     let session = reply
@@ -213,7 +226,7 @@ async fn signing_in_sets_an_http_only_strict_session_cookie_secure_behind_tls() 
 
 #[tokio::test]
 async fn a_wrong_key_is_refused_in_the_api_wording() {
-    let ui = app();
+    let ui = ui();
     let form = ui.get("/ui/sign-in").await;
     let body = format!(
         "key=not-a-key&next=%2F&sign_in_token={}",
@@ -241,7 +254,7 @@ async fn a_wrong_key_is_refused_in_the_api_wording() {
 
 #[tokio::test]
 async fn form_posts_without_their_csrf_token_are_forbidden() {
-    let ui = app();
+    let ui = ui();
     // Sign-in without the double-submit token (a cross-site post).
     let reply = ui
         .send(
@@ -286,7 +299,7 @@ async fn form_posts_without_their_csrf_token_are_forbidden() {
 
 #[tokio::test]
 async fn the_api_accepts_a_session_cookie_only_with_its_csrf_header() {
-    let ui = app();
+    let ui = ui();
     let (_, cookie, csrf) = ui.sign_in(&ui.writer, None).await;
     let create = |csrf: Option<&str>, id: &str| {
         let mut request = Request::post("/games")
@@ -344,7 +357,7 @@ async fn the_api_accepts_a_session_cookie_only_with_its_csrf_header() {
 
 #[tokio::test]
 async fn a_read_only_session_may_not_write() {
-    let ui = app();
+    let ui = ui();
     let (_, cookie, csrf) = ui.sign_in(&ui.reader, None).await;
     let reply = ui
         .send(
@@ -364,10 +377,10 @@ async fn a_read_only_session_may_not_write() {
 
 #[tokio::test]
 async fn where_reads_need_a_key_pages_send_you_to_sign_in() {
-    let ui = app_with(ApiConfig {
+    let ui = Ui(app_with(ApiConfig {
         reads_require_key: true,
         ..ApiConfig::default()
-    });
+    }));
     let reply = ui.get("/ui/reports?x=1").await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
     assert_eq!(
@@ -387,7 +400,7 @@ async fn where_reads_need_a_key_pages_send_you_to_sign_in() {
 
 #[tokio::test]
 async fn reports_chart_and_tabulate_the_catalog_with_csv_downloads() {
-    let ui = app();
+    let ui = ui();
     ui.add(serde_json::json!({"id": "a", "title": "A", "platforms": ["PC", "Switch"], "genres": ["RPG"], "release_date": 2017, "rating": 9.5}))
         .await;
     ui.add(serde_json::json!({"id": "b", "title": "B", "platforms": ["pc"], "genres": ["Action, Adventure"], "release_date": "2017-03", "rating": 10}))
@@ -433,7 +446,7 @@ async fn reports_chart_and_tabulate_the_catalog_with_csv_downloads() {
 
 #[tokio::test]
 async fn a_game_page_shows_its_details_and_a_missing_game_is_a_404_page() {
-    let ui = app();
+    let ui = ui();
     ui.add(serde_json::json!({"id": "hades", "title": "Hades", "developer": "Supergiant", "raitng": 9})).await;
     let reply = ui.get("/ui/games/hades").await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -452,7 +465,7 @@ async fn a_game_page_shows_its_details_and_a_missing_game_is_a_404_page() {
 
 #[tokio::test]
 async fn the_assets_are_served_from_the_binary() {
-    let ui = app();
+    let ui = ui();
     let css = ui.get("/ui/assets/ui.css").await;
     assert_eq!(css.status, StatusCode::OK);
     assert_eq!(css.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
