@@ -144,14 +144,19 @@ fn files_in_the_inbox_are_ingested_at_start_and_as_they_arrive() {
         took < Duration::from_secs(2),
         "ingested {took:?} after it appeared"
     );
-    let (_, body) = server.get("/ingests");
-    let ledger: Value = serde_json::from_str(&body).unwrap();
-    let statuses: Vec<&str> = ledger["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["status"].as_str().unwrap())
-        .collect();
+    // A batch's games are readable before the upload's ledger entry is closed: wait for it.
+    let mut statuses = Vec::new();
+    poll(Duration::from_secs(10), || {
+        let (_, body) = server.get("/ingests");
+        let ledger: Value = serde_json::from_str(&body).unwrap();
+        statuses = ledger["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["status"].as_str().unwrap().to_owned())
+            .collect();
+        !statuses.iter().any(|s| s == "running")
+    });
     assert_eq!(statuses, ["succeeded", "partially_failed"]);
     server.terminate();
 }
