@@ -23,7 +23,7 @@ async fn request_log_lines_carry_the_request_and_trace_ids_and_never_a_key() {
     let (status, _, _) = app
         .send(
             Request::post("/games")
-                .header(header::AUTHORIZATION, format!("Bearer {}", app.writer_key))
+                .header(header::AUTHORIZATION, format!("Bearer {}", app.writer))
                 .header(header::CONTENT_TYPE, "application/json")
                 .header("x-request-id", "req-ok")
                 .header("x-amzn-trace-id", TRACE_HEADER)
@@ -56,7 +56,7 @@ async fn request_log_lines_carry_the_request_and_trace_ids_and_never_a_key() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     let text = logs.text();
-    assert!(!text.contains(&app.writer_key), "a key was logged:\n{text}");
+    assert!(!text.contains(&app.writer), "a key was logged:\n{text}");
     assert!(
         !text.contains(bad_key),
         "a presented key was logged:\n{text}"

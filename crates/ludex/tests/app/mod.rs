@@ -20,6 +20,11 @@ pub struct TestApp {
 }
 
 pub fn app_with(config: ApiConfig) -> TestApp {
+    app_with_metrics(config, Metrics::registry())
+}
+
+/// The app whose metrics go to `metrics` (the observability suites capture them).
+pub fn app_with_metrics(config: ApiConfig, metrics: Metrics) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let stores = store::Stores::sqlite(&dir.path().join("ludex.db")).unwrap();
     let bucket = Bucket::local(&dir.path().join("bucket")).unwrap();
@@ -32,7 +37,7 @@ pub fn app_with(config: ApiConfig) -> TestApp {
         bucket,
         keys: Arc::new(Keys::new(keys.ring().unwrap())),
         config: Arc::new(config),
-        metrics: Metrics::registry(),
+        metrics,
     };
     TestApp {
         router: api::router(state.clone()),

@@ -1,17 +1,13 @@
-//! What the observability tests share: an API over a fresh SQLite catalog and a buffer that
+//! What the observability suites share: the app with its metrics captured, and a buffer that
 //! captures log lines or EMF documents.
-#![allow(dead_code)] // each test binary uses a part
 
-use axum::Router;
+use crate::app::{TestApp, app_with_metrics};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use ludex::api::{self, ApiConfig, AppState};
-use ludex::bucket::Bucket;
+use ludex::api::ApiConfig;
 use ludex::ingest::{IngestConfig, IngestOutcome, Ingestor, Upload};
-use ludex::keys::{KeyFile, Keys, Scope};
 use ludex::metrics::Metrics;
-use ludex::store;
 use ludex::telemetry;
 use serde_json::Value;
 use std::io::Write;
@@ -24,36 +20,22 @@ pub const TRACE_HEADER: &str =
     "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
 pub const TRACE_ID: &str = "1-5759e988-bd862e3fe1be46a994272793";
 
-pub struct TestApp {
-    pub router: Router,
-    pub state: AppState,
-    pub writer_key: String,
-    _dir: tempfile::TempDir,
-}
+/// The app as the observability suites drive it: replies as (status, headers, text), and
+/// uploads ingested as the inbox watcher would.
+pub struct Observed(TestApp);
 
-pub fn app(metrics: Metrics) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let stores = store::Stores::sqlite(&dir.path().join("ludex.db")).unwrap();
-    let bucket = Bucket::local(&dir.path().join("bucket")).unwrap();
-    let key_path = dir.path().join("keys.json");
-    let keys = KeyFile::new(&key_path);
-    let (writer_key, _) = keys.create("writer", Scope::Write, "t".into()).unwrap();
-    let state = AppState {
-        stores,
-        bucket,
-        keys: Arc::new(Keys::new(keys.ring().unwrap())),
-        config: Arc::new(ApiConfig::default()),
-        metrics,
-    };
-    TestApp {
-        router: api::router(state.clone()),
-        state,
-        writer_key,
-        _dir: dir,
+impl std::ops::Deref for Observed {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
     }
 }
 
-impl TestApp {
+pub fn app(metrics: Metrics) -> Observed {
+    Observed(app_with_metrics(ApiConfig::default(), metrics))
+}
+
+impl Observed {
     pub async fn send(
         &self,
         request: Request<Body>,
