@@ -13,7 +13,6 @@ use crate::moto;
 use ludex::store::Stores;
 use ludex_domain::{GameId, LedgerQuery};
 use serde_json::{Value, json};
-use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,14 +26,7 @@ fn workspace() -> PathBuf {
 
 /// Skips `suite` loudly, or fails it on CI.
 fn skip(suite: &str, reason: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{reason}: on CI the {suite} suite must run, never be skipped");
-    }
-    let banner = "!".repeat(78);
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "\n{banner}\n!! SKIPPED: {suite}\n!! {reason}\n!! Run scripts/check-lambda x86_64 first.\n{banner}\n"
-    );
+    moto::skip::skipped(suite, reason, "Run scripts/check-lambda x86_64 first.");
 }
 
 /// What the tests run: the moto server, cargo-lambda and a bootstrap binary.

@@ -1,8 +1,9 @@
 //! The moto server (S3, DynamoDB, SQS) that `scripts/with-moto` starts for the tests. Without
 //! one, a suite is skipped loudly under plain `cargo test`; on CI that is a failure.
 
+// Public for suites that skip for other reasons than a missing server.
 #[path = "../skip/mod.rs"]
-mod skip;
+pub mod skip;
 
 pub const SERVER_VAR: &str = "LUDEX_TEST_S3_ENDPOINT";
 

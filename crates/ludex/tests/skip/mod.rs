@@ -11,15 +11,23 @@ pub fn server(var: &str, suite: &str, what: &str, script: &str) -> Option<String
     {
         return Some(value);
     }
+    skipped(
+        suite,
+        &format!("{var} is not set, so there is no {what} to test against"),
+        &format!("Run `{script} cargo test` to start one."),
+    );
+    None
+}
+
+/// Skips `suite` loudly, saying why and what to run first; on CI, fails it instead.
+pub fn skipped(suite: &str, reason: &str, remedy: &str) {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{var} is not set: on CI the {suite} suite must run, never be skipped");
+        panic!("{reason}: on CI the {suite} suite must run, never be skipped");
     }
     // Straight to the process's stderr: the test harness captures `eprintln!` of passing tests.
     let banner = "!".repeat(78);
     let _ = writeln!(
         std::io::stderr().lock(),
-        "\n{banner}\n!! SKIPPED: {suite}\n!! {var} is not set, so there is no {what} to test \
-         against.\n!! Run `{script} cargo test` to start one.\n{banner}\n"
+        "\n{banner}\n!! SKIPPED: {suite}\n!! {reason}.\n!! {remedy}\n{banner}\n"
     );
-    None
 }
