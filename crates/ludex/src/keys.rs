@@ -268,6 +268,14 @@ impl Keys {
         }
     }
 
+    /// The scope of a presented key, after fetching the keys when they are due (see
+    /// [`Keys::load`]). What a request that presents a key, or a session opened with one, asks.
+    pub async fn scope_of(&self, presented: &str) -> Result<Option<Scope>, KeyError> {
+        self.load().await?;
+        Ok(self.check(presented))
+    }
+
+    /// The scope of a presented key in the keys as they are now, fetching nothing.
     pub fn check(&self, presented: &str) -> Option<Scope> {
         self.follow();
         self.ring
@@ -478,13 +486,13 @@ mod tests {
         keys.load().await.unwrap();
         assert_eq!((keys.check(old), fetches()), (Some(Scope::Read), 2));
         tokio::time::advance(Duration::from_secs(2)).await;
-        keys.load().await.unwrap();
-        assert_eq!(fetches(), 3);
+        // What request paths call: fetch when due, then check.
         assert_eq!(
-            keys.check(old),
+            keys.scope_of(old).await.unwrap(),
             None,
             "a revoked key stops after the max age"
         );
+        assert_eq!(fetches(), 3);
         assert_eq!(keys.check(new), Some(Scope::Read));
 
         // A failed refresh keeps the ring it has and asks again after 30 s, not at each request.

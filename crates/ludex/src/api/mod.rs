@@ -269,14 +269,12 @@ fn presented_key(parts: &Parts) -> ApiResult<Option<&str>> {
 /// Checks the request's key (`Authorization: Bearer`), or else the web UI's session cookie.
 async fn require(parts: &Parts, state: &AppState, needed: Scope) -> ApiResult<()> {
     let scope = match presented_key(parts)? {
-        Some(key) => {
-            state.keys.load().await?;
-            state
-                .keys
-                .check(key)
-                .ok_or_else(|| ApiError::Unauthorized("the API key is not valid".into()))?
-        }
-        None => session::authorize(parts, state)?.ok_or_else(|| {
+        Some(key) => state
+            .keys
+            .scope_of(key)
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("the API key is not valid".into()))?,
+        None => session::authorize(parts, state).await?.ok_or_else(|| {
             ApiError::Unauthorized(
                 "this request needs an API key: Authorization: Bearer <key> (create one with `ludex keys create`)".into(),
             )

@@ -15,7 +15,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
-use crate::keys::Scope;
+use crate::keys::{KeyError, Scope};
 use axum::http::{HeaderMap, HeaderValue, Method, header, request::Parts};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -57,8 +57,8 @@ pub struct Session {
 
 impl Session {
     /// The scope of the session's key now, `None` once the key is revoked.
-    pub fn scope(&self, state: &AppState) -> Option<Scope> {
-        state.keys.check(&self.key)
+    pub async fn scope(&self, state: &AppState) -> Result<Option<Scope>, KeyError> {
+        state.keys.scope_of(&self.key).await
     }
 }
 
@@ -197,14 +197,14 @@ fn is_safe(method: &Method) -> bool {
 /// The scope a session cookie grants this request, for the `CanRead`/`CanWrite` extractors.
 /// `Ok(None)` when there is no session cookie; an error for an expired session, a revoked key
 /// or an unsafe request without the session's CSRF token.
-pub(crate) fn authorize(parts: &Parts, state: &AppState) -> ApiResult<Option<Scope>> {
+pub(crate) async fn authorize(parts: &Parts, state: &AppState) -> ApiResult<Option<Scope>> {
     let Some(token) = token(&parts.headers) else {
         return Ok(None);
     };
     let session = store().find(token).ok_or_else(|| {
         ApiError::Unauthorized("the session has expired; sign in again at /ui/sign-in".into())
     })?;
-    let Some(scope) = session.scope(state) else {
+    let Some(scope) = session.scope(state).await? else {
         store().close(token);
         return Err(ApiError::Unauthorized(
             "the API key of this session is no longer valid; sign in again at /ui/sign-in".into(),

@@ -94,20 +94,21 @@ impl FromRequestParts<AppState> for Viewer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let viewer = Self::ungated(parts, state);
+        let viewer = Self::ungated(parts, state).await?;
         let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if bearer.is_some() {
-            state
+        let bearer_reads = match bearer {
+            Some(key) => state
                 .keys
-                .load()
+                .scope_of(key.trim())
                 .await
-                .map_err(|e| ApiError::from(e).into_response())?;
-        }
-        let bearer_reads = bearer.is_some_and(|key| state.keys.check(key.trim()).is_some());
+                .map_err(|e| ApiError::from(e).into_response())?
+                .is_some(),
+            None => false,
+        };
         if state.config.reads_require_key && viewer.scope.is_none() && !bearer_reads {
             return Err(Redirect::to(&format!(
                 "/ui/sign-in?next={}",
@@ -121,19 +122,26 @@ impl FromRequestParts<AppState> for Viewer {
 
 impl Viewer {
     /// The viewer of a request, whether or not reads need a key (for the sign-in pages).
-    pub fn ungated(parts: &Parts, state: &AppState) -> Self {
+    /// Fails only when the keys cannot be fetched.
+    pub async fn ungated(parts: &Parts, state: &AppState) -> Result<Self, Response> {
         let session = session::token(&parts.headers).and_then(|t| session::store().find(t));
-        let scope = session.as_ref().and_then(|s| s.scope(state));
+        let scope = match &session {
+            Some(session) => session
+                .scope(state)
+                .await
+                .map_err(|e| ApiError::from(e).into_response())?,
+            None => None,
+        };
         let here = parts
             .uri
             .path_and_query()
             .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-        Self {
+        Ok(Self {
             session: session.filter(|_| scope.is_some()),
             scope,
             tls: session::over_tls(parts),
             here,
-        }
+        })
     }
 }
 

@@ -90,7 +90,10 @@ pub async fn form(
     State(state): State<AppState>,
     Query(next): Query<Next>,
 ) -> Response {
-    let viewer = Viewer::ungated(&parts, &state);
+    let viewer = match Viewer::ungated(&parts, &state).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
     form_response(&viewer, local_path(&next.next), StatusCode::OK, None)
 }
 
@@ -118,7 +121,10 @@ pub async fn submit(
     State(state): State<AppState>,
     form: Result<Form<SignInForm>, FormRejection>,
 ) -> Response {
-    let viewer = Viewer::ungated(&parts, &state);
+    let viewer = match Viewer::ungated(&parts, &state).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
     let Ok(Form(form)) = form else {
         return forbidden(
             &viewer,
@@ -134,12 +140,15 @@ pub async fn submit(
     }
     let next = local_path(&form.next);
     let key = form.key.trim();
-    if !key.is_empty()
-        && let Err(e) = state.keys.load().await
-    {
-        return ApiError::from(e).into_response();
-    }
-    if key.is_empty() || state.keys.check(key).is_none() {
+    let scope = if key.is_empty() {
+        None
+    } else {
+        match state.keys.scope_of(key).await {
+            Ok(scope) => scope,
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    };
+    if scope.is_none() {
         let message = if key.is_empty() {
             "Enter an API key."
         } else {
@@ -179,7 +188,10 @@ pub async fn sign_out(
     State(state): State<AppState>,
     form: Result<Form<SignOutForm>, FormRejection>,
 ) -> Response {
-    let viewer = Viewer::ungated(&parts, &state);
+    let viewer = match Viewer::ungated(&parts, &state).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
     let presented = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
     if let Some(token) = session::token(&parts.headers)
         && let Some(open) = session::store().find(token)
