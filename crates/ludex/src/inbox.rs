@@ -3,7 +3,7 @@
 //! to the ingest worker, one at a time, through the same pipeline as `ludex ingest`. A local
 //! folder is watched; a remote bucket (`s3://…`) is listed every few seconds.
 
-use crate::ingest::{Ingestor, Upload};
+use crate::ingest::{IngestError, Ingestor, Upload};
 use notify::{EventKind, RecursiveMode, Watcher};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -93,7 +93,15 @@ pub async fn run(
 fn key_of(root: &Path, path: &Path) -> Option<String> {
     let relative = path.strip_prefix(root).ok()?;
     let key = relative.to_str()?.replace(std::path::MAIN_SEPARATOR, "/");
-    (key.starts_with("uploads/") && is_upload(&key) && path.is_file()).then_some(key)
+    // A link is not an upload: the bucket never follows one (it is skipped with a warning).
+    let file = path.symlink_metadata().is_ok_and(|m| m.is_file());
+    if path.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
+        tracing::warn!(
+            key,
+            "skipped a symbolic link in the inbox; links are never followed"
+        );
+    }
+    (key.starts_with("uploads/") && is_upload(&key) && file).then_some(key)
 }
 
 async fn work(ingestor: Ingestor, mut keys: mpsc::UnboundedReceiver<String>) {
@@ -166,6 +174,9 @@ async fn ingest_one(ingestor: &Ingestor, key: String) {
             rejected = outcome.record.rejected,
             "ingested"
         ),
+        Err(IngestError::Bucket(e)) if !e.is_transient() => {
+            tracing::warn!(key, error = %e, "upload skipped");
+        }
         Err(e) => {
             tracing::error!(key, error = %e, "ingest failed; it runs again on the next change or start")
         }

@@ -9,7 +9,7 @@
 //! its stages — download, parse, validate, write, report — in its last log line and in the
 //! metrics. The stages overlap, so their times add up to more than the wall time.
 
-use crate::bucket::{Bucket, BucketError};
+use crate::bucket::{Bucket, BucketError, BucketWriter};
 use crate::metrics::{IngestMetrics, Metrics, Stage, StageDurations};
 use crate::store::{Stores, now_rfc3339};
 use crate::telemetry::RequestContext;
@@ -21,7 +21,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -58,10 +57,11 @@ pub enum IngestError {
 impl IngestError {
     /// Whether trying again may succeed (throttling, timeouts, lost connections).
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::Store(StoreError::Unavailable(_)) | Self::Bucket(_)
-        )
+        match self {
+            Self::Store(e) => matches!(e, StoreError::Unavailable(_)),
+            Self::Bucket(e) => e.is_transient(),
+            Self::Parser(_) => false,
+        }
     }
 }
 
@@ -304,7 +304,7 @@ impl Ingestor {
         });
 
         let report_key = rejects_key(&record.key);
-        let mut report: Option<object_store::buffered::BufWriter> = None;
+        let mut report: Option<BucketWriter> = None;
         let mut processed = 0u64;
         let written = async {
             while let Some(batch) = rx.recv().await {
@@ -364,7 +364,7 @@ impl Ingestor {
                     let reporting = Instant::now();
                     let writer = match &mut report {
                         Some(writer) => writer,
-                        None => report.insert(self.bucket.writer(&report_key)?),
+                        None => report.insert(self.bucket.writer(&report_key).await?),
                     };
                     let mut line = serde_json::to_vec(&reject).unwrap_or_default();
                     line.push(b'\n');
@@ -390,7 +390,7 @@ impl Ingestor {
         stages.add(Stage::Parse, times.parse);
         stages.add(Stage::Validate, times.validate);
         if let Err(e) = written {
-            if let Some(mut writer) = report {
+            if let Some(writer) = report {
                 let _ = writer.abort().await;
             }
             return Err(e);
@@ -405,8 +405,8 @@ impl Ingestor {
         let reporting = Instant::now();
         let finished = async {
             match report {
-                Some(mut writer) => {
-                    writer.shutdown().await.map_err(BucketError::from)?;
+                Some(writer) => {
+                    writer.shutdown().await?;
                     record.rejects_key = Some(report_key);
                 }
                 // A clean run leaves no stale report of an earlier version of the file.

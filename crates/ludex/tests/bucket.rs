@@ -7,7 +7,6 @@ use crate::moto;
 use bytes::Bytes;
 use ludex::bucket::{Bucket, BucketError};
 use std::io::Read;
-use tokio::io::AsyncWriteExt;
 
 async fn keeps_the_bucket_contract(bucket: &Bucket) {
     let first = bucket
@@ -50,7 +49,10 @@ async fn keeps_the_bucket_contract(bucket: &Bucket) {
     ));
 
     // Streamed writes appear whole on shutdown, and not at all when aborted.
-    let mut writer = bucket.writer("rejected/a.ndjson.errors.ndjson").unwrap();
+    let mut writer = bucket
+        .writer("rejected/a.ndjson.errors.ndjson")
+        .await
+        .unwrap();
     for i in 0..3 {
         writer
             .write_all(format!("{{\"line\":{i}}}\n").as_bytes())
@@ -63,7 +65,7 @@ async fn keeps_the_bucket_contract(bucket: &Bucket) {
         .await
         .unwrap();
     assert_eq!(lines, ["{\"line\":0}", "{\"line\":1}"]);
-    let mut aborted = bucket.writer("rejected/never.ndjson").unwrap();
+    let mut aborted = bucket.writer("rejected/never.ndjson").await.unwrap();
     aborted.write_all(b"half").await.unwrap();
     aborted.abort().await.unwrap();
     assert_eq!(bucket.get("rejected/never.ndjson").await.unwrap(), None);
@@ -109,4 +111,91 @@ async fn s3_keeps_the_bucket_contract() {
     moto::create_bucket(&endpoint, &name).await;
     assert!(bucket.fingerprints_are_etags());
     keeps_the_bucket_contract(&bucket).await;
+}
+
+/// Whether an operation was refused because its path is or passes through a link.
+fn refused<T: std::fmt::Debug>(result: Result<T, BucketError>) -> bool {
+    matches!(&result, Err(e) if e.to_string().contains("symbolic link"))
+}
+
+#[tokio::test]
+async fn a_local_folder_never_follows_a_link_for_any_operation() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.ndjson");
+    std::fs::write(&secret, "{\"title\":\"Secret\"}\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = Bucket::local(dir.path()).unwrap();
+    bucket
+        .put(
+            "uploads/ok.ndjson",
+            Bytes::from_static(b"{\"title\":\"A\"}\n"),
+        )
+        .await
+        .unwrap();
+    let uploads = dir.path().join("uploads");
+    std::os::unix::fs::symlink(&secret, uploads.join("file-link.ndjson")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", uploads.join("passwd.json")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), uploads.join("dir-link")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("covers")).unwrap();
+
+    let mut keys = bucket.list("uploads").await.unwrap();
+    keys.sort();
+    assert_eq!(keys, ["uploads/ok.ndjson"], "links are not listed");
+
+    for key in [
+        "uploads/file-link.ndjson",
+        "uploads/passwd.json",
+        "uploads/dir-link/secret.ndjson",
+        "covers/secret.ndjson",
+    ] {
+        assert!(refused(bucket.info(key).await), "info {key}");
+        assert!(refused(bucket.get(key).await), "get {key}");
+        assert!(
+            refused(bucket.reader(key).await.map(|_| ())),
+            "reader {key}"
+        );
+        assert!(refused(bucket.read_lines(key, 1).await), "read_lines {key}");
+    }
+    // Writes through a linked folder never land outside the root.
+    assert!(refused(
+        bucket.put("covers/new.png", Bytes::from_static(b"x")).await
+    ));
+    assert!(refused(
+        bucket
+            .put("uploads/dir-link/new.ndjson", Bytes::from_static(b"x"))
+            .await
+    ));
+    assert!(!outside.path().join("new.png").exists());
+    assert!(!outside.path().join("new.ndjson").exists());
+    // Deleting through a linked folder leaves the target alone; deleting a link removes
+    // the link only.
+    let _ = bucket.delete("uploads/dir-link/secret.ndjson").await;
+    let _ = bucket.delete("covers/secret.ndjson").await;
+    bucket.delete("uploads/file-link.ndjson").await.unwrap();
+    assert!(secret.exists(), "the file outside the bucket is untouched");
+    assert!(!uploads.join("file-link.ndjson").exists());
+}
+
+#[tokio::test]
+async fn a_named_pipe_in_the_folder_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = Bucket::local(dir.path()).unwrap();
+    std::fs::create_dir_all(dir.path().join("uploads")).unwrap();
+    let fifo = dir.path().join("uploads/pipe.ndjson");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: mkfifo is not available");
+        return;
+    }
+    let info = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        bucket.info("uploads/pipe.ndjson"),
+    )
+    .await
+    .expect("opening a pipe does not block");
+    assert!(
+        matches!(&info, Err(e) if e.to_string().contains("not a regular file")),
+        "{info:?}"
+    );
+    assert!(bucket.list("uploads").await.unwrap().is_empty());
 }

@@ -216,6 +216,11 @@ impl From<BucketError> for ApiError {
     fn from(e: BucketError) -> Self {
         match e {
             BucketError::NotFound(key) => Self::NotFound(format!("no object {key}")),
+            BucketError::Refused(reason) => {
+                // A link or special file in the bucket folder: not served, and not described.
+                tracing::warn!(reason, "refused to serve an object");
+                Self::NotFound("no such object".into())
+            }
             other => Self::Internal(other.to_string()),
         }
     }

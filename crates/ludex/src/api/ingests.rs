@@ -14,7 +14,6 @@ use futures::{Stream, StreamExt};
 use ludex_domain::LedgerQuery;
 use ludex_domain::report::{IngestId, IngestRecord, IngestStatus, Reject};
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWriteExt;
 
 /// Content types of raw upload bodies.
 const UPLOAD_TYPES: [&str; 5] = [
@@ -72,7 +71,7 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let mut writer = bucket.writer(key)?;
+    let mut writer = bucket.writer(key).await?;
     // On S3 the fingerprint is the ETag, read after the upload; elsewhere it is hashed here.
     let mut hasher = (!bucket.fingerprints_are_etags()).then(blake3::Hasher::new);
     let mut size = 0u64;
