@@ -5,6 +5,7 @@ use crate::fields::{
     CoverKey, Currency, Description, GameId, Label, Name, Price, Rating, ReleaseDate, Title,
     json_type, limits,
 };
+use crate::record::{ExtraValue, RecordFields};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -42,25 +43,6 @@ impl fmt::Display for FieldError {
     }
 }
 
-/// Fields the server keeps; accepted in input (so exports ingest again) and ignored.
-pub const SERVER_FIELDS: [&str; 3] = ["created_at", "updated_at", "version"];
-
-const KNOWN_FIELDS: [&str; 13] = [
-    "id",
-    "title",
-    "platforms",
-    "genres",
-    "release_date",
-    "developer",
-    "publisher",
-    "rating",
-    "price",
-    "currency",
-    "description",
-    "tags",
-    "cover_image",
-];
-
 /// A valid game as a client or an upload describes it (no server-kept fields).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Game {
@@ -76,8 +58,8 @@ pub struct Game {
     pub description: Option<Description>,
     pub tags: Vec<Label>,
     pub cover_image: Option<CoverKey>,
-    /// Fields ludex does not know, kept as given (at most 32, 16 KiB in all).
-    pub extra: BTreeMap<String, Value>,
+    /// Fields ludex does not know, kept as their JSON text (at most 32, 16 KiB in all).
+    pub extra: BTreeMap<String, ExtraValue>,
 }
 
 /// Collects every field error of a record instead of stopping at the first.
@@ -108,6 +90,16 @@ fn present<'m>(object: &'m Map<String, Value>, field: &str) -> Option<&'m Value>
 impl Game {
     /// Parses one record. `id` may be absent: it is then derived from the title and year.
     pub fn from_object(object: &Map<String, Value>) -> Result<Self, Vec<FieldError>> {
+        let fields = RecordFields::from_object(object);
+        Self::from_fields(&fields.known, fields.extra)
+    }
+
+    /// Validates a record read from JSON text (see [`RecordFields`]): its known fields and
+    /// its unknown ones, which the game keeps.
+    pub fn from_fields(
+        object: &Map<String, Value>,
+        extra: BTreeMap<String, ExtraValue>,
+    ) -> Result<Self, Vec<FieldError>> {
         let mut errors = Errors(Vec::new());
         let title = match present(object, "title") {
             Some(v) => errors.take("title", Title::from_json(v)),
@@ -151,7 +143,7 @@ impl Game {
             }
             _ => None,
         };
-        let extra = extra_fields(object, &mut errors);
+        let extra = extra_fields(extra, &mut errors);
         match title {
             Some(title) if errors.0.is_empty() => Ok(Self {
                 id: id.unwrap_or_else(|| GameId::derive(&title, release_date.as_ref())),
@@ -263,17 +255,13 @@ struct ContentDoc<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     cover_image: Option<&'a str>,
     #[serde(flatten)]
-    extra: &'a BTreeMap<String, Value>,
+    extra: &'a BTreeMap<String, ExtraValue>,
 }
 
-fn extra_fields(object: &Map<String, Value>, errors: &mut Errors) -> BTreeMap<String, Value> {
-    let extra: BTreeMap<String, Value> = object
-        .iter()
-        .filter(|(k, _)| {
-            !KNOWN_FIELDS.contains(&k.as_str()) && !SERVER_FIELDS.contains(&k.as_str())
-        })
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+fn extra_fields(
+    extra: BTreeMap<String, ExtraValue>,
+    errors: &mut Errors,
+) -> BTreeMap<String, ExtraValue> {
     if extra.len() > limits::EXTRA_MAX_FIELDS {
         errors.0.push(FieldError::record(format!(
             "has {} unknown fields; at most {} are kept",
@@ -341,13 +329,20 @@ impl StoredGame {
 
     /// The stored game parsed back into the domain type (for edits).
     pub fn game(&self) -> Result<Game, Vec<FieldError>> {
-        let mut object: Map<String, Value> = serde_json::from_str(&self.content).map_err(|e| {
+        let mut fields = self.fields()?;
+        fields
+            .known
+            .insert("id".into(), Value::String(self.id.as_str().to_owned()));
+        Game::from_fields(&fields.known, fields.extra)
+    }
+
+    /// The stored document's fields (without the id), unknown ones as their text.
+    pub fn fields(&self) -> Result<RecordFields, Vec<FieldError>> {
+        RecordFields::parse(self.content.as_bytes()).map_err(|e| {
             vec![FieldError::record(format!(
                 "stored document is unreadable: {e}"
             ))]
-        })?;
-        object.insert("id".into(), Value::String(self.id.as_str().to_owned()));
-        Game::from_object(&object)
+        })
     }
 }
 

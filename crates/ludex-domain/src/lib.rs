@@ -4,6 +4,7 @@
 pub mod fields;
 pub mod game;
 pub mod ports;
+pub mod record;
 pub mod report;
 pub mod upload;
 
@@ -13,5 +14,6 @@ pub use ports::{
     AttemptId, Catalog, Ledger, LedgerQuery, ListQuery, Page, Sort, SortField, StagedGame,
     StoreError, StoreResult, UpsertOutcome,
 };
+pub use record::{RecordError, RecordFields};
 pub use report::{IngestId, IngestRecord, IngestStatus, Reject};
 pub use upload::{ParseLimits, Position, UploadError, UploadFormat, UploadSummary};

@@ -5,13 +5,9 @@
 //! reading goes on; only a file that cannot be read as a whole stops with a [`FileError`] that
 //! names the byte offset.
 
-use serde::de::{Deserializer as _, Error as _, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use std::cell::Cell;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
-use std::rc::Rc;
 
 /// Where a record sits in its upload: the line of an NDJSON file (1-based) or the index of an
 /// array element (0-based).
@@ -45,7 +41,8 @@ pub enum UploadFormat {
 pub struct ParseLimits {
     /// Bytes of JSON (after decompression) in one file.
     pub max_bytes: u64,
-    /// Bytes of one NDJSON line.
+    /// Bytes of one record, in every format: an NDJSON line, an array element, a single
+    /// object. A longer record is skipped to its end in constant memory and rejected.
     pub max_record_bytes: usize,
 }
 
@@ -86,8 +83,9 @@ pub struct UploadSummary {
     pub records: u64,
 }
 
-/// What the sink receives for each record: the parsed JSON value, or why it is not JSON.
-pub type RecordSink<'s> = dyn FnMut(Position, Result<Value, String>) -> Result<(), Stop> + 's;
+/// What the sink receives for each record: its JSON text (not yet parsed: see
+/// [`crate::record::RecordFields`]), or why it could not be taken (over the record limit).
+pub type RecordSink<'s> = dyn FnMut(Position, Result<&[u8], String>) -> Result<(), Stop> + 's;
 
 /// Reads `reader` as an upload and hands every record to `sink` in file order.
 pub fn read_upload<R: Read>(
@@ -95,48 +93,26 @@ pub fn read_upload<R: Read>(
     limits: ParseLimits,
     sink: &mut RecordSink<'_>,
 ) -> Result<UploadSummary, UploadError> {
-    let mut input = BufReader::with_capacity(256 * 1024, Metered::new(reader, limits.max_bytes));
-    let mut offset = 0u64;
-    let mut line = 1u64;
-    // Skips a UTF-8 byte order mark and leading white space, keeping line numbers right.
-    let first = loop {
-        let buf = match input.fill_buf() {
-            Ok(buf) => buf,
-            Err(e) => return Err(io_error(&input, offset, &e)),
-        };
-        if buf.is_empty() {
-            break None;
-        }
-        let skip = if offset == 0 && buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
-            3
-        } else {
-            match buf.iter().position(|b| !b.is_ascii_whitespace()) {
-                Some(at) => {
-                    line += count_newlines(&buf[..at]);
-                    offset += at as u64;
-                    let first = buf[at];
-                    input.consume(at);
-                    break Some(first);
-                }
-                None => {
-                    line += count_newlines(buf);
-                    buf.len()
-                }
-            }
-        };
-        offset += skip as u64;
-        input.consume(skip);
+    let mut input = Input {
+        inner: BufReader::with_capacity(256 * 1024, Metered::new(reader, limits.max_bytes)),
+        offset: 0,
     };
-    match first {
+    // Skips a UTF-8 byte order mark and leading white space, keeping line numbers right.
+    let bom = input.fill()?.starts_with(&[0xEF, 0xBB, 0xBF]);
+    if bom {
+        input.consume(3);
+    }
+    let line = 1 + input.skip_white_space()?;
+    match input.fill()?.first().copied() {
         None => Err(FileError {
-            offset,
+            offset: input.offset,
             reason: "the file is empty; expected a JSON object, a JSON array or NDJSON".into(),
         }
         .into()),
-        Some(b'[') => read_array(input, offset, sink),
-        Some(b'{') => read_lines(input, offset, line, limits.max_record_bytes, sink),
+        Some(b'[') => read_array(input, limits.max_record_bytes, sink),
+        Some(b'{') => read_lines(input, line, limits.max_record_bytes, sink),
         Some(other) => Err(FileError {
-            offset,
+            offset: input.offset,
             reason: format!(
                 "expected '{{' or '[' at the start of the upload, found {}",
                 describe_byte(other)
@@ -158,31 +134,176 @@ fn count_newlines(bytes: &[u8]) -> u64 {
     memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
-/// The reason of a serde_json error without its " at line L column C" suffix.
-fn json_reason(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    text.strip_suffix(&suffix).unwrap_or(&text).to_owned()
+fn over_limit(max: usize) -> String {
+    format!("the record is longer than the limit of {max} bytes")
 }
 
-fn io_error<R: Read>(input: &BufReader<Metered<R>>, offset: u64, e: &io::Error) -> UploadError {
-    let meter = input.get_ref();
-    let reason = if meter.exceeded {
-        format!(
-            "the upload is larger than the configured limit of {} bytes",
-            meter.limit
-        )
-    } else {
-        format!("the upload could not be read: {e}")
-    };
-    let offset = if meter.exceeded { meter.limit } else { offset };
-    FileError { offset, reason }.into()
+/// The buffered upload and the byte offset of what has been consumed.
+struct Input<R> {
+    inner: BufReader<Metered<R>>,
+    offset: u64,
+}
+
+impl<R: Read> Input<R> {
+    fn fill(&mut self) -> Result<&[u8], UploadError> {
+        let offset = self.offset;
+        match self.inner.fill_buf() {
+            Ok(_) => Ok(self.inner.buffer()),
+            Err(e) => Err(self.read_error(offset, &e)),
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.inner.consume(n);
+        self.offset += n as u64;
+    }
+
+    fn read_error(&self, offset: u64, e: &io::Error) -> UploadError {
+        let meter = self.inner.get_ref();
+        if meter.exceeded {
+            FileError {
+                offset: meter.limit,
+                reason: format!(
+                    "the upload is larger than the configured limit of {} bytes",
+                    meter.limit
+                ),
+            }
+        } else {
+            FileError {
+                offset,
+                reason: format!("the upload could not be read: {e}"),
+            }
+        }
+        .into()
+    }
+
+    /// Skips white space; returns the newlines skipped.
+    fn skip_white_space(&mut self) -> Result<u64, UploadError> {
+        let mut newlines = 0;
+        loop {
+            let buf = self.fill()?;
+            if buf.is_empty() {
+                return Ok(newlines);
+            }
+            let at = buf.iter().position(|b| !b.is_ascii_whitespace());
+            let skipped = at.unwrap_or(buf.len());
+            newlines += count_newlines(&buf[..skipped]);
+            self.consume(skipped);
+            if at.is_some() {
+                return Ok(newlines);
+            }
+        }
+    }
+
+    /// Reads one JSON value's bytes with `scanner` into `record` (up to `max` bytes; past
+    /// that the rest is skipped and `Ok(false)` returned). `None` at the end of the input.
+    fn read_value(
+        &mut self,
+        scanner: &mut Scanner,
+        record: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<Option<bool>, UploadError> {
+        let mut fits = record.len() <= max;
+        loop {
+            let buf = self.fill()?;
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            let end = scanner.feed(buf);
+            let taken = &buf[..end.unwrap_or(buf.len())];
+            if fits && record.len() + taken.len() <= max {
+                record.extend_from_slice(taken);
+            } else if fits {
+                fits = false;
+                *record = Vec::new();
+            }
+            let n = taken.len();
+            self.consume(n);
+            if end.is_some() {
+                return Ok(Some(fits));
+            }
+        }
+    }
+}
+
+/// Finds where one JSON value ends without parsing it: strings (with their escapes) are
+/// skipped whole, brackets counted. Constant memory, whatever the nesting or length.
+#[derive(Default)]
+struct Scanner {
+    depth: u64,
+    started: bool,
+    scalar: bool,
+    in_string: bool,
+    escaped: bool,
+}
+
+fn ends_scalar(b: u8) -> bool {
+    matches!(b, b',' | b']' | b'}') || b.is_ascii_whitespace()
+}
+
+impl Scanner {
+    /// Feeds the next bytes of the value; returns how many of them belong to it once it ends.
+    /// A value that ends before it starts (a `,` or `]` in its place) ends at 0.
+    fn feed(&mut self, bytes: &[u8]) -> Option<usize> {
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                    i += 1;
+                    continue;
+                }
+                let at = i + memchr::memchr2(b'"', b'\\', &bytes[i..])?;
+                i = at + 1;
+                if bytes[at] == b'\\' {
+                    self.escaped = true;
+                } else {
+                    self.in_string = false;
+                    if self.depth == 0 {
+                        return Some(i);
+                    }
+                }
+                continue;
+            }
+            let b = bytes[i];
+            if self.scalar {
+                if ends_scalar(b) {
+                    return Some(i);
+                }
+            } else {
+                match b {
+                    b'"' => {
+                        self.in_string = true;
+                        self.started = true;
+                    }
+                    b'{' | b'[' => {
+                        self.depth += 1;
+                        self.started = true;
+                    }
+                    b'}' | b']' if self.depth == 0 => return Some(i),
+                    b'}' | b']' => {
+                        self.depth -= 1;
+                        if self.depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ if self.started => {}
+                    _ if ends_scalar(b) => return Some(i),
+                    _ => {
+                        self.scalar = true;
+                        self.started = true;
+                    }
+                }
+            }
+            i += 1;
+        }
+        None
+    }
 }
 
 /// NDJSON, or a single (possibly pretty-printed) object.
 fn read_lines<R: Read>(
-    mut input: BufReader<Metered<R>>,
-    mut offset: u64,
+    mut input: Input<R>,
     mut line_no: u64,
     max_record: usize,
     sink: &mut RecordSink<'_>,
@@ -191,49 +312,33 @@ fn read_lines<R: Read>(
     let mut records = 0u64;
     let mut first = true;
     loop {
-        let start = offset;
-        let Some((consumed, overflow)) = read_line_bounded(&mut input, &mut line, max_record)
-            .map_err(|e| io_error(&input, offset, &e))?
-        else {
+        let start = input.offset;
+        let Some(fits) = read_line_bounded(&mut input, &mut line, max_record)? else {
             break;
         };
-        offset += consumed;
         let this_line = line_no;
         line_no += 1;
-        if overflow {
-            records += 1;
-            sink(
-                Position::Line(this_line),
-                Err(format!(
-                    "the record is longer than the limit of {max_record} bytes"
-                )),
-            )
-            .map_err(|Stop| UploadError::Stopped)?;
-            first = false;
-            continue;
-        }
         let text = line.strip_suffix(b"\r").unwrap_or(&line);
-        if text.iter().all(u8::is_ascii_whitespace) {
+        if fits && text.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let parsed = serde_json::from_slice::<Value>(text);
-        if first
-            && let Err(e) = &parsed
-            && e.is_eof()
-        {
-            // The first record does not end on its line: a single pretty-printed object.
-            let head = std::mem::take(&mut line);
-            return read_single_object(head, input, start, this_line, sink);
+        if first && fits {
+            let mut scanner = Scanner::default();
+            if scanner.feed(text).is_none() {
+                // The first record does not end on its line: a single pretty-printed object.
+                line.push(b'\n');
+                return read_single_object(
+                    input, scanner, line, start, this_line, max_record, sink,
+                );
+            }
         }
         first = false;
         records += 1;
-        let record = parsed.map_err(|e| {
-            format!(
-                "malformed JSON at column {}: {}",
-                e.column(),
-                json_reason(&e)
-            )
-        });
+        let record = if fits {
+            Ok(text)
+        } else {
+            Err(over_limit(max_record))
+        };
         sink(Position::Line(this_line), record).map_err(|Stop| UploadError::Stopped)?;
     }
     Ok(UploadSummary {
@@ -242,26 +347,27 @@ fn read_lines<R: Read>(
     })
 }
 
-/// Reads one line into `line` (without its newline). Returns the bytes consumed and whether
-/// the line was longer than `max` (then `line` is left empty and the rest of it skipped).
-fn read_line_bounded(
-    input: &mut impl BufRead,
+/// Reads one line into `line` (without its newline). Returns whether it fit in `max` bytes
+/// (when not, `line` is left empty and the rest of it skipped), or `None` at the end.
+fn read_line_bounded<R: Read>(
+    input: &mut Input<R>,
     line: &mut Vec<u8>,
     max: usize,
-) -> io::Result<Option<(u64, bool)>> {
+) -> Result<Option<bool>, UploadError> {
     line.clear();
-    let mut consumed = 0u64;
-    let mut overflow = false;
+    let mut consumed = false;
+    let mut fits = true;
     loop {
-        let available = input.fill_buf()?;
+        let available = input.fill()?;
         if available.is_empty() {
-            return Ok((consumed > 0).then_some((consumed, overflow)));
+            return Ok(consumed.then_some(fits));
         }
+        consumed = true;
         let newline = memchr::memchr(b'\n', available);
         let chunk = &available[..newline.unwrap_or(available.len())];
-        if !overflow {
+        if fits {
             if line.len() + chunk.len() > max {
-                overflow = true;
+                fits = false;
                 line.clear();
             } else {
                 line.extend_from_slice(chunk);
@@ -269,146 +375,134 @@ fn read_line_bounded(
         }
         let used = newline.map_or(available.len(), |at| at + 1);
         input.consume(used);
-        consumed += used as u64;
         if newline.is_some() {
-            return Ok(Some((consumed, overflow)));
+            return Ok(Some(fits));
         }
     }
 }
 
+fn truncated(offset: u64, what: &str) -> UploadError {
+    FileError {
+        offset,
+        reason: format!("invalid JSON: the file ends inside {what} (the file looks truncated)"),
+    }
+    .into()
+}
+
+/// Fails unless only white space is left.
+fn expect_end<R: Read>(input: &mut Input<R>, after: &str) -> Result<(), UploadError> {
+    input.skip_white_space()?;
+    match input.fill()?.first() {
+        None => Ok(()),
+        Some(&b) => Err(FileError {
+            offset: input.offset,
+            reason: format!(
+                "invalid JSON: trailing characters after {after}, found {}",
+                describe_byte(b)
+            ),
+        }
+        .into()),
+    }
+}
+
 fn read_single_object<R: Read>(
-    head: Vec<u8>,
-    mut input: BufReader<Metered<R>>,
+    mut input: Input<R>,
+    mut scanner: Scanner,
+    mut record: Vec<u8>,
     start: u64,
     line: u64,
+    max_record: usize,
     sink: &mut RecordSink<'_>,
 ) -> Result<UploadSummary, UploadError> {
-    let count = Rc::new(Cell::new(0));
-    let mut counted = Counted {
-        inner: io::Cursor::new(head).chain(&mut input),
-        count: Rc::clone(&count),
+    let Some(fits) = input.read_value(&mut scanner, &mut record, max_record)? else {
+        return Err(truncated(
+            input.offset,
+            &format!("the object that starts at byte {start}"),
+        ));
     };
-    let mut de = serde_json::Deserializer::from_reader(&mut counted);
-    let value = Value::deserialize(&mut de).and_then(|v| de.end().map(|()| v));
-    drop(de);
-    let at = start + count.get();
-    let value = value.map_err(|e| json_file_error(&e, at, &input))?;
-    sink(Position::Line(line), Ok(value)).map_err(|Stop| UploadError::Stopped)?;
+    let value = if fits {
+        Ok(&record[..])
+    } else {
+        Err(over_limit(max_record))
+    };
+    sink(Position::Line(line), value).map_err(|Stop| UploadError::Stopped)?;
+    expect_end(&mut input, "the object")?;
     Ok(UploadSummary {
         format: UploadFormat::Object,
         records: 1,
     })
 }
 
-fn json_file_error<R: Read>(
-    e: &serde_json::Error,
-    offset: u64,
-    input: &BufReader<Metered<R>>,
-) -> UploadError {
-    if input.get_ref().exceeded {
-        let io = io::Error::other("limit");
-        return io_error(input, offset, &io);
-    }
-    let hint = if e.is_eof() {
-        " (the file looks truncated)"
-    } else {
-        ""
-    };
-    FileError {
-        offset,
-        reason: format!(
-            "invalid JSON at line {}, column {}: {}{hint}",
-            e.line(),
-            e.column(),
-            json_reason(e)
-        ),
-    }
-    .into()
-}
-
 fn read_array<R: Read>(
-    mut input: BufReader<Metered<R>>,
-    start: u64,
+    mut input: Input<R>,
+    max_record: usize,
     sink: &mut RecordSink<'_>,
 ) -> Result<UploadSummary, UploadError> {
-    let count = Rc::new(Cell::new(0));
-    let mut counted = Counted {
-        inner: &mut input,
-        count: Rc::clone(&count),
-    };
-    let mut stopped = false;
-    // serde_json reads on to the end of the array after an element fails, so the offset of a
-    // broken element is taken when the visitor sees the error.
-    let mut error_at = None;
-    let mut de = serde_json::Deserializer::from_reader(&mut counted);
-    let visitor = ArrayVisitor {
-        sink,
-        stopped: &mut stopped,
-        count: &count,
-        error_at: &mut error_at,
-    };
-    let result = de
-        .deserialize_seq(visitor)
-        .and_then(|n| de.end().map(|()| n));
-    drop(de);
-    let at = start + error_at.unwrap_or(count.get());
-    match result {
-        Ok(records) => Ok(UploadSummary {
-            format: UploadFormat::Array,
-            records,
-        }),
-        Err(_) if stopped => Err(UploadError::Stopped),
-        Err(e) => Err(json_file_error(&e, at, &input)),
-    }
-}
-
-struct ArrayVisitor<'a, 's> {
-    sink: &'a mut RecordSink<'s>,
-    stopped: &'a mut bool,
-    count: &'a Cell<u64>,
-    error_at: &'a mut Option<u64>,
-}
-
-impl<'de> Visitor<'de> for ArrayVisitor<'_, '_> {
-    type Value = u64;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON array of game objects")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<u64, A::Error> {
-        let mut index = 0u64;
-        loop {
-            match seq.next_element::<Value>() {
-                Ok(Some(value)) => {
-                    if (self.sink)(Position::Index(index), Ok(value)).is_err() {
-                        *self.stopped = true;
-                        return Err(A::Error::custom("stopped"));
-                    }
-                    index += 1;
+    input.consume(1); // '['
+    let mut record = Vec::with_capacity(4096);
+    let mut index = 0u64;
+    loop {
+        input.skip_white_space()?;
+        let next = input.fill()?.first().copied();
+        match next {
+            None => return Err(truncated(input.offset, "the array")),
+            Some(b']') if index == 0 => {
+                input.consume(1);
+                break;
+            }
+            Some(_) => {}
+        }
+        let start = input.offset;
+        record.clear();
+        let Some(fits) = input.read_value(&mut Scanner::default(), &mut record, max_record)? else {
+            return Err(truncated(
+                input.offset,
+                &format!("element {index} of the array"),
+            ));
+        };
+        if input.offset == start {
+            return Err(FileError {
+                offset: start,
+                reason: format!(
+                    "invalid JSON: expected a value for element {index}, found {}",
+                    describe_byte(next.unwrap_or(b' '))
+                ),
+            }
+            .into());
+        }
+        let value = if fits {
+            Ok(&record[..])
+        } else {
+            Err(over_limit(max_record))
+        };
+        sink(Position::Index(index), value).map_err(|Stop| UploadError::Stopped)?;
+        index += 1;
+        input.skip_white_space()?;
+        match input.fill()?.first().copied() {
+            Some(b',') => input.consume(1),
+            Some(b']') => {
+                input.consume(1);
+                break;
+            }
+            None => return Err(truncated(input.offset, "the array")),
+            Some(other) => {
+                return Err(FileError {
+                    offset: input.offset,
+                    reason: format!(
+                        "invalid JSON: expected ',' or ']' after element {}, found {}",
+                        index - 1,
+                        describe_byte(other)
+                    ),
                 }
-                Ok(None) => return Ok(index),
-                Err(e) => {
-                    *self.error_at = Some(self.count.get());
-                    return Err(e);
-                }
+                .into());
             }
         }
     }
-}
-
-/// Counts the bytes the JSON parser has consumed, for error offsets.
-struct Counted<R> {
-    inner: R,
-    count: Rc<Cell<u64>>,
-}
-
-impl<R: Read> Read for Counted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.set(self.count.get() + n as u64);
-        Ok(n)
-    }
+    expect_end(&mut input, "the array")?;
+    Ok(UploadSummary {
+        format: UploadFormat::Array,
+        records: index,
+    })
 }
 
 /// Enforces the size limit on the raw stream.
@@ -446,7 +540,8 @@ impl<R: Read> Read for Metered<R> {
 mod tests {
     use super::*;
 
-    type Seen = Vec<(Position, Result<Value, String>)>;
+    /// Each record as its text, or the reader's reason for not taking it.
+    type Seen = Vec<(Position, Result<String, String>)>;
 
     fn read(input: &[u8]) -> (Result<UploadSummary, UploadError>, Seen) {
         read_limited(input, ParseLimits::default())
@@ -458,10 +553,17 @@ mod tests {
     ) -> (Result<UploadSummary, UploadError>, Seen) {
         let mut seen = Vec::new();
         let result = read_upload(input, limits, &mut |pos, rec| {
-            seen.push((pos, rec));
+            seen.push((pos, rec.map(|t| String::from_utf8_lossy(t).into_owned())));
             Ok(())
         });
         (result, seen)
+    }
+
+    fn small_records(max_record_bytes: usize) -> ParseLimits {
+        ParseLimits {
+            max_bytes: 1 << 30,
+            max_record_bytes,
+        }
     }
 
     fn file_error(result: Result<UploadSummary, UploadError>) -> FileError {
@@ -471,6 +573,10 @@ mod tests {
         }
     }
 
+    fn text(seen: &Seen, i: usize) -> &str {
+        seen[i].1.as_deref().unwrap()
+    }
+
     #[test]
     fn ndjson_lines_are_numbered_and_bad_lines_do_not_stop_the_file() {
         let (result, seen) =
@@ -478,32 +584,36 @@ mod tests {
         let summary = result.unwrap();
         assert_eq!(summary.format, UploadFormat::Ndjson);
         assert_eq!(summary.records, 4);
-        assert_eq!(seen[0].0, Position::Line(2));
-        assert_eq!(seen[1].0, Position::Line(3));
+        let positions: Vec<_> = seen.iter().map(|(p, _)| *p).collect();
         assert_eq!(
-            seen[1].1.as_ref().unwrap_err(),
-            "malformed JSON at column 11: expected value"
+            positions,
+            [
+                Position::Line(2),
+                Position::Line(3),
+                Position::Line(5),
+                Position::Line(6)
+            ]
         );
-        assert_eq!(seen[2], (Position::Line(5), Ok(serde_json::json!([1]))));
-        assert_eq!(seen[3].0, Position::Line(6));
-        assert!(
-            seen[3]
-                .1
-                .as_ref()
-                .unwrap_err()
-                .contains("EOF while parsing")
-        );
+        assert_eq!(text(&seen, 0), "{\"title\":\"A\"}", "no carriage return");
+        assert_eq!(text(&seen, 1), "{\"title\": oops}");
+        assert_eq!(text(&seen, 3), "{\"title\":\"B\"");
     }
 
     #[test]
     fn arrays_give_indexes_and_a_byte_order_mark_is_skipped() {
-        let (result, seen) = read(b"\xEF\xBB\xBF [ {\"title\":\"A\"}, 3, {\"title\":\"B\"} ]\n");
+        let (result, seen) =
+            read(b"\xEF\xBB\xBF [ {\"title\":\"A\"}, 3, \"s]\\\"\" ,{\"t\":[\"]\"]} ]\n");
         assert_eq!(result.unwrap().format, UploadFormat::Array);
         let positions: Vec<_> = seen.iter().map(|(p, _)| *p).collect();
+        assert_eq!(positions, (0..4).map(Position::Index).collect::<Vec<_>>());
+        assert_eq!(text(&seen, 1), "3");
         assert_eq!(
-            positions,
-            [Position::Index(0), Position::Index(1), Position::Index(2)]
+            text(&seen, 2),
+            "\"s]\\\"\"",
+            "brackets inside strings do not count"
         );
+        assert_eq!(text(&seen, 3), "{\"t\":[\"]\"]}");
+        assert_eq!(read(b"[ ]").0.unwrap().records, 0);
     }
 
     #[test]
@@ -511,7 +621,10 @@ mod tests {
         let (result, seen) = read(b"{\n  \"title\": \"A\",\n  \"rating\": 5\n}\n");
         assert_eq!(result.unwrap().format, UploadFormat::Object);
         assert_eq!(seen.len(), 1);
-        assert_eq!(seen[0].1.as_ref().unwrap()["rating"], 5);
+        let value: serde_json::Value = serde_json::from_str(text(&seen, 0)).unwrap();
+        assert_eq!(value["rating"], 5);
+        let error = file_error(read(b"{\n\"a\": 1\n} x").0);
+        assert!(error.reason.contains("trailing characters"), "{error}");
     }
 
     #[test]
@@ -526,6 +639,8 @@ mod tests {
             1,
             "records before the damage are still handed over"
         );
+        let error = file_error(read(b"{\n\"title\": \"A\"").0);
+        assert!(error.reason.contains("truncated"), "{error}");
     }
 
     #[test]
@@ -537,7 +652,10 @@ mod tests {
         assert_eq!(error.offset, 0);
         assert!(error.reason.contains("0x1F"), "{error}");
         let error = file_error(read(b"[1, 2,, 3]").0);
-        assert_eq!(error.offset, 7);
+        assert_eq!(error.offset, 6, "the offset of the second comma");
+        let error = file_error(read(b"[1, 2 3]").0);
+        assert_eq!(error.offset, 6);
+        assert!(error.reason.contains("expected ',' or ']'"), "{error}");
     }
 
     #[test]
@@ -552,36 +670,108 @@ mod tests {
     }
 
     #[test]
-    fn an_overlong_line_is_rejected_and_reading_goes_on() {
-        let limits = ParseLimits {
-            max_bytes: 1 << 20,
-            max_record_bytes: 16,
-        };
-        let input = b"{\"title\":\"A\"}\n{\"title\":\"a very long title\"}\n{\"title\":\"C\"}\n";
-        let (result, seen) = read_limited(input, limits);
-        assert_eq!(result.unwrap().records, 3);
-        assert_eq!(seen[1].0, Position::Line(2));
+    fn an_overlong_record_is_rejected_in_every_format_and_reading_goes_on() {
+        let limits = small_records(16);
+        let long = "a very long title";
+        let ndjson =
+            format!("{{\"title\":\"A\"}}\n{{\"title\":\"{long}\"}}\n{{\"title\":\"C\"}}\n");
+        let array = format!("[{{\"title\":\"A\"}}, {{\"title\":\"{long}\"}}, {{\"title\":\"C\"}}]");
+        for input in [ndjson, array] {
+            let (result, seen) = read_limited(input.as_bytes(), limits);
+            assert_eq!(result.unwrap().records, 3, "{input}");
+            assert_eq!(
+                seen[1].1.as_ref().unwrap_err(),
+                "the record is longer than the limit of 16 bytes"
+            );
+            assert_eq!(text(&seen, 2), "{\"title\":\"C\"}");
+        }
+        let object = format!("{{\n\"title\": \"{long}\"\n}}\n");
+        let (result, seen) = read_limited(object.as_bytes(), limits);
+        assert_eq!(result.unwrap().format, UploadFormat::Object);
         assert!(
-            seen[1]
+            seen[0]
                 .1
                 .as_ref()
                 .unwrap_err()
                 .contains("limit of 16 bytes")
         );
-        assert!(seen[2].1.is_ok());
+    }
+
+    /// `[` + one element of `size` bytes + `, {"title":"after"}]`, produced as it is read.
+    struct HugeElement {
+        sent: u64,
+        size: u64,
+    }
+
+    impl Read for HugeElement {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let (head, tail): (&[u8], &[u8]) = (b"[{\"title\":\"", b"\"}, {\"title\":\"after\"}]");
+            let body_end = head.len() as u64 + self.size;
+            let n = if self.sent < head.len() as u64 {
+                let rest = &head[self.sent as usize..];
+                buf[..rest.len()].copy_from_slice(rest);
+                rest.len()
+            } else if self.sent < body_end {
+                let n = buf.len().min((body_end - self.sent) as usize);
+                // Escapes and brackets inside the string must not confuse the scanner.
+                for (i, b) in buf[..n].iter_mut().enumerate() {
+                    *b = if (self.sent + i as u64).is_multiple_of(64) {
+                        b'['
+                    } else {
+                        b'a'
+                    };
+                }
+                n
+            } else {
+                let at = (self.sent - body_end) as usize;
+                let rest = &tail[at.min(tail.len())..];
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                n
+            };
+            self.sent += n as u64;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_huge_element_is_skipped_without_being_held() {
+        let mut seen = Vec::new();
+        let mut longest = 0;
+        let summary = read_upload(
+            HugeElement {
+                sent: 0,
+                size: 64 << 20,
+            },
+            small_records(1 << 20),
+            &mut |pos, rec| {
+                longest = longest.max(rec.as_ref().map_or(0, |t| t.len()));
+                seen.push((pos, rec.map(|t| String::from_utf8_lossy(t).into_owned())));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(summary.records, 2);
+        assert!(
+            seen[0]
+                .1
+                .as_ref()
+                .unwrap_err()
+                .contains("longer than the limit")
+        );
+        assert_eq!(text(&seen, 1), "{\"title\":\"after\"}");
+        assert!(longest < 1 << 20);
     }
 
     #[test]
     fn the_sink_can_stop_the_reader() {
-        let result = read_upload(
+        for input in [
             &b"{\"a\":1}\n{\"a\":2}\n"[..],
-            ParseLimits::default(),
-            &mut |_, _| Err(Stop),
-        );
-        assert!(matches!(result, Err(UploadError::Stopped)));
-        let result = read_upload(&b"[{\"a\":1}]"[..], ParseLimits::default(), &mut |_, _| {
-            Err(Stop)
-        });
-        assert!(matches!(result, Err(UploadError::Stopped)));
+            b"[{\"a\":1}]",
+            b"{\n\"a\":1\n}",
+        ] {
+            let result = read_upload(input, ParseLimits::default(), &mut |_, _| Err(Stop));
+            assert!(matches!(result, Err(UploadError::Stopped)));
+        }
     }
 }

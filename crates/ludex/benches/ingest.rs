@@ -2,9 +2,13 @@
 //! catalog through the real `ludex ingest` binary, against the ceiling measured in the same
 //! run: the same rows inserted into the same schema with no parsing or validation.
 //!
-//! `cargo bench -p ludex --bench ingest -- [RECORDS...]` (default: 100000 1000000)
+//! `cargo bench -p ludex --bench ingest -- [RECORDS...]` (default: 100000 1000000). With
+//! `LUDEX_BENCH_BASELINE=PATH` another `ludex` binary (an earlier build) ingests the same files
+//! in the same run, for a before/after.
 
 mod common;
+#[path = "common/rss.rs"]
+mod rss;
 
 use ludex::store::sqlite::{PreparedRows, SqliteStore};
 use ludex_domain::Game;
@@ -37,35 +41,20 @@ fn ceiling(file: &Path, dir: &Path, batch: usize) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
-/// Peak resident memory of a running process in KiB (`VmHWM`, which starts afresh at exec,
-/// unlike `getrusage`, which would count the memory this process holds when it forks).
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Wall seconds and peak RSS (KiB) of `ludex ingest FILE` into a fresh data directory.
-fn ingest(file: &Path, dir: &Path) -> (f64, u64) {
+/// Wall seconds and peak RSS (KiB) of `BINARY ingest FILE` into a fresh data directory.
+fn ingest(binary: &Path, file: &Path, dir: &Path) -> (f64, u64) {
+    let data = tempfile::tempdir_in(dir).expect("a data directory");
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ludex"))
-        .arg("--data-dir")
-        .arg(dir.join("ingest"))
-        .arg("ingest")
-        .arg(file)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("run ludex ingest");
-    let mut peak = 0;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for ludex") {
-            break status;
-        }
-        peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
+    let (status, peak) = rss::run_measured(
+        Command::new(binary)
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("ingest")
+            .arg(file)
+            .stdout(std::process::Stdio::null()),
+    );
     let seconds = started.elapsed().as_secs_f64();
-    assert!(status.success(), "ludex ingest failed: {status}");
+    assert!(status.success(), "{} ingest failed: {status}", binary.display());
     (seconds, peak)
 }
 
@@ -81,7 +70,16 @@ fn main() {
         let file = dir.path().join("catalog.ndjson");
         generate(&file, records);
         let mb = std::fs::metadata(&file).map_or(0, |m| m.len()) as f64 / 1e6;
-        let (ingest_s, peak_kib) = ingest(&file, dir.path());
+        let (ingest_s, peak_kib) = ingest(Path::new(env!("CARGO_BIN_EXE_ludex")), &file, dir.path());
+        // Another build of ludex (an earlier commit), timed on the same file in the same run.
+        if let Some(baseline) = std::env::var_os("LUDEX_BENCH_BASELINE") {
+            let (baseline_s, baseline_kib) = ingest(Path::new(&baseline), &file, dir.path());
+            println!(
+                "| {records} baseline | | | | {baseline_s:.2} | {:.0} | | {:.1} |",
+                records as f64 / baseline_s,
+                baseline_kib as f64 / 1024.0
+            );
+        }
         let ceiling_s = ceiling(&file, dir.path(), batch);
         let n = records as f64;
         println!(

@@ -16,7 +16,9 @@ use crate::telemetry::RequestContext;
 use flate2::read::MultiGzDecoder;
 use ludex_domain::report::{IngestId, IngestRecord, IngestStatus, Reject};
 use ludex_domain::upload::{self, ParseLimits, Position, Stop, UploadError};
-use ludex_domain::{AttemptId, FieldError, Game, StagedGame, StoreError, UpsertOutcome};
+use ludex_domain::{
+    AttemptId, FieldError, Game, RecordError, RecordFields, StagedGame, StoreError, UpsertOutcome,
+};
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -521,9 +523,11 @@ fn parse_records(
         tx.blocking_send(full).map_err(|_| Stop)?;
         Ok(began.elapsed())
     };
-    let summary = upload::read_upload(reader, config.limits, &mut |position, value| {
+    let summary = upload::read_upload(reader, config.limits, &mut |position, text| {
+        // Decoding the JSON counts as parsing; what follows is validation.
+        let fields = text.and_then(|text| decode(text).map_err(|e| e.to_string()));
         let began = Instant::now();
-        let item = validate(position, value);
+        let item = validate(position, fields);
         *validating += began.elapsed();
         batch.push(item);
         if batch.len() >= config.batch_size {
@@ -538,9 +542,48 @@ fn parse_records(
     summary
 }
 
-fn validate(position: Position, value: Result<serde_json::Value, String>) -> Item {
-    let value = match value {
-        Ok(value) => value,
+/// Why one record's text is not a record: malformed JSON names the line and column inside
+/// the record (the column alone for a one-line record, as NDJSON lines are).
+#[derive(Debug, thiserror::Error)]
+enum DecodeError {
+    #[error("malformed JSON at column {column}: {reason}")]
+    Column { column: usize, reason: String },
+    #[error("malformed JSON at line {line}, column {column} of the record: {reason}")]
+    LineColumn {
+        line: usize,
+        column: usize,
+        reason: String,
+    },
+    #[error(transparent)]
+    NotAnObject(RecordError),
+}
+
+fn decode(text: &[u8]) -> Result<RecordFields, DecodeError> {
+    RecordFields::parse(text).map_err(|e| match e {
+        RecordError::Malformed(e) => {
+            let full = e.to_string();
+            let suffix = format!(" at line {} column {}", e.line(), e.column());
+            let reason = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
+            if e.line() <= 1 {
+                DecodeError::Column {
+                    column: e.column(),
+                    reason,
+                }
+            } else {
+                DecodeError::LineColumn {
+                    line: e.line(),
+                    column: e.column(),
+                    reason,
+                }
+            }
+        }
+        other => DecodeError::NotAnObject(other),
+    })
+}
+
+fn validate(position: Position, fields: Result<RecordFields, String>) -> Item {
+    let fields = match fields {
+        Ok(fields) => fields,
         Err(reason) => {
             return Item::Rejected(Box::new(Reject {
                 position,
@@ -549,11 +592,12 @@ fn validate(position: Position, value: Result<serde_json::Value, String>) -> Ite
             }));
         }
     };
-    match Game::from_value(&value) {
+    let RecordFields { known, extra } = fields;
+    match Game::from_fields(&known, extra) {
         Ok(game) => Item::Valid(StagedGame::new(game, position)),
         Err(errors) => Item::Rejected(Box::new(Reject {
             position,
-            id: value.get("id").and_then(|id| {
+            id: known.get("id").and_then(|id| {
                 id.as_str()
                     .map(str::to_owned)
                     .or_else(|| id.as_u64().map(|n| n.to_string()))

@@ -367,6 +367,48 @@ async fn patch_applies_a_json_merge_patch() {
 }
 
 #[tokio::test]
+async fn numbers_in_unknown_fields_survive_create_replace_and_patch() {
+    let app = app();
+    let send = |method: &'static str, uri: &'static str, body: &'static str| {
+        app.write(method, uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let kept = [
+        r#""big":18446744073709551616"#,
+        r#""neg":-0"#,
+        r#""exp":1E2"#,
+        r#""deep":{"x":1.50,"n":{"m":-0.0}}"#,
+    ];
+    let body = r#"{"id":"n1","title":"A","big":18446744073709551616,"neg":-0,"exp":1E2,"deep":{"x":1.50,"n":{"m":-0.0}}}"#;
+    let created = app.send(send("POST", "/games", body)).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let replaced = app.send(send("PUT", "/games/n1", body)).await;
+    assert_eq!(replaced.status, StatusCode::OK);
+    // A patch of other fields, and one inside the nested object, leaves the rest as given.
+    let patched = app
+        .send(send(
+            "PATCH",
+            "/games/n1",
+            r#"{"rating": 7, "deep": {"added": 2E1}}"#,
+        ))
+        .await;
+    assert_eq!(patched.status, StatusCode::OK);
+    for reply in [created, replaced, patched] {
+        let text = String::from_utf8_lossy(&reply.body).into_owned();
+        for kept in &kept[..3] {
+            assert!(text.contains(kept), "{kept} not in {text}");
+        }
+    }
+    let text = String::from_utf8(app.get("/games/n1").await.body).unwrap();
+    assert!(
+        text.contains(r#""deep":{"added":2E1,"n":{"m":-0.0},"x":1.50}"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn delete_removes_the_game_and_its_cover() {
     let app = app();
     app.create(json!({"id": "g1", "title": "A"})).await;

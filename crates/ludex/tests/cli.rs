@@ -287,3 +287,97 @@ fn killing_an_ingest_midway_and_rerunning_leaves_every_record_exactly_once() {
         "records written before the kill are not counted as changed by the rerun"
     );
 }
+
+/// The peak resident memory of a running process, in bytes (`VmHWM`).
+pub fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Writes `head`, then `size` bytes of `a`, then `tail`, without holding them in memory.
+pub fn write_huge(path: &Path, head: &[u8], size: usize, tail: &[u8]) {
+    use std::io::Write;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    file.write_all(head).unwrap();
+    let chunk = vec![b'a'; 1 << 20];
+    for _ in 0..size / chunk.len() {
+        file.write_all(&chunk).unwrap();
+    }
+    file.write_all(tail).unwrap();
+    file.flush().unwrap();
+}
+
+/// Memory a huge record may not push the process past.
+pub const MEMORY_CEILING: u64 = 100 * 1024 * 1024;
+
+#[test]
+fn a_huge_array_element_or_object_is_rejected_in_flat_memory() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let array = dir.path().join("huge-element.json");
+    write_huge(
+        &array,
+        br#"[{"title":"Huge","notes":""#,
+        160 << 20,
+        br#""}, {"title":"Small after huge"}]"#,
+    );
+    let object = dir.path().join("huge-object.json");
+    write_huge(
+        &object,
+        b"{\n  \"title\": \"Huge object\",\n  \"notes\": \"",
+        160 << 20,
+        b"\"\n}\n",
+    );
+    for (file, landed) in [(&array, Some("small-after-huge")), (&object, None)] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ludex"))
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["ingest", file.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut peak = 0;
+        while child.try_wait().unwrap().is_none() {
+            peak = peak.max(peak_rss(child.id()).unwrap_or(0));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let output = child.wait_with_output().unwrap();
+        let text = stdout(&output);
+        assert!(
+            peak < MEMORY_CEILING,
+            "{}: peak RSS {} MiB",
+            file.display(),
+            peak >> 20
+        );
+        assert!(
+            text.contains("the record is longer than the limit of 1048576 bytes"),
+            "{text}"
+        );
+        if let Some(id) = landed {
+            assert!(ludex(data.path(), &["games", "get", id]).status.success());
+        }
+    }
+}
+
+#[test]
+fn numbers_in_unknown_fields_are_kept_exactly_as_given() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("numbers.ndjson");
+    let given = r#"{"id":"n1","title":"Numbers","big":18446744073709551616,"neg":-0,"exp":1E2,"nested":{"x":1.50,"y":[1e-7, 0.1]}}"#;
+    std::fs::write(&file, format!("{given}\n")).unwrap();
+    let output = ludex(data.path(), &["ingest", file.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    let got = stdout(&ludex(data.path(), &["games", "get", "n1"]));
+    for kept in [
+        r#""big":18446744073709551616"#,
+        r#""neg":-0"#,
+        r#""exp":1E2"#,
+        r#""nested":{"x":1.50,"y":[1e-7,0.1]}"#,
+    ] {
+        assert!(got.contains(kept), "{kept} not in {got}");
+    }
+}

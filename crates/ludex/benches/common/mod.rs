@@ -14,3 +14,4 @@ pub fn record_counts(default: &[u64]) -> Vec<u64> {
         counts
     }
 }
+

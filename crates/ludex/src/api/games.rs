@@ -7,9 +7,12 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ludex_domain::{FieldError, Game, GameId, ListQuery, Rating, Sort, StoreError, StoredGame};
+use ludex_domain::{
+    FieldError, Game, GameId, ListQuery, Rating, RecordError, RecordFields, Sort, StoreError,
+    StoredGame,
+};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 const JSON_TYPES: [&str; 2] = ["application/json", "application/merge-patch+json"];
 
@@ -162,30 +165,21 @@ fn game_response(status: StatusCode, stored: &StoredGame) -> Response {
     response
 }
 
-async fn read_object(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> ApiResult<Map<String, Value>> {
+/// Reads a JSON object body: known fields parsed, unknown ones kept as their text.
+async fn read_object(headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<RecordFields> {
     if !content_type_is(headers, &JSON_TYPES) {
         return Err(ApiError::UnsupportedMediaType(
             "send the game as application/json".into(),
         ));
     }
     let bytes = read_body(body, limit).await?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request(format!(
+    RecordFields::parse(&bytes).map_err(|e| match e {
+        RecordError::Malformed(e) => ApiError::bad_request(format!(
             "the body is not valid JSON: {e} (byte {})",
             byte_offset(&bytes, e.line(), e.column())
-        ))
-    })?;
-    match value {
-        Value::Object(object) => Ok(object),
-        other => Err(ApiError::Validation(vec![FieldError::record(format!(
-            "expected a JSON object, found {}",
-            ludex_domain::fields::json_type(&other)
-        ))])),
-    }
+        )),
+        not_an_object => ApiError::Validation(vec![FieldError::record(not_an_object.to_string())]),
+    })
 }
 
 /// The byte offset of a 1-based line and column.
@@ -198,13 +192,13 @@ fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
     line_start + column.saturating_sub(1)
 }
 
-fn parse_game(object: &Map<String, Value>) -> ApiResult<Game> {
-    Game::from_object(object).map_err(ApiError::Validation)
+fn parse_game(fields: RecordFields) -> ApiResult<Game> {
+    Game::from_fields(&fields.known, fields.extra).map_err(ApiError::Validation)
 }
 
 /// Puts the path id into a body, refusing a body that names another id.
-fn with_path_id(mut object: Map<String, Value>, id: &GameId) -> ApiResult<Map<String, Value>> {
-    if let Some(given) = object.get("id").filter(|v| !v.is_null()) {
+fn with_path_id(mut fields: RecordFields, id: &GameId) -> ApiResult<RecordFields> {
+    if let Some(given) = fields.known.get("id").filter(|v| !v.is_null()) {
         let same = GameId::from_json(given).is_ok_and(|g| &g == id);
         if !same {
             return Err(ApiError::Validation(vec![FieldError::field(
@@ -213,8 +207,10 @@ fn with_path_id(mut object: Map<String, Value>, id: &GameId) -> ApiResult<Map<St
             )]));
         }
     }
-    object.insert("id".into(), Value::String(id.to_string()));
-    Ok(object)
+    fields
+        .known
+        .insert("id".into(), Value::String(id.to_string()));
+    Ok(fields)
 }
 
 #[utoipa::path(get, path = "/games", tag = "games", params(ListParams),
@@ -293,8 +289,8 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let object = read_object(&headers, body, state.config.max_json_bytes).await?;
-    let game = parse_game(&object)?;
+    let fields = read_object(&headers, body, state.config.max_json_bytes).await?;
+    let game = parse_game(fields)?;
     let stored = state.stores.catalog.create(&game).await?;
     let mut response = game_response(StatusCode::CREATED, &stored);
     if let Ok(location) = HeaderValue::from_str(&format!("/games/{}", stored.id)) {
@@ -327,8 +323,8 @@ pub async fn replace(
     body: Body,
 ) -> ApiResult<Response> {
     let id = path_id(&id)?;
-    let object = read_object(&headers, body, state.config.max_json_bytes).await?;
-    let game = parse_game(&with_path_id(object, &id)?)?;
+    let fields = read_object(&headers, body, state.config.max_json_bytes).await?;
+    let game = parse_game(with_path_id(fields, &id)?)?;
     let current = stored(&state, &id).await?;
     check_if_match(&headers, current.version)?;
     let stored = state
@@ -337,22 +333,6 @@ pub async fn replace(
         .replace(&game, Some(current.version))
         .await?;
     Ok(game_response(StatusCode::OK, &stored))
-}
-
-/// RFC 7396: objects merge key by key, `null` removes, anything else replaces.
-fn merge_patch(target: &mut Value, patch: &Value) {
-    match (target, patch) {
-        (Value::Object(target), Value::Object(patch)) => {
-            for (key, value) in patch {
-                if value.is_null() {
-                    target.remove(key);
-                } else {
-                    merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
-                }
-            }
-        }
-        (target, patch) => *target = patch.clone(),
-    }
 }
 
 #[utoipa::path(patch, path = "/games/{id}", tag = "games",
@@ -379,18 +359,16 @@ pub async fn patch(
     body: Body,
 ) -> ApiResult<Response> {
     let id = path_id(&id)?;
-    let patch = Value::Object(read_object(&headers, body, state.config.max_json_bytes).await?);
+    let patch = read_object(&headers, body, state.config.max_json_bytes).await?;
     // Without If-Match a concurrent write is retried on the fresh version, a few times.
     for _ in 0..3 {
         let current = stored(&state, &id).await?;
-        let mut document: Value = serde_json::from_str(&current.content)
-            .map_err(|e| ApiError::Internal(format!("stored document of {id}: {e}")))?;
-        merge_patch(&mut document, &patch);
-        let Value::Object(object) = document else {
-            return Err(ApiError::Internal("a merged object is an object".into()));
-        };
+        let mut fields = current
+            .fields()
+            .map_err(|e| ApiError::Internal(format!("stored document of {id}: {e:?}")))?;
+        fields.merge_patch(&patch);
         // An invalid patch is reported as such, whatever the precondition says.
-        let game = parse_game(&with_path_id(object, &id)?)?;
+        let game = parse_game(with_path_id(fields, &id)?)?;
         check_if_match(&headers, current.version)?;
         match state
             .stores
@@ -547,20 +525,6 @@ pub async fn get_cover(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn merge_patch_follows_rfc_7396() {
-        let mut target = json!({"title": "A", "tags": ["x"], "extra": {"a": 1, "b": 2}});
-        merge_patch(
-            &mut target,
-            &json!({"tags": null, "extra": {"a": null, "c": 3}, "rating": 5}),
-        );
-        assert_eq!(
-            target,
-            json!({"title": "A", "extra": {"b": 2, "c": 3}, "rating": 5})
-        );
-    }
 
     #[test]
     fn images_are_recognised_by_their_magic_bytes() {
