@@ -144,8 +144,9 @@ describe('the ludex web UI', () => {
   test('creating a game shows the API\'s field errors, then saves', async () => {
     await page.goto('/ui/games/new');
     await page.getByLabel('Title').fill('Lantern Quest');
-    await page.getByLabel('Platforms').fill('PC, Nintendo Switch');
-    await page.getByLabel('Genres').fill('Adventure');
+    await page.getByLabel('Platforms').fill('PC\nNintendo Switch');
+    // One entry a line: a comma inside an entry stays in it.
+    await page.getByLabel('Genres').fill('Action, Adventure\nPuzzle');
     await page.getByLabel('Release date').fill('2024-02-30');
     await page.getByLabel('Rating').fill('11.5');
     await page.getByRole('button', { name: 'Create game' }).click();
@@ -161,6 +162,9 @@ describe('the ludex web UI', () => {
     await page.getByRole('button', { name: 'Create game' }).click();
     await page.waitForURL('**/ui/games/lantern-quest-2024');
     assert.equal(await page.locator('h1').textContent(), 'Lantern Quest');
+    const saved = await (await page.request.get('/games/lantern-quest-2024')).json();
+    assert.deepEqual(saved.platforms, ['PC', 'Nintendo Switch']);
+    assert.deepEqual(saved.genres, ['Action, Adventure', 'Puzzle']);
   });
 
   test('editing a game saves it', async () => {

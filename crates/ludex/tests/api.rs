@@ -274,6 +274,79 @@ async fn reads_can_require_a_key() {
     assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
 }
 
+/// Paths anyone may read even when reads require a key: probes and the API's own description.
+const ALWAYS_PUBLIC: [&str; 4] = ["/healthz", "/readyz", "/openapi.json", "/docs"];
+
+#[tokio::test]
+async fn when_reads_require_a_key_every_readable_path_asks_for_one() {
+    let app = app_with(ApiConfig {
+        reads_require_key: true,
+        ..ApiConfig::default()
+    });
+    app.create(json!({"id": "g1", "title": "A"})).await;
+    let document = app.get("/openapi.json").await.json();
+    let paths: Vec<String> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, item)| item.get("get").is_some())
+        .map(|(path, _)| path.replace("{id}", "g1"))
+        .chain(["/metrics".to_owned()])
+        .collect();
+    assert!(paths.len() > 5, "{paths:?}");
+    for path in paths {
+        let status = app.get(&path).await.status;
+        if ALWAYS_PUBLIC.contains(&path.as_str()) {
+            assert_eq!(status, StatusCode::OK, "{path}");
+        } else {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} without a key");
+        }
+    }
+    let metrics = app
+        .send(
+            Request::get("/metrics")
+                .header(header::AUTHORIZATION, format!("Bearer {}", app.reader))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(metrics.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_kind_of_response_forbids_content_sniffing() {
+    let app = app();
+    app.create(json!({"id": "g1", "title": "A"})).await;
+    let cover = app
+        .send(
+            app.write("PUT", "/games/g1/cover")
+                .header(header::CONTENT_TYPE, "image/png")
+                .body(Body::from(
+                    &b"\x89PNG\r\n\x1a\n<html><script>alert(1)</script>"[..],
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(cover.status, StatusCode::OK);
+    for path in [
+        "/games/g1/cover",
+        "/games/g1",
+        "/games",
+        "/nope",
+        "/metrics",
+        "/openapi.json",
+        "/",
+    ] {
+        let reply = app.get(path).await;
+        assert_eq!(
+            reply.header(header::X_CONTENT_TYPE_OPTIONS),
+            "nosniff",
+            "{path} ({})",
+            reply.status
+        );
+    }
+}
+
 #[tokio::test]
 async fn replace_honours_if_match_and_writes_nothing_when_stale() {
     let app = app();
@@ -653,6 +726,84 @@ async fn uploads_are_stored_queued_ingested_and_their_rejects_listed() {
     app.get(&format!("/ingests/{id}/rejects?limit=0"))
         .await
         .problem(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_form_with_two_file_parts_is_refused_and_stores_nothing() {
+    let app = app();
+    let boundary = "XyZ";
+    let part = |name: &str| {
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/x-ndjson\r\n\r\n{{\"title\":\"{name}\"}}\n\r\n"
+        )
+    };
+    let form = format!(
+        "{}{}--{boundary}--\r\n",
+        part("one.ndjson"),
+        part("two.ndjson")
+    );
+    let problem = app
+        .send(
+            app.write("POST", "/uploads")
+                .header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(Body::from(form))
+                .unwrap(),
+        )
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    assert_eq!(problem["errors"][0]["field"], "file", "{problem}");
+    assert_eq!(
+        app.state.bucket.list("uploads").await.unwrap(),
+        Vec::<String>::new(),
+        "neither part was stored"
+    );
+}
+
+#[tokio::test]
+async fn uploads_accept_exactly_the_media_types_the_document_lists() {
+    let app = app();
+    let document = app.get("/openapi.json").await.json();
+    let listed: Vec<String> = document["paths"]["/uploads"]["post"]["requestBody"]["content"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|t| *t != "multipart/form-data")
+        .cloned()
+        .collect();
+    assert!(listed.len() >= 3, "{listed:?}");
+    for (i, media_type) in listed.iter().enumerate() {
+        let reply = app
+            .send(
+                app.write("POST", &format!("/uploads?filename=t{i}.ndjson"))
+                    .header(header::CONTENT_TYPE, media_type.as_str())
+                    .body(Body::from("{\"title\":\"T\"}\n"))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{media_type} is listed");
+    }
+    for unlisted in [
+        "text/plain",
+        "application/octet-stream",
+        "text/html",
+        "image/png",
+        "text/csv",
+    ] {
+        if listed.iter().any(|t| t == unlisted) {
+            continue;
+        }
+        app.send(
+            app.write("POST", "/uploads?filename=u.ndjson")
+                .header(header::CONTENT_TYPE, unlisted)
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await
+        .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
 }
 
 #[tokio::test]

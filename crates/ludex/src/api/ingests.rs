@@ -4,7 +4,7 @@
 use super::error::{ApiError, ApiResult};
 use super::extract::{Path, Query};
 use super::{AppState, CanRead, CanWrite, content_type_is, json_response};
-use crate::bucket::{Bucket, ObjectInfo};
+use crate::bucket::{Bucket, BucketWriter, ObjectInfo};
 use crate::store::now_rfc3339;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request, State};
@@ -59,36 +59,73 @@ fn upload_key(filename: &str) -> ApiResult<String> {
     Ok(format!("uploads/{filename}"))
 }
 
-/// Streams a body into the bucket, hashing it on the way; the object appears only when
-/// complete, so an interrupted upload leaves nothing behind.
-async fn store_stream<S, E>(
+/// An upload written to the bucket but not yet visible: [`PendingUpload::commit`] makes it
+/// appear whole, dropping it (or [`PendingUpload::abort`]) leaves nothing behind.
+struct PendingUpload {
+    writer: BucketWriter,
+    key: String,
+    size: u64,
+    /// On S3 the fingerprint is the ETag, read after the upload; elsewhere it is hashed here.
+    hasher: Option<blake3::Hasher>,
+}
+
+impl PendingUpload {
+    async fn commit(self, bucket: &Bucket) -> ApiResult<ObjectInfo> {
+        let key = self.key;
+        self.writer
+            .shutdown()
+            .await
+            .map_err(|e| ApiError::Internal(format!("finishing {key}: {e}")))?;
+        match self.hasher {
+            Some(hasher) => Ok(ObjectInfo {
+                size: self.size,
+                fingerprint: hasher.finalize().to_hex().to_string(),
+                key,
+            }),
+            // The ingest will know the upload by its ETag; so must the ledger entry made here.
+            None => Ok(bucket.info(&key).await?),
+        }
+    }
+
+    async fn abort(self) {
+        if let Err(abort) = self.writer.abort().await {
+            tracing::warn!(key = self.key, error = %abort, "could not clean up an interrupted upload");
+        }
+    }
+}
+
+/// Streams a body into the bucket, hashing it on the way, without making it visible yet.
+async fn write_stream<S, E>(
     bucket: &Bucket,
     key: &str,
     mut body: S,
     limit: u64,
-) -> ApiResult<ObjectInfo>
+) -> ApiResult<PendingUpload>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let mut writer = bucket.writer(key).await?;
-    // On S3 the fingerprint is the ETag, read after the upload; elsewhere it is hashed here.
-    let mut hasher = (!bucket.fingerprints_are_etags()).then(blake3::Hasher::new);
-    let mut size = 0u64;
+    let mut pending = PendingUpload {
+        writer: bucket.writer(key).await?,
+        key: key.to_owned(),
+        size: 0,
+        hasher: (!bucket.fingerprints_are_etags()).then(blake3::Hasher::new),
+    };
     let outcome: ApiResult<()> = async {
         while let Some(chunk) = body.next().await {
             let chunk = chunk
                 .map_err(|e| ApiError::bad_request(format!("the upload was interrupted: {e}")))?;
-            size += chunk.len() as u64;
-            if size > limit {
+            pending.size += chunk.len() as u64;
+            if pending.size > limit {
                 return Err(ApiError::PayloadTooLarge(format!(
                     "the upload is larger than the limit of {limit} bytes"
                 )));
             }
-            if let Some(hasher) = &mut hasher {
+            if let Some(hasher) = &mut pending.hasher {
                 hasher.update(&chunk);
             }
-            writer
+            pending
+                .writer
                 .write_all(&chunk)
                 .await
                 .map_err(|e| ApiError::Internal(format!("writing {key}: {e}")))?;
@@ -96,25 +133,57 @@ where
         Ok(())
     }
     .await;
-    if let Err(e) = outcome {
-        if let Err(abort) = writer.abort().await {
-            tracing::warn!(key, error = %abort, "could not clean up an interrupted upload");
+    match outcome {
+        Ok(()) => Ok(pending),
+        Err(e) => {
+            pending.abort().await;
+            Err(e)
         }
-        return Err(e);
     }
-    writer
-        .shutdown()
-        .await
-        .map_err(|e| ApiError::Internal(format!("finishing {key}: {e}")))?;
-    match hasher {
-        Some(hasher) => Ok(ObjectInfo {
-            key: key.to_owned(),
-            size,
-            fingerprint: hasher.finalize().to_hex().to_string(),
-        }),
-        // The ingest will know the upload by its ETag; so must the ledger entry made here.
-        None => Ok(bucket.info(key).await?),
+}
+
+/// The one `file` part of a form, written but not yet visible: a second `file` part refuses
+/// the whole form, since which file was meant is not for the server to guess.
+async fn write_form(
+    state: &AppState,
+    mut form: Multipart,
+    filename: Option<&str>,
+    limit: u64,
+) -> ApiResult<PendingUpload> {
+    let unreadable = |e: axum::extract::multipart::MultipartError| {
+        ApiError::bad_request(format!("the form could not be read: {e}"))
+    };
+    let mut pending: Option<PendingUpload> = None;
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                if let Some(pending) = pending {
+                    pending.abort().await;
+                }
+                return Err(unreadable(e));
+            }
+        };
+        if field.name() != Some("file") {
+            continue;
+        }
+        if let Some(first) = pending.take() {
+            first.abort().await;
+            return Err(ApiError::bad_parameter(
+                "file",
+                "the form has more than one `file` part; send one file per request",
+            ));
+        }
+        let name = field
+            .file_name()
+            .map(str::to_owned)
+            .or_else(|| filename.map(str::to_owned))
+            .ok_or_else(|| ApiError::bad_parameter("filename", "the file part has no file name"))?;
+        let key = upload_key(&name)?;
+        pending = Some(write_stream(&state.bucket, &key, field, limit).await?);
     }
+    pending.ok_or_else(|| ApiError::bad_parameter("file", "the form has no `file` part"))
 }
 
 /// What `POST /uploads` answers.
@@ -136,6 +205,8 @@ pub struct UploadAccepted {
             (Vec<u8> = "application/x-ndjson"),
             (Vec<u8> = "application/json"),
             (Vec<u8> = "application/gzip"),
+            (Vec<u8> = "application/octet-stream"),
+            (Vec<u8> = "text/plain"),
             (super::openapi::UploadForm = "multipart/form-data"),
         )),
     security(("api_key" = [])),
@@ -156,37 +227,17 @@ pub async fn upload(
 ) -> ApiResult<Response> {
     let limit = state.config.max_upload_bytes;
     let headers = request.headers().clone();
-    let info = if content_type_is(&headers, &["multipart/form-data"]) {
-        let mut form = Multipart::from_request(request, &state)
+    let pending = if content_type_is(&headers, &["multipart/form-data"]) {
+        let form = Multipart::from_request(request, &state)
             .await
             .map_err(|e| ApiError::bad_request(format!("the form could not be read: {e}")))?;
-        let mut stored = None;
-        while let Some(field) = form
-            .next_field()
-            .await
-            .map_err(|e| ApiError::bad_request(format!("the form could not be read: {e}")))?
-        {
-            if field.name() != Some("file") {
-                continue;
-            }
-            let filename = field
-                .file_name()
-                .map(str::to_owned)
-                .or(params.filename.clone())
-                .ok_or_else(|| {
-                    ApiError::bad_parameter("filename", "the file part has no file name")
-                })?;
-            let key = upload_key(&filename)?;
-            stored = Some(store_stream(&state.bucket, &key, field, limit).await?);
-            break;
-        }
-        stored.ok_or_else(|| ApiError::bad_parameter("file", "the form has no `file` part"))?
+        write_form(&state, form, params.filename.as_deref(), limit).await?
     } else if content_type_is(&headers, &UPLOAD_TYPES) {
         let filename = params
             .filename
             .ok_or_else(|| ApiError::bad_parameter("filename", "is required with a raw body"))?;
         let key = upload_key(&filename)?;
-        store_stream(
+        write_stream(
             &state.bucket,
             &key,
             request.into_body().into_data_stream(),
@@ -199,6 +250,7 @@ pub async fn upload(
             UPLOAD_TYPES.join(", ")
         )));
     };
+    let info = pending.commit(&state.bucket).await?;
     let id = IngestId::for_upload(&info.key, &info.fingerprint);
     let status = match state.stores.ledger.get(&id).await? {
         Some(earlier) => earlier.status,

@@ -29,6 +29,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -169,6 +170,12 @@ pub fn router(state: AppState) -> Router {
         .layer(observe::ObserveLayer::new(metrics, config.slow_request))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
+        // Outermost, so every response has it, a panic's 500 and a timeout's 408 included: no
+        // response is ever sniffed into another type (a cover that holds HTML, a report).
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
 }
 
 /// Request ids for requests that come without one: a per-process random prefix and a counter.
@@ -220,7 +227,8 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<Response> {
 }
 
 /// The registry in the Prometheus text format; not found where metrics go to CloudWatch.
-async fn metrics_text(State(state): State<AppState>) -> ApiResult<Response> {
+/// Behind the read key when reads require one: the counters describe the catalog's traffic.
+async fn metrics_text(_: CanRead, State(state): State<AppState>) -> ApiResult<Response> {
     let text = state.metrics.prometheus_text().ok_or_else(|| {
         ApiError::NotFound("this deployment publishes its metrics to CloudWatch".into())
     })?;

@@ -53,11 +53,13 @@ async fn load(
     }
 }
 
-fn labels(list: &[Label]) -> String {
+/// A list field's entries, joined by `separator` (a comma on pages, a newline in forms, where
+/// an entry may hold commas).
+fn labels(list: &[Label], separator: &str) -> String {
     list.iter()
         .map(|l| l.as_str())
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(separator)
 }
 
 fn price_text(game: &Game) -> (String, String) {
@@ -121,8 +123,8 @@ pub async fn page(
     };
     let (price, currency) = price_text(&game);
     fact("Id", id);
-    fact("Platforms", &labels(&game.platforms));
-    fact("Genres", &labels(&game.genres));
+    fact("Platforms", &labels(&game.platforms, ", "));
+    fact("Genres", &labels(&game.genres, ", "));
     fact(
         "Released",
         &game.release_date.map(|d| d.to_string()).unwrap_or_default(),
@@ -150,7 +152,7 @@ pub async fn page(
             format!("{price} {currency}")
         },
     );
-    fact("Tags", &labels(&game.tags));
+    fact("Tags", &labels(&game.tags, ", "));
     fact("Version", &stored.version.to_string());
     fact("Updated", &stored.updated_at);
     fact("Created", &stored.created_at);
@@ -214,14 +216,14 @@ const FIELDS: [FieldSpec; 11] = [
         name: "platforms",
         label: "Platforms",
         kind: "list",
-        hint: "Separated by commas, e.g. PC, Nintendo Switch.",
+        hint: "One a line, e.g. PC, then Nintendo Switch on the next line.",
         attrs: "",
     },
     FieldSpec {
         name: "genres",
         label: "Genres",
         kind: "list",
-        hint: "Separated by commas.",
+        hint: "One a line.",
         attrs: "",
     },
     FieldSpec {
@@ -270,7 +272,7 @@ const FIELDS: [FieldSpec; 11] = [
         name: "tags",
         label: "Tags",
         kind: "list",
-        hint: "Separated by commas.",
+        hint: "One a line.",
         attrs: "",
     },
     FieldSpec {
@@ -294,9 +296,15 @@ fn field(out: &mut Html, spec: &FieldSpec, value: &str) {
         "<div class=\"field\" data-field=\"{name}\"><label for=\"g-{name}\">{label}</label>"
     ));
     let described = format!("g-{name}-hint g-{name}-error");
-    if *kind == "textarea" {
+    if *kind == "textarea" || *kind == "list" {
+        // A list is one entry a line, so that entries may hold commas.
+        let (data_kind, rows) = if *kind == "list" {
+            ("list", " rows=\"3\"")
+        } else {
+            ("text", "")
+        };
         out.raw(&format!(
-            "<textarea id=\"g-{name}\" name=\"{name}\" data-kind=\"text\" aria-describedby=\"{described}\" {attrs}>{}</textarea>",
+            "<textarea id=\"g-{name}\" name=\"{name}\" data-kind=\"{data_kind}\" aria-describedby=\"{described}\"{rows} {attrs}>{}</textarea>",
             esc(value)
         ));
     } else {
@@ -314,8 +322,8 @@ fn values(game: &Game) -> Vec<String> {
     let (price, currency) = price_text(game);
     vec![
         game.title.as_str().to_owned(),
-        labels(&game.platforms),
-        labels(&game.genres),
+        labels(&game.platforms, "\n"),
+        labels(&game.genres, "\n"),
         game.release_date.map(|d| d.to_string()).unwrap_or_default(),
         game.developer
             .as_ref()
@@ -330,7 +338,7 @@ fn values(game: &Game) -> Vec<String> {
             .unwrap_or_default(),
         price,
         currency,
-        labels(&game.tags),
+        labels(&game.tags, "\n"),
         game.description
             .as_ref()
             .map_or("", |d| d.as_str())

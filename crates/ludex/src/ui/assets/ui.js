@@ -130,7 +130,7 @@
         if (mode === 'edit') body[input.name] = null;
         continue;
       }
-      if (kind === 'list') body[input.name] = raw.split(',').map((s) => s.trim()).filter(Boolean);
+      if (kind === 'list') body[input.name] = splitList(raw);
       // Numbers go as numbers when they look like one; anything else as typed, so the API
       // says what is wrong with it in its own words.
       else if (kind === 'number') body[input.name] = /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
@@ -172,9 +172,12 @@
     summary.focus();
   }
 
+  // List fields take one entry a line, so an entry may hold commas ("Action, Adventure").
+  const splitList = (raw) => raw.split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
+
   function displayValue(kind, value) {
     if (value == null) return '';
-    if (Array.isArray(value)) return value.join(', ');
+    if (Array.isArray(value)) return value.join('\n');
     if (kind === 'number' && typeof value === 'number') return String(value);
     return String(value);
   }
@@ -184,8 +187,7 @@
       return Number(a) === Number(b);
     }
     if (kind === 'list') {
-      const norm = (s) => s.split(',').map((x) => x.trim()).filter(Boolean).join(', ');
-      return norm(a) === norm(b);
+      return splitList(a).join('\n') === splitList(b).join('\n');
     }
     return a === b;
   }
