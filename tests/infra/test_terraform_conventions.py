@@ -285,6 +285,9 @@ def output_problems(doc: dict, where: str) -> list[str]:
     return problems
 
 
+AWS_PROVIDER_PIN = "~> 6.0"
+
+
 def lower_bound(constraint: str) -> tuple[int, ...] | None:
     match = re.match(r"^\s*>=\s*(\d+(?:\.\d+)*)", constraint)
     return tuple(int(part) for part in match.group(1).split(".")) if match else None
@@ -306,11 +309,12 @@ def version_problems(doc: dict, where: str) -> list[str]:
         for provider, spec in providers:
             spec = scalar(spec)
             version = str(scalar(spec.get("version")) or "")
-            bound = lower_bound(version)
-            if bound is None:
-                problems.append(f"{where}: provider {provider} version {version!r} has no '>=' lower bound")
-            elif scalar(spec.get("source")) == "hashicorp/aws" and bound < (5,):
-                problems.append(f"{where}: hashicorp/aws lower bound {version!r} is below 5.x")
+            if scalar(spec.get("source")) == "hashicorp/aws":
+                # One major version: a new major changes resources under us only when we move the pin.
+                if version != AWS_PROVIDER_PIN:
+                    problems.append(f"{where}: hashicorp/aws version {version!r} is not {AWS_PROVIDER_PIN!r}")
+            elif lower_bound(version) is None and not version.startswith("~>"):
+                problems.append(f"{where}: provider {provider} version {version!r} has no lower bound")
     return problems
 
 
@@ -569,7 +573,7 @@ def test_output_checker_catches_a_name_without_resource_noun():
     assert output_problems(doc, "snippet") == ["snippet: output name does not start with a resource noun"]
 
 
-def test_version_checker_catches_pessimistic_and_old_pins():
+def test_version_checker_catches_a_loose_terraform_pin_a_second_aws_major_and_an_unbounded_provider():
     doc = parse(
         """
 terraform {
@@ -589,3 +593,11 @@ terraform {
 """
     )
     assert len(version_problems(doc, "snippet")) == 3
+
+
+def test_nothing_uses_what_aws_provider_6_deprecates():
+    deprecated = {
+        "data.aws_region.current.name": "aws_region's name is deprecated in provider 6: use region",
+    }
+    found = [f"{rel(path)}: {reason}" for path in TF_FILES for text, reason in deprecated.items() if text in path.read_text()]
+    assert found == []

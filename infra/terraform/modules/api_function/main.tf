@@ -18,7 +18,7 @@ locals {
   uses_dynamodb   = var.postgres_store == null
   account_id      = data.aws_caller_identity.current.account_id
   partition       = data.aws_partition.current.partition
-  region          = data.aws_region.current.name
+  region          = data.aws_region.current.region
 
   store_environment = local.uses_dynamodb ? tomap({
     LUDEX_STORE = "dynamodb://${var.dynamodb_table_name}"

@@ -13,7 +13,7 @@ data "aws_region" "current" {}
 locals {
   prefix = "${var.name}-${var.environment}"
   azs    = slice(data.aws_availability_zones.available.names, 0, 2)
-  region = data.aws_region.current.name
+  region = data.aws_region.current.region
 }
 
 resource "aws_vpc" "main" {

@@ -11,7 +11,7 @@ locals {
   prefix     = "${var.name}-${var.environment}"
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  region     = data.aws_region.current.region
 
   # The application's own metrics (CloudWatch EMF written by the telemetry
   # module). These names are the contract with the Rust code; tests read them
