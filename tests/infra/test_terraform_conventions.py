@@ -42,6 +42,9 @@ STAR_RESOURCE_ACTIONS = {
     "kms:CreateKey": "the key to scope to does not exist before the call",
     "kms:ListAliases": "list call without resource-level permissions",
     "logs:DescribeLogGroups": "list call without resource-level permissions",
+    "ssm:DescribeParameters": "list call without resource-level permissions (the provider reads parameter metadata with it)",
+    "iam:ListOpenIDConnectProviders": "list call without resource-level permissions",
+    "kms:TagResource": "tagging a key in CreateKey is authorized before the key exists (tag-conditioned)",
 }
 # In a KMS key policy, Resource "*" means "this key" and is the only value AWS accepts.
 KEY_POLICY_REASON = "KMS key policies can only name Resource '*', meaning the key itself"
@@ -224,6 +227,8 @@ def iam_problems(doc: dict, where: str) -> list[str]:
     key_policies = key_policy_documents(doc)
     for name, body in data_sources(doc, "aws_iam_policy_document"):
         for statement in blocks(body, "statement"):
+            if scalar(statement.get("effect")) == "Deny":
+                continue  # a broad Deny takes rights away
             sid = scalar(statement.get("sid")) or "(no sid)"
             actions = flat(statement.get("actions"))
             resources_ = flat(statement.get("resources"))

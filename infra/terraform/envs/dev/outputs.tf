@@ -83,11 +83,6 @@ output "github_deploy_role_arn" {
   value       = module.service.github_deploy_role_arn
 }
 
-output "github_terraform_role_arn" {
-  description = "Role the Terraform apply workflow assumes through OIDC; null when not created."
-  value       = module.service.github_terraform_role_arn
-}
-
 output "db_instance_address" {
   description = "Host name of the PostgreSQL instance; null unless enable_rds."
   value       = module.service.db_instance_address

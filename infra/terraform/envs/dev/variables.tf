@@ -26,18 +26,6 @@ variable "github_repository" {
   default     = null
 }
 
-variable "create_github_oidc_provider" {
-  type        = bool
-  description = "Create the account's GitHub OIDC provider; false when another environment in the same account already did."
-  default     = true
-}
-
-variable "github_oidc_provider_arn" {
-  type        = string
-  description = "Existing GitHub OIDC provider ARN when create_github_oidc_provider is false."
-  default     = null
-}
-
 variable "state_bucket_name" {
   type        = string
   description = "Terraform state bucket (bootstrap output bucket_name), so the CI roles can reach this environment's state."

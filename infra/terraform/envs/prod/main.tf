@@ -40,13 +40,9 @@ module "service" {
   alarm_email       = var.alarm_email
   enable_log_export = var.enable_log_export
 
-  github_repository             = var.github_repository
-  github_deploy_branches        = []
-  github_deploy_environments    = ["prod"]
-  github_terraform_environments = ["prod-infra"]
-  create_github_oidc_provider   = var.create_github_oidc_provider
-  github_oidc_provider_arn      = var.github_oidc_provider_arn
-  state_bucket_name             = var.state_bucket_name
-  state_key                     = "prod/terraform.tfstate" # same as the backend key in versions.tf
-  state_kms_key_arn             = var.state_kms_key_arn
+  github_repository          = var.github_repository
+  github_deploy_environments = ["prod"]
+  state_bucket_name          = var.state_bucket_name
+  state_key                  = "prod/terraform.tfstate" # same as the backend key in versions.tf
+  state_kms_key_arn          = var.state_kms_key_arn
 }

@@ -70,8 +70,9 @@ data "aws_iam_policy_document" "monitoring_assume_role" {
 }
 
 resource "aws_iam_role" "monitoring" {
-  name               = "${local.identifier}-rds-monitoring"
-  assume_role_policy = data.aws_iam_policy_document.monitoring_assume_role.json
+  name                 = "${local.identifier}-rds-monitoring"
+  assume_role_policy   = data.aws_iam_policy_document.monitoring_assume_role.json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 data "aws_partition" "current" {}

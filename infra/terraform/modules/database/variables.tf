@@ -76,3 +76,8 @@ variable "performance_insights_enabled" {
   description = "Collect Performance Insights (7 days free retention, KMS-encrypted)."
   default     = true
 }
+
+variable "permissions_boundary_arn" {
+  type        = string
+  description = "Permissions boundary every role of the environment carries (bootstrap, modules/ci_roles)."
+}

@@ -25,8 +25,9 @@ data "aws_iam_policy_document" "codedeploy_assume_role" {
 }
 
 resource "aws_iam_role" "codedeploy" {
-  name               = "${local.prefix}-codedeploy"
-  assume_role_policy = data.aws_iam_policy_document.codedeploy_assume_role.json
+  name                 = "${local.prefix}-codedeploy"
+  assume_role_policy   = data.aws_iam_policy_document.codedeploy_assume_role.json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 # The "Limited" managed policy covers alias updates, alarm reads and SNS

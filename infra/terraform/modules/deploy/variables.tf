@@ -24,3 +24,8 @@ variable "ingest_alarm_names" {
   type        = list(string)
   description = "CloudWatch alarms that stop and roll back an ingest deployment."
 }
+
+variable "permissions_boundary_arn" {
+  type        = string
+  description = "Permissions boundary every role of the environment carries (bootstrap, modules/ci_roles)."
+}

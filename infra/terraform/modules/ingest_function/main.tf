@@ -55,8 +55,9 @@ data "aws_iam_policy_document" "assume_role" {
 }
 
 resource "aws_iam_role" "ingest" {
-  name               = "${local.function_name}-role"
-  assume_role_policy = data.aws_iam_policy_document.assume_role.json
+  name                 = "${local.function_name}-role"
+  assume_role_policy   = data.aws_iam_policy_document.assume_role.json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 data "aws_iam_policy_document" "ingest" {

@@ -107,3 +107,8 @@ variable "security_group_ids" {
   description = "Security groups of the function when subnet_ids is not empty."
   default     = []
 }
+
+variable "permissions_boundary_arn" {
+  type        = string
+  description = "Permissions boundary every role of the environment carries (bootstrap, modules/ci_roles)."
+}

@@ -203,8 +203,9 @@ data "aws_iam_policy_document" "flow_logs_assume_role" {
 }
 
 resource "aws_iam_role" "flow_logs" {
-  name               = "${local.prefix}-flow-logs"
-  assume_role_policy = data.aws_iam_policy_document.flow_logs_assume_role.json
+  name                 = "${local.prefix}-flow-logs"
+  assume_role_policy   = data.aws_iam_policy_document.flow_logs_assume_role.json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 data "aws_iam_policy_document" "flow_logs" {

@@ -37,3 +37,8 @@ variable "kms_key_arn" {
   type        = string
   description = "ARN of the KMS key that encrypts the flow log group."
 }
+
+variable "permissions_boundary_arn" {
+  type        = string
+  description = "Permissions boundary every role of the environment carries (bootstrap, modules/ci_roles)."
+}

@@ -316,8 +316,9 @@ data "aws_iam_policy_document" "firehose_assume_role" {
 resource "aws_iam_role" "firehose" {
   count = local.export_logs ? 1 : 0
 
-  name               = "${local.prefix}-logs-firehose"
-  assume_role_policy = data.aws_iam_policy_document.firehose_assume_role.json
+  name                 = "${local.prefix}-logs-firehose"
+  assume_role_policy   = data.aws_iam_policy_document.firehose_assume_role.json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 data "aws_iam_policy_document" "firehose" {
@@ -414,8 +415,9 @@ data "aws_iam_policy_document" "logs_assume_role" {
 resource "aws_iam_role" "logs_to_firehose" {
   count = local.export_logs ? 1 : 0
 
-  name               = "${local.prefix}-logs-to-firehose"
-  assume_role_policy = data.aws_iam_policy_document.logs_assume_role.json
+  name                 = "${local.prefix}-logs-to-firehose"
+  assume_role_policy   = data.aws_iam_policy_document.logs_assume_role.json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 data "aws_iam_policy_document" "logs_to_firehose" {

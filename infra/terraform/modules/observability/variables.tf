@@ -87,3 +87,8 @@ variable "log_retention_in_days" {
   description = "Retention of the Firehose error log group, in days."
   default     = 30
 }
+
+variable "permissions_boundary_arn" {
+  type        = string
+  description = "Permissions boundary every role of the environment carries (bootstrap, modules/ci_roles)."
+}
