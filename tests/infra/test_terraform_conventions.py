@@ -60,6 +60,7 @@ OUTPUT_NOUNS = (
     "sqs_dlq",
     "ecr_repository",
     "ssm_api_keys_parameter",
+    "ssm_canary_api_key_parameter",
     "http_api",
     "cloudwatch",
     "sns_topic",
@@ -88,6 +89,7 @@ WORKFLOW_OUTPUTS = (
     "bucket_name",
     "dynamodb_table_name",
     "github_deploy_role_arn",
+    "codedeploy_hook_function_name",
 )
 
 # The application's EMF metric names (the contract with the Rust telemetry code).
@@ -259,8 +261,10 @@ def lambda_problems(doc: dict, where: str) -> list[str]:
             problems.append(f"{where}: function {name} has no log group /aws/lambda/{function_name}")
         elif scalar(log_group.get("retention_in_days")) is None:
             problems.append(f"{where}: log group of function {name} has no retention_in_days")
-        if not any(f"aws_lambda_function.{name}." in str(target) for target in alias_targets):
-            problems.append(f"{where}: function {name} has no aws_lambda_alias")
+        # Functions that CodeDeploy releases publish versions and serve through an alias.
+        released = scalar(body.get("publish")) in (True, "true")
+        if released and not any(f"aws_lambda_function.{name}." in str(target) for target in alias_targets):
+            problems.append(f"{where}: function {name} publishes versions but has no aws_lambda_alias")
         tracing = blocks(body, "tracing_config")
         if not tracing or scalar(tracing[0].get("mode")) != "Active":
             problems.append(f"{where}: function {name} does not have X-Ray tracing Active")
@@ -355,7 +359,7 @@ def test_no_iam_statement_uses_wildcards_beyond_the_listed_exceptions(directory)
 
 
 @pytest.mark.parametrize("directory", CONFIG_DIRS, ids=rel)
-def test_every_function_has_a_log_group_with_retention_an_alias_and_tracing(directory):
+def test_every_function_has_a_log_group_with_retention_tracing_and_an_alias_when_released(directory):
     assert lambda_problems(parse_dir(directory), rel(directory)) == []
 
 
@@ -542,6 +546,7 @@ locals {
 
 resource "aws_lambda_function" "f" {
   function_name = local.function_name
+  publish       = true
 }
 """
     )

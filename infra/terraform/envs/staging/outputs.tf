@@ -48,6 +48,11 @@ output "codedeploy_ingest_deployment_group_name" {
   value       = module.service.codedeploy_ingest_deployment_group_name
 }
 
+output "codedeploy_hook_function_name" {
+  description = "BeforeAllowTraffic hook of both deployment groups (the AppSpec's Hooks entry)."
+  value       = module.service.codedeploy_hook_function_name
+}
+
 output "bucket_name" {
   description = "Catalog bucket (uploads/, rejected/, covers/)."
   value       = module.service.bucket_name

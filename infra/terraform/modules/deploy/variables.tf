@@ -6,7 +6,7 @@ variable "name" {
 
 variable "environment" {
   type        = string
-  description = "Environment name (dev, prod)."
+  description = "Environment name (dev, staging, prod)."
 }
 
 variable "deployment_config_name" {
@@ -28,4 +28,9 @@ variable "ingest_alarm_names" {
 variable "permissions_boundary_arn" {
   type        = string
   description = "Permissions boundary every role of the environment carries (bootstrap, modules/ci_roles)."
+}
+
+variable "hook_function_arn" {
+  type        = string
+  description = "ARN of the BeforeAllowTraffic hook function the deployments run (modules/release_hook)."
 }

@@ -146,6 +146,26 @@ module "observability" {
   ]
 }
 
+module "release_hook" {
+  source = "../release_hook"
+
+  permissions_boundary_arn = local.permissions_boundary_arn
+  name                     = var.name
+  environment              = var.environment
+  api_function_name        = module.api_function.api_function_name
+  api_function_arn         = module.api_function.api_function_arn
+  ingest_function_name     = module.ingest_function.ingest_function_name
+  ingest_function_arn      = module.ingest_function.ingest_function_arn
+  bucket_name              = module.storage.bucket_name
+  bucket_arn               = module.storage.bucket_arn
+  kms_key_arn              = module.storage.kms_key_arn
+  log_retention_in_days    = var.log_retention_in_days
+  release_alarm_names = {
+    (module.api_function.api_function_name)       = module.observability.cloudwatch_api_alarm_names
+    (module.ingest_function.ingest_function_name) = module.observability.cloudwatch_ingest_alarm_names
+  }
+}
+
 module "deploy" {
   source = "../deploy"
 
