@@ -54,6 +54,7 @@ module "service" {
   force_destroy             = true
   enable_vpc                = false
   enable_rds                = false # PostgreSQL instead of DynamoDB (implies the VPC)
+  db_replica_count          = 0
   db_multi_az               = false
   db_deletion_protection    = false
 

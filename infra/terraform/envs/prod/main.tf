@@ -55,6 +55,7 @@ module "service" {
   force_destroy             = false
   enable_vpc                = false
   enable_rds                = false # PostgreSQL instead of DynamoDB (implies the VPC)
+  db_replica_count          = 0
   db_multi_az               = true
   db_deletion_protection    = true
 

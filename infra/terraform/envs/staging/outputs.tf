@@ -92,3 +92,8 @@ output "db_instance_address" {
   description = "Host name of the PostgreSQL instance; null unless enable_rds."
   value       = module.service.db_instance_address
 }
+
+output "db_instance_replica_addresses" {
+  description = "Host names of the PostgreSQL read replicas; empty unless enable_rds and db_replica_count > 0."
+  value       = module.service.db_instance_replica_addresses
+}

@@ -63,6 +63,7 @@ locals {
     "arn:${local.partition}:logs:${local.arn_tail}:log-group:/aws/kinesisfirehose/${local.prefix}-*",
     "arn:${local.partition}:logs:${local.arn_tail}:log-group:/aws/vpc/${local.prefix}-*",
     "arn:${local.partition}:logs:${local.arn_tail}:log-group:/aws/rds/instance/${local.prefix}/*",
+    "arn:${local.partition}:logs:${local.arn_tail}:log-group:/aws/rds/instance/${local.prefix}-replica-*",
     "arn:${local.partition}:s3:::${local.prefix}-*",
     "arn:${local.partition}:sns:${local.arn_tail}:${local.prefix}-*",
     "arn:${local.partition}:sqs:${local.arn_tail}:${local.prefix}-*",

@@ -58,6 +58,8 @@ module "database" {
   multi_az                 = var.db_multi_az
   deletion_protection      = var.db_deletion_protection
   log_retention_in_days    = var.log_retention_in_days
+  replica_count            = var.db_replica_count
+  alarm_topic_arn          = module.observability.sns_topic_arn
 }
 
 module "ingest_function" {

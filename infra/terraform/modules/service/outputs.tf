@@ -92,3 +92,8 @@ output "db_instance_address" {
   description = "Host name of the PostgreSQL instance; null unless enable_rds."
   value       = one(module.database[*].db_instance_address)
 }
+
+output "db_instance_replica_addresses" {
+  description = "Host names of the PostgreSQL read replicas; empty unless enable_rds and db_replica_count > 0."
+  value       = var.enable_rds ? module.database[0].db_instance_replica_addresses : []
+}

@@ -153,6 +153,12 @@ variable "db_multi_az" {
   default     = false
 }
 
+variable "db_replica_count" {
+  type        = number
+  description = "Read replicas of the database when enable_rds is true (0 for none)."
+  default     = 0
+}
+
 variable "db_deletion_protection" {
   type        = bool
   description = "Refuse to delete the database instance (true in prod)."
