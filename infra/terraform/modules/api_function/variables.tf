@@ -6,7 +6,7 @@ variable "name" {
 
 variable "environment" {
   type        = string
-  description = "Environment name (dev, prod); the function is named <name>-<environment>-api."
+  description = "Environment name (dev, staging, prod); the function is named <name>-<environment>-api."
 }
 
 variable "image_uri" {
