@@ -62,10 +62,10 @@ def boundary_problems(statements: list[Statement], own_role: str, boundary: str)
     deny = [s for s in statements if s.effect == "Deny"]
     for statement in statements:
         label = f"{statement.where} statement {statement.sid}"
-        for action in sorted(NEVER_ALLOWED):
-            if statement.allows(action) and action != "iam:*" or "iam:*" in statement.actions and statement.effect == "Allow":
-                problems.append(f"{label} allows {action}")
-                break
+        if statement.effect == "Allow":
+            never = sorted(a for a in NEVER_ALLOWED if a in statement.actions or (a != "iam:*" and statement.allows(a)))
+            if never:
+                problems.append(f"{label} allows {', '.join(never)}")
         for action in sorted(BOUNDARY_CONDITIONED):
             if statement.allows(action) and statement.condition_on("iam:PermissionsBoundary") is None:
                 problems.append(f"{label} allows {action} without an iam:PermissionsBoundary condition")
