@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Ships one build to one environment: pushes the API image to ECR, publishes
 # a new version of each Lambda function, hands the shift of each `live` alias
-# to CodeDeploy (canary; its CloudWatch alarms roll a bad version back), waits
-# for both deployments and smoke-tests the HTTP API.
+# to CodeDeploy (its BeforeAllowTraffic hook smoke-tests the new version before
+# any traffic shifts; then a canary whose alarms, scoped to the new version,
+# roll it back), waits for both deployments and smoke-tests the HTTP API. When
+# one function's deployment fails, the other function of the release is
+# rolled back too, so the two never run different releases.
 #
 # Run from the repository root after `terraform init` in
 # infra/terraform/envs/$LUDEX_ENV, with AWS credentials in the environment.
 #
-#   LUDEX_ENV          dev | prod
+#   LUDEX_ENV          dev | staging | prod
 #   RELEASE_SHA        the commit being shipped; also the (immutable) image tag
 #   API_IMAGE_ARCHIVE  `docker save` archive holding ludex-api:$RELEASE_SHA
 #   INGEST_ZIP         the cargo-lambda ZIP of the ingest function
@@ -36,6 +39,7 @@ api_url=${api_url%/}
 codedeploy_app=$(tf_output codedeploy_app_name)
 api_group=$(tf_output codedeploy_api_deployment_group_name)
 ingest_group=$(tf_output codedeploy_ingest_deployment_group_name)
+hook_function=$(tf_output codedeploy_hook_function_name)
 
 # Push the image once per environment. Tags are immutable, so a re-run finds
 # the tag already there and reuses it rather than failing on the push.
@@ -83,22 +87,18 @@ publish_version() {
 }
 
 # Starts a CodeDeploy deployment that moves the alias from the current to the
-# target version and prints its id.
+# target version and prints its id. The AppSpec is JSON (the hook parses it).
 start_deployment() {
   local group=$1 function=$2 alias=$3 current=$4 target=$5 appspec revision
-  appspec=$(
-    cat <<EOF
-version: 0.0
-Resources:
-  - ${function}:
-      Type: AWS::Lambda::Function
-      Properties:
-        Name: "${function}"
-        Alias: "${alias}"
-        CurrentVersion: "${current}"
-        TargetVersion: "${target}"
-EOF
-  )
+  appspec=$(jq -cn --arg function "$function" --arg alias "$alias" \
+    --arg current "$current" --arg target "$target" --arg hook "$hook_function" '{
+      version: 0.0,
+      Resources: [{($function): {
+        Type: "AWS::Lambda::Function",
+        Properties: {Name: $function, Alias: $alias, CurrentVersion: $current, TargetVersion: $target}
+      }}],
+      Hooks: [{BeforeAllowTraffic: $hook}]
+    }')
   revision=$(jq -cn --arg content "$appspec" \
     '{revisionType: "AppSpecContent", appSpecContent: {content: $content}}')
   local config=()
@@ -112,6 +112,21 @@ EOF
     --description "ludex ${RELEASE_SHA} to ${LUDEX_ENV}" \
     --revision "$revision" \
     --query deploymentId --output text
+}
+
+# Puts every shifted alias back on its previous version, stopping a deployment
+# still in progress first (CodeDeploy then rolls it back itself as well).
+roll_back_all() {
+  local id entry function alias previous
+  for id in "${deployments[@]}"; do
+    aws deploy stop-deployment --deployment-id "$id" --auto-rollback-enabled >/dev/null 2>&1 || true
+  done
+  for entry in "${shifted[@]}"; do
+    read -r function alias previous <<<"$entry"
+    aws lambda update-alias --function-name "$function" --name "$alias" \
+      --function-version "$previous" \
+      --routing-config '{"AdditionalVersionWeights": {}}' >/dev/null
+  done
 }
 
 smoke_test() {
@@ -150,22 +165,20 @@ for id in "${deployments[@]}"; do
     aws deploy get-deployment --deployment-id "$id" \
       --query 'deploymentInfo.{status: status, error: errorInformation, rollback: rollbackInfo}' \
       --output json >&2
+    break
   fi
 done
 if ((failed)); then
-  log "a canary failed; CodeDeploy has rolled its alias back"
+  # CodeDeploy rolled the failed function back; the other one must not keep the new release.
+  log "a canary failed; rolling back every function of this release"
+  roll_back_all
   exit 1
 fi
 
 if ! smoke_test; then
   # CodeDeploy finished the shift, so put the aliases back by hand.
   log "smoke test against ${api_url} failed; pointing the aliases back at their previous versions"
-  for entry in "${shifted[@]}"; do
-    read -r function alias previous <<<"$entry"
-    aws lambda update-alias --function-name "$function" --name "$alias" \
-      --function-version "$previous" \
-      --routing-config '{"AdditionalVersionWeights": {}}' >/dev/null
-  done
+  roll_back_all
   exit 1
 fi
 log "smoke test passed: ${api_url}"

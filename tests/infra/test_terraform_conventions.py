@@ -42,6 +42,9 @@ STAR_RESOURCE_ACTIONS = {
     "kms:CreateKey": "the key to scope to does not exist before the call",
     "kms:ListAliases": "list call without resource-level permissions",
     "logs:DescribeLogGroups": "list call without resource-level permissions",
+    "ssm:DescribeParameters": "list call without resource-level permissions (the provider reads parameter metadata with it)",
+    "iam:ListOpenIDConnectProviders": "list call without resource-level permissions",
+    "kms:TagResource": "tagging a key in CreateKey is authorized before the key exists (tag-conditioned)",
 }
 # In a KMS key policy, Resource "*" means "this key" and is the only value AWS accepts.
 KEY_POLICY_REASON = "KMS key policies can only name Resource '*', meaning the key itself"
@@ -57,6 +60,7 @@ OUTPUT_NOUNS = (
     "sqs_dlq",
     "ecr_repository",
     "ssm_api_keys_parameter",
+    "ssm_canary_api_key_parameter",
     "http_api",
     "cloudwatch",
     "sns_topic",
@@ -85,6 +89,7 @@ WORKFLOW_OUTPUTS = (
     "bucket_name",
     "dynamodb_table_name",
     "github_deploy_role_arn",
+    "codedeploy_hook_function_name",
 )
 
 # The application's EMF metric names (the contract with the Rust telemetry code).
@@ -224,6 +229,8 @@ def iam_problems(doc: dict, where: str) -> list[str]:
     key_policies = key_policy_documents(doc)
     for name, body in data_sources(doc, "aws_iam_policy_document"):
         for statement in blocks(body, "statement"):
+            if scalar(statement.get("effect")) == "Deny":
+                continue  # a broad Deny takes rights away
             sid = scalar(statement.get("sid")) or "(no sid)"
             actions = flat(statement.get("actions"))
             resources_ = flat(statement.get("resources"))
@@ -254,8 +261,10 @@ def lambda_problems(doc: dict, where: str) -> list[str]:
             problems.append(f"{where}: function {name} has no log group /aws/lambda/{function_name}")
         elif scalar(log_group.get("retention_in_days")) is None:
             problems.append(f"{where}: log group of function {name} has no retention_in_days")
-        if not any(f"aws_lambda_function.{name}." in str(target) for target in alias_targets):
-            problems.append(f"{where}: function {name} has no aws_lambda_alias")
+        # Functions that CodeDeploy releases publish versions and serve through an alias.
+        released = scalar(body.get("publish")) in (True, "true")
+        if released and not any(f"aws_lambda_function.{name}." in str(target) for target in alias_targets):
+            problems.append(f"{where}: function {name} publishes versions but has no aws_lambda_alias")
         tracing = blocks(body, "tracing_config")
         if not tracing or scalar(tracing[0].get("mode")) != "Active":
             problems.append(f"{where}: function {name} does not have X-Ray tracing Active")
@@ -285,6 +294,9 @@ def output_problems(doc: dict, where: str) -> list[str]:
     return problems
 
 
+AWS_PROVIDER_PIN = "~> 6.0"
+
+
 def lower_bound(constraint: str) -> tuple[int, ...] | None:
     match = re.match(r"^\s*>=\s*(\d+(?:\.\d+)*)", constraint)
     return tuple(int(part) for part in match.group(1).split(".")) if match else None
@@ -306,11 +318,12 @@ def version_problems(doc: dict, where: str) -> list[str]:
         for provider, spec in providers:
             spec = scalar(spec)
             version = str(scalar(spec.get("version")) or "")
-            bound = lower_bound(version)
-            if bound is None:
-                problems.append(f"{where}: provider {provider} version {version!r} has no '>=' lower bound")
-            elif scalar(spec.get("source")) == "hashicorp/aws" and bound < (5,):
-                problems.append(f"{where}: hashicorp/aws lower bound {version!r} is below 5.x")
+            if scalar(spec.get("source")) == "hashicorp/aws":
+                # One major version: a new major changes resources under us only when we move the pin.
+                if version != AWS_PROVIDER_PIN:
+                    problems.append(f"{where}: hashicorp/aws version {version!r} is not {AWS_PROVIDER_PIN!r}")
+            elif lower_bound(version) is None and not version.startswith("~>"):
+                problems.append(f"{where}: provider {provider} version {version!r} has no lower bound")
     return problems
 
 
@@ -346,7 +359,7 @@ def test_no_iam_statement_uses_wildcards_beyond_the_listed_exceptions(directory)
 
 
 @pytest.mark.parametrize("directory", CONFIG_DIRS, ids=rel)
-def test_every_function_has_a_log_group_with_retention_an_alias_and_tracing(directory):
+def test_every_function_has_a_log_group_with_retention_tracing_and_an_alias_when_released(directory):
     assert lambda_problems(parse_dir(directory), rel(directory)) == []
 
 
@@ -533,6 +546,7 @@ locals {
 
 resource "aws_lambda_function" "f" {
   function_name = local.function_name
+  publish       = true
 }
 """
     )
@@ -569,7 +583,7 @@ def test_output_checker_catches_a_name_without_resource_noun():
     assert output_problems(doc, "snippet") == ["snippet: output name does not start with a resource noun"]
 
 
-def test_version_checker_catches_pessimistic_and_old_pins():
+def test_version_checker_catches_a_loose_terraform_pin_a_second_aws_major_and_an_unbounded_provider():
     doc = parse(
         """
 terraform {
@@ -589,3 +603,11 @@ terraform {
 """
     )
     assert len(version_problems(doc, "snippet")) == 3
+
+
+def test_nothing_uses_what_aws_provider_6_deprecates():
+    deprecated = {
+        "data.aws_region.current.name": "aws_region's name is deprecated in provider 6: use region",
+    }
+    found = [f"{rel(path)}: {reason}" for path in TF_FILES for text, reason in deprecated.items() if text in path.read_text()]
+    assert found == []

@@ -32,6 +32,7 @@ OUTPUTS = {
     "codedeploy_app_name": "ludex-dev",
     "codedeploy_api_deployment_group_name": "ludex-dev-api",
     "codedeploy_ingest_deployment_group_name": "ludex-dev-ingest",
+    "codedeploy_hook_function_name": "ludex-dev-release-hook",
 }
 
 STAND_IN = r'''
@@ -65,6 +66,8 @@ elif tool == "aws":
     elif (service, command) == ("deploy", "create-deployment"):
         print("d-" + arg("--deployment-group-name"))
     elif (service, command) == ("deploy", "wait"):
+        if arg("--deployment-id") == os.environ.get("FAKE_FAILED_DEPLOYMENT"):
+            sys.exit(255)
         sys.exit(int(os.environ.get("FAKE_DEPLOY_WAIT_RC", "0")))
     elif (service, command) == ("deploy", "get-deployment"):
         print("{}")
@@ -176,7 +179,28 @@ def test_a_failed_canary_fails_the_job_and_skips_the_smoke_test(tmp_path):
     assert result.returncode == 1
     assert calls_to(calls, "aws", "deploy", "get-deployment"), "the failure is reported"
     assert calls_to(calls, "curl") == []
-    assert "rolled its alias back" in result.stderr
+    assert "rolling back every function of this release" in result.stderr
+
+
+def test_every_deployment_smoke_tests_the_new_version_before_any_traffic_shifts(tmp_path):
+    result, calls, _ = deploy(tmp_path)
+    assert result.returncode == 0, result.stderr
+    for call in calls_to(calls, "aws", "deploy", "create-deployment"):
+        content = json.loads(value_after(call, "--revision"))["appSpecContent"]["content"]
+        assert json.loads(content)["Hooks"] == [{"BeforeAllowTraffic": OUTPUTS["codedeploy_hook_function_name"]}]
+
+
+def test_a_failed_canary_of_one_function_rolls_the_other_function_back_too(tmp_path):
+    result, calls, _ = deploy(tmp_path, FAKE_FAILED_DEPLOYMENT="d-ludex-dev-ingest")
+    assert result.returncode == 1
+    stops = [value_after(c, "--deployment-id") for c in calls_to(calls, "aws", "deploy", "stop-deployment")]
+    assert "d-ludex-dev-api" in stops
+    rollbacks = calls_to(calls, "aws", "lambda", "update-alias")
+    assert [(value_after(c, "--function-name"), value_after(c, "--function-version")) for c in rollbacks] == [
+        ("ludex-dev-api", "3"),
+        ("ludex-dev-ingest", "3"),
+    ]
+    assert calls_to(calls, "curl") == []
 
 
 def test_a_failed_smoke_test_points_both_aliases_back_and_fails_the_job(tmp_path):

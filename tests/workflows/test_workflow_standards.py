@@ -88,45 +88,48 @@ def test_ci_runs_on_every_push_and_pull_request_and_cancels_superseded_runs():
     assert "postgres" in ci["jobs"]["test"]["services"]
 
 
-def test_infra_validates_every_stack_and_applies_dev_before_prod():
+def test_infra_checks_every_stack_and_changes_nothing():
     infra = parsed("infra.yml")
     on = rules.triggers(infra)
     for event in ("pull_request", "push"):
         assert {"infra/**", ".github/workflows/**"} <= set(on[event]["paths"]), event
     assert on["push"]["branches"] == ["main"]
     jobs = infra["jobs"]
-    assert set(jobs["validate"]["strategy"]["matrix"]["stack"]) == {"envs/dev", "envs/prod", "bootstrap"}
-    assert rules.uses_action(jobs["plan-comment"], rules.PLAN_COMMENT_ACTION)
-    assert jobs["apply-prod"]["needs"] == "apply-dev"
-    assert rules.environment_name(jobs["apply-dev"]) == "dev-infra"
-    assert rules.environment_name(jobs["apply-prod"]) == "prod-infra"
-    assert jobs["apply-dev"]["concurrency"]["group"] == "deploy-dev"
-    assert jobs["apply-prod"]["concurrency"]["group"] == "deploy-prod"
+    assert set(jobs["validate"]["strategy"]["matrix"]["stack"]) == {
+        "envs/dev",
+        "envs/staging",
+        "envs/prod",
+        "bootstrap",
+    }
+    assert set(jobs) == {"lint", "validate", "plan"}
+    assert not any(rules.environment_name(job) for job in jobs.values())
 
 
 def test_each_aws_job_assumes_the_role_meant_for_it():
-    def role(workflow, job):
-        (step,) = rules.uses_action(parsed(workflow)["jobs"][job], rules.AWS_CREDENTIALS_ACTION)
-        return step["with"]["role-to-assume"]
+    def roles(workflow, job):
+        return [s["with"]["role-to-assume"] for s in rules.uses_action(parsed(workflow)["jobs"][job], rules.AWS_CREDENTIALS_ACTION)]
 
-    assert role("infra.yml", "plan") == "${{ vars.AWS_PLAN_ROLE_ARN }}"
-    assert role("infra.yml", "apply-dev") == "${{ vars.AWS_TERRAFORM_ROLE_ARN }}"
-    assert role("infra.yml", "apply-prod") == "${{ vars.AWS_TERRAFORM_ROLE_ARN }}"
-    assert role("release.yml", "deploy-dev") == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
-    assert role("release.yml", "deploy-prod") == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    assert roles("infra.yml", "plan") == ["${{ vars[format('AWS_PLAN_ROLE_ARN_{0}', matrix.environment)] }}"]
+    for env in ("dev", "staging", "prod"):
+        assert roles("release.yml", f"plan-{env}") == [f"${{{{ vars.AWS_PLAN_ROLE_ARN_{env.upper()} }}}}"]
+        assert roles("release.yml", f"deploy-{env}") == [
+            "${{ vars.AWS_TERRAFORM_ROLE_ARN }}",
+            "${{ vars.AWS_DEPLOY_ROLE_ARN }}",
+        ]
 
 
-def test_release_follows_a_green_ci_on_main_and_tags():
+def test_release_follows_a_green_ci_on_main():
     release = parsed("release.yml")
     on = rules.triggers(release)
+    assert set(on) == {"workflow_run"}, "tags do not deploy: a tag names a commit main already delivered"
     assert on["workflow_run"]["workflows"] == ["ci"]
     assert on["workflow_run"]["types"] == ["completed"]
     assert on["workflow_run"]["branches"] == ["main"]
-    assert on["push"]["tags"] == ["v*"]
     condition = release["jobs"]["build"]["if"]
     assert "workflow_run.conclusion == 'success'" in condition
     assert "head_repository.full_name == github.repository" in condition
-    assert release["jobs"]["deploy-dev"]["needs"] == "build"
+    assert release["jobs"]["plan-dev"]["needs"] == "build"
+    assert release["jobs"]["deploy-dev"]["needs"] == ["build", "plan-dev"]
 
 
 def test_release_wraps_the_cross_compiled_api_binary_without_emulation():
@@ -142,11 +145,12 @@ def test_release_wraps_the_cross_compiled_api_binary_without_emulation():
     assert "COPY --from=binary" in final_stage and "/bootstrap" in final_stage
 
 
-def test_release_promotes_dev_to_prod_through_the_protected_environment():
+def test_release_promotes_dev_to_staging_to_prod_through_the_protected_environments():
     jobs = parsed("release.yml")["jobs"]
-    assert rules.environment_name(jobs["deploy-dev"]) == "dev"
-    assert rules.environment_name(jobs["deploy-prod"]) == "prod"
-    assert jobs["deploy-prod"]["needs"] == "deploy-dev"
+    for env in ("dev", "staging", "prod"):
+        assert rules.environment_name(jobs[f"deploy-{env}"]) == env
+    assert jobs["plan-staging"]["needs"] == "deploy-dev"
+    assert jobs["plan-prod"]["needs"] == "deploy-staging"
 
 
 def test_scheduled_checks_advisories_nightly():

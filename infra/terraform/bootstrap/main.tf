@@ -1,3 +1,9 @@
+# What an administrator creates once per account, before any pipeline runs:
+# the state bucket and its key, the GitHub OIDC provider, and for each
+# environment the CI roles and the permissions boundary (modules/ci_roles).
+# Nothing here is applied by CI: these are the anchors the CI roles cannot
+# change.
+#
 # Remote state for every environment: one versioned, KMS-encrypted bucket.
 # Locking uses the S3 native lock file (backend option use_lockfile = true,
 # Terraform >= 1.10): a <key>.tflock object written with a conditional PUT.
@@ -22,6 +28,8 @@ data "aws_partition" "current" {}
 
 locals {
   bucket_name = "${var.name}-tfstate-${data.aws_caller_identity.current.account_id}"
+  # The environments of the pipeline, in promotion order (infra/terraform/envs/<name>).
+  environments = ["dev", "staging", "prod"]
 }
 
 data "aws_iam_policy_document" "state_key" {
@@ -53,7 +61,7 @@ resource "aws_kms_alias" "state" {
 }
 
 resource "aws_s3_bucket" "state" {
-  #checkov:skip=CKV_AWS_18:Access to state is audited through CloudTrail; a second log bucket for a handful of objects is not worth its cost.
+  #checkov:skip=CKV_AWS_18:No server access logs: state changes are kept as object versions. Reads of state are not logged unless the account's trail records S3 data events for this bucket (docs/deploy.md).
   #checkov:skip=CKV_AWS_144:State is versioned and recoverable; cross-region replication doubles storage for no practical gain here.
   #checkov:skip=CKV2_AWS_62:Nothing reacts to state writes, so the bucket sends no event notifications.
   bucket = local.bucket_name
@@ -146,4 +154,25 @@ resource "aws_s3_bucket_policy" "state" {
   policy = data.aws_iam_policy_document.state_bucket.json
 
   depends_on = [aws_s3_bucket_public_access_block.state]
+}
+
+# --- GitHub Actions identity ------------------------------------------------------------
+# One OIDC provider per account and URL: created here once; the environments
+# look it up (modules/github_oidc).
+
+resource "aws_iam_openid_connect_provider" "github" {
+  url            = "https://token.actions.githubusercontent.com"
+  client_id_list = ["sts.amazonaws.com"]
+}
+
+module "ci_roles" {
+  source   = "../modules/ci_roles"
+  for_each = toset(local.environments)
+
+  name              = var.name
+  environment       = each.key
+  github_repository = var.github_repository
+  oidc_provider_arn = aws_iam_openid_connect_provider.github.arn
+  state_bucket_arn  = aws_s3_bucket.state.arn
+  state_kms_key_arn = aws_kms_key.state.arn
 }

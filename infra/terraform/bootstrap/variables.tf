@@ -20,3 +20,8 @@ variable "kms_deletion_window_in_days" {
   description = "Waiting period before the state encryption key is deleted after it is scheduled for deletion."
   default     = 30
 }
+
+variable "github_repository" {
+  type        = string
+  description = "GitHub repository (owner/name) whose workflows may assume the CI roles."
+}

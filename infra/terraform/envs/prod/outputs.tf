@@ -48,6 +48,11 @@ output "codedeploy_ingest_deployment_group_name" {
   value       = module.service.codedeploy_ingest_deployment_group_name
 }
 
+output "codedeploy_hook_function_name" {
+  description = "BeforeAllowTraffic hook of both deployment groups (the AppSpec's Hooks entry)."
+  value       = module.service.codedeploy_hook_function_name
+}
+
 output "bucket_name" {
   description = "Catalog bucket (uploads/, rejected/, covers/)."
   value       = module.service.bucket_name
@@ -83,12 +88,12 @@ output "github_deploy_role_arn" {
   value       = module.service.github_deploy_role_arn
 }
 
-output "github_terraform_role_arn" {
-  description = "Role the Terraform apply workflow assumes through OIDC; null when not created."
-  value       = module.service.github_terraform_role_arn
-}
-
 output "db_instance_address" {
   description = "Host name of the PostgreSQL instance; null unless enable_rds."
   value       = module.service.db_instance_address
+}
+
+output "db_instance_replica_addresses" {
+  description = "Host names of the PostgreSQL read replicas; empty unless enable_rds and db_replica_count > 0."
+  value       = module.service.db_instance_replica_addresses
 }

@@ -18,7 +18,7 @@ locals {
   uses_dynamodb   = var.postgres_store == null
   account_id      = data.aws_caller_identity.current.account_id
   partition       = data.aws_partition.current.partition
-  region          = data.aws_region.current.name
+  region          = data.aws_region.current.region
 
   store_environment = local.uses_dynamodb ? tomap({
     LUDEX_STORE = "dynamodb://${var.dynamodb_table_name}"
@@ -122,123 +122,33 @@ data "aws_iam_policy_document" "assume_role" {
 }
 
 resource "aws_iam_role" "api" {
-  name               = "${local.function_name}-role"
-  assume_role_policy = data.aws_iam_policy_document.assume_role.json
+  name                 = "${local.function_name}-role"
+  assume_role_policy   = data.aws_iam_policy_document.assume_role.json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
-data "aws_iam_policy_document" "api" {
-  dynamic "statement" {
-    for_each = local.uses_dynamodb ? [1] : []
-
-    content {
-      sid = "ReadWriteCatalogTable"
-      # Games and ledger entries by key, conditional puts and deletes, listings on the
-      # indexes (docs/dynamodb.md).
-      actions = [
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:Query",
-      ]
-      resources = [var.dynamodb_table_arn, "${var.dynamodb_table_arn}/index/*"]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = local.uses_dynamodb ? [] : [1]
-
-    content {
-      sid       = "ReadStorePassword"
-      actions   = ["secretsmanager:GetSecretValue"]
-      resources = [var.postgres_store.password_secret_arn]
-    }
-  }
-
-  statement {
-    sid     = "ReadUploadsRejectsAndCovers"
-    actions = ["s3:GetObject"]
-    resources = [
-      "${var.bucket_arn}/${local.upload_prefix}*",
-      "${var.bucket_arn}/${local.rejected_prefix}*",
-      "${var.bucket_arn}/${local.covers_prefix}*",
-    ]
-  }
-
-  statement {
-    sid     = "WriteUploadsAndCovers"
-    actions = ["s3:PutObject"]
-    resources = [
-      "${var.bucket_arn}/${local.upload_prefix}*",
-      "${var.bucket_arn}/${local.covers_prefix}*",
-    ]
-  }
-
-  statement {
-    sid       = "DeleteCovers"
-    actions   = ["s3:DeleteObject"]
-    resources = ["${var.bucket_arn}/${local.covers_prefix}*"]
-  }
-
-  statement {
-    sid       = "ReadApiKeyHashes"
-    actions   = ["ssm:GetParameter"]
-    resources = [aws_ssm_parameter.api_keys.arn]
-  }
-
-  statement {
-    sid       = "UseDataKey"
-    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
-    resources = [var.kms_key_arn]
-  }
-
-  statement {
-    sid       = "WriteOwnLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.api.arn}:*"]
-  }
-
-  # X-Ray has no resource-level permissions: AWS requires Resource "*".
-  statement {
-    sid       = "WriteTraces"
-    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
-    resources = ["*"]
-  }
-
-  dynamic "statement" {
-    for_each = local.in_vpc ? [1] : []
-
-    content {
-      # Describe calls have no resource-level permissions: AWS requires Resource "*".
-      sid       = "DescribeNetworkInterfaces"
-      actions   = ["ec2:DescribeNetworkInterfaces"]
-      resources = ["*"]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = local.in_vpc ? [1] : []
-
-    content {
-      sid = "ManageOwnNetworkInterfaces"
-      actions = [
-        "ec2:CreateNetworkInterface",
-        "ec2:DeleteNetworkInterface",
-        "ec2:AssignPrivateIpAddresses",
-        "ec2:UnassignPrivateIpAddresses",
-      ]
-      resources = concat(
-        ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-interface/*"],
-        [for id in var.subnet_ids : "arn:${local.partition}:ec2:${local.region}:${local.account_id}:subnet/${id}"],
-        [for id in var.security_group_ids : "arn:${local.partition}:ec2:${local.region}:${local.account_id}:security-group/${id}"],
-      )
-    }
-  }
-}
-
+# One statement per need, in one file that Terraform renders and that
+# tests/infra/policy_templates.py renders the same way (so a test can hand the
+# very policy to another IAM engine).
 resource "aws_iam_role_policy" "api" {
-  name   = "${local.function_name}-access"
-  role   = aws_iam_role.api.id
-  policy = data.aws_iam_policy_document.api.json
+  name = "${local.function_name}-access"
+  role = aws_iam_role.api.id
+  policy = jsonencode(jsondecode(templatefile("${path.module}/policy.json.tftpl", {
+    uses_dynamodb          = local.uses_dynamodb
+    dynamodb_table_arn     = var.dynamodb_table_arn
+    password_secret_arn    = local.uses_dynamodb ? "" : var.postgres_store.password_secret_arn
+    bucket_arn             = var.bucket_arn
+    upload_prefix          = local.upload_prefix
+    rejected_prefix        = local.rejected_prefix
+    covers_prefix          = local.covers_prefix
+    api_keys_parameter_arn = aws_ssm_parameter.api_keys.arn
+    kms_key_arn            = var.kms_key_arn
+    log_group_arn          = aws_cloudwatch_log_group.api.arn
+    in_vpc                 = local.in_vpc
+    network_interfaces_arn = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-interface/*"
+    subnet_arns            = [for id in var.subnet_ids : "arn:${local.partition}:ec2:${local.region}:${local.account_id}:subnet/${id}"]
+    security_group_arns    = [for id in var.security_group_ids : "arn:${local.partition}:ec2:${local.region}:${local.account_id}:security-group/${id}"]
+  })))
 }
 
 # --- Function, version, alias ----------------------------------------------------

@@ -47,3 +47,8 @@ output "ssm_api_keys_parameter_arn" {
   description = "ARN of the API keys parameter."
   value       = aws_ssm_parameter.api_keys.arn
 }
+
+output "api_function_alias_version" {
+  description = "Version the live alias serves now (read back from AWS on every refresh; CodeDeploy moves it)."
+  value       = aws_lambda_alias.live.function_version
+}

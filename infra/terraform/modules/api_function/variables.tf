@@ -6,7 +6,7 @@ variable "name" {
 
 variable "environment" {
   type        = string
-  description = "Environment name (dev, prod); the function is named <name>-<environment>-api."
+  description = "Environment name (dev, staging, prod); the function is named <name>-<environment>-api."
 }
 
 variable "image_uri" {
@@ -112,4 +112,9 @@ variable "security_group_ids" {
   type        = list(string)
   description = "Security groups of the function when subnet_ids is not empty."
   default     = []
+}
+
+variable "permissions_boundary_arn" {
+  type        = string
+  description = "Permissions boundary every role of the environment carries (bootstrap, modules/ci_roles)."
 }

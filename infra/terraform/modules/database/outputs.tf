@@ -22,3 +22,8 @@ output "db_security_group_id" {
   description = "ID of the database security group."
   value       = aws_security_group.database.id
 }
+
+output "db_instance_replica_addresses" {
+  description = "Host names of the read replicas (empty without replicas)."
+  value       = aws_db_instance.replica[*].address
+}

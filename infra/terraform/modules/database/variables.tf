@@ -6,7 +6,7 @@ variable "name" {
 
 variable "environment" {
   type        = string
-  description = "Environment name (dev, prod)."
+  description = "Environment name (dev, staging, prod)."
 }
 
 variable "vpc_id" {
@@ -75,4 +75,62 @@ variable "performance_insights_enabled" {
   type        = bool
   description = "Collect Performance Insights (7 days free retention, KMS-encrypted)."
   default     = true
+}
+
+variable "permissions_boundary_arn" {
+  type        = string
+  description = "Permissions boundary every role of the environment carries (bootstrap, modules/ci_roles)."
+}
+
+variable "replica_count" {
+  type        = number
+  description = "Number of read replicas of the primary (0 for none); their endpoints are in db_instance_replica_addresses."
+  default     = 0
+}
+
+variable "replica_instance_class" {
+  type        = string
+  description = "Instance class of the read replicas; null uses instance_class."
+  default     = null
+}
+
+variable "alarm_topic_arn" {
+  type        = string
+  description = "SNS topic the database alarms notify."
+}
+
+variable "slow_statement_ms" {
+  type        = number
+  description = "Statements slower than this many milliseconds are logged with their duration (log_min_duration_statement) and counted as slow."
+  default     = 500
+}
+
+variable "slow_statements_threshold" {
+  type        = number
+  description = "Slow statements per 5 minutes above which the slow-query alarm fires."
+  default     = 10
+}
+
+variable "cpu_threshold_percent" {
+  type        = number
+  description = "Average CPU (%) over 15 minutes above which the CPU alarm fires."
+  default     = 80
+}
+
+variable "free_storage_threshold_gib" {
+  type        = number
+  description = "Free storage (GiB) below which the storage alarm fires."
+  default     = 2
+}
+
+variable "connections_threshold" {
+  type        = number
+  description = "Connections above which the connections alarm fires (db.t4g.micro allows about 80)."
+  default     = 60
+}
+
+variable "replica_lag_threshold_seconds" {
+  type        = number
+  description = "Replica lag (seconds) above which a replica's alarm fires."
+  default     = 60
 }

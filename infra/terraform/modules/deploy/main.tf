@@ -1,6 +1,7 @@
 # CodeDeploy shifts each function's `live` alias from the running version to a
-# newly published one (canary by default) and rolls back when a deployment
-# fails or one of the release alarms fires.
+# newly published one (canary by default), after the BeforeAllowTraffic hook
+# has smoke-tested the new version, and rolls back when a deployment fails or
+# one of the release alarms (each scoped to the new version) fires.
 
 data "aws_partition" "current" {}
 
@@ -25,8 +26,9 @@ data "aws_iam_policy_document" "codedeploy_assume_role" {
 }
 
 resource "aws_iam_role" "codedeploy" {
-  name               = "${local.prefix}-codedeploy"
-  assume_role_policy = data.aws_iam_policy_document.codedeploy_assume_role.json
+  name                 = "${local.prefix}-codedeploy"
+  assume_role_policy   = data.aws_iam_policy_document.codedeploy_assume_role.json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 # The "Limited" managed policy covers alias updates, alarm reads and SNS
@@ -35,6 +37,21 @@ resource "aws_iam_role" "codedeploy" {
 resource "aws_iam_role_policy_attachment" "codedeploy" {
   role       = aws_iam_role.codedeploy.name
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited"
+}
+
+# The managed policy may invoke only hooks named CodeDeployHook_*; this one is named by the environment.
+data "aws_iam_policy_document" "codedeploy_hook" {
+  statement {
+    sid       = "InvokeTheBeforeAllowTrafficHook"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [var.hook_function_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "codedeploy_hook" {
+  name   = "${local.prefix}-codedeploy-hook"
+  role   = aws_iam_role.codedeploy.id
+  policy = data.aws_iam_policy_document.codedeploy_hook.json
 }
 
 resource "aws_codedeploy_app" "functions" {

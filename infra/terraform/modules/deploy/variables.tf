@@ -6,7 +6,7 @@ variable "name" {
 
 variable "environment" {
   type        = string
-  description = "Environment name (dev, prod)."
+  description = "Environment name (dev, staging, prod)."
 }
 
 variable "deployment_config_name" {
@@ -23,4 +23,14 @@ variable "api_alarm_names" {
 variable "ingest_alarm_names" {
   type        = list(string)
   description = "CloudWatch alarms that stop and roll back an ingest deployment."
+}
+
+variable "permissions_boundary_arn" {
+  type        = string
+  description = "Permissions boundary every role of the environment carries (bootstrap, modules/ci_roles)."
+}
+
+variable "hook_function_arn" {
+  type        = string
+  description = "ARN of the BeforeAllowTraffic hook function the deployments run (modules/release_hook)."
 }

@@ -6,7 +6,7 @@ variable "name" {
 
 variable "environment" {
   type        = string
-  description = "Environment name (dev, prod)."
+  description = "Environment name (dev, staging, prod)."
 }
 
 variable "github_repository" {
@@ -21,32 +21,14 @@ variable "github_repository" {
 
 variable "deploy_branches" {
   type        = list(string)
-  description = "Branches whose workflow runs may assume the deploy role (matched against refs/heads/<branch>)."
-  default     = ["main"]
+  description = "Branches whose workflow runs may assume the deploy role outside any GitHub environment (refs/heads/<branch>); the release workflow deploys from environments, so usually none."
+  default     = []
 }
 
 variable "deploy_environments" {
   type        = list(string)
   description = "GitHub environments whose jobs may assume the deploy role (jobs that declare `environment:` present that subject instead of the branch)."
   default     = []
-}
-
-variable "terraform_environments" {
-  type        = list(string)
-  description = "GitHub environments (with required reviewers) whose jobs may assume the Terraform apply role; empty creates no apply role."
-  default     = []
-}
-
-variable "create_oidc_provider" {
-  type        = bool
-  description = "Create the account's GitHub OIDC provider. An account has at most one per URL: set false in every environment but one and pass oidc_provider_arn."
-  default     = true
-}
-
-variable "oidc_provider_arn" {
-  type        = string
-  description = "ARN of an existing GitHub OIDC provider, used when create_oidc_provider is false."
-  default     = null
 }
 
 variable "api_function_arn" {
@@ -97,8 +79,8 @@ variable "state_kms_key_arn" {
   default     = null
 }
 
-variable "manage_network" {
-  type        = bool
-  description = "Grant the apply role EC2 and RDS rights for the optional network and database modules."
-  default     = false
+
+variable "permissions_boundary_arn" {
+  type        = string
+  description = "Permissions boundary of the environment (bootstrap, modules/ci_roles); the deploy role carries it."
 }

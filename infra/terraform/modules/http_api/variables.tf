@@ -6,7 +6,7 @@ variable "name" {
 
 variable "environment" {
   type        = string
-  description = "Environment name (dev, prod)."
+  description = "Environment name (dev, staging, prod)."
 }
 
 variable "function_name" {

@@ -37,3 +37,8 @@ output "sqs_dlq_arn" {
   description = "ARN of the dead-letter queue for failed S3 events."
   value       = aws_sqs_queue.dlq.arn
 }
+
+output "ingest_function_alias_version" {
+  description = "Version the live alias serves now (read back from AWS on every refresh; CodeDeploy moves it)."
+  value       = aws_lambda_alias.live.function_version
+}

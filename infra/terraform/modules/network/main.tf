@@ -13,7 +13,7 @@ data "aws_region" "current" {}
 locals {
   prefix = "${var.name}-${var.environment}"
   azs    = slice(data.aws_availability_zones.available.names, 0, 2)
-  region = data.aws_region.current.name
+  region = data.aws_region.current.region
 }
 
 resource "aws_vpc" "main" {
@@ -203,8 +203,9 @@ data "aws_iam_policy_document" "flow_logs_assume_role" {
 }
 
 resource "aws_iam_role" "flow_logs" {
-  name               = "${local.prefix}-flow-logs"
-  assume_role_policy = data.aws_iam_policy_document.flow_logs_assume_role.json
+  name                 = "${local.prefix}-flow-logs"
+  assume_role_policy   = data.aws_iam_policy_document.flow_logs_assume_role.json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 data "aws_iam_policy_document" "flow_logs" {

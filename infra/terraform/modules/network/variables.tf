@@ -6,7 +6,7 @@ variable "name" {
 
 variable "environment" {
   type        = string
-  description = "Environment name (dev, prod)."
+  description = "Environment name (dev, staging, prod)."
 }
 
 variable "cidr_block" {
@@ -36,4 +36,9 @@ variable "flow_log_retention_in_days" {
 variable "kms_key_arn" {
   type        = string
   description = "ARN of the KMS key that encrypts the flow log group."
+}
+
+variable "permissions_boundary_arn" {
+  type        = string
+  description = "Permissions boundary every role of the environment carries (bootstrap, modules/ci_roles)."
 }

@@ -11,7 +11,7 @@ locals {
   prefix     = "${var.name}-${var.environment}"
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  region     = data.aws_region.current.region
 
   # The application's own metrics (CloudWatch EMF written by the telemetry
   # module). These names are the contract with the Rust code; tests read them
@@ -36,6 +36,18 @@ locals {
   duration_p99_threshold_ms = {
     api    = var.api_duration_p99_threshold_ms
     ingest = var.ingest_duration_p99_threshold_ms
+  }
+
+  # The release alarms judge one version: the one the live alias serves, which
+  # Terraform reads back from the alias on every apply, and during a
+  # deployment the new one (the BeforeAllowTraffic hook re-points them).
+  live_versions = {
+    api    = var.api_function_live_version
+    ingest = var.ingest_function_live_version
+  }
+  aliases = {
+    api    = var.api_function_alias_name
+    ingest = var.ingest_function_alias_name
   }
 
   export_logs = var.enable_log_export && length(var.log_group_names) > 0
@@ -110,6 +122,164 @@ resource "aws_cloudwatch_metric_alarm" "function_duration_p99" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
   ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+# --- Release alarms (CodeDeploy stops and rolls back on them) ----------------------------
+# Scoped to one version through the alias (Resource, ExecutedVersion), as
+# rates, and quiet below release_min_invocations: with 10 % of little traffic
+# an absolute count over all versions would never fire for the new version.
+
+resource "aws_cloudwatch_metric_alarm" "release_error_rate" {
+  for_each = local.functions
+
+  alarm_name          = "${each.value}-release-error-rate"
+  alarm_description   = "The version ${each.value}:${local.aliases[each.key]} runs failed more than ${var.release_error_rate_threshold * 100} % of at least ${var.release_min_invocations} invocations in a minute."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.release_error_rate_threshold
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+
+  metric_query {
+    id          = "rate"
+    expression  = "IF(invocations >= ${var.release_min_invocations}, errors / invocations, 0)"
+    label       = "error rate of the version"
+    return_data = true
+  }
+
+  metric_query {
+    id = "errors"
+
+    metric {
+      namespace   = "AWS/Lambda"
+      metric_name = "Errors"
+      dimensions  = { FunctionName = each.value, Resource = "${each.value}:${local.aliases[each.key]}", ExecutedVersion = local.live_versions[each.key] }
+      period      = 60
+      stat        = "Sum"
+    }
+  }
+
+  metric_query {
+    id = "invocations"
+
+    metric {
+      namespace   = "AWS/Lambda"
+      metric_name = "Invocations"
+      dimensions  = { FunctionName = each.value, Resource = "${each.value}:${local.aliases[each.key]}", ExecutedVersion = local.live_versions[each.key] }
+      period      = 60
+      stat        = "Sum"
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "release_duration_p99" {
+  for_each = local.functions
+
+  alarm_name          = "${each.value}-release-duration-p99"
+  alarm_description   = "The version ${each.value}:${local.aliases[each.key]} runs took more than ${local.duration_p99_threshold_ms[each.key]} ms at p99 over at least ${var.release_min_invocations} invocations in 5 minutes."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = local.duration_p99_threshold_ms[each.key]
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+
+  metric_query {
+    id          = "judged"
+    expression  = "IF(invocations >= ${var.release_min_invocations}, p99, 0)"
+    label       = "p99 duration of the version"
+    return_data = true
+  }
+
+  metric_query {
+    id = "p99"
+
+    metric {
+      namespace   = "AWS/Lambda"
+      metric_name = "Duration"
+      dimensions  = { FunctionName = each.value, Resource = "${each.value}:${local.aliases[each.key]}", ExecutedVersion = local.live_versions[each.key] }
+      period      = 300
+      stat        = "p99"
+    }
+  }
+
+  metric_query {
+    id = "invocations"
+
+    metric {
+      namespace   = "AWS/Lambda"
+      metric_name = "Invocations"
+      dimensions  = { FunctionName = each.value, Resource = "${each.value}:${local.aliases[each.key]}", ExecutedVersion = local.live_versions[each.key] }
+      period      = 300
+      stat        = "Sum"
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "release_throttles" {
+  for_each = local.functions
+
+  alarm_name          = "${each.value}-release-throttles"
+  alarm_description   = "Invocations of ${each.value}:${local.aliases[each.key]} were throttled."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = each.value, Resource = "${each.value}:${local.aliases[each.key]}" }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+# The application's own 5xx answers: Lambda counts a handled 500 as a success.
+# Reads ludex_api_requests with the FunctionVersion dimension (the version that
+# served the request, from AWS_LAMBDA_FUNCTION_VERSION): the API function must
+# emit that dimension set, [FunctionVersion] and [FunctionVersion, StatusClass]
+# (docs/ci-cd.md); until it does the alarm sees no data and stays quiet.
+resource "aws_cloudwatch_metric_alarm" "release_api_5xx_rate" {
+  alarm_name          = "${var.api_function_name}-release-5xx-rate"
+  alarm_description   = "The version ${var.api_function_name}:${var.api_function_alias_name} runs answered more than ${var.release_5xx_rate_threshold * 100} % of at least ${var.release_min_invocations} requests in a minute with a 5xx."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.release_5xx_rate_threshold
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+
+  metric_query {
+    id          = "rate"
+    expression  = "IF(requests >= ${var.release_min_invocations}, FILL(server_errors, 0) / requests, 0)"
+    label       = "5xx rate of the version"
+    return_data = true
+  }
+
+  metric_query {
+    id = "server_errors"
+
+    metric {
+      namespace   = local.app_metric_namespace
+      metric_name = local.app_metric_names.api_requests
+      dimensions  = { FunctionVersion = local.live_versions.api, StatusClass = "5xx" }
+      period      = 60
+      stat        = "Sum"
+    }
+  }
+
+  metric_query {
+    id = "requests"
+
+    metric {
+      namespace   = local.app_metric_namespace
+      metric_name = local.app_metric_names.api_requests
+      dimensions  = { FunctionVersion = local.live_versions.api }
+      period      = 60
+      stat        = "Sum"
+    }
+  }
 }
 
 # --- API and ingest alarms ----------------------------------------------------------------
@@ -316,8 +486,9 @@ data "aws_iam_policy_document" "firehose_assume_role" {
 resource "aws_iam_role" "firehose" {
   count = local.export_logs ? 1 : 0
 
-  name               = "${local.prefix}-logs-firehose"
-  assume_role_policy = data.aws_iam_policy_document.firehose_assume_role.json
+  name                 = "${local.prefix}-logs-firehose"
+  assume_role_policy   = data.aws_iam_policy_document.firehose_assume_role.json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 data "aws_iam_policy_document" "firehose" {
@@ -414,8 +585,9 @@ data "aws_iam_policy_document" "logs_assume_role" {
 resource "aws_iam_role" "logs_to_firehose" {
   count = local.export_logs ? 1 : 0
 
-  name               = "${local.prefix}-logs-to-firehose"
-  assume_role_policy = data.aws_iam_policy_document.logs_assume_role.json
+  name                 = "${local.prefix}-logs-to-firehose"
+  assume_role_policy   = data.aws_iam_policy_document.logs_assume_role.json
+  permissions_boundary = var.permissions_boundary_arn
 }
 
 data "aws_iam_policy_document" "logs_to_firehose" {

@@ -4,27 +4,22 @@ output "cloudwatch_dashboard_name" {
 }
 
 output "cloudwatch_api_alarm_names" {
-  description = "Alarms that judge an API release; CodeDeploy stops and rolls back the API canary when one fires."
-  value = concat(
-    [
-      aws_cloudwatch_metric_alarm.function_errors["api"].alarm_name,
-      aws_cloudwatch_metric_alarm.function_throttles["api"].alarm_name,
-      aws_cloudwatch_metric_alarm.function_duration_p99["api"].alarm_name,
-    ],
-    [aws_cloudwatch_metric_alarm.http_api_5xx.alarm_name],
-  )
+  description = "Alarms that judge an API release, each scoped to one version of the live alias; CodeDeploy stops and rolls back the API canary when one fires."
+  value = [
+    aws_cloudwatch_metric_alarm.release_error_rate["api"].alarm_name,
+    aws_cloudwatch_metric_alarm.release_duration_p99["api"].alarm_name,
+    aws_cloudwatch_metric_alarm.release_throttles["api"].alarm_name,
+    aws_cloudwatch_metric_alarm.release_api_5xx_rate.alarm_name,
+  ]
 }
 
 output "cloudwatch_ingest_alarm_names" {
-  description = "Alarms that judge an ingest release; CodeDeploy stops and rolls back the ingest canary when one fires. The rejected-records alarm is left out on purpose: it measures the quality of uploaded data, not of the release."
-  value = concat(
-    [
-      aws_cloudwatch_metric_alarm.function_errors["ingest"].alarm_name,
-      aws_cloudwatch_metric_alarm.function_throttles["ingest"].alarm_name,
-      aws_cloudwatch_metric_alarm.function_duration_p99["ingest"].alarm_name,
-    ],
-    [aws_cloudwatch_metric_alarm.ingest_dlq_depth.alarm_name],
-  )
+  description = "Alarms that judge an ingest release, each scoped to one version of the live alias. The rejected-records and dead-letter alarms are left out on purpose: they see every version (and the uploaded data), not the release."
+  value = [
+    aws_cloudwatch_metric_alarm.release_error_rate["ingest"].alarm_name,
+    aws_cloudwatch_metric_alarm.release_duration_p99["ingest"].alarm_name,
+    aws_cloudwatch_metric_alarm.release_throttles["ingest"].alarm_name,
+  ]
 }
 
 output "cloudwatch_app_metric_names" {

@@ -6,7 +6,7 @@ variable "name" {
 
 variable "environment" {
   type        = string
-  description = "Environment name (dev, prod)."
+  description = "Environment name (dev, staging, prod)."
 }
 
 variable "ingest_function_name" {
@@ -86,4 +86,49 @@ variable "log_retention_in_days" {
   type        = number
   description = "Retention of the Firehose error log group, in days."
   default     = 30
+}
+
+variable "permissions_boundary_arn" {
+  type        = string
+  description = "Permissions boundary every role of the environment carries (bootstrap, modules/ci_roles)."
+}
+
+variable "api_function_alias_name" {
+  type        = string
+  description = "Alias of the API function that CodeDeploy shifts (live)."
+  default     = "live"
+}
+
+variable "ingest_function_alias_name" {
+  type        = string
+  description = "Alias of the ingest function that CodeDeploy shifts (live)."
+  default     = "live"
+}
+
+variable "api_function_live_version" {
+  type        = string
+  description = "Version the API function's alias serves now (read back from the alias); the release alarms watch it between deployments."
+}
+
+variable "ingest_function_live_version" {
+  type        = string
+  description = "Version the ingest function's alias serves now (read back from the alias); the release alarms watch it between deployments."
+}
+
+variable "release_min_invocations" {
+  type        = number
+  description = "Fewest invocations (or requests) of a version in a period before its release alarms judge it."
+  default     = 20
+}
+
+variable "release_error_rate_threshold" {
+  type        = number
+  description = "Share of a version's invocations that may fail (0-1) before its release is rolled back."
+  default     = 0.05
+}
+
+variable "release_5xx_rate_threshold" {
+  type        = number
+  description = "Share of a version's API requests that may get a 5xx answer (0-1) before its release is rolled back."
+  default     = 0.05
 }

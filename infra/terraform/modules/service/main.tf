@@ -1,10 +1,16 @@
 # The whole ludex service for one environment, wired from the single-concern
-# modules next to this one. envs/dev and envs/prod differ only in the values
+# modules next to this one. envs/dev, envs/staging and envs/prod differ only in the values
 # they pass here.
 
 data "aws_partition" "current" {}
 
+data "aws_caller_identity" "current" {}
+
 locals {
+  # Created with the CI roles in bootstrap (modules/ci_roles); every role of
+  # the environment carries it, or the apply role could not create the role.
+  permissions_boundary_arn = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:policy/${var.name}-${var.environment}-boundary"
+
   enable_vpc = var.enable_vpc || var.enable_rds
 
   function_subnet_ids         = local.enable_vpc ? module.network[0].private_subnet_ids : []
@@ -29,6 +35,7 @@ module "network" {
   source = "../network"
   count  = local.enable_vpc ? 1 : 0
 
+  permissions_boundary_arn   = local.permissions_boundary_arn
   name                       = var.name
   environment                = var.environment
   enable_nat_gateway         = var.enable_nat_gateway
@@ -40,6 +47,7 @@ module "database" {
   source = "../database"
   count  = var.enable_rds ? 1 : 0
 
+  permissions_boundary_arn = local.permissions_boundary_arn
   name                     = var.name
   environment              = var.environment
   vpc_id                   = module.network[0].vpc_id
@@ -50,11 +58,14 @@ module "database" {
   multi_az                 = var.db_multi_az
   deletion_protection      = var.db_deletion_protection
   log_retention_in_days    = var.log_retention_in_days
+  replica_count            = var.db_replica_count
+  alarm_topic_arn          = module.observability.sns_topic_arn
 }
 
 module "ingest_function" {
   source = "../ingest_function"
 
+  permissions_boundary_arn       = local.permissions_boundary_arn
   name                           = var.name
   environment                    = var.environment
   package_path                   = var.ingest_package_path
@@ -76,6 +87,7 @@ module "ingest_function" {
 module "api_function" {
   source = "../api_function"
 
+  permissions_boundary_arn       = local.permissions_boundary_arn
   name                           = var.name
   environment                    = var.environment
   image_uri                      = var.api_image_uri
@@ -117,17 +129,18 @@ module "http_api" {
 module "observability" {
   source = "../observability"
 
-  name                  = var.name
-  environment           = var.environment
-  ingest_function_name  = module.ingest_function.ingest_function_name
-  api_function_name     = module.api_function.api_function_name
-  http_api_id           = module.http_api.http_api_id
-  dlq_name              = module.ingest_function.sqs_dlq_name
-  kms_key_arn           = module.storage.kms_key_arn
-  alarm_email           = var.alarm_email
-  enable_log_export     = var.enable_log_export
-  log_export_bucket_arn = module.storage.log_bucket_arn
-  log_retention_in_days = var.log_retention_in_days
+  permissions_boundary_arn = local.permissions_boundary_arn
+  name                     = var.name
+  environment              = var.environment
+  ingest_function_name     = module.ingest_function.ingest_function_name
+  api_function_name        = module.api_function.api_function_name
+  http_api_id              = module.http_api.http_api_id
+  dlq_name                 = module.ingest_function.sqs_dlq_name
+  kms_key_arn              = module.storage.kms_key_arn
+  alarm_email              = var.alarm_email
+  enable_log_export        = var.enable_log_export
+  log_export_bucket_arn    = module.storage.log_bucket_arn
+  log_retention_in_days    = var.log_retention_in_days
   log_group_names = [
     module.ingest_function.ingest_function_log_group_name,
     module.api_function.api_function_log_group_name,
@@ -135,28 +148,47 @@ module "observability" {
   ]
 }
 
+module "release_hook" {
+  source = "../release_hook"
+
+  permissions_boundary_arn = local.permissions_boundary_arn
+  name                     = var.name
+  environment              = var.environment
+  api_function_name        = module.api_function.api_function_name
+  api_function_arn         = module.api_function.api_function_arn
+  ingest_function_name     = module.ingest_function.ingest_function_name
+  ingest_function_arn      = module.ingest_function.ingest_function_arn
+  bucket_name              = module.storage.bucket_name
+  bucket_arn               = module.storage.bucket_arn
+  kms_key_arn              = module.storage.kms_key_arn
+  log_retention_in_days    = var.log_retention_in_days
+  release_alarm_names = {
+    (module.api_function.api_function_name)       = module.observability.cloudwatch_api_alarm_names
+    (module.ingest_function.ingest_function_name) = module.observability.cloudwatch_ingest_alarm_names
+  }
+}
+
 module "deploy" {
   source = "../deploy"
 
-  name                   = var.name
-  environment            = var.environment
-  deployment_config_name = var.deployment_config_name
-  api_alarm_names        = module.observability.cloudwatch_api_alarm_names
-  ingest_alarm_names     = module.observability.cloudwatch_ingest_alarm_names
+  permissions_boundary_arn = local.permissions_boundary_arn
+  name                     = var.name
+  environment              = var.environment
+  deployment_config_name   = var.deployment_config_name
+  api_alarm_names          = module.observability.cloudwatch_api_alarm_names
+  ingest_alarm_names       = module.observability.cloudwatch_ingest_alarm_names
 }
 
 module "github_oidc" {
   source = "../github_oidc"
   count  = var.github_repository == null ? 0 : 1
 
+  permissions_boundary_arn          = local.permissions_boundary_arn
   name                              = var.name
   environment                       = var.environment
   github_repository                 = var.github_repository
   deploy_branches                   = var.github_deploy_branches
   deploy_environments               = var.github_deploy_environments
-  terraform_environments            = var.github_terraform_environments
-  create_oidc_provider              = var.create_github_oidc_provider
-  oidc_provider_arn                 = var.github_oidc_provider_arn
   api_function_arn                  = module.api_function.api_function_arn
   ingest_function_arn               = module.ingest_function.ingest_function_arn
   ecr_repository_arn                = module.api_function.ecr_repository_arn
@@ -169,5 +201,4 @@ module "github_oidc" {
   state_bucket_arn  = var.state_bucket_name == null ? null : "arn:${data.aws_partition.current.partition}:s3:::${var.state_bucket_name}"
   state_key         = var.state_key
   state_kms_key_arn = var.state_kms_key_arn
-  manage_network    = local.enable_vpc
 }

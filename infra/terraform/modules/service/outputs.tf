@@ -48,6 +48,11 @@ output "codedeploy_ingest_deployment_group_name" {
   value       = module.deploy.codedeploy_ingest_deployment_group_name
 }
 
+output "codedeploy_hook_function_name" {
+  description = "BeforeAllowTraffic hook of both deployment groups (the AppSpec's Hooks entry)."
+  value       = module.release_hook.codedeploy_hook_function_name
+}
+
 output "bucket_name" {
   description = "Catalog bucket (uploads/, rejected/, covers/)."
   value       = module.storage.bucket_name
@@ -83,12 +88,12 @@ output "github_deploy_role_arn" {
   value       = one(module.github_oidc[*].github_deploy_role_arn)
 }
 
-output "github_terraform_role_arn" {
-  description = "Role the Terraform apply workflow assumes through OIDC; null when not created."
-  value       = one(module.github_oidc[*].github_terraform_role_arn)
-}
-
 output "db_instance_address" {
   description = "Host name of the PostgreSQL instance; null unless enable_rds."
   value       = one(module.database[*].db_instance_address)
+}
+
+output "db_instance_replica_addresses" {
+  description = "Host names of the PostgreSQL read replicas; empty unless enable_rds and db_replica_count > 0."
+  value       = var.enable_rds ? module.database[0].db_instance_replica_addresses : []
 }

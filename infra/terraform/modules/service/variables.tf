@@ -6,7 +6,7 @@ variable "name" {
 
 variable "environment" {
   type        = string
-  description = "Environment name (dev, prod); functions are named <name>-<environment>-ingest and <name>-<environment>-api."
+  description = "Environment name (dev, staging, prod); functions are named <name>-<environment>-ingest and <name>-<environment>-api."
 }
 
 # --- Code ---------------------------------------------------------------------------
@@ -153,6 +153,12 @@ variable "db_multi_az" {
   default     = false
 }
 
+variable "db_replica_count" {
+  type        = number
+  description = "Read replicas of the database when enable_rds is true (0 for none)."
+  default     = 0
+}
+
 variable "db_deletion_protection" {
   type        = bool
   description = "Refuse to delete the database instance (true in prod)."
@@ -189,32 +195,14 @@ variable "github_repository" {
 
 variable "github_deploy_branches" {
   type        = list(string)
-  description = "Branches allowed to assume the deploy role."
-  default     = ["main"]
+  description = "Branches allowed to assume the deploy role outside a GitHub environment (usually none)."
+  default     = []
 }
 
 variable "github_deploy_environments" {
   type        = list(string)
   description = "GitHub environments allowed to assume the deploy role."
   default     = []
-}
-
-variable "github_terraform_environments" {
-  type        = list(string)
-  description = "Protected GitHub environments allowed to assume the Terraform apply role; empty creates no apply role."
-  default     = []
-}
-
-variable "create_github_oidc_provider" {
-  type        = bool
-  description = "Create the account's GitHub OIDC provider (only one environment per account may do so)."
-  default     = true
-}
-
-variable "github_oidc_provider_arn" {
-  type        = string
-  description = "Existing GitHub OIDC provider ARN when create_github_oidc_provider is false."
-  default     = null
 }
 
 variable "state_bucket_name" {

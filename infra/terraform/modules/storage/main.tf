@@ -13,7 +13,7 @@ locals {
   prefix     = "${var.name}-${var.environment}"
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  region     = data.aws_region.current.region
 }
 
 # --- KMS ---------------------------------------------------------------------

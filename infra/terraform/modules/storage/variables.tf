@@ -6,7 +6,7 @@ variable "name" {
 
 variable "environment" {
   type        = string
-  description = "Environment name (dev, prod) appended to the name prefix."
+  description = "Environment name (dev, staging, prod) appended to the name prefix."
 }
 
 variable "rejected_expiration_days" {
