@@ -172,9 +172,12 @@ impl Ingestor {
             .instrument(tracing::debug_span!("download"))
             .await?;
         stages.add(Stage::Download, began.elapsed());
-        let id = IngestId::for_upload(&upload.ledger_key, &info.fingerprint);
+        // Only what the key last brought is a replay: content it had before (A → B → A) is
+        // ingested again, as a new entry.
+        let latest = self.stores.ledger.latest(&upload.ledger_key).await?;
+        let id = IngestId::for_upload_after(&upload.ledger_key, &info.fingerprint, latest.as_ref());
         span.record("ingest_id", id.as_str());
-        let earlier = self.stores.ledger.get(&id).await?;
+        let earlier = latest.filter(|latest| latest.id == id);
         if let Some(earlier) = earlier.as_ref()
             && earlier.status.is_finished()
             && !earlier.retryable
