@@ -54,7 +54,11 @@ fn ingest(binary: &Path, file: &Path, dir: &Path) -> (f64, u64) {
             .stdout(std::process::Stdio::null()),
     );
     let seconds = started.elapsed().as_secs_f64();
-    assert!(status.success(), "{} ingest failed: {status}", binary.display());
+    assert!(
+        status.success(),
+        "{} ingest failed: {status}",
+        binary.display()
+    );
     (seconds, peak)
 }
 
@@ -70,7 +74,8 @@ fn main() {
         let file = dir.path().join("catalog.ndjson");
         generate(&file, records);
         let mb = std::fs::metadata(&file).map_or(0, |m| m.len()) as f64 / 1e6;
-        let (ingest_s, peak_kib) = ingest(Path::new(env!("CARGO_BIN_EXE_ludex")), &file, dir.path());
+        let (ingest_s, peak_kib) =
+            ingest(Path::new(env!("CARGO_BIN_EXE_ludex")), &file, dir.path());
         // Another build of ludex (an earlier commit), timed on the same file in the same run.
         if let Some(baseline) = std::env::var_os("LUDEX_BENCH_BASELINE") {
             let (baseline_s, baseline_kib) = ingest(Path::new(&baseline), &file, dir.path());

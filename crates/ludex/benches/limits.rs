@@ -110,7 +110,10 @@ fn serve(file: &Path) -> (f64, f64) {
         {
             break;
         }
-        assert!(Instant::now() < deadline, "the inbox never finished the upload");
+        assert!(
+            Instant::now() < deadline,
+            "the inbox never finished the upload"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let seconds = started.elapsed().as_secs_f64();

@@ -14,4 +14,3 @@ pub fn record_counts(default: &[u64]) -> Vec<u64> {
         counts
     }
 }
-
