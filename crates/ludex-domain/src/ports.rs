@@ -199,7 +199,7 @@ pub trait Catalog: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
 }
 
-/// The ingest ledger: one entry per distinct upload.
+/// The ingest ledger: one entry per upload of new content under a key.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LedgerQuery {
     pub limit: u32,
@@ -212,6 +212,10 @@ pub trait Ledger: Send + Sync {
 
     /// Creates or replaces the entry with this id.
     async fn put(&self, record: &IngestRecord) -> StoreResult<()>;
+
+    /// The newest entry (by `started_at`) of an upload key: what that key last brought. Read
+    /// from an index, never by scanning the ledger.
+    async fn latest(&self, key: &str) -> StoreResult<Option<IngestRecord>>;
 
     /// Entries, newest first.
     async fn list(&self, query: &LedgerQuery) -> StoreResult<Page<IngestRecord>>;

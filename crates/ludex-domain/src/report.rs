@@ -90,8 +90,9 @@ impl fmt::Display for IngestStatus {
     }
 }
 
-/// Names one distinct upload: the same key with the same content always has the same id, so a
-/// replayed upload finds its earlier ledger entry.
+/// Names one ingest of an upload key: the content it brought and the entry it follows. A
+/// replay of what the key last brought finds that entry again; content the key had before
+/// (A → B → A) is a new entry, because it follows another one.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct IngestId(String);
@@ -103,6 +104,26 @@ impl IngestId {
         hasher.update(b"\n");
         hasher.update(fingerprint.as_bytes());
         Self(hasher.finalize().to_hex()[..20].to_owned())
+    }
+
+    /// The entry an upload of `fingerprint` under `key` belongs to, given the key's newest
+    /// entry: that entry when it holds the same content (a replay, or a retry of an ingest that
+    /// did not finish), else a new one that follows it. A key's first entry has the id
+    /// [`for_upload`](Self::for_upload) gives, as entries written before this rule have.
+    pub fn for_upload_after(key: &str, fingerprint: &str, latest: Option<&IngestRecord>) -> Self {
+        match latest {
+            None => Self::for_upload(key, fingerprint),
+            Some(latest) if latest.fingerprint == fingerprint => latest.id.clone(),
+            Some(latest) => {
+                let mut hasher = blake3::Hasher::new();
+                hasher.update(key.as_bytes());
+                hasher.update(b"\n");
+                hasher.update(fingerprint.as_bytes());
+                hasher.update(b"\n");
+                hasher.update(latest.id.as_str().as_bytes());
+                Self(hasher.finalize().to_hex()[..20].to_owned())
+            }
+        }
     }
 
     /// Checks an id given by a client (20 lowercase hex digits).
@@ -229,5 +250,33 @@ mod tests {
         assert_ne!(a, IngestId::for_upload("uploads/b.json", "f1"));
         assert_eq!(IngestId::parse(a.as_str()).unwrap(), a);
         assert!(IngestId::parse("nope").is_err());
+    }
+
+    #[test]
+    fn content_a_key_had_before_is_a_new_entry_and_its_replay_is_not() {
+        let key = "uploads/a.json";
+        let entry = |id: &IngestId, fingerprint: &str| {
+            IngestRecord::new(
+                id.clone(),
+                key.into(),
+                1,
+                fingerprint.into(),
+                IngestStatus::Succeeded,
+                "2026-01-01T00:00:00.000Z".into(),
+            )
+        };
+        let a = IngestId::for_upload_after(key, "fa", None);
+        assert_eq!(a, IngestId::for_upload(key, "fa"));
+        let a_entry = entry(&a, "fa");
+        assert_eq!(IngestId::for_upload_after(key, "fa", Some(&a_entry)), a);
+        let b = IngestId::for_upload_after(key, "fb", Some(&a_entry));
+        assert_ne!(b, IngestId::for_upload(key, "fb"));
+        let b_entry = entry(&b, "fb");
+        let a_again = IngestId::for_upload_after(key, "fa", Some(&b_entry));
+        assert_ne!(a_again, a, "A after B follows B");
+        assert_eq!(
+            IngestId::for_upload_after(key, "fa", Some(&entry(&a_again, "fa"))),
+            a_again
+        );
     }
 }

@@ -2,8 +2,14 @@
 //! under the bucket's `uploads/` (copied in by hand or stored by `POST /uploads`) are handed
 //! to the ingest worker, one at a time, through the same pipeline as `ludex ingest`. A local
 //! folder is watched; a remote bucket (`s3://…`) is listed every few seconds.
+//!
+//! Only complete files are ingested. Dot-files and `*.part` / `*.tmp` names are never
+//! uploads, so a writer can write under such a name and rename when done (the reliable way).
+//! A watched file is handed over once it is closed by its writer (where the platform reports
+//! closes) and its size and modification time have not changed over the quiet period.
 
 use crate::ingest::{IngestError, Ingestor, Upload};
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind};
 use notify::{EventKind, RecursiveMode, Watcher};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,11 +22,63 @@ pub const UPLOAD_SUFFIXES: [&str; 5] = [".json", ".ndjson", ".jsonl", ".json.gz"
 /// A file counts as complete once it has not changed for this long.
 const QUIET: Duration = Duration::from_millis(250);
 
+/// Names being written: a writer renames them to the upload's name when done.
+const PARTIAL_SUFFIXES: [&str; 2] = [".part", ".tmp"];
+
 /// How often `serve` lists a remote bucket's `uploads/` by default.
 pub const POLL_EVERY: Duration = Duration::from_secs(5);
 
+/// Whether a key names an upload: an upload ending, not a dot-file, not a partial name.
 pub fn is_upload(name: &str) -> bool {
-    UPLOAD_SUFFIXES.iter().any(|s| name.ends_with(s))
+    let file = name.rsplit('/').next().unwrap_or(name);
+    !file.starts_with('.')
+        && !PARTIAL_SUFFIXES.iter().any(|s| file.ends_with(s))
+        && UPLOAD_SUFFIXES.iter().any(|s| file.ends_with(s))
+}
+
+/// Whether the watcher reports closes (inotify does): a written file is then complete only
+/// once its writer has closed it. Elsewhere, quiet and unchanged is all there is to go by.
+const CLOSES_REPORTED: bool = cfg!(target_os = "linux");
+
+/// What the watcher heard about one path.
+#[derive(Clone, Copy)]
+enum Heard {
+    /// Created or written.
+    Written,
+    /// Renamed into place, or its metadata changed.
+    Changed,
+    /// Closed by a writer.
+    Closed,
+}
+
+/// A watched file that changed and is not handed over yet.
+struct Pending {
+    /// When the watcher last heard of it.
+    heard: Instant,
+    /// Written since its writer last closed it: a writer that pauses keeps it open.
+    open: bool,
+    /// Size and modification time at the last check, to be unchanged at the next.
+    seen: Option<(u64, Option<std::time::SystemTime>)>,
+}
+
+impl Pending {
+    /// Whether the file is complete: closed, quiet, and the same as at the last check. A file
+    /// that changed since is checked again after another quiet period.
+    fn complete(&mut self, path: &Path) -> bool {
+        if self.open || self.heard.elapsed() < QUIET {
+            return false;
+        }
+        let now = path
+            .symlink_metadata()
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()));
+        let same = now.is_some() && now == self.seen;
+        if !same {
+            self.seen = now;
+            self.heard = Instant::now();
+        }
+        same
+    }
 }
 
 /// Watches `root/uploads` and ingests what appears there until `stop` resolves; the ingest in
@@ -36,42 +94,64 @@ pub async fn run(
     // Events name absolute paths; keys are relative to the canonical root.
     let root = root.canonicalize()?;
     let uploads = uploads.canonicalize()?;
-    let (events_tx, mut events) = mpsc::unbounded_channel::<PathBuf>();
+    let (events_tx, mut events) = mpsc::unbounded_channel::<(PathBuf, Heard)>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event
-            && matches!(event.kind, EventKind::Create(_) | EventKind::Modify(_))
-        {
-            for path in event.paths {
-                // The receiver lives as long as the watcher.
-                let _ = events_tx.send(path);
+        let Ok(event) = event else { return };
+        let heard = match event.kind {
+            EventKind::Create(CreateKind::Folder) => return,
+            EventKind::Create(_) | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any) => {
+                Heard::Written
             }
+            EventKind::Modify(_) => Heard::Changed,
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => Heard::Closed,
+            _ => return,
+        };
+        for path in event.paths {
+            // The receiver lives as long as the watcher.
+            let _ = events_tx.send((path, heard));
         }
     })?;
     watcher.watch(&uploads, RecursiveMode::Recursive)?;
 
     let (work_tx, work_rx) = mpsc::unbounded_channel::<String>();
     let worker = tokio::spawn(work(ingestor.clone(), work_rx));
+    // Paths waiting to be complete. Files already there may still be being written: they wait
+    // like the ones that appear.
+    let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
     for key in ingestor.bucket().list("uploads").await.unwrap_or_default() {
         if is_upload(&key) {
-            let _ = work_tx.send(key);
+            pending.insert(
+                root.join(&key),
+                Pending {
+                    heard: Instant::now(),
+                    open: false,
+                    seen: None,
+                },
+            );
         }
     }
-
-    // Paths waiting to be quiet, with when they last changed.
-    let mut pending: HashMap<PathBuf, Instant> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tokio::pin!(stop);
     loop {
         tokio::select! {
             () = &mut stop => break,
-            Some(path) = events.recv() => {
-                pending.insert(path, Instant::now());
+            Some((path, heard)) = events.recv() => {
+                let entry = pending.entry(path).or_insert(Pending {
+                    heard: Instant::now(),
+                    open: false,
+                    seen: None,
+                });
+                entry.heard = Instant::now();
+                match heard {
+                    Heard::Written => entry.open = CLOSES_REPORTED,
+                    Heard::Changed => {}
+                    Heard::Closed => entry.open = false,
+                }
             }
             _ = tick.tick() => {
                 let due: Vec<PathBuf> = pending
-                    .iter()
-                    .filter(|(_, changed)| changed.elapsed() >= QUIET)
-                    .map(|(path, _)| path.clone())
+                    .iter_mut()
+                    .filter_map(|(path, file)| file.complete(path).then(|| path.clone()))
                     .collect();
                 for path in due {
                     pending.remove(&path);
@@ -192,7 +272,14 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let uploads = root.path().join("uploads/sub");
         std::fs::create_dir_all(&uploads).unwrap();
-        for name in ["a.ndjson", "b.csv", "c.json#1"] {
+        for name in [
+            "a.ndjson",
+            "b.csv",
+            "c.json#1",
+            ".d.ndjson",
+            "e.ndjson.part",
+            "f.json.tmp",
+        ] {
             std::fs::write(uploads.join(name), "{}").unwrap();
         }
         assert_eq!(
@@ -200,7 +287,9 @@ mod tests {
             Some("uploads/sub/a.ndjson")
         );
         assert_eq!(key_of(root.path(), &uploads.join("b.csv")), None);
-        assert_eq!(key_of(root.path(), &uploads.join("c.json#1")), None);
+        for name in ["c.json#1", ".d.ndjson", "e.ndjson.part", "f.json.tmp"] {
+            assert_eq!(key_of(root.path(), &uploads.join(name)), None, "{name}");
+        }
         assert_eq!(
             key_of(root.path(), &root.path().join("elsewhere.json")),
             None

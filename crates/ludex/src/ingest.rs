@@ -114,13 +114,17 @@ enum Item {
     Rejected(Box<Reject>),
 }
 
-/// The key of the rejects report of an upload: `uploads/a/b.json` → `rejected/a/b.json.errors.ndjson`.
-pub fn rejects_key(ledger_key: &str) -> String {
+/// The key of the rejects report of one ingest: `uploads/a/b.json` →
+/// `rejected/a/b.json.<first 12 digits of the ingest id>.errors.ndjson`. Each ingest of a key
+/// has its own report, so a later ingest never overwrites or deletes what an earlier ledger
+/// entry points at.
+pub fn rejects_key(ledger_key: &str, id: &IngestId) -> String {
     let name = ledger_key
         .strip_prefix("uploads/")
         .or_else(|| ledger_key.rsplit('/').next())
         .unwrap_or(ledger_key);
-    format!("rejected/{name}.errors.ndjson")
+    let short = id.as_str().get(..12).unwrap_or(id.as_str());
+    format!("rejected/{name}.{short}.errors.ndjson")
 }
 
 impl Ingestor {
@@ -172,9 +176,12 @@ impl Ingestor {
             .instrument(tracing::debug_span!("download"))
             .await?;
         stages.add(Stage::Download, began.elapsed());
-        let id = IngestId::for_upload(&upload.ledger_key, &info.fingerprint);
+        // Only what the key last brought is a replay: content it had before (A → B → A) is
+        // ingested again, as a new entry.
+        let latest = self.stores.ledger.latest(&upload.ledger_key).await?;
+        let id = IngestId::for_upload_after(&upload.ledger_key, &info.fingerprint, latest.as_ref());
         span.record("ingest_id", id.as_str());
-        let earlier = self.stores.ledger.get(&id).await?;
+        let earlier = latest.filter(|latest| latest.id == id);
         if let Some(earlier) = earlier.as_ref()
             && earlier.status.is_finished()
             && !earlier.retryable
@@ -305,7 +312,7 @@ impl Ingestor {
             }
         });
 
-        let report_key = rejects_key(&record.key);
+        let report_key = rejects_key(&record.key, &record.id);
         let mut report: Option<BucketWriter> = None;
         let mut processed = 0u64;
         let written = async {
@@ -411,7 +418,7 @@ impl Ingestor {
                     writer.shutdown().await?;
                     record.rejects_key = Some(report_key);
                 }
-                // A clean run leaves no stale report of an earlier version of the file.
+                // A clean run leaves no report of an interrupted attempt of this same ingest.
                 None => self.bucket.delete(&report_key).await?,
             }
             Ok::<(), IngestError>(())
@@ -610,16 +617,18 @@ fn validate(position: Position, fields: Result<RecordFields, String>) -> Item {
 #[cfg(test)]
 mod tests {
     use super::rejects_key;
+    use ludex_domain::report::IngestId;
 
     #[test]
-    fn reports_sit_beside_the_upload_under_rejected() {
+    fn reports_sit_beside_the_upload_under_rejected_named_by_their_ingest() {
+        let id = IngestId::parse("0123456789abcdef0123").unwrap();
         assert_eq!(
-            rejects_key("uploads/a/b.json"),
-            "rejected/a/b.json.errors.ndjson"
+            rejects_key("uploads/a/b.json", &id),
+            "rejected/a/b.json.0123456789ab.errors.ndjson"
         );
         assert_eq!(
-            rejects_key("file:///home/me/games.ndjson"),
-            "rejected/games.ndjson.errors.ndjson"
+            rejects_key("file:///home/me/games.ndjson", &id),
+            "rejected/games.ndjson.0123456789ab.errors.ndjson"
         );
     }
 }

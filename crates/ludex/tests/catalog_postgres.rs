@@ -42,7 +42,7 @@ async fn postgres_keeps_the_catalog_contract() {
 async fn opening_migrates_once_and_reports_what_it_applied() {
     with_database("PostgreSQL migrations", |url| async move {
         let (_, applied) = store::init(&url).await.unwrap();
-        assert_eq!(applied, ["0001_catalog"]);
+        assert_eq!(applied, ["0001_catalog", "0002_ingests by key"]);
         let (_, again) = store::init(&url).await.unwrap();
         assert!(again.is_empty(), "{again:?}");
     })

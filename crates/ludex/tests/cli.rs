@@ -67,10 +67,19 @@ fn bad_records_are_printed_with_line_and_reason_and_the_good_ones_land() {
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
-    let report = data
-        .path()
-        .join("bucket/rejected/bad-games.ndjson.errors.ndjson");
-    let report = std::fs::read_to_string(&report).expect("the rejects report is written");
+    // The report is named by its ingest; the output says where it is.
+    let report = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("rejects report: "))
+        .expect("the output names the rejects report");
+    assert!(
+        report.starts_with(&format!(
+            "{}/rejected/bad-games.ndjson.",
+            data.path().join("bucket").display()
+        )) && report.ends_with(".errors.ndjson"),
+        "{report}"
+    );
+    let report = std::fs::read_to_string(report).expect("the rejects report is written");
     let lines: Vec<Value> = report
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -26,6 +26,7 @@ mod catalog_postgres;
 mod catalog_sqlite;
 mod cli;
 mod cli_aws;
+mod ingest;
 mod logs;
 mod metrics;
 mod serve;

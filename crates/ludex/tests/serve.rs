@@ -280,3 +280,98 @@ fn an_upload_cut_off_by_the_client_leaves_nothing_half_written() {
         "no ledger entry either"
     );
 }
+
+/// The ledger of a running server once no ingest is running, oldest first.
+fn settled_ledger(server: &Server) -> Vec<Value> {
+    let mut entries = Vec::new();
+    poll(Duration::from_secs(10), || {
+        let (_, body) = server.get("/ingests?limit=100");
+        let ledger: Value = serde_json::from_str(&body).unwrap();
+        entries = ledger["items"].as_array().unwrap().clone();
+        entries.iter().all(|e| e["status"] != "running")
+    });
+    entries.reverse();
+    entries
+}
+
+#[test]
+fn a_file_written_in_two_parts_is_ingested_once_whole() {
+    let data = tempfile::tempdir().unwrap();
+    let uploads = data.path().join("bucket/uploads");
+    std::fs::create_dir_all(&uploads).unwrap();
+    let server = Server::start(data.path());
+    // The watcher is up once a first file is ingested (a file being written while the server
+    // starts is only checked for a quiet period: docs/limits.md).
+    std::fs::write(uploads.join("first.ndjson"), "{\"title\":\"First\"}\n").unwrap();
+    poll(Duration::from_secs(10), || server.get("/games/first").0 == 200);
+    let body = std::fs::read(examples().join("games.ndjson")).unwrap();
+    let half = body.len() / 2;
+
+    let mut file = std::fs::File::create(uploads.join("slow.ndjson")).unwrap();
+    file.write_all(&body[..half]).unwrap();
+    file.flush().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    file.write_all(&body[half..]).unwrap();
+    drop(file);
+    poll(Duration::from_secs(10), || {
+        server.get("/games/hades").0 == 200
+    });
+    std::thread::sleep(Duration::from_secs(1));
+
+    let entries: Vec<Value> = settled_ledger(&server)
+        .into_iter()
+        .filter(|e| e["key"] == "uploads/slow.ndjson")
+        .collect();
+    let statuses: Vec<_> = entries.iter().map(|e| e["status"].clone()).collect();
+    assert_eq!(statuses, ["succeeded"], "{entries:?}");
+    assert_eq!(entries[0]["size"], body.len());
+    server.terminate();
+}
+
+#[test]
+fn dot_files_are_not_ingested_until_renamed() {
+    let data = tempfile::tempdir().unwrap();
+    let uploads = data.path().join("bucket/uploads");
+    std::fs::create_dir_all(&uploads).unwrap();
+    let server = Server::start(data.path());
+
+    for name in [".games.ndjson", "games.ndjson.part", "games.ndjson.tmp"] {
+        std::fs::copy(examples().join("games.ndjson"), uploads.join(name)).unwrap();
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(settled_ledger(&server), Vec::<Value>::new());
+
+    std::fs::rename(uploads.join(".games.ndjson"), uploads.join("games.ndjson")).unwrap();
+    poll(Duration::from_secs(10), || {
+        server.get("/games/hades").0 == 200
+    });
+    let entries = settled_ledger(&server);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["key"], "uploads/games.ndjson");
+    server.terminate();
+}
+
+#[test]
+fn content_that_comes_back_to_an_inbox_file_is_ingested_again() {
+    let data = tempfile::tempdir().unwrap();
+    let uploads = data.path().join("bucket/uploads");
+    std::fs::create_dir_all(&uploads).unwrap();
+    let server = Server::start(data.path());
+    let file = uploads.join("comeback.ndjson");
+    let upload = |title: &str, entries: usize| {
+        std::fs::write(
+            &file,
+            format!("{{\"id\":\"comeback\",\"title\":\"{title}\"}}\n"),
+        )
+        .unwrap();
+        poll(Duration::from_secs(10), || {
+            let (status, body) = server.get("/games/comeback");
+            status == 200 && body.contains(&format!("\"title\":\"{title}\""))
+        });
+        assert_eq!(settled_ledger(&server).len(), entries);
+    };
+    upload("A", 1);
+    upload("B", 2);
+    upload("A", 3);
+    server.terminate();
+}

@@ -251,8 +251,10 @@ pub async fn upload(
         )));
     };
     let info = pending.commit(&state.bucket).await?;
-    let id = IngestId::for_upload(&info.key, &info.fingerprint);
-    let status = match state.stores.ledger.get(&id).await? {
+    // The same entry the ingest will pick: the key's latest when it holds this content.
+    let latest = state.stores.ledger.latest(&info.key).await?;
+    let id = IngestId::for_upload_after(&info.key, &info.fingerprint, latest.as_ref());
+    let status = match latest.filter(|latest| latest.id == id) {
         Some(earlier) => earlier.status,
         None => {
             let queued = IngestRecord::new(

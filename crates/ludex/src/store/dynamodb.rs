@@ -41,6 +41,8 @@ const CONTENDED_RETRIES: usize = 5;
 
 const GAME_SK: &str = "GAME";
 const INGEST_SK: &str = "INGEST";
+/// The sort key of an upload key's item that holds its newest ledger entry.
+const LATEST_SK: &str = "LATEST";
 const LEDGER_PARTITION: &str = "INGESTS";
 /// Joins a sort value and the id in index sort keys. It sorts below every character a title,
 /// date or rating key can hold, so the joined key sorts like the pair (value, id).
@@ -106,6 +108,15 @@ fn ingest_key(id: &IngestId) -> Item {
     HashMap::from([
         ("pk".into(), s(format!("INGEST#{id}"))),
         ("sk".into(), s(INGEST_SK)),
+    ])
+}
+
+/// The item that holds the newest ledger entry of an upload key: read with one `GetItem`
+/// instead of a query over the whole ledger.
+fn latest_key(upload_key: &str) -> Item {
+    HashMap::from([
+        ("pk".into(), s(format!("UPLOAD#{upload_key}"))),
+        ("sk".into(), s(LATEST_SK)),
     ])
 }
 
@@ -943,7 +954,7 @@ impl Ledger for DynamoStore {
                 BY_UPDATED.sk.into(),
                 s(format!("{}{SEP}{}", record.started_at, record.id)),
             ),
-            ("record".into(), s(json)),
+            ("record".into(), s(json.clone())),
         ]);
         self.client
             .put_item()
@@ -952,7 +963,38 @@ impl Ledger for DynamoStore {
             .send()
             .await
             .map_err(|e| self.error(e))?;
-        Ok(())
+        // Then the key's newest entry, unless an entry that started later is already there.
+        // Written after the entry: a crash in between leaves the previous newest entry, and
+        // the upload is then ingested again rather than taken for a replay.
+        let mut latest = latest_key(&record.key);
+        latest.extend([
+            ("started_at".into(), s(record.started_at.clone())),
+            ("record".into(), s(json)),
+        ]);
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(latest))
+            .condition_expression("attribute_not_exists(pk) OR started_at <= :started")
+            .expression_attribute_values(":started", s(record.started_at.clone()))
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    async fn latest(&self, key: &str) -> StoreResult<Option<IngestRecord>> {
+        self.get_item(latest_key(key))
+            .await?
+            .map(|item| {
+                serde_json::from_str(&text(&item, "record")?)
+                    .map_err(|e| StoreError::Internal(format!("ledger entry of {key}: {e}")))
+            })
+            .transpose()
     }
 
     async fn list(&self, query: &LedgerQuery) -> StoreResult<Page<IngestRecord>> {

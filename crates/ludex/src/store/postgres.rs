@@ -683,6 +683,25 @@ impl Ledger for PostgresStore {
         Ok(())
     }
 
+    async fn latest(&self, key: &str) -> StoreResult<Option<IngestRecord>> {
+        // Unchecked like the migration queries: the offline query data is refreshed only with
+        // a database at hand. The expression is the index's (0002_ingests_by_key.sql).
+        let record: Option<String> = sqlx::query_scalar(
+            "SELECT record::text FROM ingests WHERE record ->> 'key' = $1
+             ORDER BY started_at DESC, id DESC LIMIT 1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        record
+            .map(|json| {
+                serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Internal(format!("ledger entry of {key}: {e}")))
+            })
+            .transpose()
+    }
+
     async fn list(&self, query: &LedgerQuery) -> StoreResult<Page<IngestRecord>> {
         let (started, id) = cursor::decode_ledger(query.cursor.as_deref())?.unzip();
         let rows = sqlx::query!(

@@ -18,7 +18,13 @@ use std::sync::{Arc, Mutex};
 
 /// Schema migrations, applied in order and recorded in `PRAGMA user_version`. Never edit one
 /// that has shipped: add the next.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_catalog", include_str!("sqlite/0001_catalog.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_catalog", include_str!("sqlite/0001_catalog.sql")),
+    (
+        "0002_ingests_by_key",
+        include_str!("sqlite/0002_ingests_by_key.sql"),
+    ),
+];
 
 /// Label lists are stored between unit separators (which labels cannot contain), so a filter
 /// is a substring test: `\x1fpc\x1f`.
@@ -744,6 +750,27 @@ impl Ledger for SqliteStore {
             .and_then(|mut s| s.execute(params![id, started_at, json]))
             .map_err(internal)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn latest(&self, key: &str) -> StoreResult<Option<IngestRecord>> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            // The expression is the index's (0002_ingests_by_key.sql), so the index serves it.
+            let record: Option<String> = conn
+                .prepare_cached(
+                    "SELECT record FROM ingests WHERE json_extract(record, '$.key') = ?1
+                     ORDER BY started_at DESC, id DESC LIMIT 1",
+                )
+                .and_then(|mut s| s.query_row([&key], |r| r.get(0)).optional())
+                .map_err(internal)?;
+            record
+                .map(|json| {
+                    serde_json::from_str(&json)
+                        .map_err(|e| StoreError::Internal(format!("ledger entry of {key}: {e}")))
+                })
+                .transpose()
         })
         .await
     }

@@ -2,11 +2,13 @@
 //! fresh store and calls `run_all`; backend-specific behaviour must be documented and asserted
 //! here, not skipped.
 
+use ludex::bucket::Bucket;
+use ludex::ingest::{IngestConfig, IngestOutcome, Ingestor, Upload};
 use ludex::store::Stores;
 use ludex_domain::report::{IngestId, IngestRecord, IngestStatus};
 use ludex_domain::{
-    AttemptId, Game, LedgerQuery, ListQuery, Position, Rating, Sort, StagedGame, StoreError,
-    UpsertOutcome,
+    AttemptId, Game, GameId, LedgerQuery, ListQuery, Position, Rating, Sort, StagedGame,
+    StoreError, UpsertOutcome,
 };
 use serde_json::{Value, json};
 
@@ -47,6 +49,7 @@ pub async fn run_all(stores: &Stores, listings: Listings) {
     batch_upserts_are_idempotent_and_catch_duplicates(stores, listings).await;
     filters_sorts_and_pagination_to_the_last_page(stores, listings).await;
     ledger_entries(stores).await;
+    content_that_comes_back_under_a_name_is_ingested_again(stores).await;
 }
 
 /// The ids a title search finds, or `None` after checking that the backend refuses it.
@@ -462,4 +465,72 @@ async fn ledger_entries(stores: &Stores) {
             .unwrap()
             .is_none()
     );
+}
+
+/// Every ledger entry of one upload key, newest first.
+async fn entries_of(stores: &Stores, key: &str) -> Vec<IngestRecord> {
+    let mut found = Vec::new();
+    let mut query = LedgerQuery {
+        limit: 100,
+        cursor: None,
+    };
+    loop {
+        let page = stores.ledger.list(&query).await.unwrap();
+        found.extend(page.items.into_iter().filter(|e| e.key == key));
+        match page.next_cursor {
+            Some(c) => query.cursor = Some(c),
+            None => return found,
+        }
+    }
+}
+
+/// A → B → A under one name: the third upload is new content for that name, not a replay.
+async fn content_that_comes_back_under_a_name_is_ingested_again(stores: &Stores) {
+    let bucket = Bucket::memory();
+    let ingestor = Ingestor::new(stores.clone(), bucket.clone(), IngestConfig::default());
+    let key = "uploads/comeback.ndjson";
+    let ingest = async |content: &'static str| -> IngestOutcome {
+        bucket.put(key, content.into()).await.unwrap();
+        let upload = Upload {
+            source: &bucket,
+            key,
+            ledger_key: key.into(),
+        };
+        ingestor.ingest(&upload, &()).await.unwrap()
+    };
+    let title = async || {
+        let id = GameId::parse("comeback").unwrap();
+        let stored = stores.catalog.get(&id).await.unwrap().unwrap();
+        serde_json::from_str::<Value>(&stored.content).unwrap()["title"].clone()
+    };
+    let a = "{\"id\":\"comeback\",\"title\":\"A\"}\n";
+    let b = "{\"id\":\"comeback\",\"title\":\"B\"}\n";
+
+    let first = ingest(a).await;
+    let second = ingest(b).await;
+    let third = ingest(a).await;
+    assert!(!third.replayed, "A after B is new content for the name");
+    assert_eq!(title().await, "A", "the catalog ends at the last upload");
+    let ids: Vec<_> = [&first, &second, &third]
+        .map(|o| o.record.id.clone())
+        .into_iter()
+        .collect();
+    assert_eq!(
+        entries_of(stores, key)
+            .await
+            .into_iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>(),
+        ids.iter().rev().cloned().collect::<Vec<_>>(),
+        "one ledger entry per upload, newest first"
+    );
+
+    let replay = ingest(a).await;
+    assert!(
+        replay.replayed,
+        "a replay of the latest content changes nothing"
+    );
+    assert_eq!(replay.record.id, third.record.id);
+    assert_eq!(entries_of(stores, key).await.len(), 3);
+    assert_eq!(title().await, "A");
 }
