@@ -303,7 +303,9 @@ fn a_file_written_in_two_parts_is_ingested_once_whole() {
     // The watcher is up once a first file is ingested (a file being written while the server
     // starts is only checked for a quiet period: docs/limits.md).
     std::fs::write(uploads.join("first.ndjson"), "{\"title\":\"First\"}\n").unwrap();
-    poll(Duration::from_secs(10), || server.get("/games/first").0 == 200);
+    poll(Duration::from_secs(10), || {
+        server.get("/games/first").0 == 200
+    });
     let body = std::fs::read(examples().join("games.ndjson")).unwrap();
     let half = body.len() / 2;
 
