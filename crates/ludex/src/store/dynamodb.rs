@@ -4,7 +4,7 @@
 //! [`SHARDS`] partitions so that an ingest's writes do not all land on one index partition.
 
 use super::cursor::{self, After};
-use super::now_rfc3339;
+use super::{ledger_entry, ledger_json, now_rfc3339};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -937,16 +937,12 @@ impl Ledger for DynamoStore {
     async fn get(&self, id: &IngestId) -> StoreResult<Option<IngestRecord>> {
         self.get_item(ingest_key(id))
             .await?
-            .map(|item| {
-                serde_json::from_str(&text(&item, "record")?)
-                    .map_err(|e| StoreError::Internal(format!("ledger entry {id}: {e}")))
-            })
+            .map(|item| ledger_entry(&text(&item, "record")?, id))
             .transpose()
     }
 
     async fn put(&self, record: &IngestRecord) -> StoreResult<()> {
-        let json = serde_json::to_string(record)
-            .map_err(|e| StoreError::Internal(format!("ledger entry: {e}")))?;
+        let json = ledger_json(record)?;
         let mut item = ingest_key(&record.id);
         item.extend([
             (BY_UPDATED.pk.into(), s(LEDGER_PARTITION)),
@@ -990,10 +986,7 @@ impl Ledger for DynamoStore {
     async fn latest(&self, key: &str) -> StoreResult<Option<IngestRecord>> {
         self.get_item(latest_key(key))
             .await?
-            .map(|item| {
-                serde_json::from_str(&text(&item, "record")?)
-                    .map_err(|e| StoreError::Internal(format!("ledger entry of {key}: {e}")))
-            })
+            .map(|item| ledger_entry(&text(&item, "record")?, format_args!("of {key}")))
             .transpose()
     }
 
@@ -1017,10 +1010,7 @@ impl Ledger for DynamoStore {
             .await?;
         let records = items
             .iter()
-            .map(|(_, item)| {
-                serde_json::from_str::<IngestRecord>(&text(item, "record")?)
-                    .map_err(|e| StoreError::Internal(format!("ledger entry: {e}")))
-            })
+            .map(|(_, item)| ledger_entry(&text(item, "record")?, "in a listing"))
             .collect::<StoreResult<Vec<_>>>()?;
         let next_cursor = (records.len() > limit).then(|| {
             let last = &records[limit - 1];

@@ -8,7 +8,8 @@ pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-use ludex_domain::{Catalog, Ledger};
+use ludex_domain::report::IngestRecord;
+use ludex_domain::{Catalog, Ledger, StoreError, StoreResult};
 use std::sync::Arc;
 use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
@@ -22,6 +23,18 @@ pub fn now_rfc3339() -> String {
     OffsetDateTime::now_utc()
         .format(RFC3339_MILLIS)
         .unwrap_or_default()
+}
+
+/// A ledger entry as every adapter stores it: its JSON. `which` names the entry in the error.
+pub(crate) fn ledger_entry(json: &str, which: impl std::fmt::Display) -> StoreResult<IngestRecord> {
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::Internal(format!("ledger entry {which}: {e}")))
+}
+
+/// The JSON a ledger entry is stored as.
+pub(crate) fn ledger_json(record: &IngestRecord) -> StoreResult<String> {
+    serde_json::to_string(record)
+        .map_err(|e| StoreError::Internal(format!("ledger entry {}: {e}", record.id)))
 }
 
 /// The catalog and the ledger of one store.

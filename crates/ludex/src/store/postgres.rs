@@ -3,7 +3,7 @@
 //! offline data lives in `.sqlx/` at the workspace root). A batch upsert is one statement.
 
 use super::cursor::{self, After};
-use super::now_rfc3339;
+use super::{ledger_entry, ledger_json, now_rfc3339};
 use async_trait::async_trait;
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
@@ -658,17 +658,11 @@ impl Ledger for PostgresStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(store_error)?;
-        record
-            .map(|json| {
-                serde_json::from_str(&json)
-                    .map_err(|e| StoreError::Internal(format!("ledger entry {id}: {e}")))
-            })
-            .transpose()
+        record.map(|json| ledger_entry(&json, id)).transpose()
     }
 
     async fn put(&self, record: &IngestRecord) -> StoreResult<()> {
-        let json = serde_json::to_string(record)
-            .map_err(|e| StoreError::Internal(format!("ledger entry: {e}")))?;
+        let json = ledger_json(record)?;
         sqlx::query!(
             "INSERT INTO ingests (id, started_at, record) VALUES ($1, $2, $3::text::json)
              ON CONFLICT (id) DO UPDATE
@@ -695,10 +689,7 @@ impl Ledger for PostgresStore {
         .await
         .map_err(store_error)?;
         record
-            .map(|json| {
-                serde_json::from_str(&json)
-                    .map_err(|e| StoreError::Internal(format!("ledger entry of {key}: {e}")))
-            })
+            .map(|json| ledger_entry(&json, format_args!("of {key}")))
             .transpose()
     }
 
@@ -724,10 +715,7 @@ impl Ledger for PostgresStore {
         let items = rows
             .into_iter()
             .take(limit)
-            .map(|r| {
-                serde_json::from_str(&r.record)
-                    .map_err(|e| StoreError::Internal(format!("ledger entry {}: {e}", r.id)))
-            })
+            .map(|r| ledger_entry(&r.record, &r.id))
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(Page { items, next_cursor })
     }

@@ -3,7 +3,7 @@
 //! blocking thread pool so async callers never wait on disk.
 
 use super::cursor::{self, After};
-use super::now_rfc3339;
+use super::{ledger_entry, ledger_json, now_rfc3339};
 use async_trait::async_trait;
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
@@ -729,18 +729,12 @@ impl Ledger for SqliteStore {
                 .prepare_cached("SELECT record FROM ingests WHERE id = ?1")
                 .and_then(|mut s| s.query_row([id.as_str()], |r| r.get(0)).optional())
                 .map_err(internal)?;
-            record
-                .map(|json| {
-                    serde_json::from_str(&json)
-                        .map_err(|e| StoreError::Internal(format!("ledger entry {id}: {e}")))
-                })
-                .transpose()
+            record.map(|json| ledger_entry(&json, id)).transpose()
         })
     }
 
     async fn put(&self, record: &IngestRecord) -> StoreResult<()> {
-        let json = serde_json::to_string(record)
-            .map_err(|e| StoreError::Internal(format!("ledger entry: {e}")))?;
+        let json = ledger_json(record)?;
         let (id, started_at) = (record.id.as_str().to_owned(), record.started_at.clone());
         self.write(move |conn| {
             conn.prepare_cached(
@@ -766,10 +760,7 @@ impl Ledger for SqliteStore {
                 .and_then(|mut s| s.query_row([&key], |r| r.get(0)).optional())
                 .map_err(internal)?;
             record
-                .map(|json| {
-                    serde_json::from_str(&json)
-                        .map_err(|e| StoreError::Internal(format!("ledger entry of {key}: {e}")))
-                })
+                .map(|json| ledger_entry(&json, format_args!("of {key}")))
                 .transpose()
         })
         .await
@@ -804,10 +795,7 @@ impl Ledger for SqliteStore {
             let items = rows
                 .into_iter()
                 .take(limit)
-                .map(|(id, _, json)| {
-                    serde_json::from_str(&json)
-                        .map_err(|e| StoreError::Internal(format!("ledger entry {id}: {e}")))
-                })
+                .map(|(id, _, json)| ledger_entry(&json, id))
                 .collect::<StoreResult<Vec<_>>>()?;
             Ok(Page { items, next_cursor })
         })
