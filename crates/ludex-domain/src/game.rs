@@ -90,12 +90,16 @@ fn present<'m>(object: &'m Map<String, Value>, field: &str) -> Option<&'m Value>
 impl Game {
     /// Parses one record. `id` may be absent: it is then derived from the title and year.
     pub fn from_object(object: &Map<String, Value>) -> Result<Self, Vec<FieldError>> {
-        let fields = RecordFields::from_object(object);
+        Self::from_record(RecordFields::from_object(object))
+    }
+
+    /// Validates a record read from JSON text.
+    pub fn from_record(fields: RecordFields) -> Result<Self, Vec<FieldError>> {
         Self::from_fields(&fields.known, fields.extra)
     }
 
-    /// Validates a record read from JSON text (see [`RecordFields`]): its known fields and
-    /// its unknown ones, which the game keeps.
+    /// Validates a record's known fields and keeps its unknown ones (see [`RecordFields`]);
+    /// the caller keeps the known fields, to name the record in a reject.
     pub fn from_fields(
         object: &Map<String, Value>,
         extra: BTreeMap<String, ExtraValue>,
@@ -333,7 +337,7 @@ impl StoredGame {
         fields
             .known
             .insert("id".into(), Value::String(self.id.as_str().to_owned()));
-        Game::from_fields(&fields.known, fields.extra)
+        Game::from_record(fields)
     }
 
     /// The stored document's fields (without the id), unknown ones as their text.

@@ -99,10 +99,18 @@ pub struct IngestId(String);
 
 impl IngestId {
     pub fn for_upload(key: &str, fingerprint: &str) -> Self {
+        Self::of(&[key, fingerprint])
+    }
+
+    /// The first 20 hex digits of the BLAKE3 hash of `parts`, one per line.
+    fn of(parts: &[&str]) -> Self {
         let mut hasher = blake3::Hasher::new();
-        hasher.update(key.as_bytes());
-        hasher.update(b"\n");
-        hasher.update(fingerprint.as_bytes());
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                hasher.update(b"\n");
+            }
+            hasher.update(part.as_bytes());
+        }
         Self(hasher.finalize().to_hex()[..20].to_owned())
     }
 
@@ -114,15 +122,7 @@ impl IngestId {
         match latest {
             None => Self::for_upload(key, fingerprint),
             Some(latest) if latest.fingerprint == fingerprint => latest.id.clone(),
-            Some(latest) => {
-                let mut hasher = blake3::Hasher::new();
-                hasher.update(key.as_bytes());
-                hasher.update(b"\n");
-                hasher.update(fingerprint.as_bytes());
-                hasher.update(b"\n");
-                hasher.update(latest.id.as_str().as_bytes());
-                Self(hasher.finalize().to_hex()[..20].to_owned())
-            }
+            Some(latest) => Self::of(&[key, fingerprint, latest.id.as_str()]),
         }
     }
 

@@ -211,18 +211,28 @@ impl<R: Read> Input<R> {
             }
             let end = scanner.feed(buf);
             let taken = &buf[..end.unwrap_or(buf.len())];
-            if fits && record.len() + taken.len() <= max {
-                record.extend_from_slice(taken);
-            } else if fits {
-                fits = false;
-                *record = Vec::new();
-            }
+            keep(record, taken, &mut fits, max);
             let n = taken.len();
             self.consume(n);
             if end.is_some() {
                 return Ok(Some(fits));
             }
         }
+    }
+}
+
+/// Appends `chunk` to `record` while the record fits in `max` bytes. Past that the record is
+/// dropped and stays dropped (`fits` turns false), so a huge record never grows the buffer
+/// beyond `max`.
+fn keep(record: &mut Vec<u8>, chunk: &[u8], fits: &mut bool, max: usize) {
+    if !*fits {
+        return;
+    }
+    if record.len() + chunk.len() <= max {
+        record.extend_from_slice(chunk);
+    } else {
+        *fits = false;
+        record.clear();
     }
 }
 
@@ -365,14 +375,7 @@ fn read_line_bounded<R: Read>(
         consumed = true;
         let newline = memchr::memchr(b'\n', available);
         let chunk = &available[..newline.unwrap_or(available.len())];
-        if fits {
-            if line.len() + chunk.len() > max {
-                fits = false;
-                line.clear();
-            } else {
-                line.extend_from_slice(chunk);
-            }
-        }
+        keep(line, chunk, &mut fits, max);
         let used = newline.map_or(available.len(), |at| at + 1);
         input.consume(used);
         if newline.is_some() {

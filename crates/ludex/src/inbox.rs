@@ -62,6 +62,15 @@ struct Pending {
 }
 
 impl Pending {
+    /// Just heard of, with nothing known yet about its writer or its size.
+    fn new() -> Self {
+        Self {
+            heard: Instant::now(),
+            open: false,
+            seen: None,
+        }
+    }
+
     /// Whether the file is complete: closed, quiet, and the same as at the last check. A file
     /// that changed since is checked again after another quiet period.
     fn complete(&mut self, path: &Path) -> bool {
@@ -120,14 +129,7 @@ pub async fn run(
     let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
     for key in ingestor.bucket().list("uploads").await.unwrap_or_default() {
         if is_upload(&key) {
-            pending.insert(
-                root.join(&key),
-                Pending {
-                    heard: Instant::now(),
-                    open: false,
-                    seen: None,
-                },
-            );
+            pending.insert(root.join(&key), Pending::new());
         }
     }
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -136,11 +138,7 @@ pub async fn run(
         tokio::select! {
             () = &mut stop => break,
             Some((path, heard)) = events.recv() => {
-                let entry = pending.entry(path).or_insert(Pending {
-                    heard: Instant::now(),
-                    open: false,
-                    seen: None,
-                });
+                let entry = pending.entry(path).or_insert_with(Pending::new);
                 entry.heard = Instant::now();
                 match heard {
                     Heard::Written => entry.open = CLOSES_REPORTED,
@@ -174,14 +172,14 @@ fn key_of(root: &Path, path: &Path) -> Option<String> {
     let relative = path.strip_prefix(root).ok()?;
     let key = relative.to_str()?.replace(std::path::MAIN_SEPARATOR, "/");
     // A link is not an upload: the bucket never follows one (it is skipped with a warning).
-    let file = path.symlink_metadata().is_ok_and(|m| m.is_file());
-    if path.symlink_metadata().is_ok_and(|m| m.is_symlink()) {
+    let meta = path.symlink_metadata().ok()?;
+    if meta.is_symlink() {
         tracing::warn!(
             key,
             "skipped a symbolic link in the inbox; links are never followed"
         );
     }
-    (key.starts_with("uploads/") && is_upload(&key) && file).then_some(key)
+    (key.starts_with("uploads/") && is_upload(&key) && meta.is_file()).then_some(key)
 }
 
 async fn work(ingestor: Ingestor, mut keys: mpsc::UnboundedReceiver<String>) {

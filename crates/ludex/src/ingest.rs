@@ -532,7 +532,7 @@ fn parse_records(
     };
     let summary = upload::read_upload(reader, config.limits, &mut |position, text| {
         // Decoding the JSON counts as parsing; what follows is validation.
-        let fields = text.and_then(|text| decode(text).map_err(|e| e.to_string()));
+        let fields = text.and_then(decode);
         let began = Instant::now();
         let item = validate(position, fields);
         *validating += began.elapsed();
@@ -549,42 +549,23 @@ fn parse_records(
     summary
 }
 
-/// Why one record's text is not a record: malformed JSON names the line and column inside
-/// the record (the column alone for a one-line record, as NDJSON lines are).
-#[derive(Debug, thiserror::Error)]
-enum DecodeError {
-    #[error("malformed JSON at column {column}: {reason}")]
-    Column { column: usize, reason: String },
-    #[error("malformed JSON at line {line}, column {column} of the record: {reason}")]
-    LineColumn {
-        line: usize,
-        column: usize,
-        reason: String,
-    },
-    #[error(transparent)]
-    NotAnObject(RecordError),
-}
-
-fn decode(text: &[u8]) -> Result<RecordFields, DecodeError> {
+/// One record's fields, or why its text is not a record: malformed JSON names the line and
+/// column inside the record (the column alone for a one-line record, as NDJSON lines are).
+fn decode(text: &[u8]) -> Result<RecordFields, String> {
     RecordFields::parse(text).map_err(|e| match e {
         RecordError::Malformed(e) => {
             let full = e.to_string();
             let suffix = format!(" at line {} column {}", e.line(), e.column());
-            let reason = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
-            if e.line() <= 1 {
-                DecodeError::Column {
-                    column: e.column(),
-                    reason,
-                }
-            } else {
-                DecodeError::LineColumn {
-                    line: e.line(),
-                    column: e.column(),
-                    reason,
-                }
+            let reason = full.strip_suffix(&suffix).unwrap_or(&full);
+            match e.line() {
+                0 | 1 => format!("malformed JSON at column {}: {reason}", e.column()),
+                line => format!(
+                    "malformed JSON at line {line}, column {} of the record: {reason}",
+                    e.column()
+                ),
             }
         }
-        other => DecodeError::NotAnObject(other),
+        not_an_object => not_an_object.to_string(),
     })
 }
 

@@ -193,7 +193,7 @@ fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
 }
 
 fn parse_game(fields: RecordFields) -> ApiResult<Game> {
-    Game::from_fields(&fields.known, fields.extra).map_err(ApiError::Validation)
+    Game::from_record(fields).map_err(ApiError::Validation)
 }
 
 /// Puts the path id into a body, refusing a body that names another id.

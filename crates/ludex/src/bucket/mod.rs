@@ -277,17 +277,15 @@ impl Bucket {
 
     /// A blocking reader over an object, for the parser thread. Call from a blocking task.
     pub async fn reader(&self, key: &str) -> Result<Box<dyn Read + Send>, BucketError> {
-        let location = path(key)?;
         match &self.backend {
-            Backend::Folder(folder) => Ok(Box::new(folder.open_file(key)?)),
-            Backend::Store { store, .. } => {
-                let result = store.get(&location).await.map_err(|e| not_found(key, e))?;
-                let stream = result
-                    .into_stream()
-                    .map(|chunk| chunk.map_err(std::io::Error::other));
-                let reader = tokio_util::io::StreamReader::new(stream);
-                Ok(Box::new(tokio_util::io::SyncIoBridge::new(reader)))
+            // A local file is read as it is; a remote object through its stream.
+            Backend::Folder(folder) => {
+                path(key)?;
+                Ok(Box::new(folder.open_file(key)?))
             }
+            Backend::Store { .. } => Ok(Box::new(tokio_util::io::SyncIoBridge::new(
+                self.async_reader(key).await?,
+            ))),
         }
     }
 
