@@ -41,11 +41,13 @@ pub enum BucketError {
 }
 
 impl BucketError {
-    /// Whether trying again may succeed: not for a missing, invalid or refused object.
+    /// Whether trying again may succeed. A missing object may still arrive (an S3 event can
+    /// come before its object is readable, and the Lambda retries it); an invalid key or an
+    /// entry the folder refuses (a link, a pipe) never will.
     pub fn is_transient(&self) -> bool {
         !matches!(
             self,
-            Self::InvalidKey(_) | Self::NotFound(_) | Self::Refused(_) | Self::Unsupported(_)
+            Self::InvalidKey(_) | Self::Refused(_) | Self::Unsupported(_)
         )
     }
 }
