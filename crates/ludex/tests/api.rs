@@ -529,6 +529,53 @@ async fn delete_removes_the_game_and_its_cover() {
 }
 
 #[tokio::test]
+async fn an_etag_of_a_deleted_game_does_not_match_its_successor() {
+    let app = app();
+    app.create(json!({"id": "g1", "title": "First"})).await;
+    let read = app.get("/games/g1").await;
+    let etag = read.header(header::ETAG).to_owned();
+    assert_eq!(etag, "\"1\"");
+    let deleted = app
+        .send(
+            app.write("DELETE", "/games/g1")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let second = app.create(json!({"id": "g1", "title": "Second"})).await;
+    assert_eq!(second["version"], 2);
+    for (method, body) in [
+        ("PATCH", json!({"title": "Overwritten"})),
+        ("PUT", json!({"id": "g1", "title": "Overwritten"})),
+    ] {
+        let content_type = if method == "PATCH" {
+            "application/merge-patch+json"
+        } else {
+            "application/json"
+        };
+        app.send(
+            app.write(method, "/games/g1")
+                .header(header::IF_MATCH, &etag)
+                .header(header::CONTENT_TYPE, content_type)
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+        .problem(StatusCode::PRECONDITION_FAILED);
+    }
+    app.send(
+        app.write("DELETE", "/games/g1")
+            .header(header::IF_MATCH, &etag)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .problem(StatusCode::PRECONDITION_FAILED);
+    assert_eq!(app.get("/games/g1").await.json()["title"], "Second");
+}
+
+#[tokio::test]
 async fn covers_must_be_images() {
     let app = app();
     app.create(json!({"id": "g1", "title": "A"})).await;

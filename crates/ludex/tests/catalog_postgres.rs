@@ -42,7 +42,14 @@ async fn postgres_keeps_the_catalog_contract() {
 async fn opening_migrates_once_and_reports_what_it_applied() {
     with_database("PostgreSQL migrations", |url| async move {
         let (_, applied) = store::init(&url).await.unwrap();
-        assert_eq!(applied, ["0001_catalog", "0002_ingests by key"]);
+        assert_eq!(
+            applied,
+            [
+                "0001_catalog",
+                "0002_ingests by key",
+                "0003_game tombstones"
+            ]
+        );
         let (_, again) = store::init(&url).await.unwrap();
         assert!(again.is_empty(), "{again:?}");
     })
@@ -95,6 +102,61 @@ async fn concurrent_batches_over_the_same_ids_neither_deadlock_nor_lose_writes()
             .unwrap()
             .unwrap();
         assert_eq!(first.version, 2, "both writes counted");
+    })
+    .await;
+}
+
+/// A delete that commits while a write waits for the deleted row leaves a tombstone the write's
+/// snapshot does not hold: the write must still count on from it. The test deletes as the
+/// store does (game row and tombstone in one transaction), holding the transaction open while
+/// a create and an ingest batch of the same ids wait for it.
+#[tokio::test]
+async fn writes_racing_a_delete_count_on_from_its_tombstone() {
+    use sqlx::Connection as _;
+    with_database("PostgreSQL delete races", |url| async move {
+        let stores = store::open(&url).await.unwrap();
+        let game =
+            |id: &str| Game::from_value(&serde_json::json!({"id": id, "title": id})).unwrap();
+        for id in ["made", "ingested"] {
+            stores.catalog.create(&game(id)).await.unwrap();
+        }
+        let mut deleter = sqlx::PgConnection::connect(&url).await.unwrap();
+        let mut delete = deleter.begin().await.unwrap();
+        sqlx::query(
+            "WITH d AS (DELETE FROM games WHERE id IN ('made', 'ingested') RETURNING id, version)
+             INSERT INTO game_tombstones (id, version) SELECT id, version FROM d",
+        )
+        .execute(&mut *delete)
+        .await
+        .unwrap();
+
+        let catalog = stores.catalog.clone();
+        let created = tokio::spawn(async move { catalog.create(&game("made")).await });
+        let catalog = stores.catalog.clone();
+        let upserted = tokio::spawn(async move {
+            catalog
+                .upsert_batch(
+                    vec![staged("ingested", "ingested", 1)],
+                    &AttemptId("racing".into()),
+                )
+                .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(
+            !created.is_finished() && !upserted.is_finished(),
+            "both writes wait for the deleting transaction"
+        );
+        delete.commit().await.unwrap();
+
+        assert_eq!(created.await.unwrap().unwrap().version, 2);
+        assert_eq!(upserted.await.unwrap().unwrap(), [UpsertOutcome::Inserted]);
+        let ingested = stores
+            .catalog
+            .get(&game("ingested").id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ingested.version, 2);
     })
     .await;
 }

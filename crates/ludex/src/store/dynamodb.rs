@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, IndexStatus,
     KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, PutRequest,
-    ReturnValue, ScalarAttributeType, TableStatus, WriteRequest,
+    ScalarAttributeType, TableStatus, WriteRequest,
 };
 use futures::{StreamExt as _, TryStreamExt as _};
 use ludex_domain::report::{IngestId, IngestRecord};
@@ -172,6 +172,37 @@ fn hash_of(item: &Item) -> Option<&[u8]> {
     }
 }
 
+/// Marks a game's item as a tombstone: what is kept of a deleted game (its id and last
+/// version, no index keys, so it is never listed) for a game created again under the id to
+/// count on from.
+const DELETED: &str = "deleted";
+
+fn is_tombstone(item: &Item) -> bool {
+    item.contains_key(DELETED)
+}
+
+/// The tombstone that replaces a deleted game's item.
+fn tombstone_item(id: &str, version: u64) -> Item {
+    let mut item = game_key(id);
+    item.extend([
+        ("id".into(), s(id)),
+        ("version".into(), n(version)),
+        (DELETED.into(), s(now_rfc3339())),
+    ]);
+    item
+}
+
+/// What a conditional write of a game's item expects to find.
+#[derive(Clone, Copy)]
+enum Expect {
+    /// No item at all: an id never used.
+    Nothing,
+    /// A live game at this version.
+    Live(u64),
+    /// The tombstone of a game deleted at this version.
+    Tombstone(u64),
+}
+
 /// The item of a game at a version, with the sort keys of all four indexes.
 fn game_item(game: &Game, content: String, hash: &[u8; 32], stamp: &Stamp) -> Item {
     let id = game.id.as_str();
@@ -302,6 +333,8 @@ pub struct DynamoStore {
 /// What `BatchGetItem` found of a game the batch writes.
 struct Existing {
     version: u64,
+    /// The item is a tombstone: the game was deleted at `version`.
+    deleted: bool,
     created_at: String,
     updated_at: String,
     hash: Vec<u8>,
@@ -489,25 +522,35 @@ impl DynamoStore {
             .map_err(|e| self.error(e))
     }
 
-    /// Writes a game's item only if the stored item is at `expected` (or absent, for `None`).
-    /// `Ok(false)` when the condition failed.
-    async fn put_if(&self, item: Item, expected: Option<u64>) -> StoreResult<bool> {
+    /// Writes a game's item only if the stored item is what `expected` says. `Ok(false)` when
+    /// the condition failed.
+    async fn put_if(&self, item: Item, expected: Expect) -> StoreResult<bool> {
         let request = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item));
         let request = match expected {
-            Some(version) => request
-                .condition_expression("version = :expected")
+            Expect::Nothing => request.condition_expression("attribute_not_exists(pk)"),
+            Expect::Live(version) => request
+                .condition_expression("version = :expected AND attribute_not_exists(#deleted)")
+                .expression_attribute_names("#deleted", DELETED)
                 .expression_attribute_values(":expected", n(version)),
-            None => request.condition_expression("attribute_not_exists(pk)"),
+            Expect::Tombstone(version) => request
+                .condition_expression("version = :expected AND attribute_exists(#deleted)")
+                .expression_attribute_names("#deleted", DELETED)
+                .expression_attribute_values(":expected", n(version)),
         };
         match request.send().await {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
             Err(e) => Err(self.error(e)),
         }
+    }
+
+    /// A game's item as it is now, tombstone or live, read consistently.
+    async fn game_item_now(&self, id: &GameId) -> StoreResult<Option<Item>> {
+        self.get_item(game_key(id.as_str())).await
     }
 
     /// Reads what the batch's games look like now, retrying unprocessed keys.
@@ -521,9 +564,10 @@ impl DynamoStore {
                     .set_keys(Some(keys))
                     .consistent_read(true)
                     .projection_expression(
-                        "id, version, created_at, updated_at, #hash, attempt, attempt_pos",
+                        "id, version, created_at, updated_at, #hash, attempt, attempt_pos, #deleted",
                     )
                     .expression_attribute_names("#hash", "hash")
+                    .expression_attribute_names("#deleted", DELETED)
                     .build()
                     .map_err(|e| StoreError::Internal(e.to_string()))?;
                 let out = self
@@ -542,12 +586,19 @@ impl DynamoStore {
                         (Some(AttributeValue::S(a)), Ok(pos)) => Some((a.clone(), pos)),
                         _ => None,
                     };
+                    let deleted = is_tombstone(&item);
+                    // A tombstone keeps no times.
+                    let time = |name| match deleted {
+                        true => Ok(String::new()),
+                        false => text(&item, name),
+                    };
                     found.insert(
                         text(&item, "id")?,
                         Existing {
                             version: number(&item, "version")?,
-                            created_at: text(&item, "created_at")?,
-                            updated_at: text(&item, "updated_at")?,
+                            deleted,
+                            created_at: time("created_at")?,
+                            updated_at: time("updated_at")?,
                             hash: hash_of(&item).unwrap_or_default().to_vec(),
                             attempt,
                         },
@@ -682,34 +733,54 @@ impl Retry {
 #[async_trait]
 impl Catalog for DynamoStore {
     async fn get(&self, id: &GameId) -> StoreResult<Option<StoredGame>> {
-        self.get_item(game_key(id.as_str()))
+        self.game_item_now(id)
             .await?
+            .filter(|item| !is_tombstone(item))
             .map(|item| into_stored(&item))
             .transpose()
     }
 
     async fn create(&self, game: &Game) -> StoreResult<StoredGame> {
         let (content, hash) = game.content_and_hash();
-        let now = now_rfc3339();
-        let stamp = Stamp {
-            version: 1,
-            created_at: now.clone(),
-            updated_at: now,
-            attempt: None,
-        };
-        let item = game_item(game, content, &hash, &stamp);
-        let stored = into_stored(&item)?;
-        if self.put_if(item, None).await? {
-            Ok(stored)
-        } else {
-            Err(StoreError::AlreadyExists(game.id.clone()))
+        // Most ids are new: write first, and look only when something is there.
+        let mut expected = Expect::Nothing;
+        for _ in 0..CONTENDED_RETRIES {
+            let now = now_rfc3339();
+            let version = match expected {
+                Expect::Tombstone(deleted) => deleted + 1,
+                Expect::Nothing | Expect::Live(_) => 1,
+            };
+            let stamp = Stamp {
+                version,
+                created_at: now.clone(),
+                updated_at: now,
+                attempt: None,
+            };
+            let item = game_item(game, content.clone(), &hash, &stamp);
+            let stored = into_stored(&item)?;
+            if self.put_if(item, expected).await? {
+                return Ok(stored);
+            }
+            expected = match self.game_item_now(&game.id).await? {
+                None => Expect::Nothing,
+                Some(item) if is_tombstone(&item) => Expect::Tombstone(number(&item, "version")?),
+                Some(_) => return Err(StoreError::AlreadyExists(game.id.clone())),
+            };
         }
+        Err(StoreError::Unavailable(format!(
+            "the game {} kept changing under {CONTENDED_RETRIES} attempts to create it",
+            game.id
+        )))
     }
 
     async fn replace(&self, game: &Game, if_version: Option<u64>) -> StoreResult<StoredGame> {
         let (content, hash) = game.content_and_hash();
         for _ in 0..CONTENDED_RETRIES {
-            let Some(current) = self.get_item(game_key(game.id.as_str())).await? else {
+            let Some(current) = self
+                .game_item_now(&game.id)
+                .await?
+                .filter(|item| !is_tombstone(item))
+            else {
                 return Err(StoreError::NotFound(game.id.clone()));
             };
             let version = number(&current, "version")?;
@@ -732,7 +803,7 @@ impl Catalog for DynamoStore {
             };
             let item = game_item(game, content.clone(), &hash, &stamp);
             let stored = into_stored(&item)?;
-            if self.put_if(item, Some(version)).await? {
+            if self.put_if(item, Expect::Live(version)).await? {
                 return Ok(stored);
             }
             // Another writer changed the game between the read and the write: look again.
@@ -745,39 +816,25 @@ impl Catalog for DynamoStore {
 
     async fn delete(&self, id: &GameId, if_version: Option<u64>) -> StoreResult<StoredGame> {
         for _ in 0..CONTENDED_RETRIES {
-            let request = self
-                .client
-                .delete_item()
-                .table_name(&self.table)
-                .set_key(Some(game_key(id.as_str())))
-                .return_values(ReturnValue::AllOld);
-            let request = match if_version {
-                Some(version) => request
-                    .condition_expression("attribute_exists(pk) AND version = :expected")
-                    .expression_attribute_values(":expected", n(version)),
-                None => request.condition_expression("attribute_exists(pk)"),
+            // The game's item becomes its tombstone at the version it was deleted at.
+            let Some(current) = self
+                .game_item_now(id)
+                .await?
+                .filter(|item| !is_tombstone(item))
+            else {
+                return Err(StoreError::NotFound(id.clone()));
             };
-            match request.send().await {
-                Ok(out) => {
-                    return out
-                        .attributes
-                        .map(|item| into_stored(&item))
-                        .unwrap_or_else(|| Err(StoreError::NotFound(id.clone())));
-                }
-                Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
-                    match self.get_item(game_key(id.as_str())).await? {
-                        None => return Err(StoreError::NotFound(id.clone())),
-                        Some(item) => {
-                            let current = number(&item, "version")?;
-                            if if_version != Some(current) {
-                                return Err(StoreError::VersionMismatch { current });
-                            }
-                            // It changed and changed back to the expected version: retry.
-                        }
-                    }
-                }
-                Err(e) => return Err(self.error(e)),
+            let version = number(&current, "version")?;
+            if if_version.is_some_and(|expected| expected != version) {
+                return Err(StoreError::VersionMismatch { current: version });
             }
+            if self
+                .put_if(tombstone_item(id.as_str(), version), Expect::Live(version))
+                .await?
+            {
+                return into_stored(&current);
+            }
+            // Another writer changed the game between the read and the write: look again.
         }
         Err(StoreError::Unavailable(format!(
             "the game {id} kept changing under {CONTENDED_RETRIES} attempts to delete it"
@@ -802,7 +859,11 @@ impl Catalog for DynamoStore {
         for (i, staged) in batch.iter().enumerate() {
             let id = staged.game.id.as_str();
             let first = first_of.get(id).copied().unwrap_or(i);
-            let before = existing.get(id);
+            // A deleted game's tombstone counts as no game, whose versions go on from it.
+            let (before, counted) = match existing.get(id) {
+                Some(b) if b.deleted => (None, b.version),
+                found => (found, 0),
+            };
             if let Some((_, pos)) = before
                 .and_then(|b| b.attempt.as_ref())
                 .filter(|(a, _)| *a == attempt.0)
@@ -824,7 +885,7 @@ impl Catalog for DynamoStore {
                 None => (
                     UpsertOutcome::Inserted,
                     Stamp {
-                        version: 1,
+                        version: counted + 1,
                         created_at: now.clone(),
                         updated_at: now.clone(),
                         attempt: mark,

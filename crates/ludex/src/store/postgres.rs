@@ -1,6 +1,7 @@
 //! The PostgreSQL store (RDS in AWS mode): the catalog and the ingest ledger over a sqlx pool.
 //! The schema is migrated on open; every query is checked against it at compile time (the
-//! offline data lives in `.sqlx/` at the workspace root). A batch upsert is one statement.
+//! offline data lives in `.sqlx/` at the workspace root). A batch upsert is one statement,
+//! and one check that it raced no delete (`counting_on!`).
 
 use super::cursor::{self, After};
 use super::{ledger_entry, ledger_json, now_rfc3339};
@@ -10,8 +11,8 @@ use ludex_domain::{
     AttemptId, Catalog, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position, SortField,
     StagedGame, StoreError, StoreResult, StoredGame, UpsertOutcome,
 };
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -22,6 +23,35 @@ const SEP: char = '\u{1f}';
 /// Connections per process. A Lambda instance serves one request at a time; a `ludex serve`
 /// process rarely needs more than a handful.
 const MAX_CONNECTIONS: u32 = 8;
+
+/// Times a write that raced a delete of the same id is tried again (see `counting_on!`).
+const RACE_RETRIES: usize = 5;
+
+/// Runs a write that may create games (`$write`, a query run on the connection `$tx`) in a
+/// transaction, and commits it only if no game of `$ids` ended up at or below the version its
+/// deleted predecessor reached. A write reads the tombstones in its snapshot; a delete that
+/// commits while the write waits for the deleted row leaves a tombstone the write did not
+/// see. The check runs in a new snapshot, sees it, and the write is rolled back and tried
+/// again. (A macro, not a function taking a closure: the query borrows its arguments, and
+/// the future must stay `Send`.)
+macro_rules! counting_on {
+    ($store:expr, $ids:expr, |$tx:ident| $write:expr) => {{
+        let mut outcome = Err(StoreError::Unavailable(format!(
+            "games were deleted and created again under {RACE_RETRIES} attempts to write them"
+        )));
+        for _ in 0..RACE_RETRIES {
+            let mut transaction = $store.pool.begin().await.map_err(store_error)?;
+            let $tx: &mut PgConnection = &mut transaction;
+            let written = $write.await.map_err(store_error)?;
+            if !PostgresStore::repeats_a_version(&mut transaction, $ids).await? {
+                transaction.commit().await.map_err(store_error)?;
+                outcome = Ok(written);
+                break;
+            }
+        }
+        outcome
+    }};
+}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/postgres");
 
@@ -255,6 +285,20 @@ impl PostgresStore {
             Err(e) => store_error(e),
         }
     }
+
+    /// Whether a game of `ids` is at or below the version its deleted predecessor reached.
+    async fn repeats_a_version(tx: &mut PgConnection, ids: &[String]) -> StoreResult<bool> {
+        sqlx::query_scalar!(
+            r#"SELECT EXISTS (
+                 SELECT 1 FROM game_tombstones t JOIN games g ON g.id = t.id
+                 WHERE t.id = ANY($1) AND g.version <= t.version
+             ) AS "repeated!""#,
+            ids,
+        )
+        .fetch_one(tx)
+        .await
+        .map_err(store_error)
+    }
 }
 
 /// One listing statement per sort, each walking its own index; the filters are the same in
@@ -350,29 +394,33 @@ impl Catalog for PostgresStore {
     async fn create(&self, game: &Game) -> StoreResult<StoredGame> {
         let row = Row::of(game);
         let now = now_rfc3339();
-        let created = sqlx::query!(
-            "INSERT INTO games (id, title, title_key, release_key, release_year, rating_key,
-                 platforms, genres, search, content, content_hash, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_tsvector('simple', unaccent($9)), $10, $11,
-                 1, $12, $12)
-             ON CONFLICT (id) DO NOTHING
-             RETURNING id, version, created_at, updated_at, content",
-            row.id,
-            row.title,
-            row.title_key,
-            row.release_key,
-            row.release_year,
-            row.rating_key,
-            &row.platforms,
-            &row.genres,
-            row.words,
-            row.content,
-            row.content_hash,
-            now,
-        )
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?;
+        let ids = [row.id.clone()];
+        let created = counting_on!(self, &ids, |tx| {
+            sqlx::query!(
+                "INSERT INTO games (id, title, title_key, release_key, release_year,
+                         rating_key, platforms, genres, search, content, content_hash, version,
+                         created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_tsvector('simple', unaccent($9)),
+                         $10, $11,
+                         1 + coalesce((SELECT version FROM game_tombstones WHERE id = $1), 0),
+                         $12, $12)
+                     ON CONFLICT (id) DO NOTHING
+                     RETURNING id, version, created_at, updated_at, content",
+                row.id,
+                row.title,
+                row.title_key,
+                row.release_key,
+                row.release_year,
+                row.rating_key,
+                &row.platforms,
+                &row.genres,
+                row.words,
+                row.content,
+                row.content_hash,
+                now,
+            )
+            .fetch_optional(tx)
+        })?;
         match created {
             Some(r) => into_stored(r.id, r.version, r.created_at, r.updated_at, r.content),
             None => Err(StoreError::AlreadyExists(game.id.clone())),
@@ -447,9 +495,19 @@ impl Catalog for PostgresStore {
     }
 
     async fn delete(&self, id: &GameId, if_version: Option<u64>) -> StoreResult<StoredGame> {
+        // The deleted version is kept as the id's tombstone, in the same statement.
         let deleted = sqlx::query!(
-            "DELETE FROM games WHERE id = $1 AND ($2::int8 IS NULL OR version = $2::int8)
-             RETURNING id, version, created_at, updated_at, content",
+            r#"WITH deleted AS (
+                 DELETE FROM games WHERE id = $1 AND ($2::int8 IS NULL OR version = $2::int8)
+                 RETURNING id, version, created_at, updated_at, content
+             ),
+             tombstone AS (
+                 INSERT INTO game_tombstones (id, version) SELECT id, version FROM deleted
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version
+             )
+             SELECT id AS "id!", version AS "version!", created_at AS "created_at!",
+                 updated_at AS "updated_at!", content AS "content!"
+             FROM deleted"#,
             id.as_str(),
             from_version(if_version)?,
         )
@@ -478,8 +536,9 @@ impl Catalog for PostgresStore {
         // batch of this attempt wrote; the final select tells each record's outcome in input
         // order. An identical record only takes the attempt's mark: version and updated_at
         // stay as they were.
-        let rows = sqlx::query!(
-            r#"WITH input AS (
+        let rows = counting_on!(self, &columns.id, |tx| {
+            sqlx::query!(
+                r#"WITH input AS (
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
                      $5::int4[], $6::int4[], $7::text[], $8::text[], $9::text[], $10::text[],
                      $11::bytea[], $12::int8[])
@@ -501,9 +560,10 @@ impl Catalog for PostgresStore {
                      created_at, updated_at, attempt, attempt_pos)
                  SELECT f.id, f.title, f.title_key, f.release_key, f.release_year, f.rating_key,
                      string_to_array(f.platforms, chr(31)), string_to_array(f.genres, chr(31)),
-                     to_tsvector('simple', unaccent(f.words)), f.content, f.content_hash, 1,
-                     $13::text, $13::text, $14::text, f.pos
+                     to_tsvector('simple', unaccent(f.words)), f.content, f.content_hash,
+                     1 + coalesce(t.version, 0), $13::text, $13::text, $14::text, f.pos
                  FROM firsts f LEFT JOIN previous p ON p.id = f.id
+                     LEFT JOIN game_tombstones t ON t.id = f.id
                  WHERE p.attempt IS DISTINCT FROM $14::text
                  ORDER BY f.id
                  ON CONFLICT (id) DO UPDATE SET
@@ -517,12 +577,12 @@ impl Catalog for PostgresStore {
                      updated_at = CASE WHEN g.content_hash = excluded.content_hash
                          THEN g.updated_at ELSE excluded.updated_at END,
                      attempt = excluded.attempt, attempt_pos = excluded.attempt_pos
-                 RETURNING g.id, g.version
+                 RETURNING g.id, g.xmax = 0 AS inserted
              )
              SELECT
                  CASE
                      WHEN p.attempt = $14::text OR i.ord <> f.ord THEN 'duplicate'
-                     WHEN p.id IS NULL AND w.version = 1 THEN 'inserted'
+                     WHEN p.id IS NULL AND w.inserted THEN 'inserted'
                      WHEN p.id IS NOT NULL AND p.content_hash = i.content_hash THEN 'unchanged'
                      ELSE 'updated'
                  END AS "outcome!",
@@ -532,24 +592,23 @@ impl Catalog for PostgresStore {
              LEFT JOIN previous p ON p.id = i.id
              LEFT JOIN written w ON w.id = i.id
              ORDER BY i.ord"#,
-            &columns.id,
-            &columns.title,
-            &columns.title_key,
-            &columns.release_key,
-            &columns.release_year as &[Option<i32>],
-            &columns.rating_key,
-            &columns.platforms,
-            &columns.genres,
-            &columns.words,
-            &columns.content,
-            &columns.content_hash,
-            &columns.pos,
-            now,
-            attempt.0,
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?;
+                &columns.id,
+                &columns.title,
+                &columns.title_key,
+                &columns.release_key,
+                &columns.release_year as &[Option<i32>],
+                &columns.rating_key,
+                &columns.platforms,
+                &columns.genres,
+                &columns.words,
+                &columns.content,
+                &columns.content_hash,
+                &columns.pos,
+                now,
+                attempt.0,
+            )
+            .fetch_all(tx)
+        })?;
         if rows.len() != positions.len() {
             return Err(StoreError::Internal(format!(
                 "the batch upsert returned {} outcomes for {} records",

@@ -24,6 +24,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_ingests_by_key",
         include_str!("sqlite/0002_ingests_by_key.sql"),
     ),
+    (
+        "0003_game_tombstones",
+        include_str!("sqlite/0003_game_tombstones.sql"),
+    ),
 ];
 
 /// Label lists are stored between unit separators (which labels cannot contain), so a filter
@@ -236,7 +240,8 @@ macro_rules! insert_game_sql {
     () => {
         "INSERT INTO games (id, title, title_key, release_key, release_year, rating_key,
     platforms_key, genres_key, content, content_hash, version, created_at, updated_at, attempt, attempt_pos)
-  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11, ?12, ?13)"
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+    1 + coalesce((SELECT version FROM game_tombstones WHERE id = ?1), 0), ?11, ?11, ?12, ?13)"
     };
 }
 
@@ -638,6 +643,12 @@ impl Catalog for SqliteStore {
                 return Err(missing_or_stale(&tx, &id));
             };
             fts_remove(&tx, seq, &title).map_err(internal)?;
+            tx.prepare_cached(
+                "INSERT INTO game_tombstones (id, version) VALUES (?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+            )
+            .and_then(|mut s| s.execute(params![stored.0, stored.1]))
+            .map_err(internal)?;
             tx.commit().map_err(internal)?;
             into_stored(stored)
         })

@@ -46,6 +46,7 @@ pub enum Listings {
 
 pub async fn run_all(stores: &Stores, listings: Listings) {
     crud_and_conditional_writes(stores, listings).await;
+    versions_never_repeat_across_delete_and_recreate(stores).await;
     batch_upserts_are_idempotent_and_catch_duplicates(stores, listings).await;
     filters_sorts_and_pagination_to_the_last_page(stores, listings).await;
     ledger_entries(stores).await;
@@ -132,6 +133,68 @@ async fn crud_and_conditional_writes(stores: &Stores, listings: Listings) {
         catalog.delete(&created.id, None).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// A game deleted and created again under the same id keeps counting: a client holding an
+/// ETag of the first game can never write to the second.
+async fn versions_never_repeat_across_delete_and_recreate(stores: &Stores) {
+    let catalog = &stores.catalog;
+    let first = game(json!({"id": "phoenix", "title": "Phoenix"}));
+    let id = first.id.clone();
+    catalog.create(&first).await.unwrap();
+    let edited = game(json!({"id": "phoenix", "title": "Phoenix, edited"}));
+    assert_eq!(catalog.replace(&edited, Some(1)).await.unwrap().version, 2);
+    catalog.delete(&id, Some(2)).await.unwrap();
+    assert!(catalog.get(&id).await.unwrap().is_none());
+    assert!(
+        matches!(
+            catalog.replace(&edited, Some(2)).await,
+            Err(StoreError::NotFound(_))
+        ),
+        "a deleted game cannot be written back through its last version"
+    );
+    assert!(matches!(
+        catalog.delete(&id, Some(2)).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let reborn = catalog.create(&first).await.unwrap();
+    assert_eq!(
+        reborn.version, 3,
+        "the new game counts on from the deleted one"
+    );
+    for stale in [1, 2] {
+        assert!(
+            matches!(
+                catalog.replace(&edited, Some(stale)).await,
+                Err(StoreError::VersionMismatch { current: 3 })
+            ),
+            "If-Match {stale} of the deleted game"
+        );
+        assert!(matches!(
+            catalog.delete(&id, Some(stale)).await,
+            Err(StoreError::VersionMismatch { current: 3 })
+        ));
+    }
+    assert_eq!(catalog.get(&id).await.unwrap().unwrap(), reborn);
+
+    // An ingest that brings the id back counts on too, and reports it as inserted.
+    catalog.delete(&id, Some(3)).await.unwrap();
+    let outcomes = catalog
+        .upsert_batch(
+            vec![staged(json!({"id": "phoenix", "title": "Phoenix"}), 1)],
+            &AttemptId("phoenix-1".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcomes, [UpsertOutcome::Inserted]);
+    assert_eq!(catalog.get(&id).await.unwrap().unwrap().version, 4);
+    catalog.delete(&id, Some(4)).await.unwrap();
+    let all = ids(stores, ListQuery::default()).await;
+    assert!(
+        !all.contains(&"phoenix".to_owned()),
+        "what is kept of a deleted game is never listed: {all:?}"
+    );
 }
 
 async fn batch_upserts_are_idempotent_and_catch_duplicates(stores: &Stores, listings: Listings) {
