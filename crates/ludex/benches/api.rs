@@ -3,6 +3,9 @@
 //! handler doing the same SQLite point lookup and returning the stored JSON.
 //!
 //! `cargo bench -p ludex --bench api -- [SECONDS]` (default 30 s per measurement; needs `wrk`)
+//!
+//! `LUDEX_BENCH_BASELINE=PATH` another `ludex` binary (an earlier build) serves the same catalog
+//! under the same loads in the same run, for a before/after.
 
 use axum::extract::Path as UrlPath;
 use axum::http::header;
@@ -83,13 +86,17 @@ fn wrk(address: &str, script: &Path, seconds: u64) -> Load {
 }
 
 fn ludex(data: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ludex"));
+    ludex_from(Path::new(env!("CARGO_BIN_EXE_ludex")), data)
+}
+
+fn ludex_from(binary: &Path, data: &Path) -> Command {
+    let mut command = Command::new(binary);
     command.arg("--data-dir").arg(data);
     command
 }
 
-fn serve(data: &Path) -> (Child, String) {
-    let mut child = ludex(data)
+fn serve(binary: &Path, data: &Path) -> (Child, String) {
+    let mut child = ludex_from(binary, data)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -200,12 +207,17 @@ fn main() {
     let bare = bare_server(data.join("ludex.db"));
     let ceiling = wrk(&bare, &lookup, seconds);
 
-    let (mut server, address) = serve(&data);
-    let get_one = wrk(&address, &lookup, seconds);
-    let listing = wrk(&address, &list, seconds);
-    let rss = peak_rss_mb(server.id());
-    let _ = server.kill();
-    let _ = server.wait();
+    let measure = |binary: &Path| {
+        let (mut server, address) = serve(binary, &data);
+        let get_one = wrk(&address, &lookup, seconds);
+        let listing = wrk(&address, &list, seconds);
+        let rss = peak_rss_mb(server.id());
+        let _ = server.kill();
+        let _ = server.wait();
+        (get_one, listing, rss)
+    };
+    let baseline = std::env::var_os("LUDEX_BENCH_BASELINE").map(|b| measure(Path::new(&b)));
+    let (get_one, listing, rss) = measure(Path::new(env!("CARGO_BIN_EXE_ludex")));
 
     println!(
         "| load ({GAMES} games, 64 connections, {seconds} s) | req/s | p50 ms | p99 ms | non-2xx | vs ceiling |"
@@ -228,5 +240,16 @@ fn main() {
         Some(get_one.rps / ceiling.rps),
     );
     row("ludex GET /games?platform=…&limit=20", &listing, None);
+    if let Some((get_one, listing, _)) = &baseline {
+        row(
+            "baseline GET /games/{id}",
+            get_one,
+            Some(get_one.rps / ceiling.rps),
+        );
+        row("baseline GET /games?platform=…&limit=20", listing, None);
+    }
     println!("\nludex serve peak RSS: {rss:.1} MB");
+    if let Some((_, _, rss)) = baseline {
+        println!("baseline peak RSS: {rss:.1} MB");
+    }
 }

@@ -141,6 +141,26 @@ pub struct ServeArgs {
     /// folder is watched instead).
     #[arg(long, env = "LUDEX_POLL_SECONDS", default_value_t = crate::inbox::POLL_EVERY.as_secs_f64())]
     pub poll_seconds: f64,
+    /// Seconds a client has to send a request's head, from its first byte (or from connecting).
+    #[arg(long, env = "LUDEX_HEADER_TIMEOUT", default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// Seconds a kept-alive connection may wait for its next request before it is closed.
+    #[arg(long, env = "LUDEX_IDLE_TIMEOUT", default_value_t = 60.0)]
+    pub idle_timeout: f64,
+    /// Seconds a request body may pause between two chunks before the request fails (408).
+    #[arg(long, env = "LUDEX_BODY_TIMEOUT", default_value_t = 30.0)]
+    pub body_timeout: f64,
+    /// Connections open at once; lowered to what the open-files limit leaves room for.
+    #[arg(long, env = "LUDEX_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+}
+
+/// A positive number of seconds from an option.
+fn seconds(value: f64, option: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| format!("{option} must be a positive number of seconds"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -409,7 +429,7 @@ async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         keys: Arc::new(keys),
         config: Arc::new(ApiConfig {
             reads_require_key: args.reads_require_key,
-            cors_origins: args.cors_origins,
+            cors_origins: args.cors_origins.clone(),
             max_upload_bytes: args.max_http_upload_bytes,
             ..ApiConfig::default()
         }),
@@ -423,12 +443,38 @@ async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let address = listener.local_addr()?;
     println!("ludex is serving http://{address} (API docs: http://{address}/docs)");
     std::io::stdout().flush()?;
-    let poll_every = Duration::try_from_secs_f64(args.poll_seconds)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .context("--poll-seconds must be a positive number")?;
-    crate::serve::run(listener, state, ingestor, poll_every).await?;
+    let poll_every = seconds(args.poll_seconds, "--poll-seconds")?;
+    let limits = connection_limits(&args)?;
+    crate::serve::run(listener, state, ingestor, poll_every, limits).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The connection limits of `serve`, with the connection cap fitted to the open-files limit
+/// (raised to its hard value first). Call once the stores are open: their files count.
+fn connection_limits(args: &ServeArgs) -> Result<crate::connections::ConnectionLimits> {
+    use crate::connections;
+    let open_now = connections::open_files().unwrap_or(64);
+    let (budget, files) = connections::connection_budget(open_now)
+        .context("cannot raise the open-files limit")?;
+    let max_connections = args.max_connections.min(budget);
+    anyhow::ensure!(
+        max_connections >= 2,
+        "the open-files limit ({files}) leaves room for {budget} connections; raise it \
+         (ulimit -n) or lower what the server opens"
+    );
+    if max_connections < args.max_connections {
+        tracing::warn!(
+            open_files_limit = files,
+            max_connections,
+            "the open-files limit lowers the connection cap"
+        );
+    }
+    Ok(connections::ConnectionLimits {
+        header_timeout: seconds(args.header_timeout, "--header-timeout")?,
+        idle_timeout: seconds(args.idle_timeout, "--idle-timeout")?,
+        body_timeout: seconds(args.body_timeout, "--body-timeout")?,
+        max_connections,
+    })
 }
 
 fn keys(settings: &Settings, command: KeysCommand) -> Result<ExitCode> {

@@ -6,6 +6,7 @@ pub mod api;
 pub mod aws;
 pub mod bucket;
 pub mod cli;
+pub mod connections;
 pub mod inbox;
 pub mod ingest;
 pub mod keys;

@@ -2,6 +2,7 @@
 //! SIGINT/SIGTERM (stop accepting, finish in-flight requests and the running ingest, exit).
 
 use crate::api::{self, AppState};
+use crate::connections::{self, ConnectionLimits};
 use crate::inbox;
 use crate::ingest::Ingestor;
 use std::path::Path;
@@ -34,12 +35,15 @@ async fn stop_signal() {
 }
 
 /// Serves until a stop signal, ingesting what arrives in the ingestor's bucket under
-/// `uploads/`: a local folder is watched, a remote bucket listed every `poll_every`.
+/// `uploads/`: a local folder is watched, a remote bucket listed every `poll_every`. The
+/// connections are served under `limits` (`max_connections` already fitted to the open-files
+/// limit, see [`connections::connection_budget`]).
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     ingestor: Ingestor,
     poll_every: Duration,
+    limits: ConnectionLimits,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -52,16 +56,15 @@ pub async fn run(
             Ok(())
         }),
     };
-    let app = api::router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            stop_signal().await;
-            tracing::info!(
-                "stopping: no new connections; finishing requests and the running ingest"
-            );
-            let _ = stop_tx.send(true);
-        })
-        .await?;
+    let app = api::router(state).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+        limits.body_timeout,
+    ));
+    connections::serve(listener, app, limits, async move {
+        stop_signal().await;
+        tracing::info!("stopping: no new connections; finishing requests and the running ingest");
+        let _ = stop_tx.send(true);
+    })
+    .await;
     inbox.await??;
     tracing::info!("stopped");
     Ok(())

@@ -25,7 +25,21 @@ impl Server {
     }
 
     fn start_with(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ludex"))
+        Self::spawn(Command::new(env!("CARGO_BIN_EXE_ludex")), data, args, env)
+    }
+
+    /// Starts the server under an open-files limit (soft and hard), as `ulimit -n` sets it.
+    fn start_with_open_files(data: &Path, args: &[&str], open_files: u32) -> Self {
+        let mut shell = Command::new("sh");
+        shell
+            .arg("-c")
+            .arg(format!("ulimit -n {open_files} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_ludex"));
+        Self::spawn(shell, data, args, &[])
+    }
+
+    fn spawn(mut command: Command, data: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = command
             .arg("--data-dir")
             .arg(data)
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -376,4 +390,176 @@ fn content_that_comes_back_to_an_inbox_file_is_ingested_again() {
     upload("B", 2);
     upload("A", 3);
     server.terminate();
+}
+
+/// Writes a request head one byte at a time, `every` apart, until the server closes the
+/// connection; returns how long it stayed open.
+fn slow_client(address: String, every: Duration) -> std::thread::JoinHandle<Duration> {
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let Ok(mut stream) = TcpStream::connect(&address) else {
+            return started.elapsed();
+        };
+        let head = b"GET /games HTTP/1.1\r\nHost: ludex\r\nX-Slow: ";
+        let mut bytes = head.iter().chain(std::iter::repeat(&b'a'));
+        while started.elapsed() < Duration::from_secs(30) {
+            let byte = bytes.next().copied().unwrap_or(b'a');
+            if stream.write_all(&[byte]).is_err() {
+                break;
+            }
+            std::thread::sleep(every);
+        }
+        started.elapsed()
+    })
+}
+
+/// Sends one request on a keep-alive connection, reads its response, and says nothing more:
+/// returns the connection for the caller to watch.
+fn idle_client(address: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    write!(stream, "GET /healthz HTTP/1.1\r\nHost: ludex\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        // A server too busy to answer still has the connection held open: that is the point.
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    stream
+}
+
+/// How long until the server closes a connection it holds (reads return end of file).
+fn closed_within(stream: &mut TcpStream, limit: Duration) -> Duration {
+    let started = Instant::now();
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0; 512];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return started.elapsed(),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return started.elapsed(),
+            Err(e) => panic!("still open after {:?}: {e}", started.elapsed()),
+        }
+    }
+}
+
+#[test]
+fn slow_headers_and_idle_connections_are_closed_after_their_timeouts() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        data.path(),
+        &["--header-timeout", "1", "--idle-timeout", "3"],
+        &[],
+    );
+    let slow = slow_client(server.address.clone(), Duration::from_millis(200));
+    let mut idle = idle_client(&server.address);
+    let mut silent = TcpStream::connect(&server.address).unwrap();
+    let held = slow.join().unwrap();
+    assert!(
+        held >= Duration::from_millis(800) && held < Duration::from_secs(3),
+        "a head sent one byte at a time was cut off after {held:?}"
+    );
+    let silent_for = closed_within(&mut silent, Duration::from_secs(5));
+    assert!(
+        silent_for < Duration::from_secs(3),
+        "a connection that sends nothing waits for a head: closed after {silent_for:?}"
+    );
+    let idle_for = closed_within(&mut idle, Duration::from_secs(8));
+    assert!(
+        idle_for >= Duration::from_millis(1500) && idle_for < Duration::from_secs(5),
+        "a kept-alive connection is closed by the idle timeout, not the header one: {idle_for:?}"
+    );
+    assert_eq!(server.get("/healthz").0, 200);
+}
+
+#[test]
+fn slow_and_idle_clients_cannot_starve_requests_under_a_low_open_files_limit() {
+    let data = tempfile::tempdir().unwrap();
+    // Timeouts far longer than the test: only the connection budget can keep requests going.
+    let server = Server::start_with_open_files(
+        data.path(),
+        &["--header-timeout", "60", "--idle-timeout", "60"],
+        128,
+    );
+    // More clients than the server has file handles for.
+    let slow: Vec<_> = (0..60)
+        .map(|_| slow_client(server.address.clone(), Duration::from_millis(300)))
+        .collect();
+    let idle: Vec<_> = (0..60)
+        .filter_map(|_| std::panic::catch_unwind(|| idle_client(&server.address)).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    while started.elapsed() < Duration::from_secs(4) {
+        let mut stream = TcpStream::connect(&server.address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        write!(
+            stream,
+            "GET /games?limit=1 HTTP/1.1\r\nHost: ludex\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        let raw = String::from_utf8_lossy(&raw);
+        answers.push(raw.lines().next().unwrap_or("no answer").to_owned());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(answers.len() >= 10, "{answers:?}");
+    assert!(
+        answers.iter().all(|a| a.starts_with("HTTP/1.1 200")),
+        "every ordinary request is answered: {answers:?}"
+    );
+    drop(idle);
+    drop(server);
+    for client in slow {
+        client.join().unwrap();
+    }
+}
+
+#[test]
+fn an_upload_body_that_stalls_fails_after_the_body_timeout_and_stores_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let key = create_key(data.path());
+    let body = std::fs::read(examples().join("games.ndjson")).unwrap();
+    let server = Server::start_with(data.path(), &["--body-timeout", "1"], &[]);
+    let mut stream = start_upload(&server.address, &key, &body);
+    let started = Instant::now();
+    let (status, reply) = read_response(&mut stream);
+    assert_eq!(status, 408, "{reply}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!data.path().join("bucket/uploads/late.ndjson").exists());
+
+    // The same through a form.
+    let mut stream = TcpStream::connect(&server.address).unwrap();
+    let part = "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"form.ndjson\"\r\n\
+                Content-Type: application/x-ndjson\r\n\r\n";
+    write!(
+        stream,
+        "POST /uploads HTTP/1.1\r\nHost: ludex\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{part}",
+        part.len() + body.len() + 8
+    )
+    .unwrap();
+    stream.write_all(&body[..body.len() / 2]).unwrap();
+    let (status, reply) = read_response(&mut stream);
+    assert_eq!(status, 408, "{reply}");
+    assert!(!data.path().join("bucket/uploads/form.ndjson").exists());
 }

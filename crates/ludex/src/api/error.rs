@@ -37,6 +37,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The client stopped sending the request body for longer than the body timeout.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     Unavailable(String),
     /// Logged, never shown.
@@ -51,6 +54,19 @@ impl ApiError {
         Self::BadRequest {
             detail: detail.into(),
             errors: Vec::new(),
+        }
+    }
+
+    /// A request body that could not be read: `what` it was, and why. A client that paused
+    /// longer than the body timeout gets a 408; any other failure is a 400.
+    pub fn unreadable_body(what: &str, error: &(dyn std::error::Error + 'static)) -> Self {
+        let detail = format!("{what}: {error}");
+        let stalled = std::iter::successors(Some(error), |e| e.source())
+            .any(|e| e.is::<tower_http::timeout::TimeoutError>());
+        if stalled {
+            Self::RequestTimeout(detail)
+        } else {
+            Self::bad_request(detail)
         }
     }
 
@@ -98,6 +114,11 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
                 "The request body is too large",
+            ),
+            Self::RequestTimeout(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                "The request body stopped arriving",
             ),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -103,7 +103,7 @@ async fn write_stream<S, E>(
 ) -> ApiResult<PendingUpload>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
+    E: std::error::Error + 'static,
 {
     let mut pending = PendingUpload {
         writer: bucket.writer(key).await?,
@@ -114,7 +114,7 @@ where
     let outcome: ApiResult<()> = async {
         while let Some(chunk) = body.next().await {
             let chunk = chunk
-                .map_err(|e| ApiError::bad_request(format!("the upload was interrupted: {e}")))?;
+                .map_err(|e| ApiError::unreadable_body("the upload was interrupted", &e))?;
             pending.size += chunk.len() as u64;
             if pending.size > limit {
                 return Err(ApiError::PayloadTooLarge(format!(
@@ -151,7 +151,7 @@ async fn write_form(
     limit: u64,
 ) -> ApiResult<PendingUpload> {
     let unreadable = |e: axum::extract::multipart::MultipartError| {
-        ApiError::bad_request(format!("the form could not be read: {e}"))
+        ApiError::unreadable_body("the form could not be read", &e)
     };
     let mut pending: Option<PendingUpload> = None;
     loop {

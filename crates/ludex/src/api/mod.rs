@@ -344,8 +344,9 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> ApiResult<bytes::Byte
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::PayloadTooLarge(
             format!("the body is larger than the limit of {limit} bytes"),
         )),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "the request body could not be read: {e}"
-        ))),
+        Err(e) => Err(ApiError::unreadable_body(
+            "the request body could not be read",
+            &*e,
+        )),
     }
 }

@@ -34,9 +34,6 @@ const MIGRATIONS: &[(&str, &str)] = &[
 /// is a substring test: `\x1fpc\x1f`.
 const SEP: char = '\u{1f}';
 
-/// Idle reader connections kept open.
-const MAX_IDLE_READERS: usize = 3;
-
 /// Listings running at once on the blocking pool.
 const MAX_CONCURRENT_SCANS: usize = 3;
 
@@ -44,6 +41,9 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// Reader connections kept open: as many as can read at once, opened with the store so
+    /// that reads never need a new file handle (a server out of them still answers).
+    max_readers: usize,
     scans: tokio::sync::Semaphore,
     applied: Vec<String>,
 }
@@ -84,10 +84,21 @@ impl SqliteStore {
             )
             .map_err(internal)?;
         let applied = migrate(&mut writer)?;
+        // Point reads run on the async workers (one per core), listings on the blocking pool
+        // a few at a time: together, the most readers ever in use at once (up to 8 cores;
+        // beyond, a burst of point reads opens a passing extra connection).
+        let max_readers = std::thread::available_parallelism()
+            .map_or(4, std::num::NonZero::get)
+            .min(8)
+            + MAX_CONCURRENT_SCANS;
+        let readers = (0..max_readers)
+            .map(|_| Self::open_reader(path))
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Self {
             path: path.to_owned(),
             writer: Arc::new(Mutex::new(writer)),
-            readers: Arc::new(Mutex::new(Vec::new())),
+            readers: Arc::new(Mutex::new(readers)),
+            max_readers,
             scans: tokio::sync::Semaphore::new(MAX_CONCURRENT_SCANS),
             applied,
         })
@@ -112,6 +123,7 @@ impl SqliteStore {
     /// Runs `f` with a pooled reader connection on the calling thread.
     fn with_reader<T>(
         readers: &Mutex<Vec<Connection>>,
+        max_readers: usize,
         path: &Path,
         f: impl FnOnce(&Connection) -> StoreResult<T>,
     ) -> StoreResult<T> {
@@ -122,7 +134,7 @@ impl SqliteStore {
         };
         let result = f(&conn);
         let mut pool = lock(readers);
-        if pool.len() < MAX_IDLE_READERS {
+        if pool.len() < max_readers {
             pool.push(conn);
         }
         result
@@ -131,7 +143,7 @@ impl SqliteStore {
     /// Runs a point read (one indexed row, microseconds from the page cache) right on the
     /// async worker: handing it to another thread would cost more than the read itself.
     fn read_now<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-        Self::with_reader(&self.readers, &self.path, f)
+        Self::with_reader(&self.readers, self.max_readers, &self.path, f)
     }
 
     /// Runs a read that may scan (listings) on the blocking pool, a few at a time, so that
@@ -146,8 +158,8 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         let readers = Arc::clone(&self.readers);
-        let path = self.path.clone();
-        blocking(move || Self::with_reader(&readers, &path, f)).await
+        let (max_readers, path) = (self.max_readers, self.path.clone());
+        blocking(move || Self::with_reader(&readers, max_readers, &path, f)).await
     }
 
     /// Runs `f` with the writer connection on the blocking pool.
