@@ -12,7 +12,7 @@ pub use fields::{GameId, Rating};
 pub use game::{FieldError, Game, StoredGame};
 pub use ports::{
     AttemptId, Catalog, Ledger, LedgerQuery, ListQuery, Page, Sort, SortField, StagedGame,
-    StoreError, StoreResult, UpsertOutcome,
+    StoreError, StoreResult, UpsertOutcome, query_limits, search_words,
 };
 pub use record::{RecordError, RecordFields};
 pub use report::{IngestId, IngestRecord, IngestStatus, Reject};

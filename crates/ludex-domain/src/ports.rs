@@ -2,8 +2,8 @@
 //! ingest ledger. Adapters (SQLite, PostgreSQL, DynamoDB) implement them; one conformance
 //! suite checks every adapter against the same contract.
 
-use crate::fields::{GameId, Rating};
-use crate::game::{Game, StoredGame};
+use crate::fields::{GameId, Rating, limits::LABEL_MAX_CHARS};
+use crate::game::{FieldError, Game, StoredGame};
 use crate::report::{IngestId, IngestRecord};
 use crate::upload::Position;
 use async_trait::async_trait;
@@ -161,6 +161,116 @@ pub struct ListQuery {
 impl ListQuery {
     pub const DEFAULT_LIMIT: u32 = 20;
     pub const MAX_LIMIT: u32 = 100;
+
+    /// The query as every store takes it, or each part over its bounds (see
+    /// [`query_limits`]): `q` reduced to its [`search_words`] joined by spaces (`None` when it
+    /// has none), and the labels and the cursor checked for length. Anyone may send a listing,
+    /// so every entry point calls this before a store sees the query.
+    pub fn bounded(mut self) -> Result<Self, Vec<FieldError>> {
+        use query_limits::*;
+        let mut errors = Vec::new();
+        if let Some(q) = self.q.take() {
+            // Counted before the words are looked at: splitting costs with the length.
+            let chars = q.chars().count();
+            let words = if chars > SEARCH_MAX_CHARS {
+                Err(format!("{chars} characters"))
+            } else {
+                let words = search_words(&q);
+                let longest = words.iter().map(|w| w.chars().count()).max().unwrap_or(0);
+                if words.len() > SEARCH_MAX_WORDS || longest > SEARCH_WORD_MAX_CHARS {
+                    Err(format!(
+                        "{} distinct words, the longest of {longest} characters",
+                        words.len()
+                    ))
+                } else {
+                    Ok(words)
+                }
+            };
+            match words {
+                Ok(words) => self.q = (!words.is_empty()).then(|| words.join(" ")),
+                Err(what) => errors.push(FieldError::field(
+                    "q",
+                    format!(
+                        "{what}; a search takes at most {SEARCH_MAX_CHARS} characters and \
+                         {SEARCH_MAX_WORDS} distinct words of at most {SEARCH_WORD_MAX_CHARS} \
+                         characters each"
+                    ),
+                )),
+            }
+        }
+        for (field, label) in [("platform", &self.platform), ("genre", &self.genre)] {
+            if let Some(chars) = label
+                .as_deref()
+                .map(|l| l.chars().count())
+                .filter(|n| *n > LABEL_MAX_CHARS)
+            {
+                errors.push(FieldError::field(
+                    field,
+                    format!(
+                        "{chars} characters; labels have at most {LABEL_MAX_CHARS}, so it can \
+                         match nothing"
+                    ),
+                ));
+            }
+        }
+        if let Some(chars) = self
+            .cursor
+            .as_deref()
+            .map(str::len)
+            .filter(|n| *n > CURSOR_MAX_CHARS)
+        {
+            errors.push(FieldError::field(
+                "cursor",
+                format!(
+                    "{chars} characters; a cursor this service issued has at most \
+                     {CURSOR_MAX_CHARS}"
+                ),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// What a listing may ask for, whoever sends it. A search costs in proportion to its words, so
+/// their number and length are bounded; a label or cursor longer than any that exists cannot
+/// match and is refused rather than scanned for.
+pub mod query_limits {
+    /// Characters of a search (`q`) as sent.
+    pub const SEARCH_MAX_CHARS: usize = 200;
+    /// Distinct words of a search, after [`search_words`](super::search_words) drops the
+    /// duplicates.
+    pub const SEARCH_MAX_WORDS: usize = 8;
+    /// Characters of one search word.
+    pub const SEARCH_WORD_MAX_CHARS: usize = 40;
+    /// Bytes of a cursor; the service's own are a few hundred at most.
+    pub const CURSOR_MAX_CHARS: usize = 1024;
+}
+
+/// The words a title search matches, in the order given: runs of letters and digits,
+/// lower-cased. A word that repeats another, or that starts another word of the same search,
+/// adds nothing (every title word that starts with `kingdoms` also starts with `king`) and is
+/// dropped.
+pub fn search_words(q: &str) -> Vec<String> {
+    let all: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let mut kept: Vec<String> = Vec::new();
+    for (i, word) in all.iter().enumerate() {
+        let covered = all
+            .iter()
+            .enumerate()
+            .any(|(j, other)| other.starts_with(word.as_str()) && (other != word || j < i));
+        if !covered {
+            kept.push(word.clone());
+        }
+    }
+    kept
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -219,4 +329,54 @@ pub trait Ledger: Send + Sync {
 
     /// Entries, newest first.
     async fn list(&self, query: &LedgerQuery) -> StoreResult<Page<IngestRecord>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ListQuery, query_limits, search_words};
+
+    #[test]
+    fn search_words_drop_repeats_and_words_that_start_another() {
+        assert_eq!(
+            search_words("Kingdom kingdom, KING kin! Come co-op"),
+            ["kingdom", "come", "op"]
+        );
+        assert_eq!(search_words("  ;; "), Vec::<String>::new());
+        assert_eq!(search_words("Éclair 2"), ["éclair", "2"]);
+    }
+
+    #[test]
+    fn queries_over_their_bounds_name_each_part_and_its_limit() {
+        let query = |q: &str| ListQuery {
+            q: Some(q.to_owned()),
+            ..ListQuery::default()
+        };
+        let bounded = query("Kingdom kingdom king").bounded().unwrap();
+        assert_eq!(bounded.q.as_deref(), Some("kingdom"));
+        assert_eq!(query(" -- ").bounded().unwrap().q, None);
+        let max = (0..query_limits::SEARCH_MAX_WORDS)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(query(&max).bounded().is_ok());
+        for over in [
+            format!("{max} extra"),
+            "x".repeat(query_limits::SEARCH_WORD_MAX_CHARS + 1),
+            "a ".repeat(query_limits::SEARCH_MAX_CHARS),
+        ] {
+            let errors = query(&over).bounded().unwrap_err();
+            assert_eq!(errors[0].field.as_deref(), Some("q"));
+            assert!(errors[0].reason.contains("at most"), "{}", errors[0]);
+        }
+        let errors = ListQuery {
+            platform: Some("p".repeat(65)),
+            genre: Some("g".repeat(65)),
+            cursor: Some("c".repeat(query_limits::CURSOR_MAX_CHARS + 1)),
+            ..ListQuery::default()
+        }
+        .bounded()
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().filter_map(|e| e.field.as_deref()).collect();
+        assert_eq!(fields, ["platform", "genre", "cursor"]);
+    }
 }

@@ -7,14 +7,16 @@
 //! `LUDEX_BENCH_BASELINE=PATH` another `ludex` binary (an earlier build) serves the same catalog
 //! under the same loads in the same run, for a before/after.
 
+#[path = "common/server.rs"]
+mod server;
+
 use axum::extract::Path as UrlPath;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use std::cell::RefCell;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 const GAMES: u64 = 100_000;
 
@@ -93,26 +95,6 @@ fn ludex_from(binary: &Path, data: &Path) -> Command {
     let mut command = Command::new(binary);
     command.arg("--data-dir").arg(data);
     command
-}
-
-fn serve(binary: &Path, data: &Path) -> (Child, String) {
-    let mut child = ludex_from(binary, data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ludex serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the address line");
-    let address = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .expect("an address")
-        .to_owned();
-    (child, address)
 }
 
 fn peak_rss_mb(pid: u32) -> f64 {
@@ -208,13 +190,10 @@ fn main() {
     let ceiling = wrk(&bare, &lookup, seconds);
 
     let measure = |binary: &Path| {
-        let (mut server, address) = serve(binary, &data);
-        let get_one = wrk(&address, &lookup, seconds);
-        let listing = wrk(&address, &list, seconds);
-        let rss = peak_rss_mb(server.id());
-        let _ = server.kill();
-        let _ = server.wait();
-        (get_one, listing, rss)
+        let served = server::serve(binary, &data, &[]);
+        let get_one = wrk(&served.address, &lookup, seconds);
+        let listing = wrk(&served.address, &list, seconds);
+        (get_one, listing, peak_rss_mb(served.child.id()))
     };
     let baseline = std::env::var_os("LUDEX_BENCH_BASELINE").map(|b| measure(Path::new(&b)));
     let (get_one, listing, rss) = measure(Path::new(env!("CARGO_BIN_EXE_ludex")));

@@ -9,11 +9,12 @@
 
 #[path = "common/rss.rs"]
 mod rss;
+#[path = "common/server.rs"]
+mod server;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -60,40 +61,10 @@ fn ingest(file: &Path) -> (f64, f64) {
     (peak as f64 / 1024.0, started.elapsed().as_secs_f64())
 }
 
-fn get(address: &str, path: &str) -> String {
-    let Ok(mut stream) = TcpStream::connect(address) else {
-        return String::new();
-    };
-    let _ = write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: ludex\r\nConnection: close\r\n\r\n"
-    );
-    let mut reply = String::new();
-    let _ = stream.read_to_string(&mut reply);
-    reply
-}
-
 /// Peak RSS (MiB) and seconds of `ludex serve` ingesting FILE from its inbox.
 fn serve(file: &Path) -> (f64, f64) {
     let data = tempfile::tempdir().expect("data dir");
-    let mut child = Command::new(LUDEX)
-        .arg("--data-dir")
-        .arg(data.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ludex serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the listening line");
-    let address = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("an address")
-        .to_owned();
+    let served = server::serve(Path::new(LUDEX), data.path(), &[]);
     let inbox: PathBuf = data.path().join("bucket/uploads");
     std::fs::create_dir_all(&inbox).expect("inbox");
     let started = Instant::now();
@@ -103,7 +74,7 @@ fn serve(file: &Path) -> (f64, f64) {
     std::fs::rename(&staged, inbox.join("upload.json.gz")).expect("move into the inbox");
     let deadline = started + Duration::from_secs(600);
     loop {
-        let ledger = get(&address, "/ingests");
+        let ledger = server::get(&served.address, "/ingests").text;
         if ["\"succeeded\"", "\"partially_failed\"", "\"failed\""]
             .iter()
             .any(|s| ledger.contains(s))
@@ -117,9 +88,7 @@ fn serve(file: &Path) -> (f64, f64) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let seconds = started.elapsed().as_secs_f64();
-    let peak = rss::peak_rss_kib(child.id()).unwrap_or(0);
-    let _ = child.kill();
-    let _ = child.wait();
+    let peak = rss::peak_rss_kib(served.child.id()).unwrap_or(0);
     (peak as f64 / 1024.0, seconds)
 }
 

@@ -404,7 +404,7 @@ impl ListArgs {
             .map(Rating::parse)
             .transpose()
             .map_err(|e| anyhow::anyhow!("--min-rating: {e}"))?;
-        Ok(ListQuery {
+        ListQuery {
             platform: self.platform.clone(),
             genre: self.genre.clone(),
             year_from: self.year_from,
@@ -414,6 +414,11 @@ impl ListArgs {
             sort: Sort::parse(&self.sort).map_err(|e| anyhow::anyhow!("--sort: {e}"))?,
             limit: self.limit.clamp(1, ListQuery::MAX_LIMIT),
             cursor: self.cursor.clone(),
+        }
+        .bounded()
+        .map_err(|errors| {
+            let errors: Vec<String> = errors.iter().map(|e| format!("--{e}")).collect();
+            anyhow::anyhow!(errors.join("; "))
         })
     }
 }
@@ -454,8 +459,8 @@ async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
 fn connection_limits(args: &ServeArgs) -> Result<crate::connections::ConnectionLimits> {
     use crate::connections;
     let open_now = connections::open_files().unwrap_or(64);
-    let (budget, files) = connections::connection_budget(open_now)
-        .context("cannot raise the open-files limit")?;
+    let (budget, files) =
+        connections::connection_budget(open_now).context("cannot raise the open-files limit")?;
     let max_connections = args.max_connections.min(budget);
     anyhow::ensure!(
         max_connections >= 2,

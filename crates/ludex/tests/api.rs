@@ -600,6 +600,95 @@ async fn covers_must_be_images() {
 }
 
 #[tokio::test]
+async fn listings_over_their_budget_are_refused_with_the_limits() {
+    let app = app();
+    app.create(json!({"id": "k", "title": "Kingdom Come"}))
+        .await;
+    let long_word = "k".repeat(41);
+    let over = [
+        ("q", vec!["kingdom"; 3000].join("+")),
+        ("q", "a+b+c+d+e+f+g+h+i".to_owned()),
+        ("q", long_word),
+        ("q", "x".repeat(201)),
+        ("platform", "p".repeat(65)),
+        ("genre", "g".repeat(65)),
+        ("cursor", "c".repeat(1025)),
+    ];
+    for (field, value) in over {
+        let problem = app
+            .get(&format!("/games?{field}={value}"))
+            .await
+            .problem(StatusCode::BAD_REQUEST);
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains("at most"), "the limit is named: {detail}");
+        if field == "q" {
+            assert!(
+                detail.contains("200 characters") && detail.contains("8 distinct words"),
+                "{detail}"
+            );
+        }
+    }
+    // The document states the same limits as the domain enforces.
+    let doc = app.get("/openapi.json").await.json();
+    let params = doc["paths"]["/games"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let max_length = |name: &str| {
+        params.iter().find(|p| p["name"] == name).unwrap()["schema"]["maxLength"].clone()
+    };
+    use ludex_domain::query_limits;
+    assert_eq!(max_length("q"), query_limits::SEARCH_MAX_CHARS);
+    assert_eq!(max_length("cursor"), query_limits::CURSOR_MAX_CHARS);
+    for label in ["platform", "genre"] {
+        assert_eq!(
+            max_length(label),
+            ludex_domain::fields::limits::LABEL_MAX_CHARS
+        );
+    }
+    // Duplicates, case and words that start another word cost nothing: they are dropped.
+    let same = app
+        .get("/games?q=Kingdom+kingdom+KINGDOM+king+kin+k+com+co+c")
+        .await
+        .json();
+    assert_eq!(same["items"][0]["id"], "k", "{same}");
+}
+
+#[tokio::test]
+async fn a_listing_that_runs_past_its_timeout_is_stopped_with_a_503() {
+    let app = app_with(ApiConfig {
+        list_timeout: std::time::Duration::from_millis(1),
+        ..ApiConfig::default()
+    });
+    // Enough games that a scan no index serves takes longer than the timeout.
+    let batch: Vec<_> = (0..20_000)
+        .map(|i| {
+            let game = ludex_domain::Game::from_value(
+                &json!({"id": format!("g{i}"), "title": format!("Game {i}"), "platforms": ["PC"]}),
+            )
+            .unwrap();
+            ludex_domain::StagedGame::new(game, ludex_domain::Position::Line(i + 1))
+        })
+        .collect();
+    app.state
+        .stores
+        .catalog
+        .upsert_batch(batch, &ludex_domain::AttemptId("seed".into()))
+        .await
+        .unwrap();
+    let problem = app
+        .get("/games?platform=Amiga&sort=title")
+        .await
+        .problem(StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("longer than"),
+        "{problem}"
+    );
+    // The stopped scan left the store as it was: a point read answers at once.
+    assert_eq!(app.get("/games/g1").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn listing_filters_sorts_and_pages_with_an_opaque_cursor() {
     let app = app();
     for (id, platform, year, rating) in [

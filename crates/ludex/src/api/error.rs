@@ -42,6 +42,9 @@ pub enum ApiError {
     RequestTimeout(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A listing ran past its timeout and was stopped (503, and the client is told why).
+    #[error("{0}")]
+    ListingTimedOut(String),
     /// Logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -120,7 +123,7 @@ impl ApiError {
                 "request-timeout",
                 "The request body stopped arriving",
             ),
-            Self::Unavailable(_) => (
+            Self::Unavailable(_) | Self::ListingTimedOut(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Temporarily unavailable",
@@ -222,6 +225,17 @@ impl From<StoreError> for ApiError {
             StoreError::Unsupported(reason) => Self::bad_request(reason),
             StoreError::Unavailable(reason) => Self::Unavailable(reason),
             StoreError::Internal(reason) => Self::Internal(reason),
+        }
+    }
+}
+
+impl From<super::ListFailure> for ApiError {
+    fn from(e: super::ListFailure) -> Self {
+        match e {
+            super::ListFailure::Store(e) => e.into(),
+            timed_out @ super::ListFailure::TimedOut(_) => {
+                Self::ListingTimedOut(timed_out.to_string())
+            }
         }
     }
 }

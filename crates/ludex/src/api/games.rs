@@ -21,8 +21,10 @@ const JSON_TYPES: [&str; 2] = ["application/json", "application/merge-patch+json
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only games on this platform (case-insensitive exact match).
+    #[param(max_length = 64)]
     platform: Option<String>,
     /// Only games of this genre (case-insensitive exact match).
+    #[param(max_length = 64)]
     genre: Option<String>,
     /// Released in or after this year.
     #[param(value_type = Option<u16>, minimum = 1950, maximum = 2100)]
@@ -33,7 +35,10 @@ pub struct ListParams {
     /// Rated at least this (0–10, one decimal).
     #[param(value_type = Option<f64>, minimum = 0, maximum = 10)]
     min_rating: Option<String>,
-    /// Title search: every word must start a word of the title.
+    /// Title search: every word must start a word of the title. At most 200 characters and 8
+    /// distinct words of at most 40 characters (repeats, and words that start another word of
+    /// the search, are dropped first).
+    #[param(max_length = 200)]
     q: Option<String>,
     /// `title`, `release_date`, `rating` or `updated_at`, with `-` in front for descending.
     #[param(pattern = "^-?(title|release_date|rating|updated_at)$")]
@@ -42,6 +47,7 @@ pub struct ListParams {
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(max_length = 1024)]
     cursor: Option<String>,
 }
 
@@ -94,7 +100,7 @@ impl ListParams {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
         };
-        Ok(ListQuery {
+        ListQuery {
             platform: text(&self.platform),
             genre: text(&self.genre),
             year_from: year("year_from", self.year_from.as_deref())?,
@@ -104,6 +110,15 @@ impl ListParams {
             sort,
             limit,
             cursor: self.cursor.clone().filter(|c| !c.is_empty()),
+        }
+        .bounded()
+        .map_err(|errors| ApiError::BadRequest {
+            detail: errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+            errors,
         })
     }
 }
@@ -216,15 +231,16 @@ fn with_path_id(mut fields: RecordFields, id: &GameId) -> ApiResult<RecordFields
 #[utoipa::path(get, path = "/games", tag = "games", params(ListParams),
     responses(
         (status = 200, description = "A page of games", body = super::openapi::GamePage),
-        (status = 400, description = "A bad parameter or cursor", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A bad parameter or cursor, or a query over its limits (named in the problem)", body = super::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "A key is required for reads here", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The listing ran longer than its timeout and was stopped", body = super::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     _: CanRead,
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> ApiResult<Response> {
-    let page = state.stores.catalog.list(&params.query()?).await?;
+    let page = super::list_within(&state, &params.query()?).await?;
     let mut body = String::with_capacity(page.items.len() * 512 + 64);
     body.push_str("{\"items\":[");
     for (i, game) in page.items.iter().enumerate() {

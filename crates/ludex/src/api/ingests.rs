@@ -113,8 +113,8 @@ where
     };
     let outcome: ApiResult<()> = async {
         while let Some(chunk) = body.next().await {
-            let chunk = chunk
-                .map_err(|e| ApiError::unreadable_body("the upload was interrupted", &e))?;
+            let chunk =
+                chunk.map_err(|e| ApiError::unreadable_body("the upload was interrupted", &e))?;
             pending.size += chunk.len() as u64;
             if pending.size > limit {
                 return Err(ApiError::PayloadTooLarge(format!(

@@ -47,6 +47,9 @@ pub struct ApiConfig {
     /// Largest cover image.
     pub max_cover_bytes: usize,
     pub request_timeout: Duration,
+    /// A listing still running after this is stopped (the store's query is cancelled) and
+    /// answered 503.
+    pub list_timeout: Duration,
     /// Requests slower than this are logged even when they succeed.
     pub slow_request: Duration,
 }
@@ -60,6 +63,7 @@ impl Default for ApiConfig {
             max_upload_bytes: 512 * 1024 * 1024,
             max_cover_bytes: 5 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            list_timeout: Duration::from_secs(2),
             slow_request: Duration::from_secs(1),
         }
     }
@@ -335,6 +339,28 @@ pub(crate) fn content_type_is(headers: &HeaderMap, allowed: &[&str]) -> bool {
                 .to_ascii_lowercase()
         })
         .is_some_and(|ct| allowed.contains(&ct.as_str()))
+}
+
+/// Why a listing gave no page.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ListFailure {
+    #[error(transparent)]
+    Store(#[from] ludex_domain::StoreError),
+    #[error("the listing ran longer than {} ms and was stopped; narrow it or try again", .0.as_millis())]
+    TimedOut(Duration),
+}
+
+/// A page of the catalog within the listing timeout. A listing still running then is stopped:
+/// dropping the store's call cancels its query.
+pub(crate) async fn list_within(
+    state: &AppState,
+    query: &ludex_domain::ListQuery,
+) -> Result<ludex_domain::Page<ludex_domain::StoredGame>, ListFailure> {
+    let limit = state.config.list_timeout;
+    match tokio::time::timeout(limit, state.stores.catalog.list(query)).await {
+        Ok(page) => Ok(page?),
+        Err(_) => Err(ListFailure::TimedOut(limit)),
+    }
 }
 
 /// Reads a whole body of at most `limit` bytes.

@@ -24,6 +24,12 @@ const SEP: char = '\u{1f}';
 /// process rarely needs more than a handful.
 const MAX_CONNECTIONS: u32 = 8;
 
+/// Listings have a pool of their own, so that however many run, point reads and writes still
+/// get a connection; and a listing statement is cancelled by the server after
+/// `LISTING_STATEMENT_TIMEOUT` (a caller that gave up earlier does not stop it).
+const LISTING_CONNECTIONS: u32 = 3;
+const LISTING_STATEMENT_TIMEOUT: &str = "5s";
+
 /// Times a write that raced a delete of the same id is tried again (see `counting_on!`).
 const RACE_RETRIES: usize = 5;
 
@@ -57,6 +63,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/postgres");
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Listings only (see `LISTING_CONNECTIONS`).
+    listings: PgPool,
     applied: Vec<String>,
 }
 
@@ -72,10 +80,12 @@ fn store_error(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db)
             if db.code().is_some_and(|code| {
                 // 08: connection exception, 40001: serialization failure, 40P01: deadlock,
-                // 53: insufficient resources, 57P0x: operator intervention (shutdown).
+                // 53: insufficient resources, 57P0x: operator intervention (shutdown),
+                // 57014: a statement cancelled by its timeout.
                 code.starts_with("08")
                     || code.starts_with("53")
                     || code.starts_with("57P")
+                    || code == "57014"
                     || code == "40001"
                     || code == "40P01"
             }) =>
@@ -113,9 +123,9 @@ fn into_stored(
     })
 }
 
-/// Splits text into the words the search matches: runs of letters and digits, lower-cased.
-/// The title's words are indexed and the query's words are matched with the same split, so
-/// search behaves the same whatever the database's locale.
+/// Splits a title into the words the search matches: runs of letters and digits, lower-cased.
+/// The query's words are split the same way (`ludex_domain::search_words`), so search behaves
+/// the same whatever the database's locale.
 fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
@@ -125,7 +135,10 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 /// Free text as a `tsquery` where every word must start a word of the title. Words hold only
 /// letters and digits, so quoting them needs no escaping.
 fn search_query(q: &str) -> Option<String> {
-    let terms: Vec<String> = words(q).map(|w| format!("'{w}':*")).collect();
+    let terms: Vec<String> = ludex_domain::search_words(q)
+        .iter()
+        .map(|w| format!("'{w}':*"))
+        .collect();
     (!terms.is_empty()).then(|| terms.join(" & "))
 }
 
@@ -234,9 +247,13 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(store_error)?;
+        let listings = PgPoolOptions::new()
+            .max_connections(LISTING_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(options.options([("statement_timeout", LISTING_STATEMENT_TIMEOUT)]));
         let before = Self::applied_versions(&pool).await?;
         MIGRATOR
             .run(&pool)
@@ -247,7 +264,11 @@ impl PostgresStore {
             .filter(|m| !before.contains(&m.version))
             .map(|m| format!("{:04}_{}", m.version, m.description))
             .collect();
-        Ok(Self { pool, applied })
+        Ok(Self {
+            pool,
+            listings,
+            applied,
+        })
     }
 
     /// The migrations this `open` applied, oldest first (empty when the schema was current).
@@ -641,7 +662,7 @@ impl Catalog for PostgresStore {
         let after = cursor::decode(query)?;
         let key = after_key(query.sort.field, after.as_ref())?;
         let after_id = after.as_ref().map(|a| a.id.as_str());
-        let pool = &self.pool;
+        let pool = &self.listings;
         // The sort's statement in the query's direction: ascending walks its index forward
         // from the cursor, descending backward.
         macro_rules! sorted {

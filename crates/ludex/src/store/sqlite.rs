@@ -50,10 +50,31 @@ pub struct SqliteStore {
 
 fn internal(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-            StoreError::Unavailable(e.to_string())
-        }
+        Some(
+            rusqlite::ErrorCode::DatabaseBusy
+            | rusqlite::ErrorCode::DatabaseLocked
+            | rusqlite::ErrorCode::OperationInterrupted,
+        ) => StoreError::Unavailable(e.to_string()),
         _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+/// Interrupts a reader's running statement when dropped before it is disarmed: a listing
+/// whose caller gave up stops instead of scanning on. (An interrupt while no statement runs
+/// does nothing, so a late one cannot hit the connection's next user.)
+struct InterruptOnDrop(Option<rusqlite::InterruptHandle>);
+
+impl InterruptOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.interrupt();
+        }
     }
 }
 
@@ -120,34 +141,35 @@ impl SqliteStore {
         Ok(conn)
     }
 
-    /// Runs `f` with a pooled reader connection on the calling thread.
-    fn with_reader<T>(
-        readers: &Mutex<Vec<Connection>>,
-        max_readers: usize,
-        path: &Path,
-        f: impl FnOnce(&Connection) -> StoreResult<T>,
-    ) -> StoreResult<T> {
-        let pooled = lock(readers).pop();
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => Self::open_reader(path)?,
-        };
-        let result = f(&conn);
+    /// A reader connection from the pool (opened when the pool is empty).
+    fn take_reader(&self) -> StoreResult<Connection> {
+        let pooled = lock(&self.readers).pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => Self::open_reader(&self.path),
+        }
+    }
+
+    /// Puts a reader back, unless the pool is full.
+    fn give_back(readers: &Mutex<Vec<Connection>>, max_readers: usize, conn: Connection) {
         let mut pool = lock(readers);
         if pool.len() < max_readers {
             pool.push(conn);
         }
-        result
     }
 
     /// Runs a point read (one indexed row, microseconds from the page cache) right on the
     /// async worker: handing it to another thread would cost more than the read itself.
     fn read_now<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-        Self::with_reader(&self.readers, self.max_readers, &self.path, f)
+        let conn = self.take_reader()?;
+        let result = f(&conn);
+        Self::give_back(&self.readers, self.max_readers, conn);
+        result
     }
 
     /// Runs a read that may scan (listings) on the blocking pool, a few at a time, so that
-    /// load cannot open a connection and a thread per request.
+    /// load cannot open a connection and a thread per request. Dropping the call (a caller's
+    /// timeout) interrupts the query: the scan stops and frees its place.
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
@@ -157,9 +179,17 @@ impl SqliteStore {
             .acquire()
             .await
             .map_err(|e| StoreError::Internal(e.to_string()))?;
-        let readers = Arc::clone(&self.readers);
-        let (max_readers, path) = (self.max_readers, self.path.clone());
-        blocking(move || Self::with_reader(&readers, max_readers, &path, f)).await
+        let conn = self.take_reader()?;
+        let interrupt = InterruptOnDrop(Some(conn.get_interrupt_handle()));
+        let (readers, max_readers) = (Arc::clone(&self.readers), self.max_readers);
+        let result = blocking(move || {
+            let result = f(&conn);
+            Self::give_back(&readers, max_readers, conn);
+            result
+        })
+        .await;
+        interrupt.disarm();
+        result
     }
 
     /// Runs `f` with the writer connection on the blocking pool.
@@ -433,11 +463,11 @@ fn missing_or_stale(conn: &Connection, id: &GameId) -> StoreError {
     }
 }
 
-/// Turns free text into an FTS5 query where every word must start a word of the title.
+/// Turns free text into an FTS5 query where every word must start a word of the title. The
+/// words hold only letters and digits, so quoting them needs no escaping.
 fn fts_query(q: &str) -> Option<String> {
-    let terms: Vec<String> = q
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
+    let terms: Vec<String> = ludex_domain::search_words(q)
+        .iter()
         .map(|w| format!("\"{w}\"*"))
         .collect();
     (!terms.is_empty()).then(|| terms.join(" "))
@@ -823,5 +853,41 @@ impl Ledger for SqliteStore {
             Ok(Page { items, next_cursor })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SqliteStore;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_read_given_up_by_its_caller_is_interrupted_and_its_reader_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("ludex.db")).unwrap();
+        let pooled = super::lock(&store.readers).len();
+        // A query that would never end on its own.
+        let endless = store.read(|conn| {
+            conn.query_row(
+                "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n)
+                 SELECT count(*) FROM n",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(super::internal)
+        });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), endless)
+                .await
+                .is_err()
+        );
+        let started = std::time::Instant::now();
+        while super::lock(&store.readers).len() < pooled {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the query runs on: its reader never came back"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use super::html::{Html, esc, query_string};
 use super::{Section, Viewer, failure_page, html_response, page as layout};
-use crate::api::AppState;
+use crate::api::{AppState, ListFailure, list_within};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -90,7 +90,7 @@ impl CatalogParams {
         if !errors.is_empty() {
             return Err(errors);
         }
-        Ok(ListQuery {
+        ListQuery {
             platform: text(&self.platform),
             genre: text(&self.genre),
             year_from,
@@ -100,7 +100,9 @@ impl CatalogParams {
             sort,
             limit,
             cursor: text(&self.cursor),
-        })
+        }
+        .bounded()
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect())
     }
 
     fn has_filters(&self) -> bool {
@@ -369,17 +371,25 @@ pub async fn page(
 ) -> Response {
     let (status, region) = match params.query() {
         Err(messages) => (StatusCode::BAD_REQUEST, problems(&messages)),
-        Ok(query) => match state.stores.catalog.list(&query).await {
+        Ok(query) => match list_within(&state, &query).await {
             Ok(page) => (
                 StatusCode::OK,
                 results(&params, &query, &page.items, page.next_cursor.as_deref()),
             ),
-            Err(StoreError::InvalidCursor(reason)) => (
+            Err(ListFailure::Store(StoreError::InvalidCursor(reason))) => (
                 StatusCode::BAD_REQUEST,
                 problems(&[format!("cursor: {reason}")]),
             ),
-            Err(StoreError::Unsupported(reason)) => (StatusCode::BAD_REQUEST, problems(&[reason])),
-            Err(e) => return failure_page(&viewer, "listing the catalog failed", &e),
+            Err(ListFailure::Store(StoreError::Unsupported(reason))) => {
+                (StatusCode::BAD_REQUEST, problems(&[reason]))
+            }
+            Err(timed_out @ ListFailure::TimedOut(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                problems(&[timed_out.to_string()]),
+            ),
+            Err(ListFailure::Store(e)) => {
+                return failure_page(&viewer, "listing the catalog failed", &e);
+            }
         },
     };
     let sort = if params.sort.is_empty() {
