@@ -71,36 +71,19 @@ pub async fn store_password(secret: &str) -> anyhow::Result<String> {
     Ok(parsed.password)
 }
 
-/// `postgres://USER@HOST/DB` with the password put in, percent-encoded.
+/// The store password as an RDS-managed secret holds it now: read at cold start, and again
+/// whenever PostgreSQL refuses the one in use (RDS rotates it every 7 days).
 #[cfg(feature = "postgres")]
-pub fn with_password(url: &str, password: &str) -> anyhow::Result<String> {
-    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-    let malformed = || {
-        anyhow::anyhow!(
-            "LUDEX_STORE={:?} names no user: use postgres://USER@HOST/DATABASE with a password secret",
-            ludex::store::redact(url)
-        )
-    };
-    let (scheme, rest) = url.split_once("://").ok_or_else(malformed)?;
-    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-    let (userinfo, host) = authority.rsplit_once('@').ok_or_else(malformed)?;
-    let user = userinfo.split(':').next().unwrap_or(userinfo);
-    let password = utf8_percent_encode(password, NON_ALPHANUMERIC);
-    Ok(format!("{scheme}://{user}:{password}@{host}{tail}"))
+pub struct SecretPassword {
+    pub secret: String,
 }
 
-#[cfg(all(test, feature = "postgres"))]
-mod tests {
-    #[test]
-    fn the_password_goes_into_the_url_encoded() {
-        assert_eq!(
-            super::with_password(
-                "postgres://ludex@db.example:5432/ludex?sslmode=require",
-                "p@ss/w:rd"
-            )
-            .unwrap(),
-            "postgres://ludex:p%40ss%2Fw%3Ard@db.example:5432/ludex?sslmode=require"
-        );
-        assert!(super::with_password("postgres://db.example/ludex", "x").is_err());
+#[cfg(feature = "postgres")]
+#[async_trait::async_trait]
+impl ludex::store::postgres::PasswordSource for SecretPassword {
+    async fn password(&self) -> Result<String, String> {
+        store_password(&self.secret)
+            .await
+            .map_err(|e| format!("{e:#}"))
     }
 }

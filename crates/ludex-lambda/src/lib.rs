@@ -16,16 +16,23 @@ use ludex::store::Stores;
 /// Opens the store the settings name. It must exist: the functions never create tables or run
 /// migrations (Terraform and `ludex init` do).
 pub async fn open_store(config: &Config) -> anyhow::Result<Stores> {
-    #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
-    let mut url = config.store.clone();
-    // Only a postgres:// store has a password secret (see `Config`).
+    let context = || format!("LUDEX_STORE={}", ludex::store::redact(&config.store));
+    // Only a postgres:// store has a password secret (see `Config`). The store asks the
+    // secret again when the server refuses the password, so a rotation does not break a warm
+    // function.
     #[cfg(feature = "postgres")]
     if let Some(secret) = &config.store_password_secret {
-        url = aws::with_password(&url, &aws::store_password(secret).await?)?;
+        let source = std::sync::Arc::new(aws::SecretPassword {
+            secret: secret.clone(),
+        });
+        let store = ludex::store::postgres::PostgresStore::open_with(&config.store, Some(source))
+            .await
+            .with_context(context)?;
+        return Ok(Stores::of(store));
     }
-    ludex::store::connect(&url)
+    ludex::store::connect(&config.store)
         .await
-        .with_context(|| format!("LUDEX_STORE={}", ludex::store::redact(&config.store)))
+        .with_context(context)
 }
 
 /// Opens the bucket (`s3://BUCKET`; `LUDEX_S3_ENDPOINT` or `AWS_ENDPOINT_URL` for a local

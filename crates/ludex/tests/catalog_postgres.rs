@@ -160,3 +160,93 @@ async fn writes_racing_a_delete_count_on_from_its_tombstone() {
     })
     .await;
 }
+
+/// The password a test hands out, and how often it was asked for.
+struct RotatingPassword {
+    current: std::sync::Mutex<String>,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl ludex::store::postgres::PasswordSource for RotatingPassword {
+    async fn password(&self) -> Result<String, String> {
+        self.asked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.current.lock().unwrap().clone())
+    }
+}
+
+/// RDS rotates the master password under running functions. A store given a password source
+/// asks it again when the server refuses the password, and goes on; a store opened with a
+/// fixed password in its URL cannot. The server must check passwords for this role:
+/// `scripts/with-postgres` makes members of `ludex_password_auth` log in with one.
+#[tokio::test]
+async fn a_rotated_password_is_read_again_and_the_store_goes_on() {
+    use ludex::store::postgres::PostgresStore;
+    use ludex_domain::Catalog as _;
+    use sqlx::{Connection as _, Executor as _};
+    with_database("PostgreSQL password rotation", |url| async move {
+        // The schema, created by the admin; then a role that logs in with a password.
+        store::open(&url).await.unwrap();
+        let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+        let role = format!("ludex_rotating_{:08x}", getrandom::u32().unwrap());
+        for statement in [
+            "DO $$ BEGIN CREATE ROLE ludex_password_auth; EXCEPTION WHEN duplicate_object THEN NULL; END $$".to_owned(),
+            format!("CREATE ROLE {role} LOGIN PASSWORD 'first' IN ROLE ludex_password_auth"),
+            format!("GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}"),
+            format!("GRANT ALL ON SCHEMA public TO {role}"),
+        ] {
+            admin.execute(sqlx::AssertSqlSafe(statement)).await.unwrap();
+        }
+        let options = |password: &str| {
+            use sqlx::ConnectOptions as _;
+            let options = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&url)
+                .unwrap()
+                .username(&role);
+            let options = match password {
+                "" => options,
+                password => options.password(password),
+            };
+            options.to_url_lossy().to_string()
+        };
+        if PostgresStore::open(&options("wrong")).await.is_ok() {
+            eprintln!(
+                "\n!! SKIPPED: PostgreSQL password rotation\n!! The server does not check \
+                 passwords for members of ludex_password_auth (scripts/with-postgres sets it up).\n"
+            );
+            return;
+        }
+        let source = std::sync::Arc::new(RotatingPassword {
+            current: std::sync::Mutex::new("first".into()),
+            asked: 0.into(),
+        });
+        let rotating = PostgresStore::open_with(&options(""), Some(source.clone()))
+            .await
+            .unwrap();
+        let fixed = PostgresStore::open(&options("first")).await.unwrap();
+        let game = Game::from_value(&serde_json::json!({"id": "kept", "title": "Kept"})).unwrap();
+        rotating.create(&game).await.unwrap();
+        assert!(fixed.get(&game.id).await.unwrap().is_some());
+
+        // Rotation: a new password, and the open sessions end (as idle connections do).
+        *source.current.lock().unwrap() = "second".into();
+        for statement in [
+            format!("ALTER ROLE {role} PASSWORD 'second'"),
+            format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"),
+        ] {
+            admin.execute(sqlx::AssertSqlSafe(statement)).await.unwrap();
+        }
+        assert!(
+            fixed.get(&game.id).await.is_err(),
+            "a store with a fixed password cannot connect after the rotation"
+        );
+        assert_eq!(
+            rotating.get(&game.id).await.unwrap().unwrap().id,
+            game.id,
+            "the store read the password again and connected"
+        );
+        assert_eq!(source.asked.load(std::sync::atomic::Ordering::Relaxed), 2);
+        admin.close().await.ok();
+    })
+    .await;
+}

@@ -11,9 +11,11 @@ use ludex_domain::{
     AttemptId, Catalog, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position, SortField,
     StagedGame, StoreError, StoreResult, StoredGame, UpsertOutcome,
 };
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection as _, PgConnection, PgPool, Postgres};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Label lists travel to the batch statement as one string per record, joined by a unit
@@ -46,7 +48,8 @@ macro_rules! counting_on {
             "games were deleted and created again under {RACE_RETRIES} attempts to write them"
         )));
         for _ in 0..RACE_RETRIES {
-            let mut transaction = $store.pool.begin().await.map_err(store_error)?;
+            let mut connection = $store.connection().await?;
+            let mut transaction = connection.begin().await.map_err(store_error)?;
             let $tx: &mut PgConnection = &mut transaction;
             let written = $write.await.map_err(store_error)?;
             if !PostgresStore::repeats_a_version(&mut transaction, $ids).await? {
@@ -61,10 +64,19 @@ macro_rules! counting_on {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/store/postgres");
 
+/// Where the store's password comes from when it can change under a running process (RDS
+/// rotates the master password): asked once at open, and again whenever the server refuses
+/// the password in use.
+#[async_trait]
+pub trait PasswordSource: Send + Sync {
+    async fn password(&self) -> Result<String, String>;
+}
+
 pub struct PostgresStore {
     pool: PgPool,
     /// Listings only (see `LISTING_CONNECTIONS`).
     listings: PgPool,
+    password: Option<Arc<dyn PasswordSource>>,
     applied: Vec<String>,
 }
 
@@ -94,6 +106,12 @@ fn store_error(e: sqlx::Error) -> StoreError {
         }
         _ => StoreError::Internal(e.to_string()),
     }
+}
+
+/// The server refused the credentials: 28P01 (invalid password) or 28000 (invalid
+/// authorization).
+fn is_auth_failure(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("28P01" | "28000")))
 }
 
 fn to_version(v: i64) -> StoreResult<u64> {
@@ -238,12 +256,25 @@ impl PostgresStore {
     /// Connects to the database a `postgres://` URL names and brings its schema up to date.
     /// TLS follows the URL's `sslmode` (`require`, `verify-full` with `sslrootcert=…`).
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let options = PgConnectOptions::from_str(url)
+        Self::open_with(url, None).await
+    }
+
+    /// Opens a store whose password comes from `password` (not from the URL), and is asked for
+    /// again when the server refuses it: connections already open stay as they are, new ones
+    /// use the new password.
+    pub async fn open_with(
+        url: &str,
+        password: Option<Arc<dyn PasswordSource>>,
+    ) -> StoreResult<Self> {
+        let mut options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Internal(format!("the PostgreSQL URL is not valid: {e}")))?
             .application_name("ludex")
             // Listings bind optional filters as `$n IS NULL OR …`: planning each execution
             // with its values lets the planner drop the unused filters and pick an index.
             .options([("plan_cache_mode", "force_custom_plan")]);
+        if let Some(source) = &password {
+            options = options.password(&source.password().await.map_err(StoreError::Unavailable)?);
+        }
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(10))
@@ -267,6 +298,7 @@ impl PostgresStore {
         Ok(Self {
             pool,
             listings,
+            password,
             applied,
         })
     }
@@ -294,8 +326,12 @@ impl PostgresStore {
 
     /// Finds out why a conditional write matched no row.
     async fn missing_or_stale(&self, id: &GameId) -> StoreError {
+        let mut connection = match self.connection().await {
+            Ok(connection) => connection,
+            Err(e) => return e,
+        };
         match sqlx::query_scalar!("SELECT version FROM games WHERE id = $1", id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *connection)
             .await
         {
             Ok(Some(current)) => match to_version(current) {
@@ -305,6 +341,29 @@ impl PostgresStore {
             Ok(None) => StoreError::NotFound(id.clone()),
             Err(e) => store_error(e),
         }
+    }
+
+    /// A connection of `pool`. When the server refuses the password (rotated since the pool
+    /// connected), the password is asked for again, both pools take it for their new
+    /// connections, and the connection is tried once more.
+    async fn acquire(&self, pool: &PgPool) -> StoreResult<PoolConnection<Postgres>> {
+        match (pool.acquire().await, &self.password) {
+            (Err(e), Some(source)) if is_auth_failure(&e) => {
+                tracing::warn!(error = %e, "PostgreSQL refused the password; reading it again");
+                let password = source.password().await.map_err(StoreError::Unavailable)?;
+                for pool in [&self.pool, &self.listings] {
+                    let options = (*pool.connect_options()).clone().password(&password);
+                    pool.set_connect_options(options);
+                }
+                pool.acquire().await.map_err(store_error)
+            }
+            (acquired, _) => acquired.map_err(store_error),
+        }
+    }
+
+    /// A connection for a point read or a write.
+    async fn connection(&self) -> StoreResult<PoolConnection<Postgres>> {
+        self.acquire(&self.pool).await
     }
 
     /// Whether a game of `ids` is at or below the version its deleted predecessor reached.
@@ -405,7 +464,7 @@ impl Catalog for PostgresStore {
             "SELECT id, version, created_at, updated_at, content FROM games WHERE id = $1",
             id.as_str()
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await
         .map_err(store_error)?
         .map(|r| into_stored(r.id, r.version, r.created_at, r.updated_at, r.content))
@@ -487,7 +546,7 @@ impl Catalog for PostgresStore {
             now,
             from_version(if_version)?,
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await
         .map_err(store_error)?;
         let Some(r) = result else {
@@ -532,7 +591,7 @@ impl Catalog for PostgresStore {
             id.as_str(),
             from_version(if_version)?,
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await
         .map_err(store_error)?;
         match deleted {
@@ -662,7 +721,8 @@ impl Catalog for PostgresStore {
         let after = cursor::decode(query)?;
         let key = after_key(query.sort.field, after.as_ref())?;
         let after_id = after.as_ref().map(|a| a.id.as_str());
-        let pool = &self.listings;
+        let mut listing = self.acquire(&self.listings).await?;
+        let pool = &mut *listing;
         // The sort's statement in the query's direction: ascending walks its index forward
         // from the cursor, descending backward.
         macro_rules! sorted {
@@ -721,7 +781,7 @@ impl Catalog for PostgresStore {
 
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query_scalar!("SELECT count(*) FROM ingests WHERE false")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.connection().await?)
             .await
             .map_err(store_error)?;
         Ok(())
@@ -735,7 +795,7 @@ impl Ledger for PostgresStore {
             r#"SELECT record::text AS "record!" FROM ingests WHERE id = $1"#,
             id.as_str()
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await
         .map_err(store_error)?;
         record.map(|json| ledger_entry(&json, id)).transpose()
@@ -751,7 +811,7 @@ impl Ledger for PostgresStore {
             record.started_at,
             json,
         )
-        .execute(&self.pool)
+        .execute(&mut *self.connection().await?)
         .await
         .map_err(store_error)?;
         Ok(())
@@ -765,7 +825,7 @@ impl Ledger for PostgresStore {
              ORDER BY started_at DESC, id DESC LIMIT 1",
         )
         .bind(key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.connection().await?)
         .await
         .map_err(store_error)?;
         record
@@ -784,7 +844,7 @@ impl Ledger for PostgresStore {
             id,
             i64::from(query.limit) + 1,
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.connection().await?)
         .await
         .map_err(store_error)?;
         let limit = query.limit as usize;
