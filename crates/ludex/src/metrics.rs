@@ -30,7 +30,8 @@ pub const INGEST_BYTES: &str = "ludex_ingest_bytes";
 pub const INGEST_STAGE_DURATION_MS: &str = "ludex_ingest_stage_duration_ms";
 /// Ingests that ran again over an upload whose earlier attempt failed or was interrupted.
 pub const INGEST_WRITE_RETRIES: &str = "ludex_ingest_write_retries";
-/// API responses, dimensions `Route` and `StatusClass`.
+/// API responses, dimensions `Route` and `StatusClass`; on Lambda also `FunctionVersion` and
+/// `FunctionVersion` + `StatusClass` (what the release alarms judge a new version by).
 pub const API_REQUESTS: &str = "ludex_api_requests";
 /// API response time, dimension `Route`.
 pub const API_LATENCY_MS: &str = "ludex_api_latency_ms";
@@ -51,6 +52,16 @@ pub const ALL_NAMES: [&str; 8] = [
 pub const DIMENSION_STAGE: &str = "Stage";
 pub const DIMENSION_ROUTE: &str = "Route";
 pub const DIMENSION_STATUS_CLASS: &str = "StatusClass";
+/// The Lambda function version that served a request (`AWS_LAMBDA_FUNCTION_VERSION`).
+pub const DIMENSION_FUNCTION_VERSION: &str = "FunctionVersion";
+
+/// The dimension sets of `ludex_api_requests` in EMF documents: by route, and, when the
+/// function version is known, by version (the release alarms' request count and 5xx count).
+pub const API_REQUEST_DIMENSIONS: [&[&str]; 3] = [
+    &[DIMENSION_ROUTE, DIMENSION_STATUS_CLASS],
+    &[DIMENSION_FUNCTION_VERSION],
+    &[DIMENSION_FUNCTION_VERSION, DIMENSION_STATUS_CLASS],
+];
 
 /// The route of requests that matched no route, so unknown paths do not make new series.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -133,7 +144,11 @@ pub struct Metrics {
 enum Sink {
     Off,
     Registry(Box<Registry>),
-    Emf(Mutex<Box<dyn Write + Send>>),
+    Emf {
+        out: Mutex<Box<dyn Write + Send>>,
+        /// The Lambda function version this process runs, if any.
+        version: Option<String>,
+    },
 }
 
 impl Metrics {
@@ -156,9 +171,18 @@ impl Metrics {
         Self::with(Sink::Registry(Box::new(Registry::new())))
     }
 
-    /// EMF documents, one JSON line each, written to `out`.
+    /// EMF documents, one JSON line each, written to `out`; API requests carry the Lambda
+    /// function version this process runs (`AWS_LAMBDA_FUNCTION_VERSION`) when there is one.
     pub fn emf(out: Box<dyn Write + Send>) -> Self {
-        Self::with(Sink::Emf(Mutex::new(out)))
+        Self::emf_of_version(out, std::env::var("AWS_LAMBDA_FUNCTION_VERSION").ok())
+    }
+
+    /// EMF documents of a given function version (`None`: not on Lambda).
+    pub fn emf_of_version(out: Box<dyn Write + Send>, version: Option<String>) -> Self {
+        Self::with(Sink::Emf {
+            out: Mutex::new(out),
+            version,
+        })
     }
 
     /// Counts nothing (one-shot commands).
@@ -177,7 +201,7 @@ impl Metrics {
         match &*self.sink {
             Sink::Off => {}
             Sink::Registry(registry) => registry.record_ingest(ingest),
-            Sink::Emf(out) => {
+            Sink::Emf { out, .. } => {
                 let documents = emf::ingest_documents(ingest, emf::now_millis());
                 emit(out, &documents);
             }
@@ -189,8 +213,16 @@ impl Metrics {
         match &*self.sink {
             Sink::Off => {}
             Sink::Registry(registry) => registry.record_request(route, status, latency),
-            Sink::Emf(out) => {
-                let document = emf::request_document(route, status, latency, emf::now_millis());
+            Sink::Emf { out, version } => {
+                let document = emf::request_document(
+                    &emf::Request {
+                        route,
+                        status,
+                        latency,
+                        version: version.as_deref(),
+                    },
+                    emf::now_millis(),
+                );
                 emit(out, std::slice::from_ref(&document));
             }
         }
@@ -238,9 +270,9 @@ pub mod emf {
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 
-    /// Metrics that share one set of dimensions: (dimension keys, [(metric name, unit)]).
-    type Directive = (
-        &'static [&'static str],
+    /// Metrics that share their dimension sets: ([dimension keys], [(metric name, unit)]).
+    type Directive<'a> = (
+        &'a [&'static [&'static str]],
         &'static [(&'static str, &'static str)],
     );
 
@@ -250,7 +282,7 @@ pub mod emf {
             .map(|(dimensions, metrics)| {
                 json!({
                     "Namespace": NAMESPACE,
-                    "Dimensions": [dimensions],
+                    "Dimensions": dimensions,
                     "Metrics": metrics
                         .iter()
                         .map(|(name, unit)| json!({"Name": name, "Unit": unit}))
@@ -285,7 +317,7 @@ pub mod emf {
         let mut documents = vec![document(
             timestamp,
             &[(
-                &[],
+                &[&[]],
                 &[
                     (INGEST_FILES, "Count"),
                     (INGEST_RECORDS_ACCEPTED, "Count"),
@@ -307,7 +339,7 @@ pub mod emf {
             documents.push(document(
                 timestamp,
                 &[(
-                    &[DIMENSION_STAGE],
+                    &[&[DIMENSION_STAGE]],
                     &[(INGEST_STAGE_DURATION_MS, "Milliseconds")],
                 )],
                 members,
@@ -316,24 +348,42 @@ pub mod emf {
         documents
     }
 
-    /// One API response: its count by route and status class, its latency by route.
-    pub fn request_document(route: &str, status: u16, latency: Duration, timestamp: u64) -> Value {
+    /// One API response as the EMF document sees it.
+    pub struct Request<'a> {
+        /// The matched path template.
+        pub route: &'a str,
+        pub status: u16,
+        pub latency: Duration,
+        /// The Lambda function version that served it, when on Lambda.
+        pub version: Option<&'a str>,
+    }
+
+    /// One API response: its count by route and status class (and by function version, with
+    /// and without the status class, when the version is known), its latency by route.
+    pub fn request_document(request: &Request<'_>, timestamp: u64) -> Value {
         let mut members = Map::new();
-        members.insert(DIMENSION_ROUTE.into(), route.into());
-        members.insert(DIMENSION_STATUS_CLASS.into(), status_class(status).into());
+        members.insert(DIMENSION_ROUTE.into(), request.route.into());
+        members.insert(
+            DIMENSION_STATUS_CLASS.into(),
+            status_class(request.status).into(),
+        );
         members.insert(API_REQUESTS.into(), 1.into());
         members.insert(
             API_LATENCY_MS.into(),
-            rounded(latency.as_secs_f64() * 1000.0),
+            rounded(request.latency.as_secs_f64() * 1000.0),
         );
+        let request_sets: &[&'static [&'static str]] = match request.version {
+            Some(version) => {
+                members.insert(DIMENSION_FUNCTION_VERSION.into(), version.into());
+                &API_REQUEST_DIMENSIONS
+            }
+            None => &API_REQUEST_DIMENSIONS[..1],
+        };
         document(
             timestamp,
             &[
-                (
-                    &[DIMENSION_ROUTE, DIMENSION_STATUS_CLASS],
-                    &[(API_REQUESTS, "Count")],
-                ),
-                (&[DIMENSION_ROUTE], &[(API_LATENCY_MS, "Milliseconds")]),
+                (request_sets, &[(API_REQUESTS, "Count")]),
+                (&[&[DIMENSION_ROUTE]], &[(API_LATENCY_MS, "Milliseconds")]),
             ],
             members,
         )

@@ -168,6 +168,66 @@ fn emf_lines_follow_the_embedded_metric_format_with_the_dashboard_dimensions() {
     assert_eq!(documents[0]["key"], "uploads/bad.ndjson");
 }
 
+#[test]
+fn on_lambda_api_requests_are_counted_by_function_version_as_the_release_alarms_read_them() {
+    let out = Captured::default();
+    let metrics = Metrics::emf_of_version(Box::new(out.clone()), Some("7".into()));
+    metrics.record_request("/games", 200, Duration::from_millis(2));
+    metrics.record_request("/games", 503, Duration::from_millis(3));
+    let defined: Vec<_> = out.json_lines().iter().flat_map(check_emf).collect();
+    let sum = |dims: &[(&str, &str)]| -> f64 {
+        let dims: BTreeMap<String, String> = dims
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        defined
+            .iter()
+            .filter(|(n, _, d)| n == metrics::API_REQUESTS && *d == dims)
+            .map(|(_, v, _)| *v)
+            .sum()
+    };
+    assert_eq!(sum(&[("FunctionVersion", "7")]), 2.0);
+    assert_eq!(
+        sum(&[("FunctionVersion", "7"), ("StatusClass", "5xx")]),
+        1.0
+    );
+    assert_eq!(sum(&[("Route", "/games"), ("StatusClass", "5xx")]), 1.0);
+
+    // Every dimension set an alarm or the dashboard reads ludex_api_requests by is one the
+    // documents define.
+    let emitted: BTreeSet<BTreeSet<&str>> = metrics::API_REQUEST_DIMENSIONS
+        .iter()
+        .map(|set| set.iter().copied().collect())
+        .collect();
+    let main = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../infra/terraform/modules/observability/main.tf"),
+    )
+    .unwrap();
+    let mut read = 0;
+    for block in main.split("metric {").skip(1) {
+        let block = &block[..block.find('}').map_or(block.len(), |e| e + 1)];
+        let Some(dimensions) = block
+            .lines()
+            .find(|l| l.trim_start().starts_with("dimensions"))
+            .filter(|_| block.contains("local.app_metric_names.api_requests"))
+        else {
+            continue;
+        };
+        let keys: BTreeSet<&str> = dimensions
+            .split(['{', ',', '}'])
+            .filter_map(|part| part.split_once('=').map(|(k, _)| k.trim()))
+            .filter(|k| !k.is_empty() && *k != "dimensions")
+            .collect();
+        assert!(
+            emitted.contains(&keys),
+            "an alarm reads ludex_api_requests by {keys:?}, which no document defines"
+        );
+        read += 1;
+    }
+    assert!(read >= 2, "the release alarms read the request counts");
+}
+
 #[tokio::test]
 async fn with_emf_metrics_requests_are_counted_on_stdout_and_metrics_is_not_served() {
     let out = Captured::default();

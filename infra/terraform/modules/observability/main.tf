@@ -237,9 +237,9 @@ resource "aws_cloudwatch_metric_alarm" "release_throttles" {
 
 # The application's own 5xx answers: Lambda counts a handled 500 as a success.
 # Reads ludex_api_requests with the FunctionVersion dimension (the version that
-# served the request, from AWS_LAMBDA_FUNCTION_VERSION): the API function must
-# emit that dimension set, [FunctionVersion] and [FunctionVersion, StatusClass]
-# (docs/ci-cd.md); until it does the alarm sees no data and stays quiet.
+# served the request, from AWS_LAMBDA_FUNCTION_VERSION): the API function emits
+# the dimension sets [FunctionVersion] and [FunctionVersion, StatusClass] (a Rust
+# test checks them against the dimensions read here; docs/ci-cd.md).
 resource "aws_cloudwatch_metric_alarm" "release_api_5xx_rate" {
   alarm_name          = "${var.api_function_name}-release-5xx-rate"
   alarm_description   = "The version ${var.api_function_name}:${var.api_function_alias_name} runs answered more than ${var.release_5xx_rate_threshold * 100} % of at least ${var.release_min_invocations} requests in a minute with a 5xx."
