@@ -278,19 +278,44 @@ impl From<StagedGame> for Row {
     }
 }
 
+/// An insert whose new game is at `$version`.
 macro_rules! insert_game_sql {
-    () => {
-        "INSERT INTO games (id, title, title_key, release_key, release_year, rating_key,
+    ($version:expr) => {
+        concat!(
+            "INSERT INTO games (id, title, title_key, release_key, release_year, rating_key,
     platforms_key, genres_key, content, content_hash, version, created_at, updated_at, attempt, attempt_pos)
-  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-    1 + coalesce((SELECT version FROM game_tombstones WHERE id = ?1), 0), ?11, ?11, ?12, ?13)"
+  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ",
+            $version,
+            ", ?11, ?11, ?12, ?13)"
+        )
     };
 }
 
-const INSERT_GAME: &str = insert_game_sql!();
+/// A new game counts on from its id's tombstone, if the id was used before.
+macro_rules! counted_version {
+    () => {
+        "1 + coalesce((SELECT version FROM game_tombstones WHERE id = ?1), 0)"
+    };
+}
+
+const INSERT_GAME: &str = insert_game_sql!(counted_version!());
 
 /// The first try of an upsert: insert unless the id exists.
-const INSERT_NEW: &str = concat!(insert_game_sql!(), " ON CONFLICT(id) DO NOTHING");
+const INSERT_NEW: &str = concat!(
+    insert_game_sql!(counted_version!()),
+    " ON CONFLICT(id) DO NOTHING"
+);
+
+/// The same while no game was ever deleted: every new game is at version 1, without a lookup
+/// per row (the ingest's hot path; the writer holds the transaction, so no delete can come
+/// between the check and the inserts).
+const INSERT_NEW_FIRST: &str = concat!(insert_game_sql!("1"), " ON CONFLICT(id) DO NOTHING");
+
+/// Whether any game was ever deleted.
+fn has_tombstones(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM game_tombstones)")?
+        .query_row([], |r| r.get(0))
+}
 
 const UPDATE_GAME: &str =
     "UPDATE games SET title = ?2, title_key = ?3, release_key = ?4, release_year = ?5,
@@ -575,7 +600,7 @@ impl SqliteStore {
             let tx = conn.transaction().map_err(internal)?;
             let before = max_seq(&tx).map_err(internal)?;
             {
-                let mut insert = tx.prepare_cached(INSERT_GAME).map_err(internal)?;
+                let mut insert = tx.prepare_cached(insert_game_sql!("1")).map_err(internal)?;
                 for row in chunk {
                     insert
                         .execute(&row_params(row, &stamp)[..])
@@ -712,7 +737,11 @@ impl Catalog for SqliteStore {
             let tx = conn.transaction().map_err(internal)?;
             let before = max_seq(&tx).map_err(internal)?;
             let outcomes = {
-                let mut insert = tx.prepare_cached(INSERT_NEW).map_err(internal)?;
+                let insert_new = match has_tombstones(&tx).map_err(internal)? {
+                    true => INSERT_NEW,
+                    false => INSERT_NEW_FIRST,
+                };
+                let mut insert = tx.prepare_cached(insert_new).map_err(internal)?;
                 batch
                     .into_iter()
                     .map(|staged| upsert_one(&tx, &mut insert, staged, &mut stamp))
