@@ -3,6 +3,7 @@
 use crate::app::{TestApp, app, app_with};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use futures::StreamExt as _;
 use http_body_util::BodyExt;
 use ludex::api::ApiConfig;
 use ludex::ingest::{IngestConfig, Ingestor, Upload};
@@ -786,6 +787,42 @@ async fn upload_raw(app: &TestApp, filename: &str, body: &[u8]) -> Reply {
             .unwrap(),
     )
     .await
+}
+
+#[tokio::test]
+async fn an_upload_may_take_longer_than_the_request_timeout_while_its_body_keeps_coming() {
+    let app = app_with(ApiConfig {
+        request_timeout: std::time::Duration::from_millis(300),
+        ..ApiConfig::default()
+    });
+    let lines = [
+        "{\"id\": \"slow-1\", \"title\": \"Slow One\"}\n",
+        "{\"id\": \"slow-2\", \"title\": \"Slow Two\"}\n",
+        "{\"id\": \"slow-3\", \"title\": \"Slow Three\"}\n",
+    ];
+    // Three chunks 200 ms apart: 600 ms in all, twice the request timeout.
+    let chunks = futures::stream::iter(lines).then(|line| async move {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        Ok::<_, std::io::Error>(bytes::Bytes::from(line))
+    });
+    let reply = app
+        .send(
+            app.write("POST", "/uploads?filename=slow.ndjson")
+                .header(header::CONTENT_TYPE, "application/x-ndjson")
+                .body(Body::from_stream(chunks))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    // Every other request keeps the whole-request timeout; GET /uploads is still a 405.
+    app.get("/uploads")
+        .await
+        .problem(StatusCode::METHOD_NOT_ALLOWED);
 }
 
 #[tokio::test]

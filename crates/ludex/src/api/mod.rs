@@ -97,7 +97,6 @@ pub fn router(state: AppState) -> Router {
             "/games/{id}/cover",
             get(games::get_cover).put(games::put_cover),
         )
-        .route("/uploads", post(ingests::upload))
         .route("/ingests", get(ingests::list))
         .route("/ingests/{id}", get(ingests::get))
         .route("/ingests/{id}/rejects", get(ingests::rejects))
@@ -109,6 +108,16 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ui::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
+        // Added after the timeout: an upload streams for as long as its body keeps coming
+        // (`serve`'s body timeout between chunks) up to its size limit, however long that is.
+        .route(
+            "/uploads",
+            post(ingests::upload).fallback(method_not_allowed),
+        )
         // Bodies are read by the handlers with their own limits and problem+json errors.
         .layer(DefaultBodyLimit::disable())
         .with_state(state);
@@ -142,10 +151,6 @@ pub fn router(state: AppState) -> Router {
     // throughput (BENCHMARKS.md); info lines get the request id from the request context.
     routes
         .layer(tower::util::option_layer(cors))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout,
-        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
                 let id = request
