@@ -19,6 +19,38 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The exit codes of `ludex`, for scripts (listed in `ludex --help` and the README).
+pub mod exit {
+    /// Anything not listed below.
+    pub const ERROR: u8 = 1;
+    /// Some records were rejected; the rest landed.
+    pub const REJECTED: u8 = 3;
+    /// A file failed as a whole.
+    pub const FILE_FAILED: u8 = 4;
+    /// The store or the bucket is unavailable; trying again may work (`EX_TEMPFAIL`).
+    pub const UNAVAILABLE: u8 = 75;
+
+    /// The code an error ends `ludex` with: `UNAVAILABLE` when anything in its chain is a
+    /// passing fault of the store or the bucket, `ERROR` otherwise.
+    pub fn of_error(error: &anyhow::Error) -> u8 {
+        use crate::bucket::BucketError;
+        use crate::ingest::IngestError;
+        use ludex_domain::StoreError;
+        let passing = error.chain().any(|cause| {
+            cause
+                .downcast_ref::<StoreError>()
+                .is_some_and(|e| matches!(e, StoreError::Unavailable(_)))
+                || cause
+                    .downcast_ref::<BucketError>()
+                    .is_some_and(BucketError::is_transient)
+                || cause
+                    .downcast_ref::<IngestError>()
+                    .is_some_and(IngestError::is_transient)
+        });
+        if passing { UNAVAILABLE } else { ERROR }
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ludex",
@@ -27,7 +59,14 @@ use std::time::{Duration, Instant};
     long_about = "A game catalog: ingest JSON files of games, then list, search and export them.\n\n\
         Everything is kept under the data directory (./ludex-data unless --data-dir says otherwise): \
         a SQLite database with the catalog and the ingest ledger, and a bucket folder where \
-        rejects reports are written."
+        rejects reports are written.",
+    after_help = "Exit codes:\n  \
+        0   success\n  \
+        1   an error not listed below (bad settings, a game not found, an internal error)\n  \
+        2   usage: an unknown option or a bad value\n  \
+        3   ingested, but some records were rejected (the rest landed)\n  \
+        4   a file failed as a whole (not JSON, too large, nothing landed)\n  \
+        75  the store or the bucket is unavailable; trying again later may work"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -553,8 +592,9 @@ impl Drop for Bar {
     }
 }
 
+/// Ingests each file; the exit code is the worst outcome (see [`exit`]).
 async fn ingest_files(ingestor: &Ingestor, files: &[PathBuf]) -> Result<ExitCode> {
-    let mut clean = true;
+    let mut worst = 0;
     for file in files {
         let absolute = std::path::absolute(file)
             .with_context(|| format!("cannot resolve {}", file.display()))?;
@@ -580,13 +620,13 @@ async fn ingest_files(ingestor: &Ingestor, files: &[PathBuf]) -> Result<ExitCode
             started.elapsed(),
             ingestor.bucket().local_root(),
         );
-        clean &= outcome.record.status == IngestStatus::Succeeded;
+        worst = worst.max(match outcome.record.status {
+            IngestStatus::Failed => exit::FILE_FAILED,
+            IngestStatus::PartiallyFailed => exit::REJECTED,
+            _ => 0,
+        });
     }
-    Ok(if clean {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(ExitCode::from(worst))
 }
 
 fn print_outcome(file: &Path, outcome: &IngestOutcome, took: Duration, bucket_root: Option<&Path>) {

@@ -52,7 +52,7 @@ fn bad_records_are_printed_with_line_and_reason_and_the_good_ones_land() {
             examples().join("bad-games.ndjson").to_str().unwrap(),
         ],
     );
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
     let text = stdout(&output);
     for expected in [
         "partially_failed — 3 accepted",
@@ -194,7 +194,7 @@ fn a_truncated_array_fails_as_a_whole_naming_the_byte_offset() {
     let file = dir.path().join("truncated.json");
     std::fs::write(&file, br#"[{"title":"Complete"},{"title":"Cut off"#).unwrap();
     let output = ludex(data.path(), &["ingest", file.to_str().unwrap()]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(4));
     let text = stdout(&output);
     assert!(text.contains("truncated.json: failed"), "{text}");
     assert!(text.contains("error: byte 39: invalid JSON"), "{text}");
@@ -388,5 +388,57 @@ fn numbers_in_unknown_fields_are_kept_exactly_as_given() {
         r#""nested":{"x":1.50,"y":[1e-7,0.1]}"#,
     ] {
         assert!(got.contains(kept), "{kept} not in {got}");
+    }
+}
+
+/// Scripts can tell every outcome apart by the exit code alone (`ludex --help` lists them).
+#[test]
+fn exit_codes_tell_success_rejects_a_failed_file_usage_and_an_unavailable_store_apart() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let code = |args: &[&str]| ludex(data.path(), args).status.code();
+    let good = examples().join("games.ndjson");
+    let bad = examples().join("bad-games.ndjson");
+    let not_json = dir.path().join("notes.json");
+    std::fs::write(&not_json, b"these are notes, not games").unwrap();
+
+    assert_eq!(code(&["ingest", good.to_str().unwrap()]), Some(0));
+    assert_eq!(code(&["ingest", bad.to_str().unwrap()]), Some(3), "rejects");
+    assert_eq!(
+        code(&["ingest", not_json.to_str().unwrap()]),
+        Some(4),
+        "a file that fails as a whole"
+    );
+    assert_eq!(
+        code(&["ingest", bad.to_str().unwrap(), not_json.to_str().unwrap()]),
+        Some(4),
+        "the worst outcome of several files"
+    );
+    assert_eq!(code(&["ingest", "--no-such-option"]), Some(2), "usage");
+    assert_eq!(
+        code(&["games", "list", "--limit", "nine"]),
+        Some(2),
+        "usage"
+    );
+    // Nothing listens on port 1: the store is unavailable, and trying again later may work.
+    let started = Instant::now();
+    assert_eq!(
+        code(&[
+            "--store",
+            "postgres://ludex@127.0.0.1:1/ludex",
+            "ingest",
+            good.to_str().unwrap()
+        ]),
+        Some(75),
+        "unavailable"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    let help = stdout(&ludex(data.path(), &["--help"]));
+    for listed in ["0 ", "1 ", "2 ", "3 ", "4 ", "75 "] {
+        assert!(
+            help.lines().any(|l| l.trim_start().starts_with(listed)),
+            "exit code {listed}is listed in --help:\n{help}"
+        );
     }
 }
