@@ -320,18 +320,41 @@ impl<'a> KeyFile<'a> {
         })
     }
 
-    fn save(&self, entries: &[KeyEntry]) -> Result<(), KeyError> {
+    /// Takes the key file's lock (an exclusive `flock` on `PATH.lock`, held until the
+    /// returned file is dropped): changes are read, made and written by one process at a
+    /// time, so two `keys create` at the same moment both keep their key.
+    fn lock(&self) -> Result<std::fs::File, KeyError> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
         }
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(std::path::PathBuf::from(name))
+            .map_err(|e| self.io(e))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| self.io(e.into()))?;
+        Ok(lock)
+    }
+
+    /// Replaces the key file with `entries`. Call with the lock held.
+    fn save(&self, entries: &[KeyEntry]) -> Result<(), KeyError> {
+        use std::io::Write as _;
         let text = serde_json::to_string_pretty(entries).map_err(|e| KeyError::Invalid {
             path: self.path.display().to_string(),
             reason: e.to_string(),
         })?;
-        // Written beside and renamed, so a crash never leaves half a key file.
+        // Written beside, flushed to disk and renamed, so a crash never leaves half a key
+        // file.
         let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, text + "\n").map_err(|e| self.io(e))?;
+        let mut file = std::fs::File::create(&tmp).map_err(|e| self.io(e))?;
         restrict_permissions(&tmp).map_err(|e| self.io(e))?;
+        file.write_all((text + "\n").as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| self.io(e))?;
         std::fs::rename(&tmp, self.path).map_err(|e| self.io(e))
     }
 
@@ -342,6 +365,7 @@ impl<'a> KeyFile<'a> {
         scope: Scope,
         now: String,
     ) -> Result<(String, KeyEntry), KeyError> {
+        let _lock = self.lock()?;
         let mut entries = self.load()?;
         if entries.iter().any(|e| e.name == name && !e.revoked) {
             return Err(KeyError::DuplicateName(name.to_owned()));
@@ -362,6 +386,7 @@ impl<'a> KeyFile<'a> {
     }
 
     pub fn revoke(&self, name: &str) -> Result<(), KeyError> {
+        let _lock = self.lock()?;
         let mut entries = self.load()?;
         let mut found = false;
         for entry in entries.iter_mut().filter(|e| e.name == name && !e.revoked) {

@@ -442,3 +442,34 @@ fn exit_codes_tell_success_rejects_a_failed_file_usage_and_an_unavailable_store_
         );
     }
 }
+
+/// Keys created at the same moment by separate processes are all kept: the key file is
+/// changed under a lock and replaced whole.
+#[test]
+fn keys_created_at_the_same_moment_are_all_kept() {
+    let data = tempfile::tempdir().unwrap();
+    for round in 0..3 {
+        let children: Vec<_> = (0..8)
+            .map(|i| {
+                Command::new(env!("CARGO_BIN_EXE_ludex"))
+                    .arg("--data-dir")
+                    .arg(data.path())
+                    .args(["keys", "create", "--name", &format!("k{round}-{i}")])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            assert!(output.status.success(), "{output:?}");
+        }
+    }
+    let listed = stdout(&ludex(data.path(), &["keys", "list"]));
+    let names: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names.len(), 24, "every key is kept:\n{listed}");
+}
