@@ -509,3 +509,295 @@ async fn api_gateway_requests_of_both_payload_versions_reach_the_router() {
         .expect("the game is stored");
     assert_eq!(stored.version, 1, "the stale PATCH changed nothing");
 }
+
+// --- Least privilege: both functions under IAM enforcement ----------------------------------
+
+/// A moto server of the test's own, whose IAM enforcement the test turns on and off (the
+/// shared server answers other tests, whose credentials no IAM user holds).
+struct EnforcingMoto {
+    endpoint: String,
+    _server: Guard,
+}
+
+impl EnforcingMoto {
+    fn start(suite: &str) -> Option<Self> {
+        let server = workspace().join("target/tools/venv/bin/moto_server");
+        if !server.is_file() {
+            skip(
+                suite,
+                &format!("moto_server is not at {}", server.display()),
+            );
+            return None;
+        }
+        let port = free_port();
+        let child = Command::new(server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let guard = Guard(child);
+        wait_for_port(port);
+        Some(Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _server: guard,
+        })
+    }
+
+    /// Turns IAM enforcement on (every request must be allowed by its user's policy) or off.
+    async fn enforce(&self, on: bool) {
+        let status = reqwest::Client::new()
+            .post(format!("{}/moto-api/reset-auth", self.endpoint))
+            .header("content-type", "text/plain")
+            .body(if on { "0" } else { "inf" })
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "reset-auth: {status}");
+    }
+
+    /// A new IAM user whose only policy is `function`'s as Terraform renders it (for this
+    /// bucket, table and parameter), without `removed`; its access key, and the actions the
+    /// function's code calls.
+    fn user(
+        &self,
+        function: &str,
+        names: (&str, &str, &str),
+        removed: Option<&str>,
+    ) -> (String, String, Vec<String>) {
+        let (bucket, table, parameter) = names;
+        let user = moto::unique_name("fn");
+        let mut command = Command::new(workspace().join("target/tools/venv/bin/python"));
+        command
+            .arg("moto_iam_user.py")
+            .args([&self.endpoint, function, bucket, table, parameter, &user])
+            .current_dir(workspace().join("tests/infra"));
+        if let Some(action) = removed {
+            command.args(["--without", action]);
+        }
+        let output = command.output().expect("python runs");
+        assert!(output.status.success(), "{output:?}");
+        let reply: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let text = |k: &str| reply[k].as_str().unwrap().to_owned();
+        let actions = reply["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect();
+        (text("access_key_id"), text("secret_access_key"), actions)
+    }
+}
+
+/// The ingest function over two uploads: one with a bad record (a rejects report is written)
+/// and a clean one (a stale report is deleted), its user's policy without `removed`. The code's
+/// actions, and what went wrong, if anything.
+async fn ingest_under_its_policy(
+    setup: &Setup,
+    moto: &EnforcingMoto,
+    removed: Option<&str>,
+) -> (Vec<String>, Result<(), String>) {
+    moto.enforce(false).await;
+    let (bucket, table, stores) = setup.fresh_store().await;
+    let objects = setup.bucket(&bucket);
+    let array = format!(
+        "[{}, {{\"title\": \"No year\", \"rating\": 42}}]",
+        game("Celeste", 2018)
+    );
+    objects
+        .put("uploads/dir/my games.json", array.into())
+        .await
+        .unwrap();
+    objects
+        .put(
+            "uploads/more.ndjson",
+            format!("{}\n", game("Tunic", 2022)).into(),
+        )
+        .await
+        .unwrap();
+    let (id, secret, actions) = moto.user("ingest_function", (&bucket, &table, "/-"), removed);
+    let function = setup.start(
+        &bucket,
+        &table,
+        &[
+            ("AWS_ACCESS_KEY_ID", &id),
+            ("AWS_SECRET_ACCESS_KEY", &secret),
+        ],
+    );
+    moto.enforce(true).await;
+    let (status, reply) = function.invoke(&fixture("s3-put.json", &bucket, &[])).await;
+    moto.enforce(false).await;
+    let outcome = async {
+        if status != 200 || reply != json!({"batchItemFailures": []}) {
+            return Err(format!("the invocation: {status} {reply}"));
+        }
+        for id in ["celeste-2018", "tunic-2022"] {
+            if !has_game(&stores, id).await {
+                return Err(format!("{id} did not land"));
+            }
+        }
+        let mut statuses: Vec<String> = ledger(&stores)
+            .await
+            .iter()
+            .map(|r| r.status.to_string())
+            .collect();
+        statuses.sort();
+        if statuses != ["partially_failed", "succeeded"] {
+            return Err(format!("the ledger says {statuses:?}"));
+        }
+        Ok(())
+    }
+    .await;
+    (
+        actions,
+        outcome.map_err(|e| format!("{e}\n{}", function.logs())),
+    )
+}
+
+/// The API function through a game's life (create, read, list, cover up and down, delete),
+/// its user's policy without `removed`.
+async fn api_under_its_policy(
+    setup: &Setup,
+    moto: &EnforcingMoto,
+    removed: Option<&str>,
+) -> (Vec<String>, Result<(), String>) {
+    moto.enforce(false).await;
+    let (bucket, table, _stores) = setup.fresh_store().await;
+    let key = "ludex_least-privilege-key";
+    let keys = json!([{
+        "name": "ci", "scope": "write", "created_at": "2026-11-23T00:00:00.000Z", "revoked": false,
+        "hash": format!("blake3:{}", blake3::hash(key.as_bytes()).to_hex()),
+    }]);
+    let parameter = format!("/{}/api-keys", moto::unique_name("ludex"));
+    aws_sdk_ssm::Client::new(&ludex::aws::sdk_config(Some(&setup.moto)).await)
+        .put_parameter()
+        .name(&parameter)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .value(keys.to_string())
+        .send()
+        .await
+        .unwrap();
+    let (id, secret, actions) = moto.user("api_function", (&bucket, &table, &parameter), removed);
+    let function = setup.start(
+        &bucket,
+        &table,
+        &[
+            ("AWS_ACCESS_KEY_ID", &id),
+            ("AWS_SECRET_ACCESS_KEY", &secret),
+            ("LUDEX_API_KEYS_PARAMETER", &parameter),
+            ("LUDEX_READS_REQUIRE_KEY", "false"),
+            ("LUDEX_CORS_ORIGINS", ""),
+            ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
+        ],
+    );
+    // One request of the HTTP API (payload 2.0), built from the GET fixture.
+    let request = |method: &str, path: &str, body: Option<(&str, String, bool)>| {
+        let mut event = fixture("apigw-v2-get-game.json", &bucket, &[]);
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        event["rawPath"] = path.into();
+        event["rawQueryString"] = query.into();
+        event["requestContext"]["http"]["method"] = method.into();
+        event["requestContext"]["http"]["path"] = path.into();
+        event["headers"]["authorization"] = format!("Bearer {key}").into();
+        if let Some((content_type, body, base64)) = body {
+            event["headers"]["content-type"] = content_type.into();
+            event["body"] = body.into();
+            event["isBase64Encoded"] = base64.into();
+        }
+        event
+    };
+    let png = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")
+    };
+    let steps = [
+        (
+            request(
+                "POST",
+                "/games",
+                Some(("application/json", game("Hades", 2020), false)),
+            ),
+            201,
+        ),
+        (request("GET", "/games/hades-2020", None), 200),
+        (request("GET", "/games?limit=5", None), 200),
+        (
+            request(
+                "PUT",
+                "/games/hades-2020/cover",
+                Some(("image/png", png, true)),
+            ),
+            200,
+        ),
+        (request("GET", "/games/hades-2020/cover", None), 200),
+        (request("DELETE", "/games/hades-2020", None), 204),
+    ];
+    moto.enforce(true).await;
+    let mut outcome = Ok(());
+    for (event, expected) in steps {
+        let (_, reply) = function.invoke(&event).await;
+        if reply["statusCode"] != expected {
+            outcome = Err(format!(
+                "{} {}: {reply}",
+                event["requestContext"]["http"]["method"], event["rawPath"]
+            ));
+            break;
+        }
+    }
+    moto.enforce(false).await;
+    (
+        actions,
+        outcome.map_err(|e| format!("{e}\n{}", function.logs())),
+    )
+}
+
+/// Each function's policy, as Terraform renders it, is enough for what its code does, and
+/// every action in it is needed: taken away, some step fails. The actions the Lambda service
+/// uses with the role (logs, traces, the dead-letter queue, network interfaces, KMS for the
+/// bucket's and table's encryption) cannot be exercised here; docs/deploy.md lists them.
+#[tokio::test]
+#[ignore = "needs the x86_64 packages of scripts/check-lambda; scripts/test runs it"]
+async fn each_function_runs_on_its_policy_alone_and_needs_every_action_in_it() {
+    for function in ["ingest_function", "api_function"] {
+        let suite = format!("least privilege ({function})");
+        let binary = match function {
+            "ingest_function" => "ludex-ingest-lambda",
+            _ => "ludex-api-lambda",
+        };
+        let Some(mut setup) = Setup::find(&suite, binary) else {
+            return;
+        };
+        let Some(moto) = EnforcingMoto::start(&suite) else {
+            return;
+        };
+        setup.moto = moto.endpoint.clone();
+        let run = |removed: Option<String>| {
+            let (setup, moto) = (&setup, &moto);
+            async move {
+                match function {
+                    "ingest_function" => {
+                        ingest_under_its_policy(setup, moto, removed.as_deref()).await
+                    }
+                    _ => api_under_its_policy(setup, moto, removed.as_deref()).await,
+                }
+            }
+        };
+        let (actions, outcome) = run(None).await;
+        if let Err(e) = outcome {
+            panic!("{function} fails on its own policy: {e}");
+        }
+        assert!(!actions.is_empty());
+        let mut unneeded = Vec::new();
+        for action in &actions {
+            let (_, outcome) = run(Some(action.clone())).await;
+            if outcome.is_ok() {
+                unneeded.push(action.clone());
+            }
+        }
+        assert!(
+            unneeded.is_empty(),
+            "{function} runs without {unneeded:?}: the policy grants more than the code uses"
+        );
+    }
+}

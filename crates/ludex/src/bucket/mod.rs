@@ -158,7 +158,10 @@ impl Bucket {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(name)
-            .with_http_connector(FirstUse);
+            .with_http_connector(FirstUse)
+            // ludex deletes one key at a time: a plain `DELETE /key`, authorised against that
+            // key like every other object call, instead of a one-key `POST /?delete`.
+            .with_disable_bulk_delete(true);
         if let Some(endpoint) = endpoint {
             builder = builder
                 .with_endpoint(endpoint)
