@@ -66,7 +66,7 @@ async fn init_ingest_list_and_export_work_on_dynamodb_and_s3() {
 
     let bad = examples().join("bad-games.ndjson");
     let ingest = aws.ludex(&["ingest", bad.to_str().unwrap()]);
-    assert_eq!(ingest.status.code(), Some(1), "{ingest:?}");
+    assert_eq!(ingest.status.code(), Some(3), "{ingest:?}");
     assert!(
         stdout(&ingest).contains("3 accepted"),
         "valid records land: {ingest:?}"
