@@ -76,6 +76,24 @@ impl Setup {
         (bucket, table, stores)
     }
 
+    /// An SSM parameter holding the hash of one write key, as `ludex keys` writes it; its name.
+    async fn api_key_parameter(&self, key: &str) -> String {
+        let keys = json!([{
+            "name": "ci", "scope": "write", "created_at": "2026-11-23T00:00:00.000Z", "revoked": false,
+            "hash": format!("blake3:{}", blake3::hash(key.as_bytes()).to_hex()),
+        }]);
+        let parameter = format!("/{}/api-keys", moto::unique_name("ludex"));
+        aws_sdk_ssm::Client::new(&ludex::aws::sdk_config(Some(&self.moto)).await)
+            .put_parameter()
+            .name(&parameter)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .value(keys.to_string())
+            .send()
+            .await
+            .unwrap();
+        parameter
+    }
+
     fn bucket(&self, name: &str) -> ludex::bucket::Bucket {
         ludex::bucket::Bucket::s3(name, Some(&self.moto)).unwrap()
     }
@@ -134,6 +152,16 @@ impl Setup {
             logs,
         }
     }
+}
+
+/// The API function's settings as Terraform sets them, with its keys in `parameter`.
+fn api_settings(parameter: &str) -> [(&'static str, &str); 4] {
+    [
+        ("LUDEX_API_KEYS_PARAMETER", parameter),
+        ("LUDEX_READS_REQUIRE_KEY", "false"),
+        ("LUDEX_CORS_ORIGINS", ""),
+        ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
+    ]
 }
 
 /// A child process, killed when the test ends.
@@ -434,29 +462,8 @@ async fn api_gateway_requests_of_both_payload_versions_reach_the_router() {
     };
     let (bucket, table, stores) = setup.fresh_store().await;
     let key = "ludex_emulator-test-key";
-    let keys = json!([{
-        "name": "ci", "scope": "write", "created_at": "2026-11-23T00:00:00.000Z", "revoked": false,
-        "hash": format!("blake3:{}", blake3::hash(key.as_bytes()).to_hex()),
-    }]);
-    let parameter = format!("/{}/api-keys", moto::unique_name("ludex"));
-    aws_sdk_ssm::Client::new(&ludex::aws::sdk_config(Some(&setup.moto)).await)
-        .put_parameter()
-        .name(&parameter)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .value(keys.to_string())
-        .send()
-        .await
-        .unwrap();
-    let function = setup.start(
-        &bucket,
-        &table,
-        &[
-            ("LUDEX_API_KEYS_PARAMETER", &parameter),
-            ("LUDEX_READS_REQUIRE_KEY", "false"),
-            ("LUDEX_CORS_ORIGINS", ""),
-            ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
-        ],
-    );
+    let parameter = setup.api_key_parameter(key).await;
+    let function = setup.start(&bucket, &table, &api_settings(&parameter));
     let vars = [("API_KEY", key)];
 
     // HTTP API (payload 2.0) on its `$default` stage, as Terraform deploys it.
@@ -665,32 +672,14 @@ async fn api_under_its_policy(
     moto.enforce(false).await;
     let (bucket, table, _stores) = setup.fresh_store().await;
     let key = "ludex_least-privilege-key";
-    let keys = json!([{
-        "name": "ci", "scope": "write", "created_at": "2026-11-23T00:00:00.000Z", "revoked": false,
-        "hash": format!("blake3:{}", blake3::hash(key.as_bytes()).to_hex()),
-    }]);
-    let parameter = format!("/{}/api-keys", moto::unique_name("ludex"));
-    aws_sdk_ssm::Client::new(&ludex::aws::sdk_config(Some(&setup.moto)).await)
-        .put_parameter()
-        .name(&parameter)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .value(keys.to_string())
-        .send()
-        .await
-        .unwrap();
+    let parameter = setup.api_key_parameter(key).await;
     let (id, secret, actions) = moto.user("api_function", (&bucket, &table, &parameter), removed);
-    let function = setup.start(
-        &bucket,
-        &table,
-        &[
-            ("AWS_ACCESS_KEY_ID", &id),
-            ("AWS_SECRET_ACCESS_KEY", &secret),
-            ("LUDEX_API_KEYS_PARAMETER", &parameter),
-            ("LUDEX_READS_REQUIRE_KEY", "false"),
-            ("LUDEX_CORS_ORIGINS", ""),
-            ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
-        ],
-    );
+    let mut settings = api_settings(&parameter).to_vec();
+    settings.extend([
+        ("AWS_ACCESS_KEY_ID", id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", secret.as_str()),
+    ]);
+    let function = setup.start(&bucket, &table, &settings);
     // One request of the HTTP API (payload 2.0), built from the GET fixture.
     let request = |method: &str, path: &str, body: Option<(&str, String, bool)>| {
         let mut event = fixture("apigw-v2-get-game.json", &bucket, &[]);
