@@ -98,6 +98,14 @@ fn check_emf(document: &Value) -> Vec<(String, f64, BTreeMap<String, String>)> {
     defined
 }
 
+/// Dimension names and values as `check_emf` reports them.
+fn dimensions(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 #[test]
 fn emf_lines_follow_the_embedded_metric_format_with_the_dashboard_dimensions() {
     let out = Captured::default();
@@ -125,10 +133,7 @@ fn emf_lines_follow_the_embedded_metric_format_with_the_dashboard_dimensions() {
     );
     let defined: Vec<_> = documents.iter().flat_map(check_emf).collect();
     let value = |name: &str, dims: &[(&str, &str)]| {
-        let dims: BTreeMap<String, String> = dims
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let dims = dimensions(dims);
         defined
             .iter()
             .find(|(n, _, d)| n == name && *d == dims)
@@ -176,10 +181,7 @@ fn on_lambda_api_requests_are_counted_by_function_version_as_the_release_alarms_
     metrics.record_request("/games", 503, Duration::from_millis(3));
     let defined: Vec<_> = out.json_lines().iter().flat_map(check_emf).collect();
     let sum = |dims: &[(&str, &str)]| -> f64 {
-        let dims: BTreeMap<String, String> = dims
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let dims = dimensions(dims);
         defined
             .iter()
             .filter(|(n, _, d)| n == metrics::API_REQUESTS && *d == dims)
