@@ -16,7 +16,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const GAMES: u64 = 100_000;
 
@@ -85,16 +85,6 @@ fn wrk(address: &str, script: &Path, seconds: u64) -> Load {
         p50_ms: f[3],
         p99_ms: f[4],
     }
-}
-
-fn ludex(data: &Path) -> Command {
-    ludex_from(Path::new(env!("CARGO_BIN_EXE_ludex")), data)
-}
-
-fn ludex_from(binary: &Path, data: &Path) -> Command {
-    let mut command = Command::new(binary);
-    command.arg("--data-dir").arg(data);
-    command
 }
 
 fn peak_rss_mb(pid: u32) -> f64 {
@@ -166,21 +156,7 @@ fn main() {
         .map_or(30, |a| a.parse().expect("seconds"));
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let file = dir.path().join("catalog.ndjson");
-    let ok = ludex(&data)
-        .args(["generate", "--count", &GAMES.to_string(), "--output"])
-        .arg(&file)
-        .status()
-        .expect("generate")
-        .success()
-        && ludex(&data)
-            .arg("ingest")
-            .arg(&file)
-            .stdout(Stdio::null())
-            .status()
-            .expect("ingest")
-            .success();
-    assert!(ok, "loading the catalog failed");
+    server::load_catalog(Path::new(env!("CARGO_BIN_EXE_ludex")), &data, GAMES);
     let lookup = dir.path().join("lookup.lua");
     let list = dir.path().join("list.lua");
     std::fs::write(&lookup, LOOKUP_SCRIPT).expect("script");

@@ -13,7 +13,6 @@
 mod server;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -118,29 +117,6 @@ const LOAD: [&str; 4] = [
     "/games?sort=title&limit=100",
 ];
 
-fn load_catalog(data: &Path) {
-    std::fs::create_dir_all(data).expect("data dir");
-    let file = data.join("catalog.ndjson");
-    let ok = Command::new(LUDEX)
-        .arg("--data-dir")
-        .arg(data)
-        .args(["generate", "--count", &GAMES.to_string(), "--output"])
-        .arg(&file)
-        .status()
-        .expect("generate")
-        .success()
-        && Command::new(LUDEX)
-            .arg("--data-dir")
-            .arg(data)
-            .arg("ingest")
-            .arg(&file)
-            .stdout(Stdio::null())
-            .status()
-            .expect("ingest")
-            .success();
-    assert!(ok, "loading the catalog failed");
-}
-
 fn verdict(status: u16, took: Duration) -> &'static str {
     match status {
         200 if took <= BUDGET => "answered in budget",
@@ -242,7 +218,7 @@ fn measure(name: &str, binary: &Path, data: &Path) {
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    load_catalog(&data);
+    server::load_catalog(Path::new(LUDEX), &data, GAMES);
     if let Some(baseline) = std::env::var_os("LUDEX_BENCH_BASELINE") {
         measure("baseline", Path::new(&baseline), &data);
     }

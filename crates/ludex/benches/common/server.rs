@@ -9,6 +9,32 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Fills DATA with `games` generated games: `BINARY generate`, then `BINARY ingest` (the
+/// generated file is kept beside the database).
+pub fn load_catalog(binary: &Path, data: &Path, games: u64) {
+    std::fs::create_dir_all(data).expect("data dir");
+    let file = data.join("catalog.ndjson");
+    let ludex = || {
+        let mut command = Command::new(binary);
+        command.arg("--data-dir").arg(data);
+        command
+    };
+    let ok = ludex()
+        .args(["generate", "--count", &games.to_string(), "--output"])
+        .arg(&file)
+        .status()
+        .expect("generate")
+        .success()
+        && ludex()
+            .arg("ingest")
+            .arg(&file)
+            .stdout(Stdio::null())
+            .status()
+            .expect("ingest")
+            .success();
+    assert!(ok, "loading the catalog failed");
+}
+
 /// A running `ludex serve`; killed when dropped.
 pub struct Served {
     pub child: Child,
