@@ -569,8 +569,13 @@ async fn content_that_comes_back_under_a_name_is_ingested_again(stores: &Stores)
     let a = "{\"id\":\"comeback\",\"title\":\"A\"}\n";
     let b = "{\"id\":\"comeback\",\"title\":\"B\"}\n";
 
+    // Entries are ordered by their start, to the millisecond: tiny files can start within
+    // the same one, so each ingest starts in a later millisecond than the one before.
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(3));
     let first = ingest(a).await;
+    pause().await;
     let second = ingest(b).await;
+    pause().await;
     let third = ingest(a).await;
     assert!(!third.replayed, "A after B is new content for the name");
     assert_eq!(title().await, "A", "the catalog ends at the last upload");
