@@ -14,12 +14,14 @@ pub mod limits {
     pub const LABEL_MAX_CHARS: usize = 64;
     pub const LIST_MAX_ENTRIES: usize = 32;
     pub const DESCRIPTION_MAX_CHARS: usize = 10_000;
-    pub const COVER_KEY_MAX_CHARS: usize = 1024;
+    /// 256 characters are at most 1024 bytes of UTF-8, S3's limit for a key.
+    pub const COVER_KEY_MAX_CHARS: usize = 256;
     pub const YEAR_MIN: u16 = 1950;
     pub const YEAR_MAX: u16 = 2100;
     pub const RATING_MAX_TENTHS: u8 = 100;
     pub const PRICE_MAX_CENTS: u64 = 100_000_000;
     pub const EXTRA_MAX_FIELDS: usize = 32;
+    pub const EXTRA_NAME_MAX_CHARS: usize = 64;
     pub const EXTRA_MAX_BYTES: usize = 16 * 1024;
 }
 
@@ -35,38 +37,93 @@ pub fn json_type(value: &Value) -> &'static str {
     }
 }
 
+/// A JSON number that is a whole number from 0 to `u64::MAX`, as JSON Schema's `integer` counts
+/// them: `2037` and `2037.0` alike.
+fn whole_number(n: &serde_json::Number) -> Option<u64> {
+    n.as_u64().or_else(|| {
+        let x = n.as_f64()?;
+        // 2^64: the first whole number past u64::MAX; every f64 below it converts exactly.
+        (x.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&x)).then_some(x as u64)
+    })
+}
+
 fn expect_str<'v>(value: &'v Value, what: &str) -> Result<&'v str, String> {
     value
         .as_str()
         .ok_or_else(|| format!("expected {what}, found {}", json_type(value)))
 }
 
-/// Trims `raw` and checks its length in characters and that it holds no control characters
-/// (`allow_newlines` lets descriptions keep line breaks and tabs).
-fn text(raw: &str, max_chars: usize, allow_newlines: bool) -> Result<String, String> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() {
-        return Err("must not be empty".into());
+/// The rule of a text field: at most `max_chars` characters as sent, something left once
+/// surrounding white space is trimmed, and no control characters in what is left (line breaks
+/// and tabs are allowed inside when `newlines`). [`crate::schema`] states the same rule as JSON
+/// Schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextRule {
+    pub max_chars: usize,
+    pub newlines: bool,
+}
+
+impl TextRule {
+    /// Whether `c` may appear inside the trimmed text.
+    pub fn allows(&self, c: char) -> bool {
+        !c.is_control() || (self.newlines && matches!(c, '\n' | '\r' | '\t'))
     }
-    let chars = trimmed.chars().count();
-    if chars > max_chars {
-        return Err(format!(
-            "is {chars} characters long; the maximum is {max_chars}"
-        ));
+
+    /// Checks `raw` and returns it trimmed. The length counts characters as sent, so that
+    /// a schema's `maxLength` states the same bound.
+    pub fn check(&self, raw: &str) -> Result<String, String> {
+        let chars = raw.chars().count();
+        if chars > self.max_chars {
+            return Err(format!(
+                "is {chars} characters long; the maximum is {}",
+                self.max_chars
+            ));
+        }
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if let Some((at, c)) = trimmed.chars().enumerate().find(|&(_, c)| !self.allows(c)) {
+            return Err(format!(
+                "contains the control character U+{:04X} at character {}",
+                c as u32,
+                at + 1
+            ));
+        }
+        Ok(trimmed.to_owned())
     }
-    let allowed = |c: char| allow_newlines && matches!(c, '\n' | '\r' | '\t');
-    if let Some((at, c)) = trimmed
-        .chars()
-        .enumerate()
-        .find(|&(_, c)| c.is_control() && !allowed(c))
-    {
-        return Err(format!(
-            "contains the control character U+{:04X} at character {}",
-            c as u32,
-            at + 1
-        ));
-    }
-    Ok(trimmed.to_owned())
+}
+
+/// The text rules of the game's fields.
+pub mod rules {
+    use super::{DecimalRule, TextRule, limits};
+
+    pub const TITLE: TextRule = TextRule {
+        max_chars: limits::TITLE_MAX_CHARS,
+        newlines: false,
+    };
+    pub const NAME: TextRule = TextRule {
+        max_chars: limits::NAME_MAX_CHARS,
+        newlines: false,
+    };
+    pub const LABEL: TextRule = TextRule {
+        max_chars: limits::LABEL_MAX_CHARS,
+        newlines: false,
+    };
+    pub const DESCRIPTION: TextRule = TextRule {
+        max_chars: limits::DESCRIPTION_MAX_CHARS,
+        newlines: true,
+    };
+    /// 0–10 in steps of 0.1.
+    pub const RATING: DecimalRule = DecimalRule {
+        places: 1,
+        max_units: limits::RATING_MAX_TENTHS as u64,
+    };
+    /// 0–1,000,000 in steps of 0.01.
+    pub const PRICE: DecimalRule = DecimalRule {
+        places: 2,
+        max_units: limits::PRICE_MAX_CENTS,
+    };
 }
 
 /// A game id: 1–64 characters, ASCII letters, digits, `.`, `_` and `-`, starting with a letter or digit.
@@ -100,7 +157,10 @@ impl GameId {
     /// Accepts a string or a non-negative integer (many catalogs number their games).
     pub fn from_json(value: &Value) -> Result<Self, String> {
         match value {
-            Value::Number(n) if n.is_u64() => Self::parse(&n.to_string()),
+            Value::Number(n) => match whole_number(n) {
+                Some(number) => Self::parse(&number.to_string()),
+                None => Err(format!("{n} is not a whole number from 0 to {}", u64::MAX)),
+            },
             _ => Self::parse(expect_str(value, "a string")?),
         }
     }
@@ -147,14 +207,14 @@ impl fmt::Display for GameId {
 }
 
 macro_rules! text_newtype {
-    ($(#[$doc:meta])* $name:ident, $max:expr, $newlines:expr) => {
+    ($(#[$doc:meta])* $name:ident, $rule:expr) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub struct $name(String);
 
         impl $name {
             pub fn parse(raw: &str) -> Result<Self, String> {
-                text(raw, $max, $newlines).map(Self)
+                $rule.check(raw).map(Self)
             }
 
             pub fn from_json(value: &Value) -> Result<Self, String> {
@@ -169,28 +229,24 @@ macro_rules! text_newtype {
 }
 
 text_newtype!(
-    /// A title: 1–300 characters after trimming, no control characters.
+    /// A title: 1–300 characters, no control characters.
     Title,
-    limits::TITLE_MAX_CHARS,
-    false
+    rules::TITLE
 );
 text_newtype!(
     /// A developer or publisher name: 1–200 characters.
     Name,
-    limits::NAME_MAX_CHARS,
-    false
+    rules::NAME
 );
 text_newtype!(
     /// A platform, genre or tag: 1–64 characters.
     Label,
-    limits::LABEL_MAX_CHARS,
-    false
+    rules::LABEL
 );
 text_newtype!(
     /// A description: up to 10,000 characters; line breaks and tabs allowed.
     Description,
-    limits::DESCRIPTION_MAX_CHARS,
-    true
+    rules::DESCRIPTION
 );
 
 impl Label {
@@ -264,7 +320,7 @@ impl ReleaseDate {
     /// Accepts a date string or a bare year as an integer.
     pub fn from_json(value: &Value) -> Result<Self, String> {
         match value {
-            Value::Number(n) => match n.as_u64().and_then(|y| u16::try_from(y).ok()) {
+            Value::Number(n) => match whole_number(n).and_then(|y| u16::try_from(y).ok()) {
                 Some(year) => Self::new(year, None, None),
                 None => Err(format!("{n} is not a year")),
             },
@@ -324,31 +380,48 @@ impl fmt::Display for ReleaseDate {
     }
 }
 
-/// Reads a non-negative decimal with at most `decimals` places as an integer count of
-/// `10^-decimals` units, checking it against `max_units`.
-fn decimal_units(value: &Value, decimals: u32, max_units: u64, unit: &str) -> Result<u64, String> {
-    let Value::Number(n) = value else {
-        return Err(format!("expected a number, found {}", json_type(value)));
-    };
-    let x = n.as_f64().ok_or_else(|| format!("{n} is not a number"))?;
-    let scale = 10f64.powi(decimals as i32);
-    let max = max_units as f64 / scale;
-    if x < 0.0 {
-        return Err(format!("{n} is below the minimum 0"));
+/// The rule of a decimal field: non-negative, at most `places` decimal places, at most
+/// `max_units` units of `10^-places`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecimalRule {
+    pub places: u32,
+    pub max_units: u64,
+}
+
+impl DecimalRule {
+    /// The step between allowed values: `10^-places`.
+    pub fn step(&self) -> f64 {
+        10f64.powi(-(self.places as i32))
     }
-    if x > max {
-        return Err(format!("{n} is above the maximum {max}{unit}"));
+
+    /// The largest allowed value.
+    pub fn max(&self) -> f64 {
+        self.max_units as f64 / 10f64.powi(self.places as i32)
     }
-    let scaled = x * scale;
-    if (scaled - scaled.round()).abs() > 1e-6 {
-        let places = if decimals == 1 {
-            "one decimal place".to_owned()
-        } else {
-            format!("{decimals} decimal places")
+
+    /// Reads `value` as an integer count of `10^-places` units.
+    pub fn units(&self, value: &Value) -> Result<u64, String> {
+        let Value::Number(n) = value else {
+            return Err(format!("expected a number, found {}", json_type(value)));
         };
-        return Err(format!("{n} has more than {places}"));
+        let x = n.as_f64().ok_or_else(|| format!("{n} is not a number"))?;
+        if x < 0.0 {
+            return Err(format!("{n} is below the minimum 0"));
+        }
+        if x > self.max() {
+            return Err(format!("{n} is above the maximum {}", self.max()));
+        }
+        let scaled = x * 10f64.powi(self.places as i32);
+        if (scaled - scaled.round()).abs() > 1e-6 {
+            let places = if self.places == 1 {
+                "one decimal place".to_owned()
+            } else {
+                format!("{} decimal places", self.places)
+            };
+            return Err(format!("{n} has more than {places}"));
+        }
+        Ok(scaled.round() as u64)
     }
-    Ok(scaled.round() as u64)
 }
 
 /// A rating from 0 to 10 in steps of 0.1, kept as tenths so it compares and sorts exactly.
@@ -357,8 +430,7 @@ pub struct Rating(u8);
 
 impl Rating {
     pub fn from_json(value: &Value) -> Result<Self, String> {
-        decimal_units(value, 1, u64::from(limits::RATING_MAX_TENTHS), "")
-            .map(|tenths| Self(tenths as u8))
+        rules::RATING.units(value).map(|tenths| Self(tenths as u8))
     }
 
     /// Parses a rating written as text, as in a query string (`min_rating=7.5`).
@@ -388,7 +460,9 @@ pub struct Price {
 
 impl Price {
     pub fn from_json(value: &Value, currency: Currency) -> Result<Self, String> {
-        decimal_units(value, 2, limits::PRICE_MAX_CENTS, "").map(|cents| Self { cents, currency })
+        rules::PRICE
+            .units(value)
+            .map(|cents| Self { cents, currency })
     }
 
     pub fn cents(&self) -> u64 {
@@ -443,6 +517,13 @@ impl Currency {
         Self::parse(expect_str(value, "a currency code string")?)
     }
 
+    /// Every code [`Currency::parse`] accepts (in upper case; it also takes lower case).
+    pub fn codes() -> impl Iterator<Item = &'static str> {
+        ISO_4217
+            .iter()
+            .filter_map(|code| std::str::from_utf8(code).ok())
+    }
+
     pub fn as_str(&self) -> &str {
         // Only ASCII letters from the list above are ever stored.
         std::str::from_utf8(&self.0).unwrap_or("USD")
@@ -457,14 +538,17 @@ impl CoverKey {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let ok = raw.starts_with("covers/")
             && raw.len() > "covers/".len()
-            && raw.len() <= limits::COVER_KEY_MAX_CHARS
-            && !raw.split('/').any(|seg| seg == ".." || seg == ".")
+            && raw.chars().count() <= limits::COVER_KEY_MAX_CHARS
+            && !raw
+                .split('/')
+                .any(|seg| seg.is_empty() || seg == ".." || seg == ".")
             && !raw.chars().any(char::is_control);
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
             Err(format!(
-                "{raw:?} is not a cover key (covers/<name>, at most {} characters)",
+                "{raw:?} is not a cover key (covers/<name>: segments that are not empty, `.` or \
+                 `..`, no control characters, at most {} characters)",
                 limits::COVER_KEY_MAX_CHARS
             ))
         }
@@ -543,6 +627,14 @@ mod tests {
         assert!(GameId::parse("has space").is_err());
         assert!(GameId::parse(&"a".repeat(65)).is_err());
         assert_eq!(GameId::from_json(&json!(42)).unwrap().as_str(), "42");
+        // JSON Schema's integers, as the API's document promises them.
+        assert_eq!(GameId::from_json(&json!(42.0)).unwrap().as_str(), "42");
+        assert!(GameId::from_json(&json!(4.2)).is_err());
+        assert!(GameId::from_json(&json!(-1)).is_err());
+        assert_eq!(
+            ReleaseDate::from_json(&json!(2037.0)).unwrap().to_string(),
+            "2037"
+        );
         let title = Title::parse("  The Witcher 3: Wild Hunt ").unwrap();
         let date = ReleaseDate::parse("2015-05-19").unwrap();
         assert_eq!(

@@ -274,13 +274,13 @@ fn extra_fields(
         )));
     } else if let Some(key) = extra
         .keys()
-        .find(|k| k.is_empty() || k.chars().count() > limits::LABEL_MAX_CHARS)
+        .find(|k| k.is_empty() || k.chars().count() > limits::EXTRA_NAME_MAX_CHARS)
     {
         errors.0.push(FieldError::field(
             key.clone(),
             format!(
                 "unknown field names must be 1–{} characters long",
-                limits::LABEL_MAX_CHARS
+                limits::EXTRA_NAME_MAX_CHARS
             ),
         ));
     } else {

@@ -6,6 +6,7 @@ pub mod game;
 pub mod ports;
 pub mod record;
 pub mod report;
+pub mod schema;
 pub mod upload;
 
 pub use fields::{GameId, Rating};

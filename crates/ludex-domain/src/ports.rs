@@ -84,6 +84,13 @@ pub enum SortField {
 }
 
 impl SortField {
+    pub const ALL: [SortField; 4] = [
+        SortField::Title,
+        SortField::ReleaseDate,
+        SortField::Rating,
+        SortField::UpdatedAt,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Title => "title",
@@ -117,18 +124,21 @@ impl Sort {
             Some(name) => (true, name),
             None => (false, raw),
         };
-        let field = [
-            SortField::Title,
-            SortField::ReleaseDate,
-            SortField::Rating,
-            SortField::UpdatedAt,
-        ]
-        .into_iter()
-        .find(|f| f.as_str() == name)
+        let field = SortField::ALL
+            .into_iter()
+            .find(|f| f.as_str() == name)
         .ok_or_else(|| {
             format!("{raw:?} is not a sort; use title, release_date, rating or updated_at, with '-' in front for descending")
         })?;
         Ok(Self { field, descending })
+    }
+
+    /// Every sort [`Sort::parse`] accepts.
+    pub fn names() -> Vec<String> {
+        SortField::ALL
+            .iter()
+            .flat_map(|f| [f.as_str().to_owned(), format!("-{}", f.as_str())])
+            .collect()
     }
 }
 
@@ -164,7 +174,8 @@ impl ListQuery {
 
     /// The query as every store takes it, or each part over its bounds (see
     /// [`query_limits`]): `q` reduced to its [`search_words`] joined by spaces (`None` when it
-    /// has none), and the labels and the cursor checked for length. Anyone may send a listing,
+    /// has none), and the labels and the cursor checked for length as sent (the labels are then
+    /// trimmed; an empty one filters nothing). Anyone may send a listing,
     /// so every entry point calls this before a store sees the query.
     pub fn bounded(mut self) -> Result<Self, Vec<FieldError>> {
         use query_limits::*;
@@ -213,10 +224,16 @@ impl ListQuery {
                 ));
             }
         }
+        for label in [&mut self.platform, &mut self.genre] {
+            *label = label
+                .take()
+                .map(|l| l.trim().to_owned())
+                .filter(|l| !l.is_empty());
+        }
         if let Some(chars) = self
             .cursor
             .as_deref()
-            .map(str::len)
+            .map(|c| c.chars().count())
             .filter(|n| *n > CURSOR_MAX_CHARS)
         {
             errors.push(FieldError::field(

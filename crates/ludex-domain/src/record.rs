@@ -171,7 +171,14 @@ impl RecordFields {
     }
 
     /// Applies a JSON Merge Patch (RFC 7396).
+    /// A currency belongs to its price: a patch that removes the price and says nothing of the
+    /// currency removes the currency too.
     pub fn merge_patch(&mut self, patch: &Self) {
+        if patch.known.get("price").is_some_and(Value::is_null)
+            && !patch.known.contains_key("currency")
+        {
+            self.known.remove("currency");
+        }
         for (key, value) in &patch.known {
             if value.is_null() {
                 self.known.remove(key);

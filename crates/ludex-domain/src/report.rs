@@ -111,7 +111,7 @@ impl IngestId {
             }
             hasher.update(part.as_bytes());
         }
-        Self(hasher.finalize().to_hex()[..20].to_owned())
+        Self(hasher.finalize().to_hex()[..Self::DIGITS].to_owned())
     }
 
     /// The entry an upload of `fingerprint` under `key` belongs to, given the key's newest
@@ -126,13 +126,23 @@ impl IngestId {
         }
     }
 
+    /// The number of lowercase hex digits of an id.
+    pub const DIGITS: usize = 20;
+
+    /// The pattern [`IngestId::parse`] checks.
+    pub fn pattern() -> String {
+        format!("^[0-9a-f]{{{}}}$", Self::DIGITS)
+    }
+
     /// Checks an id given by a client (20 lowercase hex digits).
     pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.len() == 20 && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if raw.len() == Self::DIGITS && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
             Ok(Self(raw.to_owned()))
         } else {
             Err(format!(
-                "{raw:?} is not an ingest id (20 hexadecimal digits)"
+                "{raw:?} is not an ingest id ({} hexadecimal digits)",
+                Self::DIGITS
             ))
         }
     }

@@ -10,6 +10,8 @@ use ludex::ingest::{IngestConfig, Ingestor, Upload};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+const FORM_BOUNDARY: &str = "XyZ";
+
 struct Reply {
     status: StatusCode,
     headers: axum::http::HeaderMap,
@@ -84,6 +86,20 @@ impl TestApp {
             self.write(method, uri)
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// `POST /uploads{query}` with a multipart form delimited by [`FORM_BOUNDARY`].
+    async fn post_form(&self, query: &str, form: String) -> Reply {
+        self.send(
+            self.write("POST", &format!("/uploads{query}"))
+                .header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={FORM_BOUNDARY}"),
+                )
+                .body(Body::from(form))
                 .unwrap(),
         )
         .await
@@ -441,6 +457,39 @@ async fn patch_applies_a_json_merge_patch() {
 }
 
 #[tokio::test]
+async fn a_patch_that_removes_the_price_removes_its_currency() {
+    let app = app();
+    app.create(json!({"id": "p", "title": "Priced", "price": 19.99, "currency": "EUR"}))
+        .await;
+    let game = app
+        .write_json("PATCH", "/games/p", json!({"price": null}))
+        .await;
+    assert_eq!(game.status, StatusCode::OK, "{}", game.json());
+    let game = game.json();
+    assert!(
+        game.get("price").is_none() && game.get("currency").is_none(),
+        "{game}"
+    );
+    // A currency set in the same patch still needs a price, as in any body.
+    let problem = app
+        .write_json("PATCH", "/games/p", json!({"currency": "GBP"}))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"][0]["field"], "currency", "{problem}");
+    // A new currency alone changes the currency of a price that stays.
+    app.write_json("PATCH", "/games/p", json!({"price": 5}))
+        .await;
+    let game = app
+        .write_json("PATCH", "/games/p", json!({"currency": "GBP"}))
+        .await
+        .json();
+    assert_eq!(
+        (game["price"].clone(), game["currency"].clone()),
+        (json!(5.0), json!("GBP"))
+    );
+}
+
+#[tokio::test]
 async fn numbers_in_unknown_fields_survive_create_replace_and_patch() {
     let app = app();
     let send = |method: &'static str, uri: &'static str, body: &'static str| {
@@ -527,6 +576,91 @@ async fn delete_removes_the_game_and_its_cover() {
     )
     .await
     .problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_game_never_deletes_a_cover_it_only_names() {
+    // `cover_image` is a field a client may send (an export ingests again), so a game may name
+    // another game's cover. Deleting or re-covering it must leave that cover alone.
+    let app = app();
+    app.create(json!({"id": "a", "title": "A"})).await;
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    let put_cover = |id: &str| {
+        app.write("PUT", &format!("/games/{id}/cover"))
+            .header(header::CONTENT_TYPE, "image/png")
+            .body(Body::from(png.clone()))
+            .unwrap()
+    };
+    assert_eq!(app.send(put_cover("a")).await.status, StatusCode::OK);
+    app.create(json!({"id": "b", "title": "B", "cover_image": "covers/a.png"}))
+        .await;
+    app.create(json!({"id": "c", "title": "C", "cover_image": "covers/a.png"}))
+        .await;
+    assert_eq!(app.send(put_cover("b")).await.status, StatusCode::OK);
+    let deleted = app
+        .send(app.write("DELETE", "/games/c").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/games/a/cover").await.status,
+        StatusCode::OK,
+        "a's cover is still there"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_without_a_version_precondition_never_answer_412() {
+    // 412 answers a precondition that failed; a write that named no version (no If-Match, or
+    // `*`) and met a concurrent one is applied again on the fresh version instead.
+    let app = app();
+    app.create(json!({"id": "r", "title": "Race"})).await;
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    let mut writes = Vec::new();
+    for i in 0..60 {
+        let request = match i % 3 {
+            0 => app
+                .write("PUT", "/games/r/cover")
+                .header(header::CONTENT_TYPE, "image/png")
+                .header(header::IF_MATCH, "*")
+                .body(Body::from(png.clone())),
+            1 => app
+                .write("PATCH", "/games/r")
+                .header(header::CONTENT_TYPE, "application/merge-patch+json")
+                .header(header::IF_MATCH, "*")
+                .body(Body::from(format!(r#"{{"rating": {}}}"#, i % 10))),
+            _ => app
+                .write("PUT", "/games/r")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(format!(r#"{{"title": "Race {i}"}}"#))),
+        };
+        let router = app.router.clone();
+        let request = request.unwrap();
+        writes.push(tokio::spawn(async move {
+            router.oneshot(request).await.unwrap().status()
+        }));
+    }
+    for write in writes {
+        assert_eq!(write.await.unwrap(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn a_cover_key_is_one_the_bucket_can_hold() {
+    let app = app();
+    for key in [
+        "covers/a//b.png",
+        "covers/a/",
+        &format!("covers/{}", "é".repeat(300)),
+    ] {
+        let problem = app
+            .write_json("POST", "/games", json!({"title": "K", "cover_image": key}))
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            problem["errors"][0]["field"], "cover_image",
+            "{key}: {problem}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -904,7 +1038,7 @@ async fn uploads_are_stored_queued_ingested_and_their_rejects_listed() {
 #[tokio::test]
 async fn a_form_with_two_file_parts_is_refused_and_stores_nothing() {
     let app = app();
-    let boundary = "XyZ";
+    let boundary = FORM_BOUNDARY;
     let part = |name: &str| {
         format!(
             "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/x-ndjson\r\n\r\n{{\"title\":\"{name}\"}}\n\r\n"
@@ -916,15 +1050,7 @@ async fn a_form_with_two_file_parts_is_refused_and_stores_nothing() {
         part("two.ndjson")
     );
     let problem = app
-        .send(
-            app.write("POST", "/uploads")
-                .header(
-                    header::CONTENT_TYPE,
-                    format!("multipart/form-data; boundary={boundary}"),
-                )
-                .body(Body::from(form))
-                .unwrap(),
-        )
+        .post_form("", form)
         .await
         .problem(StatusCode::BAD_REQUEST);
     assert_eq!(problem["errors"][0]["field"], "file", "{problem}");
@@ -933,6 +1059,65 @@ async fn a_form_with_two_file_parts_is_refused_and_stores_nothing() {
         Vec::<String>::new(),
         "neither part was stored"
     );
+}
+
+#[tokio::test]
+async fn a_form_with_a_part_other_than_file_is_refused_and_stores_nothing() {
+    // The document says a form has one part, `file`; a server that ignored others would take
+    // what a client meant as a setting without saying so.
+    let app = app();
+    let boundary = FORM_BOUNDARY;
+    let form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"one.ndjson\"\r\n\r\n{{\"title\":\"One\"}}\n\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"overwrite\"\r\n\r\nyes\r\n--{boundary}--\r\n"
+    );
+    let problem = app
+        .post_form("", form)
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    assert_eq!(problem["errors"][0]["field"], "overwrite", "{problem}");
+    assert_eq!(
+        app.state.bucket.list("uploads").await.unwrap(),
+        Vec::<String>::new(),
+        "the file part was not stored"
+    );
+    let document = app.get("/openapi.json").await.json();
+    let form =
+        &document["paths"]["/uploads"]["post"]["requestBody"]["content"]["multipart/form-data"];
+    let name = form["schema"]["$ref"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let schema = &document["components"]["schemas"][name];
+    assert_eq!(schema["additionalProperties"], false, "{schema}");
+}
+
+#[tokio::test]
+async fn a_filename_parameter_is_checked_and_names_a_form_upload_too() {
+    let app = app();
+    let boundary = FORM_BOUNDARY;
+    let form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"form.ndjson\"\r\n\r\n{{\"title\":\"F\"}}\n\r\n--{boundary}--\r\n"
+    );
+    for bad in ["?filename=", "?filename=..%2Fx.json", "?filename=x.csv"] {
+        let problem = app
+            .post_form(bad, form.clone())
+            .await
+            .problem(StatusCode::BAD_REQUEST);
+        assert_eq!(
+            problem["errors"][0]["field"], "filename",
+            "{bad}: {problem}"
+        );
+    }
+    assert_eq!(
+        app.state.bucket.list("uploads").await.unwrap(),
+        Vec::<String>::new()
+    );
+    let renamed = app.post_form("?filename=renamed.ndjson", form).await;
+    assert_eq!(renamed.status, StatusCode::ACCEPTED);
+    assert_eq!(renamed.json()["key"], "uploads/renamed.ndjson");
 }
 
 #[tokio::test]
@@ -982,21 +1167,11 @@ async fn uploads_accept_exactly_the_media_types_the_document_lists() {
 #[tokio::test]
 async fn uploads_take_multipart_forms_and_refuse_bad_names_and_types() {
     let app = app();
-    let boundary = "XyZ";
+    let boundary = FORM_BOUNDARY;
     let form = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"form.ndjson\"\r\nContent-Type: application/x-ndjson\r\n\r\n{{\"title\":\"From a form\"}}\n\r\n--{boundary}--\r\n"
     );
-    let reply = app
-        .send(
-            app.write("POST", "/uploads")
-                .header(
-                    header::CONTENT_TYPE,
-                    format!("multipart/form-data; boundary={boundary}"),
-                )
-                .body(Body::from(form))
-                .unwrap(),
-        )
-        .await;
+    let reply = app.post_form("", form).await;
     assert_eq!(
         reply.status,
         StatusCode::ACCEPTED,
@@ -1042,6 +1217,120 @@ async fn uploads_take_multipart_forms_and_refuse_bad_names_and_types() {
     );
 }
 
+/// A value `schema` allows at its bound and one just past it, for each bound it states.
+fn bound_probes(name: &str, schema: &Value) -> Vec<(String, Value, Value)> {
+    let mut probes = Vec::new();
+    let types = schema["type"].to_string();
+    if let Some(max) = schema["maxLength"]
+        .as_u64()
+        .filter(|_| types.contains("string"))
+    {
+        let at = |n: u64| match name {
+            "cover_image" => format!("covers/{}", "x".repeat(n as usize - "covers/".len())),
+            // One word: the words of a search have bounds of their own (its named format).
+            "q" => format!("x{}", " ".repeat(n as usize - 1)),
+            _ => "x".repeat(n as usize),
+        };
+        probes.push(("maxLength".into(), json!(at(max)), json!(at(max + 1))));
+    }
+    if let Some(max) = schema["maxItems"].as_u64() {
+        let list = |n: u64| json!((0..n).map(|i| format!("l{i}")).collect::<Vec<_>>());
+        probes.push(("maxItems".into(), list(max), list(max + 1)));
+    }
+    if let (Some(max), true) = (schema["maximum"].as_f64(), types.contains("number")) {
+        let step = schema["multipleOf"].as_f64().unwrap_or(1.0);
+        probes.push(("maximum".into(), json!(max), json!(max + step)));
+        probes.push(("minimum".into(), json!(0), json!(-step)));
+        probes.push(("multipleOf".into(), json!(step), json!(step / 2.0)));
+    }
+    if let (Some(max), Some(min), true) = (
+        schema["maximum"].as_u64(),
+        schema["minimum"].as_u64(),
+        types.contains("integer") && name != "id",
+    ) {
+        probes.push(("maximum".into(), json!(max), json!(max + 1)));
+        probes.push(("minimum".into(), json!(min), json!(min - 1)));
+    }
+    if let Some(values) = schema["enum"].as_array() {
+        probes.push(("enum".into(), values[0].clone(), json!("QQQ")));
+    }
+    probes
+}
+
+#[tokio::test]
+async fn the_document_states_exactly_the_bounds_the_server_enforces() {
+    // Every bound the document gives a game field or a listing parameter is probed against the
+    // server: at the bound accepted, one step past it refused, naming the field. Schema and
+    // validator come from one source (ludex_domain::schema); this is what keeps them one.
+    let app = app();
+    let doc = app.get("/openapi.json").await.json();
+    let mut probed = 0;
+    let input = &doc["components"]["schemas"]["GameInput"]["properties"];
+    for (name, schema) in input.as_object().unwrap() {
+        for (bound, at, past) in bound_probes(name, schema) {
+            probed += 1;
+            let body = |value: &Value| {
+                let mut body = json!({"title": format!("Bounds {probed}")});
+                body[name] = value.clone();
+                if name == "currency" {
+                    body["price"] = json!(1);
+                }
+                body
+            };
+            let accepted = app.write_json("POST", "/games", body(&at)).await;
+            assert_eq!(
+                accepted.status,
+                StatusCode::CREATED,
+                "{name} {bound} {at}: {}",
+                accepted.json()
+            );
+            let refused = app
+                .write_json("POST", "/games", body(&past))
+                .await
+                .problem(StatusCode::UNPROCESSABLE_ENTITY);
+            let field = refused["errors"][0]["field"].as_str().unwrap();
+            assert!(
+                field.starts_with(name.as_str()),
+                "{name} {bound} {past}: {refused}"
+            );
+        }
+    }
+    let parameters = doc["paths"]["/games"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    for parameter in parameters {
+        let name = parameter["name"].as_str().unwrap();
+        for (bound, at, past) in bound_probes(name, &parameter["schema"]) {
+            if name == "cursor" && bound == "maxLength" {
+                continue; // no cursor of that length was issued: 400 either way, for another reason
+            }
+            probed += 1;
+            let query = |value: &Value| {
+                let text = value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned);
+                format!("/games?{name}={}", text.replace(' ', "+"))
+            };
+            let accepted = app.get(&query(&at)).await;
+            assert_eq!(
+                accepted.status,
+                StatusCode::OK,
+                "{name} {bound} {at}: {}",
+                accepted.json()
+            );
+            let refused = app
+                .get(&query(&past))
+                .await
+                .problem(StatusCode::BAD_REQUEST);
+            assert_eq!(
+                refused["errors"][0]["field"], name,
+                "{name} {bound} {past}: {refused}"
+            );
+        }
+    }
+    assert!(probed >= 25, "only {probed} bounds were probed");
+}
+
 #[tokio::test]
 async fn the_openapi_document_lists_every_endpoint() {
     let app = app();
@@ -1054,8 +1343,8 @@ async fn the_openapi_document_lists_every_endpoint() {
         "/games/{id}/cover",
         "/uploads",
         "/ingests",
-        "/ingests/{id}",
-        "/ingests/{id}/rejects",
+        "/ingests/{ingest_id}",
+        "/ingests/{ingest_id}/rejects",
         "/healthz",
         "/readyz",
     ] {
@@ -1069,5 +1358,5 @@ async fn the_openapi_document_lists_every_endpoint() {
     }
     let page = app.get("/docs").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(String::from_utf8_lossy(&page.body).contains("/ingests/{id}/rejects"));
+    assert!(String::from_utf8_lossy(&page.body).contains("/ingests/{ingest_id}/rejects"));
 }

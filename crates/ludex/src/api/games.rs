@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ludex_domain::fields::CoverKey;
 use ludex_domain::{
     FieldError, Game, GameId, ListQuery, Rating, RecordError, RecordFields, Sort, StoreError,
     StoredGame,
@@ -17,37 +18,33 @@ use serde_json::Value;
 const JSON_TYPES: [&str; 2] = ["application/json", "application/merge-patch+json"];
 
 /// Query parameters of `GET /games`, all read as text so errors can name the parameter.
+/// Their schemas in the OpenAPI document come from the domain's rules (`openapi::parameter`).
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only games on this platform (case-insensitive exact match).
-    #[param(max_length = 64)]
     platform: Option<String>,
     /// Only games of this genre (case-insensitive exact match).
-    #[param(max_length = 64)]
     genre: Option<String>,
     /// Released in or after this year.
-    #[param(value_type = Option<u16>, minimum = 1950, maximum = 2100)]
+    #[param(value_type = Option<u16>)]
     year_from: Option<String>,
     /// Released in or before this year.
-    #[param(value_type = Option<u16>, minimum = 1950, maximum = 2100)]
+    #[param(value_type = Option<u16>)]
     year_to: Option<String>,
-    /// Rated at least this (0–10, one decimal).
-    #[param(value_type = Option<f64>, minimum = 0, maximum = 10)]
+    /// Rated at least this.
+    #[param(value_type = Option<f64>)]
     min_rating: Option<String>,
     /// Title search: every word must start a word of the title. At most 200 characters and 8
     /// distinct words of at most 40 characters (repeats, and words that start another word of
     /// the search, are dropped first).
-    #[param(max_length = 200)]
     q: Option<String>,
-    /// `title`, `release_date`, `rating` or `updated_at`, with `-` in front for descending.
-    #[param(pattern = "^-?(title|release_date|rating|updated_at)$")]
+    /// A field to sort by, with `-` in front for descending.
     sort: Option<String>,
-    /// Games per page, 1–100 (default 20).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    /// Games per page (default 20).
+    #[param(value_type = Option<u32>)]
     limit: Option<String>,
-    /// The `next_cursor` of the previous page.
-    #[param(max_length = 1024)]
+    /// The `next_cursor` of the previous page, with the same filters and sort.
     cursor: Option<String>,
 }
 
@@ -66,12 +63,13 @@ fn parse_param<T: std::str::FromStr>(
 
 impl ListParams {
     fn query(&self) -> ApiResult<ListQuery> {
+        use ludex_domain::fields::limits::{YEAR_MAX, YEAR_MIN};
         let year = |name: &str, raw: Option<&str>| -> ApiResult<Option<u16>> {
             let year = parse_param::<u16>(name, raw, "a year")?;
             match year {
-                Some(y) if !(1950..=2100).contains(&y) => Err(ApiError::bad_parameter(
+                Some(y) if !(YEAR_MIN..=YEAR_MAX).contains(&y) => Err(ApiError::bad_parameter(
                     name,
-                    format!("{y} is outside 1950–2100"),
+                    format!("{y} is outside {YEAR_MIN}–{YEAR_MAX}"),
                 )),
                 other => Ok(other),
             }
@@ -94,19 +92,13 @@ impl ListParams {
             .map(Rating::parse)
             .transpose()
             .map_err(|e| ApiError::bad_parameter("min_rating", e))?;
-        let text = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-        };
         ListQuery {
-            platform: text(&self.platform),
-            genre: text(&self.genre),
+            platform: self.platform.clone(),
+            genre: self.genre.clone(),
             year_from: year("year_from", self.year_from.as_deref())?,
             year_to: year("year_to", self.year_to.as_deref())?,
             min_rating,
-            q: text(&self.q),
+            q: self.q.clone(),
             sort,
             limit,
             cursor: self.cursor.clone().filter(|c| !c.is_empty()),
@@ -161,6 +153,45 @@ fn check_if_match(headers: &HeaderMap, current: u64) -> ApiResult<()> {
         _ => Ok(()),
     }
 }
+
+/// Writes `change` of the stored game if the game did not change in between, and returns the
+/// game it changed and the stored result. When the game did change, a request whose If-Match
+/// named versions gets 412; one that named none (no If-Match, or `*`) is applied again on the
+/// fresh version, a few times. An invalid change is reported as such, whatever the
+/// precondition says.
+async fn update(
+    state: &AppState,
+    id: &GameId,
+    headers: &HeaderMap,
+    mut change: impl FnMut(&StoredGame) -> ApiResult<Game>,
+) -> ApiResult<(StoredGame, StoredGame)> {
+    let names_versions = matches!(versions(headers, header::IF_MATCH), Some(Some(_)));
+    for attempt in 0..UPDATE_ATTEMPTS {
+        if attempt > 0 {
+            let backoff = std::time::Duration::from_millis(1 << attempt);
+            tokio::time::sleep(crate::store::jittered(backoff)).await;
+        }
+        let current = stored(state, id).await?;
+        let game = change(&current)?;
+        check_if_match(headers, current.version)?;
+        match state
+            .stores
+            .catalog
+            .replace(&game, Some(current.version))
+            .await
+        {
+            Err(StoreError::VersionMismatch { .. }) if !names_versions => continue,
+            result => return Ok((current, result?)),
+        }
+    }
+    Err(ApiError::Unavailable(format!(
+        "{id} kept changing while this change was applied"
+    )))
+}
+
+/// How often [`update`] reads and applies a change that met concurrent writes, waiting up to
+/// 2, 4, … 512 ms (full jitter) before each new attempt: about half a second in all.
+const UPDATE_ATTEMPTS: u32 = 10;
 
 /// The stored game with this id, or 404.
 async fn stored(state: &AppState, id: &GameId) -> ApiResult<StoredGame> {
@@ -228,7 +259,7 @@ fn with_path_id(mut fields: RecordFields, id: &GameId) -> ApiResult<RecordFields
     Ok(fields)
 }
 
-#[utoipa::path(get, path = "/games", tag = "games", params(ListParams),
+#[utoipa::path(get, path = "/games", operation_id = "list_games", tag = "games", params(ListParams),
     responses(
         (status = 200, description = "A page of games", body = super::openapi::GamePage),
         (status = 400, description = "A bad parameter or cursor, or a query over its limits (named in the problem)", body = super::error::Problem, content_type = "application/problem+json"),
@@ -255,8 +286,8 @@ pub async fn list(
     Ok(json_response(StatusCode::OK, body))
 }
 
-#[utoipa::path(get, path = "/games/{id}", tag = "games",
-    params(("id" = String, Path, description = "The game's id", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
+#[utoipa::path(get, path = "/games/{id}", operation_id = "get_game", tag = "games",
+    params(("id" = String, Path, description = "The game's id")),
     responses(
         (status = 200, description = "The game; ETag is its version", body = super::openapi::GameDoc,
             headers(("ETag" = String, description = "The version, quoted"))),
@@ -285,7 +316,7 @@ pub async fn get(
     Ok(game_response(StatusCode::OK, &stored))
 }
 
-#[utoipa::path(post, path = "/games", tag = "games",
+#[utoipa::path(post, path = "/games", operation_id = "create_game", tag = "games",
     request_body(content = super::openapi::GameInput, content_type = "application/json"),
     security(("api_key" = [])),
     responses(
@@ -315,10 +346,10 @@ pub async fn create(
     Ok(response)
 }
 
-#[utoipa::path(put, path = "/games/{id}", tag = "games",
-    params(("id" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
+#[utoipa::path(put, path = "/games/{id}", operation_id = "replace_game", tag = "games",
+    params(("id" = String, Path, description = "The game's id"),
         ("If-Match" = Option<String>, Header, description = "Write only if the game is at this version (its ETag)")),
-    request_body(content = super::openapi::GameInput, content_type = "application/json"),
+    request_body(content = super::openapi::GameReplacement, content_type = "application/json"),
     security(("api_key" = [])),
     responses(
         (status = 200, description = "Replaced", body = super::openapi::GameDoc, headers(("ETag" = String))),
@@ -341,18 +372,12 @@ pub async fn replace(
     let id = path_id(&id)?;
     let fields = read_object(&headers, body, state.config.max_json_bytes).await?;
     let game = parse_game(with_path_id(fields, &id)?)?;
-    let current = stored(&state, &id).await?;
-    check_if_match(&headers, current.version)?;
-    let stored = state
-        .stores
-        .catalog
-        .replace(&game, Some(current.version))
-        .await?;
+    let (_, stored) = update(&state, &id, &headers, |_| Ok(game.clone())).await?;
     Ok(game_response(StatusCode::OK, &stored))
 }
 
-#[utoipa::path(patch, path = "/games/{id}", tag = "games",
-    params(("id" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
+#[utoipa::path(patch, path = "/games/{id}", operation_id = "patch_game", tag = "games",
+    params(("id" = String, Path, description = "The game's id"),
         ("If-Match" = Option<String>, Header, description = "Write only if the game is at this version (its ETag)")),
     request_body(content = super::openapi::GamePatch, content_type = "application/merge-patch+json"),
     security(("api_key" = [])),
@@ -376,35 +401,19 @@ pub async fn patch(
 ) -> ApiResult<Response> {
     let id = path_id(&id)?;
     let patch = read_object(&headers, body, state.config.max_json_bytes).await?;
-    // Without If-Match a concurrent write is retried on the fresh version, a few times.
-    for _ in 0..3 {
-        let current = stored(&state, &id).await?;
+    let (_, stored) = update(&state, &id, &headers, |current| {
         let mut fields = current
             .fields()
             .map_err(|e| ApiError::Internal(format!("stored document of {id}: {e:?}")))?;
         fields.merge_patch(&patch);
-        // An invalid patch is reported as such, whatever the precondition says.
-        let game = parse_game(with_path_id(fields, &id)?)?;
-        check_if_match(&headers, current.version)?;
-        match state
-            .stores
-            .catalog
-            .replace(&game, Some(current.version))
-            .await
-        {
-            Err(StoreError::VersionMismatch { .. }) if !headers.contains_key(header::IF_MATCH) => {
-                continue;
-            }
-            result => return Ok(game_response(StatusCode::OK, &result?)),
-        }
-    }
-    Err(ApiError::Unavailable(format!(
-        "{id} kept changing while the patch was applied"
-    )))
+        parse_game(with_path_id(fields, &id)?)
+    })
+    .await?;
+    Ok(game_response(StatusCode::OK, &stored))
 }
 
-#[utoipa::path(delete, path = "/games/{id}", tag = "games",
-    params(("id" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
+#[utoipa::path(delete, path = "/games/{id}", operation_id = "delete_game", tag = "games",
+    params(("id" = String, Path, description = "The game's id"),
         ("If-Match" = Option<String>, Header, description = "Delete only if the game is at this version")),
     security(("api_key" = [])),
     responses(
@@ -430,30 +439,64 @@ pub async fn delete(
         .delete(&id, Some(current.version))
         .await?;
     if let Ok(game) = deleted.game()
-        && let Some(cover) = game.cover_image
+        && let Some(cover) = game.cover_image.filter(|c| is_own_cover(&id, c))
     {
         state.bucket.delete(cover.as_str()).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The image formats covers may have, recognised by their first bytes.
-fn image_type(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some(("image/jpeg", "jpg"))
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some(("image/png", "png"))
-    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        Some(("image/webp", "webp"))
-    } else {
-        None
-    }
+/// Whether `key` is where `PUT /games/{id}/cover` keeps the cover of `id`. A game may name any
+/// cover key (an export ingests again), but it deletes only its own.
+fn is_own_cover(id: &GameId, key: &CoverKey) -> bool {
+    IMAGES
+        .iter()
+        .any(|image| key.as_str() == cover_key(id, image.extension))
 }
 
-#[utoipa::path(put, path = "/games/{id}/cover", tag = "games",
-    params(("id" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"),
+fn cover_key(id: &GameId, extension: &str) -> String {
+    format!("covers/{id}.{extension}")
+}
+
+/// An image format covers may have.
+struct ImageType {
+    media_type: &'static str,
+    extension: &'static str,
+    /// Whether bytes are one, by their first bytes.
+    is: fn(&[u8]) -> bool,
+}
+
+const IMAGES: [ImageType; 3] = [
+    ImageType {
+        media_type: "image/jpeg",
+        extension: "jpg",
+        is: |b| b.starts_with(&[0xFF, 0xD8, 0xFF]),
+    },
+    ImageType {
+        media_type: "image/png",
+        extension: "png",
+        is: |b| b.starts_with(b"\x89PNG\r\n\x1a\n"),
+    },
+    ImageType {
+        media_type: "image/webp",
+        extension: "webp",
+        is: |b| b.len() >= 12 && &b[..4] == b"RIFF" && &b[8..12] == b"WEBP",
+    },
+];
+
+/// The media type and extension of an image, recognised by its first bytes.
+fn image_type(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
+    IMAGES
+        .iter()
+        .find(|image| (image.is)(bytes))
+        .map(|image| (image.media_type, image.extension))
+}
+
+#[utoipa::path(put, path = "/games/{id}/cover", operation_id = "put_cover", tag = "games",
+    params(("id" = String, Path, description = "The game's id"),
         ("If-Match" = Option<String>, Header, description = "Write only if the game is at this version")),
-    request_body(content = Vec<u8>, description = "A JPEG, PNG or WebP image", content_type = "image/*"),
+    request_body(description = "A JPEG, PNG or WebP image (recognised by its first bytes)",
+        content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp"))),
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The game with its new cover_image", body = super::openapi::GameDoc, headers(("ETag" = String))),
@@ -479,29 +522,27 @@ pub async fn put_cover(
             "a cover must be a JPEG, PNG or WebP image".into(),
         ));
     };
-    let current = stored(&state, &id).await?;
-    check_if_match(&headers, current.version)?;
-    let mut game = current
-        .game()
-        .map_err(|e| ApiError::Internal(format!("stored game {id}: {e:?}")))?;
-    let key = format!("covers/{id}.{extension}");
+    check_if_match(&headers, stored(&state, &id).await?.version)?;
+    let key = cover_key(&id, extension);
+    let cover = CoverKey::parse(&key).map_err(ApiError::Internal)?;
     state.bucket.put(&key, bytes).await?;
-    let previous = game
-        .cover_image
-        .replace(ludex_domain::fields::CoverKey::parse(&key).map_err(ApiError::Internal)?);
-    let stored = state
-        .stores
-        .catalog
-        .replace(&game, Some(current.version))
-        .await?;
-    if let Some(old) = previous.filter(|old| old.as_str() != key) {
+    let (previous, stored) = update(&state, &id, &headers, |current| {
+        let mut game = current
+            .game()
+            .map_err(|e| ApiError::Internal(format!("stored game {id}: {e:?}")))?;
+        game.cover_image = Some(cover.clone());
+        Ok(game)
+    })
+    .await?;
+    let previous = previous.game().ok().and_then(|game| game.cover_image);
+    if let Some(old) = previous.filter(|old| old.as_str() != key && is_own_cover(&id, old)) {
         state.bucket.delete(old.as_str()).await?;
     }
     Ok(game_response(StatusCode::OK, &stored))
 }
 
-#[utoipa::path(get, path = "/games/{id}/cover", tag = "games",
-    params(("id" = String, Path, pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")),
+#[utoipa::path(get, path = "/games/{id}/cover", operation_id = "get_cover", tag = "games",
+    params(("id" = String, Path, description = "The game's id")),
     responses(
         (status = 200, description = "The cover image", content_type = "image/*", body = Vec<u8>),
         (status = 400, description = "A malformed id", body = super::error::Problem, content_type = "application/problem+json"),

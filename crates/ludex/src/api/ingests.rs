@@ -29,15 +29,27 @@ use crate::inbox::UPLOAD_SUFFIXES;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UploadParams {
-    /// The file name to store the upload under (raw bodies; multipart uploads carry their own).
-    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+    /// The file name to store the upload under: required with a raw body; with a form, it
+    /// names the file instead of the file part's own name.
     filename: Option<String>,
+}
+
+/// The longest upload file name.
+pub const FILENAME_MAX_CHARS: usize = 128;
+
+/// The pattern of an upload's file name, as [`upload_key`] checks it.
+pub fn filename_pattern() -> String {
+    let endings: Vec<String> = UPLOAD_SUFFIXES
+        .iter()
+        .map(|s| s.replace('.', "\\."))
+        .collect();
+    format!("^[A-Za-z0-9][A-Za-z0-9._-]*(?:{})$", endings.join("|"))
 }
 
 /// Checks an upload's file name: a plain name with a known ending.
 fn upload_key(filename: &str) -> ApiResult<String> {
     let ok_chars = !filename.is_empty()
-        && filename.len() <= 128
+        && filename.len() <= FILENAME_MAX_CHARS
         && filename.as_bytes()[0].is_ascii_alphanumeric()
         && filename
             .bytes()
@@ -46,7 +58,7 @@ fn upload_key(filename: &str) -> ApiResult<String> {
         return Err(ApiError::bad_parameter(
             "filename",
             format!(
-                "{filename:?} must be 1–128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+                "{filename:?} must be 1–{FILENAME_MAX_CHARS} letters, digits, '.', '_' or '-', starting with a letter or digit"
             ),
         ));
     }
@@ -142,12 +154,12 @@ where
     }
 }
 
-/// The one `file` part of a form, written but not yet visible: a second `file` part refuses
-/// the whole form, since which file was meant is not for the server to guess.
+/// The one `file` part of a form, written but not yet visible: a second `file` part, or any
+/// other part, refuses the whole form, since what was meant is not for the server to guess.
 async fn write_form(
     state: &AppState,
     mut form: Multipart,
-    filename: Option<&str>,
+    named: Option<String>,
     limit: u64,
 ) -> ApiResult<PendingUpload> {
     let unreadable = |e: axum::extract::multipart::MultipartError| {
@@ -166,7 +178,14 @@ async fn write_form(
             }
         };
         if field.name() != Some("file") {
-            continue;
+            if let Some(pending) = pending.take() {
+                pending.abort().await;
+            }
+            let name = field.name().unwrap_or_default().to_owned();
+            return Err(ApiError::bad_parameter(
+                &name,
+                "the form may have only a `file` part; send settings as query parameters",
+            ));
         }
         if let Some(first) = pending.take() {
             first.abort().await;
@@ -175,12 +194,16 @@ async fn write_form(
                 "the form has more than one `file` part; send one file per request",
             ));
         }
-        let name = field
-            .file_name()
-            .map(str::to_owned)
-            .or_else(|| filename.map(str::to_owned))
-            .ok_or_else(|| ApiError::bad_parameter("filename", "the file part has no file name"))?;
-        let key = upload_key(&name)?;
+        let key = match (&named, field.file_name()) {
+            (Some(key), _) => key.clone(),
+            (None, Some(name)) => upload_key(name)?,
+            (None, None) => {
+                return Err(ApiError::bad_parameter(
+                    "filename",
+                    "the file part has no file name",
+                ));
+            }
+        };
         pending = Some(write_stream(&state.bucket, &key, field, limit).await?);
     }
     pending.ok_or_else(|| ApiError::bad_parameter("file", "the form has no `file` part"))
@@ -199,7 +222,7 @@ pub struct UploadAccepted {
     status: IngestStatus,
 }
 
-#[utoipa::path(post, path = "/uploads", tag = "ingests", params(UploadParams),
+#[utoipa::path(post, path = "/uploads", operation_id = "upload", tag = "ingests", params(UploadParams),
     request_body(description = "The upload file: a raw body with ?filename=, or multipart/form-data with a `file` field",
         content(
             (Vec<u8> = "application/x-ndjson"),
@@ -227,16 +250,16 @@ pub async fn upload(
 ) -> ApiResult<Response> {
     let limit = state.config.max_upload_bytes;
     let headers = request.headers().clone();
+    // Checked before the body is read, and it names a form's file as well as a raw body.
+    let named = params.filename.as_deref().map(upload_key).transpose()?;
     let pending = if content_type_is(&headers, &["multipart/form-data"]) {
         let form = Multipart::from_request(request, &state)
             .await
             .map_err(|e| ApiError::bad_request(format!("the form could not be read: {e}")))?;
-        write_form(&state, form, params.filename.as_deref(), limit).await?
+        write_form(&state, form, named, limit).await?
     } else if content_type_is(&headers, &UPLOAD_TYPES) {
-        let filename = params
-            .filename
+        let key = named
             .ok_or_else(|| ApiError::bad_parameter("filename", "is required with a raw body"))?;
-        let key = upload_key(&filename)?;
         write_stream(
             &state.bucket,
             &key,
@@ -285,25 +308,44 @@ pub async fn upload(
     Ok(response)
 }
 
+/// The page sizes a parameter accepts, and its default.
+#[derive(Clone, Copy, Debug)]
+pub struct PageLimit {
+    pub default: u32,
+    pub max: u32,
+}
+
+/// `limit` of `GET /ingests`.
+pub const LEDGER_LIMIT: PageLimit = PageLimit {
+    default: 20,
+    max: 100,
+};
+
+/// `limit` of `GET /ingests/{ingest_id}/rejects`.
+pub const REJECTS_LIMIT: PageLimit = PageLimit {
+    default: 100,
+    max: 1000,
+};
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// Entries per page, 1–100 (default 20).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    /// Entries per page (default 20).
+    #[param(value_type = Option<u32>)]
     limit: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
-fn limit_param(raw: Option<&str>, default: u32, max: u32) -> ApiResult<u32> {
+fn limit_param(raw: Option<&str>, limit: PageLimit) -> ApiResult<u32> {
     let Some(raw) = raw else {
-        return Ok(default);
+        return Ok(limit.default);
     };
     match raw.trim().parse::<u32>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        Ok(n) if (1..=limit.max).contains(&n) => Ok(n),
         _ => Err(ApiError::bad_parameter(
             "limit",
-            format!("{raw:?} is not a whole number from 1 to {max}"),
+            format!("{raw:?} is not a whole number from 1 to {}", limit.max),
         )),
     }
 }
@@ -319,7 +361,7 @@ fn to_json<T: Serialize>(value: &T) -> ApiResult<Response> {
     Ok(json_response(StatusCode::OK, body))
 }
 
-#[utoipa::path(get, path = "/ingests", tag = "ingests", params(PageParams),
+#[utoipa::path(get, path = "/ingests", operation_id = "list_ingests", tag = "ingests", params(PageParams),
     responses(
         (status = 200, description = "Ledger entries, newest first", body = super::openapi::IngestPageDoc),
         (status = 400, description = "A bad parameter or cursor", body = super::error::Problem, content_type = "application/problem+json"),
@@ -331,7 +373,7 @@ pub async fn list(
     Query(params): Query<PageParams>,
 ) -> ApiResult<Response> {
     let query = LedgerQuery {
-        limit: limit_param(params.limit.as_deref(), 20, 100)?,
+        limit: limit_param(params.limit.as_deref(), LEDGER_LIMIT)?,
         cursor: params.cursor.filter(|c| !c.is_empty()),
     };
     let page = state.stores.ledger.list(&query).await?;
@@ -342,7 +384,7 @@ pub async fn list(
 }
 
 async fn record(state: &AppState, raw: &str) -> ApiResult<IngestRecord> {
-    let id = IngestId::parse(raw).map_err(|e| ApiError::bad_parameter("id", e))?;
+    let id = IngestId::parse(raw).map_err(|e| ApiError::bad_parameter("ingest_id", e))?;
     state
         .stores
         .ledger
@@ -351,8 +393,8 @@ async fn record(state: &AppState, raw: &str) -> ApiResult<IngestRecord> {
         .ok_or_else(|| ApiError::NotFound(format!("no ingest with the id {id}")))
 }
 
-#[utoipa::path(get, path = "/ingests/{id}", tag = "ingests",
-    params(("id" = String, Path, pattern = "^[0-9a-f]{20}$")),
+#[utoipa::path(get, path = "/ingests/{ingest_id}", operation_id = "get_ingest", tag = "ingests",
+    params(("ingest_id" = String, Path, description = "The ingest's id")),
     responses(
         (status = 200, description = "The ledger entry", body = super::openapi::IngestRecordDoc),
         (status = 400, description = "A malformed id", body = super::error::Problem, content_type = "application/problem+json"),
@@ -370,8 +412,8 @@ pub async fn get(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RejectParams {
-    /// Rejects to return, 1–1000 (default 100), in file order.
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    /// Rejects to return (default 100), in file order.
+    #[param(value_type = Option<u32>)]
     limit: Option<String>,
 }
 
@@ -382,8 +424,8 @@ struct RejectList {
     items: Vec<Reject>,
 }
 
-#[utoipa::path(get, path = "/ingests/{id}/rejects", tag = "ingests",
-    params(("id" = String, Path, pattern = "^[0-9a-f]{20}$"), RejectParams),
+#[utoipa::path(get, path = "/ingests/{ingest_id}/rejects", operation_id = "get_rejects", tag = "ingests",
+    params(("ingest_id" = String, Path, description = "The ingest's id"), RejectParams),
     responses(
         (status = 200, description = "The first rejects of the ingest, with their positions and reasons", body = super::openapi::RejectListDoc),
         (status = 400, description = "A malformed id or limit", body = super::error::Problem, content_type = "application/problem+json"),
@@ -396,7 +438,7 @@ pub async fn rejects(
     Path(id): Path<String>,
     Query(params): Query<RejectParams>,
 ) -> ApiResult<Response> {
-    let limit = limit_param(params.limit.as_deref(), 100, 1000)? as usize;
+    let limit = limit_param(params.limit.as_deref(), REJECTS_LIMIT)? as usize;
     let record = record(&state, &id).await?;
     let mut items = Vec::new();
     if let Some(key) = &record.rejects_key {

@@ -98,8 +98,8 @@ pub fn router(state: AppState) -> Router {
             get(games::get_cover).put(games::put_cover),
         )
         .route("/ingests", get(ingests::list))
-        .route("/ingests/{id}", get(ingests::get))
-        .route("/ingests/{id}/rejects", get(ingests::rejects))
+        .route("/ingests/{ingest_id}", get(ingests::get))
+        .route("/ingests/{ingest_id}/rejects", get(ingests::rejects))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))

@@ -4,58 +4,138 @@
 use super::error::Problem;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ludex_domain::fields::{limits, rules};
+use ludex_domain::schema::{self, Body as GameBody};
+use ludex_domain::{IngestId, ListQuery, Sort};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-/// A game as sent by clients. Only `title` is required; unknown fields are kept.
-#[derive(ToSchema)]
-#[allow(dead_code)] // describes request bodies; never constructed
-pub struct GameInput {
-    /// Derived from the title and release year when absent.
-    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    id: Option<String>,
-    #[schema(min_length = 1, max_length = 300, pattern = "\\S")]
-    title: String,
-    #[schema(max_items = 32)]
-    platforms: Option<Vec<String>>,
-    #[schema(max_items = 32)]
-    genres: Option<Vec<String>>,
-    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, years 1950–2100, a real calendar date.
-    #[schema(
-        pattern = "^(19[5-9][0-9]|20[0-9][0-9]|2100)(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$"
-    )]
-    release_date: Option<String>,
-    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
-    developer: Option<String>,
-    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
-    publisher: Option<String>,
-    /// 0–10, one decimal place.
-    #[schema(minimum = 0, maximum = 10, multiple_of = 0.1)]
-    rating: Option<f64>,
-    /// 0–1,000,000, two decimal places.
-    #[schema(minimum = 0, maximum = 1000000, multiple_of = 0.01)]
-    price: Option<f64>,
-    /// ISO 4217; defaults to USD when a price is given.
-    #[schema(pattern = "^[A-Za-z]{3}$")]
-    currency: Option<String>,
-    #[schema(max_length = 10000)]
-    description: Option<String>,
-    #[schema(max_items = 32)]
-    tags: Option<Vec<String>>,
-    /// A bucket key under `covers/`; set by `PUT /games/{id}/cover`.
-    cover_image: Option<String>,
+/// Request bodies whose schemas come from the domain's rules ([`ludex_domain::schema`]): the
+/// derive only names them, and [`render`] puts the domain's schema in their place.
+macro_rules! domain_body {
+    ($($(#[$doc:meta])* $name:ident = $body:expr;)*) => {
+        $(
+            $(#[$doc])*
+            pub struct $name;
+
+            impl utoipa::PartialSchema for $name {
+                fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                    utoipa::openapi::schema::Object::new().into()
+                }
+            }
+
+            impl ToSchema for $name {}
+        )*
+
+        const DOMAIN_BODIES: &[(&str, GameBody)] = &[$((stringify!($name), $body)),*];
+    };
 }
 
-/// A JSON Merge Patch (RFC 7396) of a game: fields to set; `null` removes a field.
-#[derive(ToSchema)]
-#[allow(dead_code)] // describes request bodies; never constructed
-pub struct GamePatch {
-    title: Option<String>,
-    rating: Option<f64>,
-    price: Option<f64>,
+domain_body! {
+    /// A game as sent by clients: only `title` is required; unknown fields are kept.
+    GameInput = GameBody::Create;
+    /// A game replacing the one at its path.
+    GameReplacement = GameBody::Replace;
+    /// A JSON Merge Patch (RFC 7396) of a game.
+    GamePatch = GameBody::Patch;
 }
+
+/// An OpenAPI link: the response `status` of the operation at `path` and `method`, whose
+/// `field` fills `parameter` of each target operation.
+struct Link {
+    path: &'static str,
+    method: &'static str,
+    status: &'static str,
+    field: &'static str,
+    parameter: &'static str,
+    targets: &'static [&'static str],
+}
+
+const LINKS: [Link; 2] = [
+    Link {
+        path: "/games",
+        method: "post",
+        status: "201",
+        field: "id",
+        parameter: "id",
+        targets: &[
+            "get_game",
+            "replace_game",
+            "patch_game",
+            "delete_game",
+            "put_cover",
+        ],
+    },
+    Link {
+        path: "/uploads",
+        method: "post",
+        status: "202",
+        field: "ingest_id",
+        parameter: "ingest_id",
+        targets: &["get_ingest", "get_rejects"],
+    },
+];
+
+/// The schema of a parameter, from the rule its handler checks.
+fn parameter(path: &str, name: &str) -> Option<Value> {
+    use super::ingests::{FILENAME_MAX_CHARS, LEDGER_LIMIT, PageLimit, REJECTS_LIMIT};
+    use ludex_domain::fields::limits::{LABEL_MAX_CHARS, YEAR_MAX, YEAR_MIN};
+    use ludex_domain::query_limits::{CURSOR_MAX_CHARS, SEARCH_MAX_CHARS};
+    let page = |limit: PageLimit| json!({"type": "integer", "minimum": 1, "maximum": limit.max});
+    let schema = match (path, name) {
+        ("/games", "platform" | "genre") => json!({"type": "string", "maxLength": LABEL_MAX_CHARS}),
+        ("/games", "year_from" | "year_to") => {
+            json!({"type": "integer", "minimum": YEAR_MIN, "maximum": YEAR_MAX})
+        }
+        ("/games", "min_rating") => schema::decimal(rules::RATING),
+        ("/games", "q") => json!({
+            "type": "string",
+            "maxLength": SEARCH_MAX_CHARS,
+            "format": SEARCH_FORMAT,
+        }),
+        ("/games", "sort") => json!({"type": "string", "enum": Sort::names()}),
+        ("/games", "limit") => {
+            json!({"type": "integer", "minimum": 1, "maximum": ListQuery::MAX_LIMIT})
+        }
+        ("/games" | "/ingests", "cursor") => json!({
+            "type": "string",
+            "maxLength": CURSOR_MAX_CHARS,
+            "format": CURSOR_FORMAT,
+        }),
+        ("/ingests", "limit") => page(LEDGER_LIMIT),
+        ("/ingests/{ingest_id}/rejects", "limit") => page(REJECTS_LIMIT),
+        (path, "id") if path.starts_with("/games/") => json!({
+            "type": "string",
+            "maxLength": limits::ID_MAX_CHARS,
+            "pattern": schema::id_pattern(),
+        }),
+        ("/ingests/{ingest_id}" | "/ingests/{ingest_id}/rejects", "ingest_id") => {
+            json!({"type": "string", "pattern": IngestId::pattern()})
+        }
+        (_, "If-Match") => json!({"type": "string", "format": ETAG_FORMAT}),
+        ("/uploads", "filename") => json!({
+            "type": "string",
+            "maxLength": FILENAME_MAX_CHARS,
+            "pattern": super::ingests::filename_pattern(),
+        }),
+        _ => return None,
+    };
+    Some(schema)
+}
+
+/// The named format of `q`: at most 8 distinct words of at most 40 characters (see
+/// `ludex_domain::search_words`), which JSON Schema cannot count.
+pub const SEARCH_FORMAT: &str = "ludex-search";
+
+/// The named format of a cursor: a `next_cursor` this service issued for the same query.
+pub const CURSOR_FORMAT: &str = "ludex-cursor";
+
+/// The named format of `If-Match`: `*` or ETags, one of which must be the game's current
+/// version (else 412).
+pub const ETAG_FORMAT: &str = "ludex-etag";
 
 /// A stored game: its content plus the fields the server keeps.
 #[derive(ToSchema)]
@@ -188,18 +268,18 @@ impl Modify for BearerKeys {
         super::ingests::upload, super::ingests::list, super::ingests::get, super::ingests::rejects,
         healthz_doc, readyz_doc, metrics_doc,
     ),
-    components(schemas(Problem, FieldErrorDoc)),
+    components(schemas(Problem, FieldErrorDoc, GameInput, GameReplacement, GamePatch)),
     modifiers(&BearerKeys),
     tags((name = "games"), (name = "ingests"), (name = "operations")),
 )]
 struct ApiDoc;
 
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations",
     responses((status = 200, description = "The process is up", body = inline(Status))))]
 #[allow(dead_code)] // documents the route served by super::healthz
 fn healthz_doc() {}
 
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
     responses(
         (status = 200, description = "The catalog answers", body = inline(Status)),
         (status = 503, description = "The catalog does not answer", body = Problem, content_type = "application/problem+json"),
@@ -210,7 +290,7 @@ fn readyz_doc() {}
 /// The content type of the Prometheus text exposition format.
 pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
 
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
     description = "The process's metrics in the Prometheus text format: ingests (files, records accepted and rejected, bytes, stage durations, write retries), API requests by route and status class and their latency, and process metrics (resident memory, open file descriptors, CPU seconds, uptime). On AWS the same metrics go to CloudWatch and this endpoint answers 404.",
     responses(
         (status = 200, description = "The metrics", body = String, content_type = "text/plain; version=0.0.4"),
@@ -225,8 +305,82 @@ struct Status {
     status: String,
 }
 
+/// The document as served: utoipa's, with the schemas of the game bodies and of the
+/// parameters taken from the domain's rules.
+pub fn render() -> Value {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    for (name, body) in DOMAIN_BODIES {
+        document["components"]["schemas"][*name] = schema::game_body(*body);
+    }
+    // What a client can do next with what a write returned (OpenAPI links).
+    for link in &LINKS {
+        let targets: serde_json::Map<String, Value> = link
+            .targets
+            .iter()
+            .map(|target| {
+                let parameters =
+                    json!({ link.parameter: format!("$response.body#/{}", link.field) });
+                let to = json!({ "operationId": target, "parameters": parameters });
+                (target.to_string(), to)
+            })
+            .collect();
+        document["paths"][link.path][link.method]["responses"][link.status]["links"] =
+            Value::Object(targets);
+    }
+    // A raw upload is the file's bytes, whatever they hold: the ingest reads them later and
+    // reports each record, so the request itself takes any body.
+    if let Some(content) =
+        document["paths"]["/uploads"]["post"]["requestBody"]["content"].as_object_mut()
+    {
+        for (media_type, body) in content {
+            if media_type != "multipart/form-data" {
+                body["schema"] = json!({ "description": "The file's bytes" });
+            }
+        }
+    }
+    // A form has its `file` part and nothing else, and the part's file name follows the rule of
+    // `?filename=`; OpenAPI states a part's file name in its Content-Disposition header.
+    document["components"]["schemas"]["UploadForm"]["additionalProperties"] = json!(false);
+    document["paths"]["/uploads"]["post"]["requestBody"]["content"]["multipart/form-data"]["encoding"] = json!({
+        "file": {
+            "headers": {
+                "Content-Disposition": {
+                    "description": "The file name follows the rule of the `filename` parameter.",
+                    "schema": {
+                        "type": "string",
+                        "pattern": format!("filename=\"{}\"", super::ingests::filename_pattern().trim_start_matches('^').trim_end_matches('$')),
+                    },
+                    "example": "form-data; name=\"file\"; filename=\"games.ndjson\"",
+                }
+            }
+        }
+    });
+    if let Some(paths) = document["paths"].as_object_mut() {
+        for (path, item) in paths {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for operation in item.values_mut() {
+                let Some(parameters) = operation
+                    .get_mut("parameters")
+                    .and_then(Value::as_array_mut)
+                else {
+                    continue;
+                };
+                for parameter in parameters {
+                    let name = parameter["name"].as_str().unwrap_or_default();
+                    if let Some(schema) = self::parameter(path, name) {
+                        parameter["schema"] = schema;
+                    }
+                }
+            }
+        }
+    }
+    document
+}
+
 static DOCUMENT: LazyLock<String> =
-    LazyLock::new(|| ApiDoc::openapi().to_pretty_json().unwrap_or_default());
+    LazyLock::new(|| serde_json::to_string_pretty(&render()).unwrap_or_default());
 
 pub async fn document() -> Response {
     (

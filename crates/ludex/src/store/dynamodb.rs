@@ -4,7 +4,7 @@
 //! [`SHARDS`] partitions so that an ingest's writes do not all land on one index partition.
 
 use super::cursor::{self, After};
-use super::{ledger_entry, ledger_json, now_rfc3339};
+use super::{jittered, ledger_entry, ledger_json, now_rfc3339};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -252,12 +252,6 @@ fn same_kind(position: Position, number: u64) -> Position {
         Position::Line(_) => Position::Line(number),
         Position::Index(_) => Position::Index(number),
     }
-}
-
-/// Full jitter: a random wait up to `backoff`.
-fn jittered(backoff: Duration) -> Duration {
-    let fraction = getrandom::u64().unwrap_or(u64::MAX / 2) as f64 / u64::MAX as f64;
-    backoff.mul_f64(fraction)
 }
 
 /// An inclusive range of index sort keys, and the key of the previous page's last item.

@@ -183,6 +183,12 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Full jitter: a random wait up to `backoff`, so that writers who met spread out.
+pub(crate) fn jittered(backoff: std::time::Duration) -> std::time::Duration {
+    let fraction = getrandom::u64().unwrap_or(u64::MAX / 2) as f64 / u64::MAX as f64;
+    backoff.mul_f64(fraction)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
