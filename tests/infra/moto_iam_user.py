@@ -51,6 +51,8 @@ def variables(bucket: str, table: str, parameter: str) -> dict:
         "dynamodb_table_arn": arn.format("dynamodb", f"table/{table}"),
         "password_secret_arn": "",
         "api_keys_parameter_arn": arn.format("ssm", f"parameter{parameter}"),
+        # Widened to "*" with every other SSM resource (see for_moto).
+        "session_secret_parameter_arn": arn.format("ssm", f"parameter{parameter}-session-secret"),
         "kms_key_arn": arn.format("kms", "key/1234abcd-12ab-34cd-56ef-1234567890ab"),
         "log_group_arn": arn.format("logs", "log-group:/aws/lambda/ludex-test"),
         "dlq_arn": arn.format("sqs", "ludex-test-dlq"),

@@ -28,6 +28,7 @@ COMMON = {
     "kms_key_arn": ARN.format("kms", "key/1234abcd-12ab-34cd-56ef-1234567890ab"),
     "network_interfaces_arn": ARN.format("ec2", "network-interface/*"),
     "api_keys_parameter_arn": ARN.format("ssm", "parameter/ludex/dev/api-keys"),
+    "session_secret_parameter_arn": ARN.format("ssm", "parameter/ludex/dev/session-secret"),
     "dlq_arn": ARN.format("sqs", "ludex-dev-ingest-dlq"),
 }
 SHAPES = {

@@ -45,6 +45,7 @@ STAR_RESOURCE_ACTIONS = {
     "ssm:DescribeParameters": "list call without resource-level permissions (the provider reads parameter metadata with it)",
     "iam:ListOpenIDConnectProviders": "list call without resource-level permissions",
     "kms:TagResource": "tagging a key in CreateKey is authorized before the key exists (tag-conditioned)",
+    "secretsmanager:GetRandomPassword": "draws random bytes; there is no resource to scope to",
 }
 # In a KMS key policy, Resource "*" means "this key" and is the only value AWS accepts.
 KEY_POLICY_REASON = "KMS key policies can only name Resource '*', meaning the key itself"
@@ -112,6 +113,7 @@ FUNCTION_ENVIRONMENT = {
         "LUDEX_BUCKET",
         "LUDEX_UPLOAD_PREFIX",
         "LUDEX_API_KEYS_PARAMETER",
+        "LUDEX_SESSION_SECRET_PARAMETER",
         "LUDEX_READS_REQUIRE_KEY",
         "LUDEX_CORS_ORIGINS",
         "LUDEX_LOG_FORMAT",

@@ -1,18 +1,30 @@
 //! The API function: the router of `ludex serve`, with its state built from the environment.
 
 use crate::aws::SsmParameter;
-use crate::config::{ApiSettings, Config, KeySetting};
+use crate::config::{ApiSettings, Config, KeySetting, SessionSetting};
+use ludex::api::session::SessionKeys;
 use ludex::api::{ApiConfig, AppState};
 use ludex::keys::Keys;
 use ludex::metrics::Metrics;
 use std::sync::Arc;
 
 /// The state of the API, from the settings. API keys kept in SSM are fetched when a request
-/// first presents a key (and again once older than their maximum age), not here.
+/// first presents a key (and again once older than their maximum age), and the session secret
+/// when a session is first opened or read, not here.
 pub async fn state(config: &Config, settings: ApiSettings) -> anyhow::Result<AppState> {
     let keys = match settings.keys {
         KeySetting::Inline(ring) => Keys::new(ring),
         KeySetting::Parameter { name, max_age } => Keys::fetched(SsmParameter::new(&name), max_age),
+    };
+    let sessions = match settings.sessions {
+        SessionSetting::Inline(key) => SessionKeys::given(key),
+        SessionSetting::Parameter(name) => SessionKeys::fetched(SsmParameter::new(&name)),
+        SessionSetting::Random => {
+            tracing::warn!(
+                "neither LUDEX_SESSION_SECRET_PARAMETER nor LUDEX_SESSION_SECRET is set: web UI sessions last only as long as this instance"
+            );
+            SessionKeys::random()
+        }
     };
     Ok(AppState {
         stores: crate::open_store(config).await?,
@@ -21,6 +33,7 @@ pub async fn state(config: &Config, settings: ApiSettings) -> anyhow::Result<App
         config: Arc::new(ApiConfig {
             reads_require_key: settings.reads_require_key,
             cors_origins: settings.cors_origins,
+            sessions: Arc::new(sessions),
             ..ApiConfig::default()
         }),
         metrics: Metrics::from_env(),

@@ -5,8 +5,8 @@
 use ludex::keys::KeySource;
 use tokio::sync::OnceCell;
 
-/// The API key hashes in an SSM parameter (SecureString): the key file's JSON. The client is
-/// built when the parameter is first fetched, not at init.
+/// A SecureString SSM parameter: the API key hashes (the key file's JSON) or the session
+/// secret. The client is built when the parameter is first fetched, not at init.
 #[derive(Debug)]
 pub struct SsmParameter {
     name: String,

@@ -2,6 +2,7 @@
 //! init and checked before anything is opened, so a misconfigured function fails its init
 //! with a message that names the variable.
 
+use ludex::api::session::SessionKey;
 use ludex::keys::KeyRing;
 use std::time::Duration;
 
@@ -49,12 +50,26 @@ pub enum KeySetting {
 /// revoked in the parameter stops working within this time.
 pub const DEFAULT_KEYS_MAX_AGE: Duration = Duration::from_secs(300);
 
+/// Where the key that seals web UI sessions comes from.
+#[derive(Clone, Debug)]
+pub enum SessionSetting {
+    /// `LUDEX_SESSION_SECRET`: the secret itself.
+    Inline(SessionKey),
+    /// `LUDEX_SESSION_SECRET_PARAMETER`: an SSM parameter (SecureString) holding the secret,
+    /// fetched when a session is first opened or read.
+    Parameter(String),
+    /// Neither: a random key per instance, so a session lives on the instance that opened it
+    /// (logged as a warning; Terraform sets the parameter).
+    Random,
+}
+
 /// What the API function needs beyond [`Config`].
 #[derive(Clone, Debug)]
 pub struct ApiSettings {
     pub keys: KeySetting,
     pub reads_require_key: bool,
     pub cors_origins: Vec<String>,
+    pub sessions: SessionSetting,
 }
 
 /// Reads variables through `var`; empty values count as unset (Terraform writes `""` for an
@@ -68,6 +83,33 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
 
     fn required(&self, name: &'static str, hint: &'static str) -> Result<String, ConfigError> {
         self.get(name).ok_or(ConfigError::Missing { name, hint })
+    }
+}
+
+/// A setting given inline in one variable or as the name of an SSM parameter in another.
+enum Given {
+    Inline(String),
+    Parameter(String),
+    Neither,
+}
+
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    /// `inline` or `parameter`, refusing both (neither value is echoed: they may be secret).
+    fn inline_or_parameter(
+        &self,
+        inline: &'static str,
+        parameter: &'static str,
+    ) -> Result<Given, ConfigError> {
+        match (self.get(inline), self.get(parameter)) {
+            (Some(_), Some(_)) => Err(invalid(
+                parameter,
+                "…",
+                format!("set either {inline} or {parameter}, not both"),
+            )),
+            (Some(value), None) => Ok(Given::Inline(value)),
+            (None, Some(name)) => Ok(Given::Parameter(name)),
+            (None, None) => Ok(Given::Neither),
+        }
     }
 }
 
@@ -163,30 +205,20 @@ impl ApiSettings {
 
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(var);
-        let keys = match (
-            vars.get("LUDEX_API_KEYS"),
-            vars.get("LUDEX_API_KEYS_PARAMETER"),
-        ) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    "LUDEX_API_KEYS_PARAMETER",
-                    "…",
-                    "set either LUDEX_API_KEYS or LUDEX_API_KEYS_PARAMETER, not both",
-                ));
-            }
+        let keys = match vars.inline_or_parameter("LUDEX_API_KEYS", "LUDEX_API_KEYS_PARAMETER")? {
             // The value holds hashes only, but it is not echoed: it may be long.
-            (Some(_), None) if vars.get("LUDEX_API_KEYS_MAX_AGE_SECONDS").is_some() => {
+            Given::Inline(_) if vars.get("LUDEX_API_KEYS_MAX_AGE_SECONDS").is_some() => {
                 return Err(invalid(
                     "LUDEX_API_KEYS_MAX_AGE_SECONDS",
                     "…",
                     "it applies to keys fetched from LUDEX_API_KEYS_PARAMETER, and LUDEX_API_KEYS is set instead",
                 ));
             }
-            (Some(json), None) => KeySetting::Inline(
+            Given::Inline(json) => KeySetting::Inline(
                 KeyRing::from_json(&json)
                     .map_err(|reason| invalid("LUDEX_API_KEYS", "…", reason))?,
             ),
-            (None, Some(name)) => KeySetting::Parameter {
+            Given::Parameter(name) => KeySetting::Parameter {
                 name,
                 max_age: match vars.get("LUDEX_API_KEYS_MAX_AGE_SECONDS") {
                     None => DEFAULT_KEYS_MAX_AGE,
@@ -202,7 +234,7 @@ impl ApiSettings {
                     },
                 },
             },
-            (None, None) => {
+            Given::Neither => {
                 return Err(ConfigError::Missing {
                     name: "LUDEX_API_KEYS_PARAMETER",
                     hint: "name the SSM parameter that holds the API key hashes, or put the key file's JSON in LUDEX_API_KEYS",
@@ -233,10 +265,22 @@ impl ApiSettings {
                     .collect()
             })
             .unwrap_or_default();
+        let sessions = match vars
+            .inline_or_parameter("LUDEX_SESSION_SECRET", "LUDEX_SESSION_SECRET_PARAMETER")?
+        {
+            // A secret is never echoed.
+            Given::Inline(secret) => SessionSetting::Inline(
+                SessionKey::from_secret(&secret)
+                    .map_err(|reason| invalid("LUDEX_SESSION_SECRET", "…", reason))?,
+            ),
+            Given::Parameter(name) => SessionSetting::Parameter(name),
+            Given::Neither => SessionSetting::Random,
+        };
         Ok(Self {
             keys,
             reads_require_key,
             cors_origins,
+            sessions,
         })
     }
 }
@@ -399,6 +443,48 @@ mod tests {
                 ("LUDEX_API_KEYS_MAX_AGE_SECONDS", "60")
             ])
             .contains("applies to keys fetched from LUDEX_API_KEYS_PARAMETER")
+        );
+    }
+
+    #[test]
+    fn the_session_secret_comes_inline_or_from_a_parameter_not_both() {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("LUDEX_API_KEYS_PARAMETER", "/p")];
+            all.extend_from_slice(pairs);
+            ApiSettings::from_vars(vars(&all))
+        };
+        let secret = "a secret of at least thirty-two bytes";
+        assert!(matches!(
+            with(&[("LUDEX_SESSION_SECRET_PARAMETER", "/ludex/dev/session-secret")])
+                .unwrap()
+                .sessions,
+            SessionSetting::Parameter(name) if name == "/ludex/dev/session-secret"
+        ));
+        assert!(matches!(
+            with(&[("LUDEX_SESSION_SECRET", secret)]).unwrap().sessions,
+            SessionSetting::Inline(_)
+        ));
+        assert!(matches!(
+            with(&[]).unwrap().sessions,
+            SessionSetting::Random
+        ));
+        let both = with(&[
+            ("LUDEX_SESSION_SECRET", secret),
+            ("LUDEX_SESSION_SECRET_PARAMETER", "/p2"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            both.contains("not both") && !both.contains(secret),
+            "{both}"
+        );
+        let short = with(&[("LUDEX_SESSION_SECRET", "short")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            short.starts_with("LUDEX_SESSION_SECRET=\"…\" is not valid")
+                && short.contains("32 bytes"),
+            "{short}"
         );
     }
 

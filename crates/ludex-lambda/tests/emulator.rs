@@ -82,12 +82,22 @@ impl Setup {
             "name": "ci", "scope": "write", "created_at": "2026-11-23T00:00:00.000Z", "revoked": false,
             "hash": format!("blake3:{}", blake3::hash(key.as_bytes()).to_hex()),
         }]);
-        let parameter = format!("/{}/api-keys", moto::unique_name("ludex"));
+        self.secure_parameter("api-keys", &keys.to_string()).await
+    }
+
+    /// An SSM parameter holding a session secret, as Terraform creates it; its name.
+    async fn session_secret_parameter(&self) -> String {
+        let secret = moto::unique_name("a-session-secret-of-at-least-32-bytes");
+        self.secure_parameter("session-secret", &secret).await
+    }
+
+    async fn secure_parameter(&self, what: &str, value: &str) -> String {
+        let parameter = format!("/{}/{what}", moto::unique_name("ludex"));
         aws_sdk_ssm::Client::new(&ludex::aws::sdk_config(Some(&self.moto)).await)
             .put_parameter()
             .name(&parameter)
             .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .value(keys.to_string())
+            .value(value)
             .send()
             .await
             .unwrap();
@@ -155,9 +165,11 @@ impl Setup {
 }
 
 /// The API function's settings as Terraform sets them, with its keys in `parameter`.
-fn api_settings(parameter: &str) -> [(&'static str, &str); 4] {
+/// The API function's settings as Terraform sets them, with these parameters.
+fn api_settings<'a>(keys: &'a str, session_secret: &'a str) -> [(&'static str, &'a str); 5] {
     [
-        ("LUDEX_API_KEYS_PARAMETER", parameter),
+        ("LUDEX_API_KEYS_PARAMETER", keys),
+        ("LUDEX_SESSION_SECRET_PARAMETER", session_secret),
         ("LUDEX_READS_REQUIRE_KEY", "false"),
         ("LUDEX_CORS_ORIGINS", ""),
         ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
@@ -463,7 +475,9 @@ async fn api_gateway_requests_of_both_payload_versions_reach_the_router() {
     let (bucket, table, stores) = setup.fresh_store().await;
     let key = "ludex_emulator-test-key";
     let parameter = setup.api_key_parameter(key).await;
-    let function = setup.start(&bucket, &table, &api_settings(&parameter));
+    let session_secret = setup.session_secret_parameter().await;
+    let settings = api_settings(&parameter, &session_secret);
+    let function = setup.start(&bucket, &table, &settings);
     let vars = [("API_KEY", key)];
 
     // HTTP API (payload 2.0) on its `$default` stage, as Terraform deploys it.
@@ -515,6 +529,103 @@ async fn api_gateway_requests_of_both_payload_versions_reach_the_router() {
         .unwrap()
         .expect("the game is stored");
     assert_eq!(stored.version, 1, "the stale PATCH changed nothing");
+
+    // A web UI session opened on this instance is read by another one: the session lives in
+    // its cookie, sealed with the secret both fetch from SSM.
+    let cookie = sign_in(&function, &bucket, key).await;
+    let other = setup.start(&bucket, &table, &settings);
+    let home = other
+        .invoke(&http_event(
+            &bucket,
+            "GET",
+            "/",
+            &[("cookie", &cookie)],
+            None,
+        ))
+        .await
+        .1;
+    assert_eq!(home["statusCode"], 200, "{home}");
+    assert!(
+        home["body"].as_str().unwrap().contains("Sign out"),
+        "{home}\n{}",
+        other.logs()
+    );
+}
+
+/// An HTTP API (payload 2.0) request over TLS, as API Gateway sends it.
+fn http_event(
+    bucket: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, String, bool)>,
+) -> Value {
+    let mut event = fixture("apigw-v2-get-game.json", bucket, &[]);
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    event["rawPath"] = path.into();
+    event["rawQueryString"] = query.into();
+    event["requestContext"]["http"]["method"] = method.into();
+    event["requestContext"]["http"]["path"] = path.into();
+    for (name, value) in headers {
+        event["headers"][*name] = (*value).into();
+    }
+    if let Some((content_type, body, base64)) = body {
+        event["headers"]["content-type"] = content_type.into();
+        event["body"] = body.into();
+        event["isBase64Encoded"] = base64.into();
+    }
+    event
+}
+
+/// `name=value` of the cookie `name` a payload 2.0 reply sets.
+fn reply_cookie(reply: &Value, name: &str) -> Option<String> {
+    reply["cookies"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned)
+}
+
+/// Signs in to the web UI through `function` with `key`; the session cookie, or what went
+/// wrong.
+async fn try_sign_in(function: &Running, bucket: &str, key: &str) -> Result<String, String> {
+    let (_, form) = function
+        .invoke(&http_event(bucket, "GET", "/ui/sign-in", &[], None))
+        .await;
+    let page = form["body"].as_str().unwrap_or_default();
+    let marker = "name=\"sign_in_token\" value=\"";
+    let start = page
+        .find(marker)
+        .ok_or(format!("no sign-in form: {form}"))?
+        + marker.len();
+    let token = page[start..].split('"').next().unwrap_or_default();
+    let double_submit = reply_cookie(&form, "ludex_sign_in").ok_or(format!("{form}"))?;
+    let (_, reply) = function
+        .invoke(&http_event(
+            bucket,
+            "POST",
+            "/ui/sign-in",
+            &[("cookie", &double_submit)],
+            Some((
+                "application/x-www-form-urlencoded",
+                format!("key={key}&next=%2F&sign_in_token={token}"),
+                false,
+            )),
+        ))
+        .await;
+    if reply["statusCode"] != 303 {
+        return Err(format!("POST /ui/sign-in: {reply}"));
+    }
+    // Over TLS (x-forwarded-proto: https) the cookie has the __Host- prefix.
+    reply_cookie(&reply, "__Host-ludex_session").ok_or(format!("no session cookie: {reply}"))
+}
+
+async fn sign_in(function: &Running, bucket: &str, key: &str) -> String {
+    try_sign_in(function, bucket, key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", function.logs()))
 }
 
 // --- Least privilege: both functions under IAM enforcement ----------------------------------
@@ -673,28 +784,18 @@ async fn api_under_its_policy(
     let (bucket, table, _stores) = setup.fresh_store().await;
     let key = "ludex_least-privilege-key";
     let parameter = setup.api_key_parameter(key).await;
+    let session_secret = setup.session_secret_parameter().await;
     let (id, secret, actions) = moto.user("api_function", (&bucket, &table, &parameter), removed);
-    let mut settings = api_settings(&parameter).to_vec();
+    let mut settings = api_settings(&parameter, &session_secret).to_vec();
     settings.extend([
         ("AWS_ACCESS_KEY_ID", id.as_str()),
         ("AWS_SECRET_ACCESS_KEY", secret.as_str()),
     ]);
     let function = setup.start(&bucket, &table, &settings);
     // One request of the HTTP API (payload 2.0), built from the GET fixture.
+    let bearer = format!("Bearer {key}");
     let request = |method: &str, path: &str, body: Option<(&str, String, bool)>| {
-        let mut event = fixture("apigw-v2-get-game.json", &bucket, &[]);
-        let (path, query) = path.split_once('?').unwrap_or((path, ""));
-        event["rawPath"] = path.into();
-        event["rawQueryString"] = query.into();
-        event["requestContext"]["http"]["method"] = method.into();
-        event["requestContext"]["http"]["path"] = path.into();
-        event["headers"]["authorization"] = format!("Bearer {key}").into();
-        if let Some((content_type, body, base64)) = body {
-            event["headers"]["content-type"] = content_type.into();
-            event["body"] = body.into();
-            event["isBase64Encoded"] = base64.into();
-        }
-        event
+        http_event(&bucket, method, path, &[("authorization", &bearer)], body)
     };
     let png = {
         use base64::Engine as _;
@@ -733,6 +834,10 @@ async fn api_under_its_policy(
             ));
             break;
         }
+    }
+    // Signing in to the web UI reads the session secret.
+    if outcome.is_ok() {
+        outcome = try_sign_in(&function, &bucket, key).await.map(|_| ());
     }
     moto.enforce(false).await;
     (

@@ -1,6 +1,7 @@
 //! The `ludex` command line: every command reads its settings from flags or `LUDEX_*`
 //! environment variables, opens the store and bucket once, and calls the library.
 
+use crate::api::session::{SessionKey, SessionKeys};
 use crate::api::{ApiConfig, AppState};
 use crate::bucket::Bucket;
 use crate::ingest::{IngestConfig, IngestOutcome, Ingestor, Progress, Upload};
@@ -192,6 +193,11 @@ pub struct ServeArgs {
     /// Connections open at once; lowered to what the open-files limit leaves room for.
     #[arg(long, env = "LUDEX_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
+    /// The file whose secret seals web UI sessions (created when missing); instances that
+    /// share it share their sessions. LUDEX_SESSION_SECRET (at least 32 bytes), when set, is
+    /// used instead [default: DATA_DIR/session-secret]
+    #[arg(long, env = "LUDEX_SESSION_SECRET_FILE")]
+    pub session_secret_file: Option<PathBuf>,
 }
 
 /// A positive number of seconds from an option.
@@ -475,6 +481,7 @@ async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
             reads_require_key: args.reads_require_key,
             cors_origins: args.cors_origins.clone(),
             max_upload_bytes: args.max_http_upload_bytes,
+            sessions: Arc::new(SessionKeys::given(session_key(settings, &args)?)),
             ..ApiConfig::default()
         }),
         metrics: metrics.clone(),
@@ -491,6 +498,26 @@ async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let limits = connection_limits(&args)?;
     crate::serve::run(listener, state, ingestor, poll_every, limits).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The key of web UI sessions: from LUDEX_SESSION_SECRET (read from the environment only, so
+/// the secret is not on a command line), else from the secret file.
+fn session_key(settings: &Settings, args: &ServeArgs) -> Result<SessionKey> {
+    if let Some(secret) = std::env::var_os("LUDEX_SESSION_SECRET").filter(|s| !s.is_empty()) {
+        let secret = secret
+            .into_string()
+            .map_err(|_| anyhow::anyhow!("LUDEX_SESSION_SECRET is not UTF-8"))?;
+        return SessionKey::from_secret(&secret)
+            .map_err(|e| anyhow::anyhow!("LUDEX_SESSION_SECRET: {e}"));
+    }
+    let path = args
+        .session_secret_file
+        .clone()
+        .unwrap_or_else(|| settings.data_dir.join("session-secret"));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    SessionKey::from_file(&path).with_context(|| format!("the session secret {}", path.display()))
 }
 
 /// The connection limits of `serve`, with the connection cap fitted to the open-files limit

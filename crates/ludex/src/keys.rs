@@ -51,7 +51,8 @@ pub enum KeyError {
     Load { from: String, reason: String },
 }
 
-fn hash_of(key: &str) -> blake3::Hash {
+/// The hash a key is stored and looked up by.
+pub fn hash_of(key: &str) -> blake3::Hash {
     blake3::hash(key.as_bytes())
 }
 
@@ -83,22 +84,26 @@ impl KeyRing {
 
     /// The scope of a presented key, comparing against every stored hash in constant time.
     pub fn check(&self, presented: &str) -> Option<Scope> {
-        let hash = hash_of(presented);
+        self.check_hash(&hash_of(presented))
+    }
+
+    /// The scope of the key with this hash (see [`hash_of`]).
+    pub fn check_hash(&self, hash: &blake3::Hash) -> Option<Scope> {
         // No early exit: the time taken does not depend on which entry matched.
         self.active.iter().fold(
             None,
             |found, (stored, scope)| {
-                if *stored == hash { Some(*scope) } else { found }
+                if stored == hash { Some(*scope) } else { found }
             },
         )
     }
 }
 
-/// Where the key file's JSON is fetched from when it is not a local file, such as an SSM
-/// parameter on Lambda.
+/// A secret text fetched from elsewhere than a local file, such as an SSM parameter on Lambda:
+/// the key file's JSON, or the session secret.
 #[async_trait::async_trait]
 pub trait KeySource: Send + Sync + std::fmt::Debug {
-    /// The key file's text.
+    /// The text.
     async fn fetch(&self) -> Result<String, String>;
     /// What the keys come from, for messages: e.g. `the SSM parameter /ludex/dev/api-keys`.
     fn describe(&self) -> String;
@@ -269,19 +274,29 @@ impl Keys {
     }
 
     /// The scope of a presented key, after fetching the keys when they are due (see
-    /// [`Keys::load`]). What a request that presents a key, or a session opened with one, asks.
+    /// [`Keys::load`]). What a request that presents a key asks.
     pub async fn scope_of(&self, presented: &str) -> Result<Option<Scope>, KeyError> {
+        self.scope_of_hash(&hash_of(presented)).await
+    }
+
+    /// The scope of the key with this hash, as [`Keys::scope_of`]: what a session, which
+    /// holds only its key's hash, asks.
+    pub async fn scope_of_hash(&self, hash: &blake3::Hash) -> Result<Option<Scope>, KeyError> {
         self.load().await?;
-        Ok(self.check(presented))
+        Ok(self.check_hash(hash))
     }
 
     /// The scope of a presented key in the keys as they are now, fetching nothing.
     pub fn check(&self, presented: &str) -> Option<Scope> {
+        self.check_hash(&hash_of(presented))
+    }
+
+    fn check_hash(&self, hash: &blake3::Hash) -> Option<Scope> {
         self.follow();
         self.ring
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .check(presented)
+            .check_hash(hash)
     }
 }
 

@@ -563,3 +563,87 @@ fn an_upload_body_that_stalls_fails_after_the_body_timeout_and_stores_nothing() 
     assert_eq!(status, 408, "{reply}");
     assert!(!data.path().join("bucket/uploads/form.ndjson").exists());
 }
+
+/// The whole raw response to a raw request.
+fn exchange(address: &str, request: &str) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    raw
+}
+
+/// `name=value` of a cookie a raw response sets.
+fn set_cookie(raw: &str, name: &str) -> String {
+    raw.lines()
+        .filter_map(|l| l.strip_prefix("set-cookie: "))
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("no {name} cookie in {raw}"))
+        .to_owned()
+}
+
+/// Signs in through the web UI's form; returns the session cookie and the CSRF token.
+fn sign_in(server: &Server, key: &str) -> (String, String) {
+    let page = exchange(
+        &server.address,
+        "GET /ui/sign-in HTTP/1.1\r\nHost: ludex\r\nConnection: close\r\n\r\n",
+    );
+    let marker = "name=\"sign_in_token\" value=\"";
+    let start = page.find(marker).unwrap() + marker.len();
+    let token = page[start..].split('"').next().unwrap();
+    let form = format!("key={key}&next=%2F&sign_in_token={token}");
+    let signed_in = exchange(
+        &server.address,
+        &format!(
+            "POST /ui/sign-in HTTP/1.1\r\nHost: ludex\r\nConnection: close\r\nCookie: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            set_cookie(&page, "ludex_sign_in"),
+            form.len()
+        ),
+    );
+    let cookie = set_cookie(&signed_in, "ludex_session");
+    let home = signed_in_page(server, &cookie);
+    let marker = "<meta name=\"csrf-token\" content=\"";
+    let start = home.find(marker).expect("signed in") + marker.len();
+    (cookie, home[start..].split('"').next().unwrap().to_owned())
+}
+
+fn signed_in_page(server: &Server, cookie: &str) -> String {
+    exchange(
+        &server.address,
+        &format!("GET / HTTP/1.1\r\nHost: ludex\r\nConnection: close\r\nCookie: {cookie}\r\n\r\n"),
+    )
+}
+
+#[test]
+fn a_web_ui_session_survives_a_restart_and_works_on_a_second_process() {
+    let data = tempfile::tempdir().unwrap();
+    let key = create_key(data.path());
+    let first = Server::start(data.path());
+    let (cookie, csrf) = sign_in(&first, &key);
+    // A second process over the same data folder (and so the same session secret).
+    let second = Server::start(data.path());
+    let body = r#"{"id":"from-second","title":"From the second process"}"#;
+    let created = exchange(
+        &second.address,
+        &format!(
+            "POST /games HTTP/1.1\r\nHost: ludex\r\nConnection: close\r\nCookie: {cookie}\r\nX-CSRF-Token: {csrf}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    drop(second);
+    first.terminate();
+    assert!(first.wait(Duration::from_secs(10)).success());
+    let restarted = Server::start(data.path());
+    assert!(
+        signed_in_page(&restarted, &cookie).contains("Sign out"),
+        "still signed in after the restart"
+    );
+    // The secret is kept in the data folder, readable by its owner only.
+    let secret = std::fs::metadata(data.path().join("session-secret")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&secret.permissions()) & 0o777,
+        0o600
+    );
+}

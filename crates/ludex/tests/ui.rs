@@ -4,8 +4,10 @@ use crate::app::{TestApp, app, app_with};
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
-use ludex::api::ApiConfig;
+use ludex::api::session::{self, SessionKey, SessionKeys};
+use ludex::api::{ApiConfig, AppState};
 use ludex_domain::Game;
+use std::sync::Arc;
 use tower::ServiceExt;
 
 struct Reply {
@@ -110,8 +112,17 @@ impl Ui {
         }
         let reply = self.send(request.body(Body::from(body)).unwrap()).await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-        let cookie = reply.cookie("ludex_session");
-        let page = self.get_signed_in("/", &cookie).await;
+        let tls = forwarded_proto == Some("https");
+        let cookie = reply.cookie(session::cookie_name(tls));
+        let page = self
+            .send(
+                Request::get("/")
+                    .header(header::COOKIE, &cookie)
+                    .header("x-forwarded-proto", if tls { "https" } else { "http" })
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
         let marker = "<meta name=\"csrf-token\" content=\"";
         let start = page
             .body
@@ -215,13 +226,19 @@ async fn signing_in_sets_an_http_only_strict_session_cookie_secure_behind_tls() 
     assert!(session.contains("; SameSite=Strict"));
     assert!(!session.contains("Secure"), "plain HTTP: {session}");
 
+    // Over TLS the name has the __Host- prefix: browsers keep it only if it is Secure, for the
+    // whole site and from this host alone.
     let (tls, _, _) = ui.sign_in(&ui.writer, Some("https")).await;
     let session = tls
         .set_cookies()
         .into_iter()
-        .find(|c| c.starts_with("ludex_session="))
+        .find(|c| c.starts_with("__Host-ludex_session="))
         .unwrap();
     assert!(session.ends_with("; Secure"), "{session}");
+    assert!(
+        session.contains("; Path=/;") && !session.contains("Domain"),
+        "{session}"
+    );
 }
 
 #[tokio::test]
@@ -286,6 +303,8 @@ async fn form_posts_without_their_csrf_token_are_forbidden() {
     let still = ui.get_signed_in("/", &cookie).await;
     assert!(still.body.contains("Sign out"));
 
+    // Signing out clears the browser's cookie (what a stateless session can do; see
+    // a_session_lives_in_its_cookie_across_instances_and_restarts for a copied cookie).
     let done = ui.send(sign_out(format!("csrf_token={csrf}"))).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER);
     assert!(
@@ -293,8 +312,121 @@ async fn form_posts_without_their_csrf_token_are_forbidden() {
             .iter()
             .any(|c| c.starts_with("ludex_session=;") && c.contains("Max-Age=0"))
     );
-    let after = ui.get_signed_in("/", &cookie).await;
-    assert!(!after.body.contains("Sign out"));
+}
+
+/// A router over the same catalog and keys as `ui`, with its own configuration sealed by
+/// `secret`: another instance, or the same one after a restart.
+fn instance(ui: &Ui, secret: &str) -> Ui {
+    let config = ApiConfig {
+        sessions: Arc::new(SessionKeys::given(SessionKey::from_secret(secret).unwrap())),
+        ..ApiConfig::default()
+    };
+    let mut app = ui.0.clone();
+    app.state = AppState {
+        config: Arc::new(config),
+        ..ui.state.clone()
+    };
+    app.router = ludex::api::router(app.state.clone());
+    Ui(app)
+}
+
+#[tokio::test]
+async fn a_session_lives_in_its_cookie_across_instances_and_restarts() {
+    const SECRET: &str = "a session secret shared by every instance";
+    let first = ui();
+    let first = instance(&first, SECRET);
+    let (_, cookie, csrf) = first.sign_in(&first.writer, None).await;
+    let write = |id: &str, cookie: &str| {
+        Request::post("/games")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::COOKIE, cookie)
+            .header("x-csrf-token", &csrf)
+            .body(Body::from(format!(
+                r#"{{"id":"{id}","title":"Game {id}"}}"#
+            )))
+            .unwrap()
+    };
+    // Another instance with the same secret, as another Lambda instance or `ludex serve`.
+    let second = instance(&first, SECRET);
+    let created = second.send(write("on-second", &cookie)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    // The same secret after a restart: still signed in.
+    let restarted = instance(&first, SECRET);
+    assert!(
+        restarted
+            .get_signed_in("/", &cookie)
+            .await
+            .body
+            .contains("Sign out")
+    );
+    // Another secret reads no session: an instance that does not share it signs you out.
+    let stranger = instance(&first, "another secret, at least 32 bytes long");
+    assert!(
+        !stranger
+            .get_signed_in("/", &cookie)
+            .await
+            .body
+            .contains("Sign out")
+    );
+    assert_eq!(
+        stranger.send(write("x", &cookie)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A cookie altered anywhere is no session: the seal is authenticated.
+    let (name, value) = cookie.split_once('=').unwrap();
+    let mut bytes = value.as_bytes().to_vec();
+    let at = bytes.len() / 2;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    let tampered = format!("{name}={}", String::from_utf8(bytes).unwrap());
+    assert!(
+        !second
+            .get_signed_in("/", &tampered)
+            .await
+            .body
+            .contains("Sign out")
+    );
+    assert_eq!(
+        second.send(write("y", &tampered)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Signing out clears the browser's cookie, but a copy taken before still works until it
+    // expires or its key is revoked: nothing on the server remembers the sign-out (documented
+    // in docs/ui.md).
+    let signed_out = first
+        .send(
+            Request::post("/ui/sign-out")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::COOKIE, &cookie)
+                .body(Body::from(format!("csrf_token={csrf}")))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(signed_out.status, StatusCode::SEE_OTHER);
+    assert!(
+        second
+            .get_signed_in("/", &cookie)
+            .await
+            .body
+            .contains("Sign out")
+    );
+
+    // Revoking the key ends every session of it, on every instance, at the next request.
+    ludex::keys::KeyFile::new(&first.key_file)
+        .revoke("writer")
+        .unwrap();
+    for instance in [&first, &second, &restarted] {
+        assert!(
+            !instance
+                .get_signed_in("/", &cookie)
+                .await
+                .body
+                .contains("Sign out")
+        );
+        let refused = instance.send(write("z", &cookie)).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.body);
+    }
 }
 
 #[tokio::test]

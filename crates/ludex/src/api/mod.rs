@@ -52,6 +52,9 @@ pub struct ApiConfig {
     pub list_timeout: Duration,
     /// Requests slower than this are logged even when they succeed.
     pub slow_request: Duration,
+    /// What web UI sessions are sealed with (see [`session`]): instances that share it share
+    /// their sessions.
+    pub sessions: Arc<session::SessionKeys>,
 }
 
 impl Default for ApiConfig {
@@ -65,6 +68,7 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(30),
             list_timeout: Duration::from_secs(2),
             slow_request: Duration::from_secs(1),
+            sessions: Arc::new(session::SessionKeys::random()),
         }
     }
 }

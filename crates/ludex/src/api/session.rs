@@ -1,12 +1,17 @@
 //! Browser sessions: the web UI exchanges an API key once for a session cookie, so the key
 //! never sits in page script or local storage.
 //!
-//! Sessions are kept server-side, in this process's memory: a map from the BLAKE3 hash of the
-//! cookie's random token to the key it was opened with, its CSRF token and its expiry. The key
-//! is checked against the key ring on every request, so revoking a key ends its sessions at
-//! once. A restart signs everyone out, and behind a load balancer with several instances (the
-//! API Lambda function) a session lives on the instance that opened it; the JSON API with
-//! `Authorization: Bearer` is the interface for anything that must not depend on that.
+//! The session is the cookie: the BLAKE3 hash of the key it was opened with, its CSRF token and
+//! its expiry, sealed with the session key (AES-256-GCM through `cookie`'s private jar:
+//! encrypted, authenticated, and bound to the cookie's name). There is no server-side state,
+//! so any instance that has the same session key reads the session: a second `ludex serve`
+//! behind a load balancer, another Lambda instance, the same process after a restart. The key
+//! hash is checked against the key ring on every request, so revoking a key ends its sessions
+//! everywhere at their next request.
+//!
+//! Signing out clears the cookie in the browser. It cannot revoke a copy of the cookie taken
+//! before (no server remembers it): such a copy works until it expires, [`LIFETIME`] after
+//! signing in, or until its key is revoked, which is how every session of a key is ended at once.
 //!
 //! CSRF: the session cookie is `SameSite=Strict`, and every unsafe request signed in by cookie
 //! must also carry the session's CSRF token (the synchronizer-token pattern): in the
@@ -15,55 +20,251 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
-use crate::keys::{KeyError, Scope};
+use crate::keys::{KeyError, KeySource, Scope};
 use axum::http::{HeaderMap, HeaderValue, Method, header, request::Parts};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::OnceCell;
 
-/// The cookie that carries the session token.
+/// The cookie that carries the session over plain HTTP.
 pub const SESSION_COOKIE: &str = "ludex_session";
+/// The cookie that carries the session over TLS: the `__Host-` prefix makes browsers refuse it
+/// unless it is `Secure`, for the whole site (`Path=/`) and from this host only (no `Domain`).
+pub const TLS_SESSION_COOKIE: &str = "__Host-ludex_session";
 /// The header the UI's script sends the CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// The form field form posts send the CSRF token in.
 pub const CSRF_FIELD: &str = "csrf_token";
 /// How long a session lasts after signing in, whatever its use.
 pub const LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
-/// Sessions kept at most; the oldest go first beyond this, so memory stays bounded.
-const MAX_SESSIONS: usize = 10_000;
+/// The shortest session secret accepted, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
 
-struct Entry {
-    key: String,
-    csrf: String,
-    expires: Instant,
-}
+/// The key sessions are sealed with.
+#[derive(Clone)]
+pub struct SessionKey(cookie::Key);
 
-/// Open sessions, by the hash of their token.
-#[derive(Default)]
-pub struct SessionStore {
-    entries: Mutex<HashMap<[u8; 32], Entry>>,
-}
-
-/// A session found for a request.
-#[derive(Clone, Debug)]
-pub struct Session {
-    /// The API key the session was opened with (kept in memory only).
-    key: String,
-    /// The token forms and script must send back on unsafe requests.
-    pub csrf: String,
-}
-
-impl Session {
-    /// The scope of the session's key now, `None` once the key is revoked.
-    pub async fn scope(&self, state: &AppState) -> Result<Option<Scope>, KeyError> {
-        state.keys.scope_of(&self.key).await
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKey(…)")
     }
 }
 
-fn token_hash(token: &str) -> [u8; 32] {
-    *blake3::hash(token.as_bytes()).as_bytes()
+impl SessionKey {
+    /// A random key: sessions sealed with it die with the process.
+    pub fn generate() -> Result<Self, String> {
+        let mut bytes = [0u8; 64];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| format!("the random number generator failed: {e}"))?;
+        Ok(Self(cookie::Key::from(&bytes)))
+    }
+
+    /// The key derived (HKDF) from a secret of at least [`MIN_SECRET_BYTES`] bytes.
+    pub fn from_secret(secret: &str) -> Result<Self, String> {
+        let secret = secret.trim();
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(format!(
+                "a session secret needs at least {MIN_SECRET_BYTES} bytes; it has {}",
+                secret.len()
+            ));
+        }
+        Ok(Self(cookie::Key::derive_from(secret.as_bytes())))
+    }
+
+    /// The key of a secret kept in a file, created (random, readable by the owner only) when
+    /// the file does not exist. Several processes starting at once agree on one secret: each
+    /// writes its own and links it into place, and only the first link succeeds.
+    pub fn from_file(path: &Path) -> std::io::Result<Self> {
+        let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        if !path.exists() {
+            // 32 bytes of secret, then 8 that name this writer's file (process or thread).
+            let mut bytes = [0u8; 40];
+            getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+            let hex =
+                |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
+            let secret = hex(&bytes[..32]);
+            let temp = path.with_extension(format!("{}.tmp", hex(&bytes[32..])));
+            {
+                use std::io::Write as _;
+                use std::os::unix::fs::OpenOptionsExt as _;
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&temp)?;
+                file.write_all(secret.as_bytes())?;
+                file.sync_all()?;
+            }
+            let linked = std::fs::hard_link(&temp, path);
+            std::fs::remove_file(&temp)?;
+            match linked {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let secret = std::fs::read_to_string(path)?;
+        Self::from_secret(&secret).map_err(|e| invalid(format!("{}: {e}", path.display())))
+    }
+
+    fn seal(&self, value: String) -> Option<String> {
+        let mut jar = cookie::CookieJar::new();
+        jar.private_mut(&self.0)
+            .add(cookie::Cookie::new(SESSION_COOKIE, value));
+        jar.get(SESSION_COOKIE).map(|c| c.value().to_owned())
+    }
+
+    fn unseal(&self, sealed: &str) -> Option<String> {
+        let jar = cookie::CookieJar::new();
+        jar.private(&self.0)
+            .decrypt(cookie::Cookie::new(SESSION_COOKIE, sealed.to_owned()))
+            .map(|c| c.value().to_owned())
+    }
+}
+
+/// Where the session key comes from: given at start, or a secret fetched when a session is
+/// first opened or read (an SSM parameter on Lambda, so a cold start does not wait for it).
+pub struct SessionKeys {
+    key: OnceCell<SessionKey>,
+    source: Option<Arc<dyn KeySource>>,
+}
+
+impl std::fmt::Debug for SessionKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.source {
+            Some(source) => write!(f, "SessionKeys(from {})", source.describe()),
+            None => f.write_str("SessionKeys(given)"),
+        }
+    }
+}
+
+impl SessionKeys {
+    pub fn given(key: SessionKey) -> Self {
+        Self {
+            key: OnceCell::new_with(Some(key)),
+            source: None,
+        }
+    }
+
+    /// A random key, for one process: its sessions end when it does. Without randomness (never
+    /// seen) there is no key, and signing in answers 500 instead of the process failing.
+    pub fn random() -> Self {
+        match SessionKey::generate() {
+            Ok(key) => Self::given(key),
+            Err(error) => {
+                tracing::error!(%error, "no session key: signing in to the web UI will fail");
+                Self {
+                    key: OnceCell::new(),
+                    source: None,
+                }
+            }
+        }
+    }
+
+    /// A secret fetched from `source` once, when first needed.
+    pub fn fetched(source: impl KeySource + 'static) -> Self {
+        Self {
+            key: OnceCell::new(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// The session key; fetching it may fail (503), and is tried again on the next request.
+    pub async fn key(&self) -> ApiResult<&SessionKey> {
+        self.key
+            .get_or_try_init(|| async {
+                let Some(source) = &self.source else {
+                    return Err(ApiError::Internal("no session key was given".into()));
+                };
+                let secret = source.fetch().await.map_err(|reason| {
+                    ApiError::Unavailable(format!(
+                        "the session secret could not be read from {}: {reason}",
+                        source.describe()
+                    ))
+                })?;
+                SessionKey::from_secret(&secret).map_err(|reason| {
+                    ApiError::Internal(format!(
+                        "the session secret in {}: {reason}",
+                        source.describe()
+                    ))
+                })
+            })
+            .await
+    }
+}
+
+/// What the cookie holds, sealed.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    /// The hex BLAKE3 hash of the API key.
+    key: String,
+    csrf: String,
+    /// Seconds since the Unix epoch.
+    expires: u64,
+}
+
+/// A session, opened at sign-in or read from a request's cookie.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The hash of the API key the session was opened with (the key itself is never kept).
+    key_hash: blake3::Hash,
+    /// The token forms and script must send back on unsafe requests.
+    pub csrf: String,
+    expires: u64,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Session {
+    /// A new session for a key that has been checked.
+    pub fn open(key: &str) -> ApiResult<Self> {
+        Ok(Self {
+            key_hash: crate::keys::hash_of(key),
+            csrf: random_token()?,
+            expires: unix_now() + LIFETIME.as_secs(),
+        })
+    }
+
+    /// The scope of the session's key now, `None` once the key is revoked.
+    pub async fn scope(&self, state: &AppState) -> Result<Option<Scope>, KeyError> {
+        state.keys.scope_of_hash(&self.key_hash).await
+    }
+
+    /// The cookie value that carries this session.
+    pub fn seal(&self, key: &SessionKey) -> ApiResult<String> {
+        let sealed = Sealed {
+            key: self.key_hash.to_hex().to_string(),
+            csrf: self.csrf.clone(),
+            expires: self.expires,
+        };
+        let json = serde_json::to_string(&sealed).map_err(|e| ApiError::Internal(e.to_string()))?;
+        key.seal(json)
+            .ok_or_else(|| ApiError::Internal("the session could not be sealed".into()))
+    }
+
+    /// The session a cookie value carries: `None` when it was not sealed with this key (or
+    /// was altered), or has expired.
+    pub fn unseal(value: &str, key: &SessionKey) -> Option<Self> {
+        Self::unseal_at(value, key, unix_now())
+    }
+
+    fn unseal_at(value: &str, key: &SessionKey, now: u64) -> Option<Self> {
+        let sealed: Sealed = serde_json::from_str(&key.unseal(value)?).ok()?;
+        (sealed.expires > now).then_some(())?;
+        Some(Self {
+            key_hash: blake3::Hash::from_hex(&sealed.key).ok()?,
+            csrf: sealed.csrf,
+            expires: sealed.expires,
+        })
+    }
 }
 
 /// 256 random bits, URL-safe.
@@ -72,71 +273,6 @@ pub fn random_token() -> ApiResult<String> {
     getrandom::fill(&mut bytes)
         .map_err(|e| ApiError::Internal(format!("the random number generator failed: {e}")))?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
-}
-
-impl SessionStore {
-    /// Opens a session for a key that has been checked; returns its cookie token.
-    pub fn open(&self, key: &str) -> ApiResult<String> {
-        self.open_at(key, Instant::now())
-    }
-
-    fn open_at(&self, key: &str, now: Instant) -> ApiResult<String> {
-        let token = random_token()?;
-        let entry = Entry {
-            key: key.to_owned(),
-            csrf: random_token()?,
-            expires: now + LIFETIME,
-        };
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.retain(|_, e| e.expires > now);
-        while entries.len() >= MAX_SESSIONS {
-            let oldest = entries
-                .iter()
-                .min_by_key(|(_, e)| e.expires)
-                .map(|(hash, _)| *hash);
-            match oldest {
-                Some(hash) => entries.remove(&hash),
-                None => break,
-            };
-        }
-        entries.insert(token_hash(&token), entry);
-        Ok(token)
-    }
-
-    /// The live session of a token.
-    pub fn find(&self, token: &str) -> Option<Session> {
-        self.find_at(token, Instant::now())
-    }
-
-    fn find_at(&self, token: &str, now: Instant) -> Option<Session> {
-        let hash = token_hash(token);
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        match entries.get(&hash) {
-            Some(entry) if entry.expires > now => Some(Session {
-                key: entry.key.clone(),
-                csrf: entry.csrf.clone(),
-            }),
-            Some(_) => {
-                entries.remove(&hash);
-                None
-            }
-            None => None,
-        }
-    }
-
-    /// Ends a session (signing out).
-    pub fn close(&self, token: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&token_hash(token));
-    }
-}
-
-/// The sessions of this process.
-pub fn store() -> &'static SessionStore {
-    static STORE: LazyLock<SessionStore> = LazyLock::new(SessionStore::default);
-    &STORE
 }
 
 /// A cookie's value from the request's `Cookie` headers.
@@ -152,9 +288,23 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// The session token a request carries, if any.
-pub fn token(headers: &HeaderMap) -> Option<&str> {
-    cookie(headers, SESSION_COOKIE)
+/// The name of the session cookie for a request over TLS or not.
+pub fn cookie_name(tls: bool) -> &'static str {
+    if tls {
+        TLS_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// The session a request's cookie carries, if any, and whether it carried a cookie at all (an
+/// expired, altered or foreign one is a cookie without a session).
+pub async fn find(parts: &Parts, state: &AppState) -> ApiResult<(bool, Option<Session>)> {
+    let Some(value) = cookie(&parts.headers, cookie_name(over_tls(parts))) else {
+        return Ok((false, None));
+    };
+    let key = state.config.sessions.key().await?;
+    Ok((true, Session::unseal(value, key)))
 }
 
 /// Whether the client reached us over TLS: directly (an absolute `https` URI, as the Lambda
@@ -181,7 +331,8 @@ pub fn set_cookie(name: &str, value: Option<&str>, path: &str, tls: bool) -> Hea
     let text = format!(
         "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"
     );
-    // Tokens are base64url and names and paths are ours: always a valid header value.
+    // Values are base64 (tokens, sealed sessions) and names and paths are ours: always a valid
+    // header value.
     HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("ludex_invalid=; Max-Age=0"))
 }
 
@@ -195,17 +346,19 @@ fn is_safe(method: &Method) -> bool {
 }
 
 /// The scope a session cookie grants this request, for the `CanRead`/`CanWrite` extractors.
-/// `Ok(None)` when there is no session cookie; an error for an expired session, a revoked key
-/// or an unsafe request without the session's CSRF token.
+/// `Ok(None)` when there is no session cookie; an error for an expired or altered session, a
+/// revoked key or an unsafe request without the session's CSRF token.
 pub(crate) async fn authorize(parts: &Parts, state: &AppState) -> ApiResult<Option<Scope>> {
-    let Some(token) = token(&parts.headers) else {
-        return Ok(None);
+    let session = match find(parts, state).await? {
+        (false, _) => return Ok(None),
+        (true, None) => {
+            return Err(ApiError::Unauthorized(
+                "the session has expired; sign in again at /ui/sign-in".into(),
+            ));
+        }
+        (true, Some(session)) => session,
     };
-    let session = store().find(token).ok_or_else(|| {
-        ApiError::Unauthorized("the session has expired; sign in again at /ui/sign-in".into())
-    })?;
     let Some(scope) = session.scope(state).await? else {
-        store().close(token);
         return Err(ApiError::Unauthorized(
             "the API key of this session is no longer valid; sign in again at /ui/sign-in".into(),
         ));
@@ -229,28 +382,72 @@ pub(crate) async fn authorize(parts: &Parts, state: &AppState) -> ApiResult<Opti
 mod tests {
     use super::*;
 
+    fn key() -> SessionKey {
+        SessionKey::from_secret(&"s".repeat(MIN_SECRET_BYTES)).unwrap()
+    }
+
     #[test]
-    fn a_session_is_found_by_its_token_until_it_expires() {
-        let sessions = SessionStore::default();
-        let now = Instant::now();
-        let token = sessions.open_at("key-1", now).unwrap();
-        let found = sessions.find_at(&token, now).unwrap();
-        assert_eq!(found.key, "key-1");
-        assert_ne!(found.csrf, token, "the CSRF token is not the session token");
-        assert!(sessions.find_at("another-token", now).is_none());
-        assert!(sessions.find_at(&token, now + LIFETIME).is_none());
+    fn a_session_is_read_back_with_its_key_until_it_expires() {
+        let session = Session::open("key-1").unwrap();
+        let value = session.seal(&key()).unwrap();
+        assert!(!value.contains(&session.csrf), "the cookie is encrypted");
+        let found = Session::unseal(&value, &key()).unwrap();
+        assert_eq!(found.key_hash, crate::keys::hash_of("key-1"));
+        assert_eq!(found.csrf, session.csrf);
+        assert!(Session::unseal_at(&value, &key(), session.expires).is_none());
+        let other = SessionKey::from_secret(&"t".repeat(MIN_SECRET_BYTES)).unwrap();
         assert!(
-            sessions.find_at(&token, now).is_none(),
-            "an expired session is gone"
+            Session::unseal(&value, &other).is_none(),
+            "another key reads nothing"
         );
     }
 
     #[test]
-    fn signing_out_ends_the_session() {
-        let sessions = SessionStore::default();
-        let token = sessions.open("key-1").unwrap();
-        sessions.close(&token);
-        assert!(sessions.find(&token).is_none());
+    fn an_altered_cookie_carries_no_session() {
+        let value = Session::open("key-1").unwrap().seal(&key()).unwrap();
+        let mut bytes = value.into_bytes();
+        let middle = bytes.len() / 2;
+        bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
+        assert!(Session::unseal(&String::from_utf8(bytes).unwrap(), &key()).is_none());
+    }
+
+    #[test]
+    fn a_short_secret_is_refused() {
+        assert!(SessionKey::from_secret("short").is_err());
+    }
+
+    #[test]
+    fn processes_that_start_together_agree_on_one_secret_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("session-secret");
+        let sealed = Session::open("k")
+            .unwrap()
+            .seal(&SessionKey::from_file(&path).unwrap())
+            .unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || SessionKey::from_file(&path).unwrap())
+            })
+            .collect();
+        for thread in threads {
+            assert!(Session::unseal(&sealed, &thread.join().unwrap()).is_some());
+        }
+        let mode = std::fs::metadata(&path).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+        let fresh = tempfile::tempdir().unwrap();
+        let racing: Vec<_> = (0..8)
+            .map(|_| {
+                let path = fresh.path().join("session-secret");
+                std::thread::spawn(move || SessionKey::from_file(&path).unwrap())
+            })
+            .collect();
+        let keys: Vec<SessionKey> = racing.into_iter().map(|t| t.join().unwrap()).collect();
+        let value = Session::open("k").unwrap().seal(&keys[0]).unwrap();
+        assert!(keys.iter().all(|k| Session::unseal(&value, k).is_some()));
     }
 
     #[test]
@@ -298,7 +495,7 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("ludex_session=t0k"),
         );
-        assert_eq!(token(&headers), Some("t0k"));
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("t0k"));
         assert_eq!(cookie(&headers, "b"), Some("2"));
         assert_eq!(cookie(&headers, "c"), None);
     }

@@ -123,7 +123,9 @@ impl Viewer {
     /// The viewer of a request, whether or not reads need a key (for the sign-in pages).
     /// Fails only when the keys cannot be fetched.
     pub async fn ungated(parts: &Parts, state: &AppState) -> Result<Self, Response> {
-        let session = session::token(&parts.headers).and_then(|t| session::store().find(t));
+        let (_, session) = session::find(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
         let scope = match &session {
             Some(session) => session
                 .scope(state)

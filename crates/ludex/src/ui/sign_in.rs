@@ -1,5 +1,5 @@
-//! Signing in: an API key, typed once, is exchanged for a session cookie; signing out ends the
-//! session. Both forms are protected against cross-site posts: the sign-in form by a
+//! Signing in: an API key, typed once, is exchanged for a session cookie; signing out clears
+//! it. Both forms are protected against cross-site posts: the sign-in form by a
 //! double-submit token (a cookie and a hidden field that must match, as there is no session
 //! yet), the sign-out form by the session's CSRF token.
 
@@ -7,7 +7,7 @@ use super::html::{Html, esc};
 use super::{Section, Viewer, error_page, html_response, page as layout};
 use crate::api::AppState;
 use crate::api::error::ApiError;
-use crate::api::session::{self, CSRF_FIELD, SESSION_COOKIE};
+use crate::api::session::{self, CSRF_FIELD, Session};
 use crate::keys::Scope;
 use axum::Form;
 use axum::extract::rejection::FormRejection;
@@ -156,18 +156,25 @@ pub async fn submit(
         };
         return form_response(&viewer, next, StatusCode::UNAUTHORIZED, Some(message));
     }
-    let token = match session::store().open(key) {
-        Ok(t) => t,
+    let sealed = match state.config.sessions.key().await {
+        Ok(sessions) => Session::open(key).and_then(|session| session.seal(sessions)),
+        Err(e) => Err(e),
+    };
+    let sealed = match sealed {
+        Ok(sealed) => sealed,
         Err(e) => return super::failure_page(&viewer, "opening a session failed", &e),
     };
-    if let Some(old) = session::token(&parts.headers) {
-        session::store().close(old);
-    }
+    // The new cookie replaces any earlier session of this browser.
     let mut response = Redirect::to(next).into_response();
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,
-        session::set_cookie(SESSION_COOKIE, Some(&token), "/", viewer.tls),
+        session::set_cookie(
+            session::cookie_name(viewer.tls),
+            Some(&sealed),
+            "/",
+            viewer.tls,
+        ),
     );
     headers.append(
         header::SET_COOKIE,
@@ -193,23 +200,21 @@ pub async fn sign_out(
         Err(response) => return response,
     };
     let presented = form.map(|Form(f)| f.csrf_token).unwrap_or_default();
-    if let Some(token) = session::token(&parts.headers)
-        && let Some(open) = session::store().find(token)
+    if let Some(open) = &viewer.session
+        && !session::tokens_match(&open.csrf, &presented)
     {
-        if !session::tokens_match(&open.csrf, &presented) {
-            return forbidden(
-                &viewer,
-                &format!(
-                    "Signing out needs the form's {CSRF_FIELD}; use the Sign out button of a page of this site."
-                ),
-            );
-        }
-        session::store().close(token);
+        return forbidden(
+            &viewer,
+            &format!(
+                "Signing out needs the form's {CSRF_FIELD}; use the Sign out button of a page of this site."
+            ),
+        );
     }
+    // Clearing the cookie is all signing out can do: see crate::api::session.
     let mut response = Redirect::to("/").into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        session::set_cookie(SESSION_COOKIE, None, "/", viewer.tls),
+        session::set_cookie(session::cookie_name(viewer.tls), None, "/", viewer.tls),
     );
     response
 }

@@ -9,6 +9,7 @@ use ludex::metrics::Metrics;
 use ludex::store;
 use std::sync::Arc;
 
+#[derive(Clone)]
 pub struct TestApp {
     pub router: Router,
     pub state: AppState,
@@ -16,7 +17,9 @@ pub struct TestApp {
     pub writer: String,
     /// A key with the read scope only.
     pub reader: String,
-    _dir: tempfile::TempDir,
+    /// The key file the app follows (`ludex keys revoke` on it takes effect at once).
+    pub key_file: std::path::PathBuf,
+    _dir: Arc<tempfile::TempDir>,
 }
 
 pub fn app_with(config: ApiConfig) -> TestApp {
@@ -35,7 +38,7 @@ pub fn app_with_metrics(config: ApiConfig, metrics: Metrics) -> TestApp {
     let state = AppState {
         stores,
         bucket,
-        keys: Arc::new(Keys::new(keys.ring().unwrap())),
+        keys: Arc::new(Keys::from_file(&key_path).unwrap()),
         config: Arc::new(config),
         metrics,
     };
@@ -44,7 +47,8 @@ pub fn app_with_metrics(config: ApiConfig, metrics: Metrics) -> TestApp {
         state,
         writer,
         reader,
-        _dir: dir,
+        key_file: key_path,
+        _dir: Arc::new(dir),
     }
 }
 

@@ -1,6 +1,7 @@
 terraform {
-  # 1.10 is the first release with S3-native state locking (use_lockfile).
-  required_version = ">= 1.10"
+  # 1.10 is the first release with S3-native state locking (use_lockfile); 1.11 the first with
+  # write-only arguments (the session secret).
+  required_version = ">= 1.11"
 
   required_providers {
     aws = {

@@ -101,6 +101,26 @@ resource "aws_ssm_parameter" "api_keys" {
   }
 }
 
+# --- Session secret -------------------------------------------------------------
+
+# Web UI sessions are sealed with this secret, so that every instance of the function reads
+# the sessions any of them opened (docs/ui.md). Secrets Manager draws it and it is written
+# write-only: it is in no plan and no state. Raising session_secret_version draws a new one,
+# which signs every user out.
+ephemeral "aws_secretsmanager_random_password" "session_secret" {
+  password_length     = 64
+  exclude_punctuation = true
+}
+
+resource "aws_ssm_parameter" "session_secret" {
+  name             = "/${var.name}/${var.environment}/session-secret"
+  description      = "The secret that seals the web UI sessions of the ${local.function_name} function"
+  type             = "SecureString"
+  key_id           = var.kms_key_arn
+  value_wo         = ephemeral.aws_secretsmanager_random_password.session_secret.random_password
+  value_wo_version = var.session_secret_version
+}
+
 resource "aws_cloudwatch_log_group" "api" {
   #checkov:skip=CKV_AWS_338:Retention is a variable: prod keeps a year, dev keeps a few weeks to bound cost.
   name              = "/aws/lambda/${local.function_name}"
@@ -141,8 +161,9 @@ resource "aws_iam_role_policy" "api" {
     upload_prefix          = local.upload_prefix
     rejected_prefix        = local.rejected_prefix
     covers_prefix          = local.covers_prefix
-    api_keys_parameter_arn = aws_ssm_parameter.api_keys.arn
-    kms_key_arn            = var.kms_key_arn
+    api_keys_parameter_arn       = aws_ssm_parameter.api_keys.arn
+    session_secret_parameter_arn = aws_ssm_parameter.session_secret.arn
+    kms_key_arn                  = var.kms_key_arn
     log_group_arn          = aws_cloudwatch_log_group.api.arn
     in_vpc                 = local.in_vpc
     network_interfaces_arn = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-interface/*"
@@ -174,6 +195,7 @@ resource "aws_lambda_function" "api" {
       LUDEX_BUCKET                         = "s3://${var.bucket_name}"
       LUDEX_UPLOAD_PREFIX                  = local.upload_prefix
       LUDEX_API_KEYS_PARAMETER             = aws_ssm_parameter.api_keys.name
+      LUDEX_SESSION_SECRET_PARAMETER       = aws_ssm_parameter.session_secret.name
       LUDEX_READS_REQUIRE_KEY              = tostring(var.reads_require_key)
       LUDEX_CORS_ORIGINS                   = join(",", var.cors_allowed_origins)
       LUDEX_LOG_FORMAT                     = "json"

@@ -44,6 +44,12 @@ variable "rust_log" {
   default     = "info"
 }
 
+variable "session_secret_version" {
+  type        = number
+  description = "Version of the web UI session secret; raise it to draw a new secret, which signs every user out."
+  default     = 1
+}
+
 variable "reads_require_key" {
   type        = bool
   description = "Require an API key for read requests too (LUDEX_READS_REQUIRE_KEY); writes always need one."

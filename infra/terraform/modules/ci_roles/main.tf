@@ -304,6 +304,14 @@ data "aws_iam_policy_document" "terraform" {
     resources = ["*"]
   }
 
+  # The API function's session secret is drawn by Secrets Manager (an ephemeral resource);
+  # GetRandomPassword has no resource to scope to.
+  statement {
+    sid       = "DrawRandomSecrets"
+    actions   = ["secretsmanager:GetRandomPassword"]
+    resources = ["*"]
+  }
+
   statement {
     sid       = "ManagePrefixedResources"
     actions   = ["cloudwatch:*", "codedeploy:*", "dynamodb:*", "ecr:*", "firehose:*", "lambda:*", "logs:*", "s3:*", "sns:*", "sqs:*", "ssm:*"]
