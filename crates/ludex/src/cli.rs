@@ -138,6 +138,7 @@ pub enum Command {
     Games(GamesCommand),
     /// Write the whole catalog to standard output (or --output), ready to ingest again.
     Export {
+        /// How the games are written.
         #[arg(long, value_enum, default_value_t = ExportFormat::Ndjson)]
         format: ExportFormat,
         /// Write to this file instead of standard output.
@@ -146,9 +147,18 @@ pub enum Command {
     },
     /// Show the ingest ledger: every upload ingested, newest first.
     Ingests {
-        #[arg(long, default_value_t = 20)]
+        /// How many entries to show.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: u32,
     },
+    /// Print a completion script for a shell: `ludex completions bash > /etc/bash_completion.d/ludex`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `ludex man > ludex.1 && man ./ludex.1`.
+    Man,
     /// Write a synthetic NDJSON catalog (about 400 bytes a record), for trying ludex out.
     Generate {
         /// How many records.
@@ -222,7 +232,10 @@ pub enum KeysCommand {
     /// List keys (names, scopes, dates; never the keys).
     List,
     /// Revoke a key by name.
-    Revoke { name: String },
+    Revoke {
+        /// The name the key was created with.
+        name: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -251,26 +264,38 @@ pub struct ListArgs {
     #[arg(long)]
     pub genre: Option<String>,
     /// Released in or after this year.
-    #[arg(long)]
+    #[arg(long, value_parser = year())]
     pub year_from: Option<u16>,
     /// Released in or before this year.
-    #[arg(long)]
+    #[arg(long, value_parser = year())]
     pub year_to: Option<u16>,
-    /// Rated at least this (0–10).
-    #[arg(long)]
-    pub min_rating: Option<String>,
+    /// Rated at least this (0–10, one decimal place).
+    #[arg(long, value_parser = |raw: &str| Rating::parse(raw))]
+    pub min_rating: Option<Rating>,
     /// Title search: every word must start a word of the title.
     #[arg(long)]
     pub q: Option<String>,
-    /// title, release_date, rating or updated_at; prefix '-' for descending.
-    #[arg(long, default_value = "-updated_at", allow_hyphen_values = true)]
-    pub sort: String,
-    /// Games per page (at most 100).
-    #[arg(long, default_value_t = 20)]
+    /// The order: a field, with '-' in front for descending.
+    #[arg(long, default_value = "-updated_at", allow_hyphen_values = true, value_parser = sort())]
+    pub sort: Sort,
+    /// Games per page.
+    #[arg(long, default_value_t = ListQuery::DEFAULT_LIMIT, value_parser = clap::value_parser!(u32).range(1..=i64::from(ListQuery::MAX_LIMIT)))]
     pub limit: u32,
     /// The next_cursor printed by the previous page.
     #[arg(long)]
     pub cursor: Option<String>,
+}
+
+/// A year the catalog can hold.
+fn year() -> clap::builder::RangedI64ValueParser<u16> {
+    use ludex_domain::fields::limits::{YEAR_MAX, YEAR_MIN};
+    clap::value_parser!(u16).range(i64::from(YEAR_MIN)..=i64::from(YEAR_MAX))
+}
+
+/// A sort, from the names the domain accepts (so completions and the man page list them).
+fn sort() -> impl clap::builder::TypedValueParser<Value = Sort> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Sort::names()).try_map(|name| Sort::parse(&name))
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -415,12 +440,27 @@ impl Cli {
                 }
                 Ok(ExitCode::SUCCESS)
             }
+            Command::Completions { shell } => {
+                use clap::CommandFactory as _;
+                clap_complete::generate(
+                    shell,
+                    &mut Cli::command(),
+                    "ludex",
+                    &mut std::io::stdout(),
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Man => {
+                use clap::CommandFactory as _;
+                clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Ingests { limit } => {
                 let stores = settings.open_stores().await?;
                 let page = stores
                     .ledger
                     .list(&LedgerQuery {
-                        limit: limit.clamp(1, 1000),
+                        limit,
                         cursor: None,
                     })
                     .await?;
@@ -442,22 +482,18 @@ impl Cli {
 }
 
 impl ListArgs {
+    /// The query, with the bounds clap cannot check (the words of a search, the lengths of
+    /// labels and cursors).
     fn query(&self) -> Result<ListQuery> {
-        let min_rating = self
-            .min_rating
-            .as_deref()
-            .map(Rating::parse)
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("--min-rating: {e}"))?;
         ListQuery {
             platform: self.platform.clone(),
             genre: self.genre.clone(),
             year_from: self.year_from,
             year_to: self.year_to,
-            min_rating,
+            min_rating: self.min_rating,
             q: self.q.clone(),
-            sort: Sort::parse(&self.sort).map_err(|e| anyhow::anyhow!("--sort: {e}"))?,
-            limit: self.limit.clamp(1, ListQuery::MAX_LIMIT),
+            sort: self.sort,
+            limit: self.limit,
             cursor: self.cursor.clone(),
         }
         .bounded()
@@ -725,4 +761,33 @@ async fn export(stores: &Stores, format: ExportFormat, mut out: impl Write) -> R
     }
     out.flush()?;
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn check(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(path.clone());
+                }
+                check(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        check(&Cli::command(), "ludex", &mut missing);
+        assert_eq!(missing, Vec::<String>::new());
+        Cli::command().debug_assert();
+    }
 }

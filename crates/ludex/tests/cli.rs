@@ -473,3 +473,47 @@ fn keys_created_at_the_same_moment_are_all_kept() {
         .collect();
     assert_eq!(names.len(), 24, "every key is kept:\n{listed}");
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_same_definitions() {
+    let data = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef ludex"),
+        ("fish", "complete -c ludex"),
+    ] {
+        let output = ludex(data.path(), &["completions", shell]);
+        assert!(output.status.success(), "{shell}: {output:?}");
+        let script = stdout(&output);
+        assert!(script.contains(marker), "{shell}: {script}");
+        // The sorts a listing takes are completed from the domain's list.
+        assert!(script.contains("-release_date"), "{shell} completes --sort");
+    }
+    let page = stdout(&ludex(data.path(), &["man"]));
+    assert!(page.contains("\n.TH ludex 1 "), "{page}");
+    for command in ["serve", "ingest", "completions", "man"] {
+        assert!(page.contains(command), "the man page names {command}");
+    }
+}
+
+#[test]
+fn bad_values_are_usage_errors_that_name_the_option_and_the_range() {
+    let data = tempfile::tempdir().unwrap();
+    for (args, expected) in [
+        (&["games", "list", "--limit", "0"][..], "1..=100"),
+        (&["games", "list", "--limit", "101"][..], "1..=100"),
+        (&["games", "list", "--sort", "price"][..], "possible values"),
+        (&["games", "list", "--year-from", "1900"][..], "1950..=2100"),
+        (
+            &["games", "list", "--min-rating", "11"][..],
+            "above the maximum 10",
+        ),
+        (&["ingests", "--limit", "0"][..], "1..=1000"),
+        (&["completions", "tcsh"][..], "possible values"),
+    ] {
+        let output = ludex(data.path(), args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(message.contains(expected), "{args:?}: {message}");
+    }
+}

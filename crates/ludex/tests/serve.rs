@@ -647,3 +647,43 @@ fn a_web_ui_session_survives_a_restart_and_works_on_a_second_process() {
         0o600
     );
 }
+
+#[test]
+fn a_200_mb_upload_sent_at_5_mb_a_second_outlasts_the_request_timeout_and_is_stored_whole() {
+    // 40 seconds of upload: longer than the 30 s whole-request timeout every other request
+    // has. An upload is bounded by the body timeout (between chunks) and its size instead.
+    const MIB: usize = 1024 * 1024;
+    const SIZE: usize = 200 * MIB;
+    const CHUNK: usize = 256 * 1024; // every 50 ms: 5 MiB/s
+    let data = tempfile::tempdir().unwrap();
+    let key = create_key(data.path());
+    let server = Server::start(data.path());
+    let mut stream = TcpStream::connect(&server.address).unwrap();
+    write!(
+        stream,
+        "POST /uploads?filename=big.ndjson HTTP/1.1\r\nHost: ludex\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/x-ndjson\r\nContent-Length: {SIZE}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    // Records of 32 bytes each, numbered, so the file is a real catalog.
+    let mut line = 0u64;
+    let started = Instant::now();
+    for chunk in 0..SIZE / CHUNK {
+        let mut body = Vec::with_capacity(CHUNK);
+        while body.len() < CHUNK {
+            body.extend_from_slice(format!("{{\"title\":\"Game {line:010}\"}}    \n").as_bytes());
+            line += 1;
+        }
+        stream.write_all(&body).unwrap();
+        let due = started + Duration::from_millis(50 * (chunk as u64 + 1));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    let (status, reply) = read_response(&mut stream);
+    let took = started.elapsed();
+    assert_eq!(status, 202, "{reply}");
+    assert!(took > Duration::from_secs(35), "the upload took {took:?}");
+    let accepted: Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(accepted["size"], SIZE, "{reply}");
+    let stored = std::fs::metadata(data.path().join("bucket/uploads/big.ndjson")).unwrap();
+    assert_eq!(stored.len() as usize, SIZE);
+}
