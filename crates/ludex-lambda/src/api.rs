@@ -2,6 +2,7 @@
 
 use crate::aws::SsmParameter;
 use crate::config::{ApiSettings, Config, KeySetting, SessionSetting};
+use ludex::api::rate::ClientAddr;
 use ludex::api::session::SessionKeys;
 use ludex::api::{ApiConfig, AppState};
 use ludex::keys::Keys;
@@ -40,9 +41,27 @@ pub async fn state(config: &Config, settings: ApiSettings) -> anyhow::Result<App
     })
 }
 
-/// The router of `ludex serve` over the environment's settings.
+/// The router of `ludex serve` over the environment's settings, told each request's client
+/// address (for the per-address rate limits).
 pub async fn router_from_env() -> anyhow::Result<axum::Router> {
     let config = Config::from_env()?;
     let settings = ApiSettings::from_env()?;
-    Ok(ludex::api::router(state(&config, settings).await?))
+    Ok(ludex::api::router(state(&config, settings).await?)
+        .layer(axum::middleware::map_request(with_client_addr)))
+}
+
+/// The client's address from API Gateway's request context: the address API Gateway saw,
+/// which a client cannot forge the way it can an X-Forwarded-For header.
+async fn with_client_addr(mut request: axum::extract::Request) -> axum::extract::Request {
+    use lambda_http::RequestExt as _;
+    use lambda_http::request::RequestContext;
+    let source_ip = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        Some(RequestContext::ApiGatewayV1(context)) => context.identity.source_ip.clone(),
+        _ => None,
+    };
+    if let Some(ip) = source_ip.and_then(|ip| ip.parse().ok()) {
+        request.extensions_mut().insert(ClientAddr(ip));
+    }
+    request
 }

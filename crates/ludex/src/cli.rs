@@ -1,6 +1,7 @@
 //! The `ludex` command line: every command reads its settings from flags or `LUDEX_*`
 //! environment variables, opens the store and bucket once, and calls the library.
 
+use crate::api::rate::{Limiters, RateLimits};
 use crate::api::session::{SessionKey, SessionKeys};
 use crate::api::{ApiConfig, AppState};
 use crate::bucket::Bucket;
@@ -203,6 +204,13 @@ pub struct ServeArgs {
     /// Connections open at once; lowered to what the open-files limit leaves room for.
     #[arg(long, env = "LUDEX_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
+    /// Writes (POST, PUT, PATCH, DELETE) a minute per API key, session or client address,
+    /// answered 429 beyond; 0 turns the limit off.
+    #[arg(long, env = "LUDEX_WRITE_RATE_LIMIT", default_value_t = RateLimits::default().writes_per_minute)]
+    pub write_rate_limit: u32,
+    /// Sign-in attempts a minute per client address, answered 429 beyond; 0 turns the limit off.
+    #[arg(long, env = "LUDEX_SIGN_IN_RATE_LIMIT", default_value_t = RateLimits::default().sign_ins_per_minute)]
+    pub sign_in_rate_limit: u32,
     /// The file whose secret seals web UI sessions (created when missing); instances that
     /// share it share their sessions. LUDEX_SESSION_SECRET (at least 32 bytes), when set, is
     /// used instead [default: DATA_DIR/session-secret]
@@ -518,6 +526,10 @@ async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
             cors_origins: args.cors_origins.clone(),
             max_upload_bytes: args.max_http_upload_bytes,
             sessions: Arc::new(SessionKeys::given(session_key(settings, &args)?)),
+            rate_limiters: Arc::new(Limiters::new(RateLimits {
+                writes_per_minute: args.write_rate_limit,
+                sign_ins_per_minute: args.sign_in_rate_limit,
+            })),
             ..ApiConfig::default()
         }),
         metrics: metrics.clone(),

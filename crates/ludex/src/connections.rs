@@ -336,10 +336,10 @@ pub async fn serve(
     builder.http1().header_read_timeout(None);
     tokio::pin!(stop);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut stop => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file handles (or another passing fault): free a waiting slot
                     // if there is one, and do not spin.
@@ -367,8 +367,11 @@ pub async fn serve(
                 let in_flight = connection.request_started();
                 let mut router = router.clone();
                 async move {
-                    let response =
-                        tower::Service::call(&mut router, request.map(Body::new)).await?;
+                    let mut request = request.map(Body::new);
+                    request
+                        .extensions_mut()
+                        .insert(crate::api::rate::ClientAddr(peer.ip()));
+                    let response = tower::Service::call(&mut router, request).await?;
                     Ok::<_, std::convert::Infallible>(response.map(|body| {
                         Body::new(TrackedBody {
                             body,

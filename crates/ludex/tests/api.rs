@@ -1360,3 +1360,227 @@ async fn the_openapi_document_lists_every_endpoint() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(String::from_utf8_lossy(&page.body).contains("/ingests/{ingest_id}/rejects"));
 }
+
+/// The body of a reply decoded from its Content-Encoding.
+fn decoded(reply: &Reply) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    match reply.header(header::CONTENT_ENCODING) {
+        "" => out.clone_from(&reply.body),
+        "gzip" => {
+            flate2::read::GzDecoder::new(&reply.body[..])
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        "br" => {
+            brotli::Decompressor::new(&reply.body[..], 4096)
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        "zstd" => out = zstd::decode_all(&reply.body[..]).unwrap(),
+        other => panic!("unexpected encoding {other}"),
+    }
+    out
+}
+
+#[tokio::test]
+async fn text_responses_are_compressed_as_the_client_accepts_and_images_are_not() {
+    let app = app();
+    for i in 0..100 {
+        app.create(json!({"id": format!("g{i}"), "title": format!("Game number {i}"), "platforms": ["PC", "Nintendo Switch"], "genres": ["Action"], "description": "A game about games, said at some length to look like a catalog."}))
+            .await;
+    }
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".repeat(100);
+    let covered = app
+        .send(
+            app.write("PUT", "/games/g1/cover")
+                .header(header::CONTENT_TYPE, "image/png")
+                .body(Body::from(png.clone()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(covered.status, StatusCode::OK);
+    let get = |uri: &str, encoding: &str| {
+        let request = Request::get(uri)
+            .header(header::ACCEPT_ENCODING, encoding)
+            .body(Body::empty())
+            .unwrap();
+        app.send(request)
+    };
+    for uri in [
+        "/games?limit=100",
+        "/openapi.json",
+        "/docs",
+        "/ui/reports",
+        "/ui/reports/platforms.csv",
+        "/games/nope",
+    ] {
+        let plain = get(uri, "identity").await;
+        assert_eq!(plain.header(header::CONTENT_ENCODING), "", "{uri}");
+        for encoding in ["gzip", "br", "zstd"] {
+            let reply = get(uri, encoding).await;
+            assert_eq!(reply.header(header::CONTENT_ENCODING), encoding, "{uri}");
+            assert_eq!(decoded(&reply), plain.body, "{uri} in {encoding}");
+            if plain.body.len() > 4096 {
+                assert!(
+                    reply.body.len() * 3 < plain.body.len(),
+                    "{uri} in {encoding}"
+                );
+            }
+        }
+    }
+    let cover = get("/games/g1/cover", "gzip, br, zstd").await;
+    assert_eq!(
+        cover.header(header::CONTENT_ENCODING),
+        "",
+        "images are sent as they are"
+    );
+    assert_eq!(cover.body, png);
+}
+
+#[tokio::test]
+async fn every_kind_of_response_carries_the_security_headers() {
+    let app = app();
+    app.create(json!({"id": "g", "title": "G"})).await;
+    let cases = [
+        ("/games", false, "application/json"),
+        ("/games/missing", false, "application/problem+json"),
+        ("/docs", false, "text/html"),
+        ("/ui/reports", false, "text/html"),
+        ("/ui/reports/platforms.csv", false, "text/csv"),
+        ("/openapi.json", false, "application/json"),
+        ("/games/g", true, "application/json"),
+        ("/ingests", true, "application/json"),
+    ];
+    for (uri, with_key, kind) in cases {
+        let mut request = Request::get(uri);
+        if with_key {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {}", app.reader));
+        }
+        let reply = app.send(request.body(Body::empty()).unwrap()).await;
+        assert!(
+            reply.header(header::CONTENT_TYPE).starts_with(kind),
+            "{uri}"
+        );
+        assert_eq!(
+            reply.header(header::X_CONTENT_TYPE_OPTIONS),
+            "nosniff",
+            "{uri}"
+        );
+        assert_eq!(
+            reply.header(header::REFERRER_POLICY),
+            "same-origin",
+            "{uri}"
+        );
+        let csp = reply.header(header::CONTENT_SECURITY_POLICY);
+        assert_eq!(
+            kind == "text/html",
+            csp.contains("frame-ancestors 'none'"),
+            "{uri}: {csp}"
+        );
+        if with_key {
+            assert_eq!(reply.header(header::CACHE_CONTROL), "no-store", "{uri}");
+        }
+    }
+    // Assets linked with their fingerprint never change: cached for a year.
+    let page = app.get("/ui/reports").await;
+    let html = String::from_utf8_lossy(&page.body).into_owned();
+    let start = html.find("/ui/assets/ui.css?v=").unwrap();
+    let href = html[start..].split('"').next().unwrap().to_owned();
+    let versioned = app.get(&href).await;
+    assert_eq!(
+        versioned.header(header::CACHE_CONTROL),
+        "public, max-age=31536000, immutable"
+    );
+    let unversioned = app.get("/ui/assets/ui.css").await;
+    assert_eq!(unversioned.header(header::CACHE_CONTROL), "no-cache");
+}
+
+#[tokio::test]
+async fn an_unchanged_listing_or_report_is_answered_304() {
+    let app = app();
+    app.create(json!({"id": "a", "title": "A", "platforms": ["PC"]}))
+        .await;
+    for uri in [
+        "/games?limit=5",
+        "/ingests",
+        "/ui/reports",
+        "/ui/reports/platforms.csv",
+    ] {
+        let first = app.get(uri).await;
+        assert_eq!(first.status, StatusCode::OK, "{uri}");
+        let etag = first.header(header::ETAG).to_owned();
+        assert!(etag.starts_with("W/\""), "{uri}: {etag:?}");
+        let again = app
+            .send(
+                Request::get(uri)
+                    .header(header::IF_NONE_MATCH, &etag)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{uri}");
+        assert!(again.body.is_empty());
+        assert_eq!(again.header(header::ETAG), etag);
+    }
+    // A change makes a new tag, and the old one gets the whole answer again.
+    let before = app
+        .get("/games?limit=5")
+        .await
+        .header(header::ETAG)
+        .to_owned();
+    app.create(json!({"id": "b", "title": "B", "platforms": ["PC"]}))
+        .await;
+    let after = app
+        .send(
+            Request::get("/games?limit=5")
+                .header(header::IF_NONE_MATCH, &before)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(after.status, StatusCode::OK);
+    assert_ne!(after.header(header::ETAG), before);
+}
+
+#[tokio::test]
+async fn writes_over_the_rate_limit_are_answered_429_with_retry_after() {
+    use ludex::api::rate::{Limiters, RateLimits};
+    let app = app_with(ApiConfig {
+        rate_limiters: std::sync::Arc::new(Limiters::new(RateLimits {
+            writes_per_minute: 3,
+            sign_ins_per_minute: 0,
+        })),
+        ..ApiConfig::default()
+    });
+    for i in 0..3 {
+        app.create(json!({"id": format!("w{i}"), "title": "W"}))
+            .await;
+    }
+    let refused = app
+        .write_json("POST", "/games", json!({"id": "w3", "title": "W"}))
+        .await;
+    let problem = refused.problem(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(problem["type"], "/problems/too-many-requests");
+    let retry_after: u64 = refused.header(header::RETRY_AFTER).parse().unwrap();
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    app.get("/games/w3").await.problem(StatusCode::NOT_FOUND);
+    // Reads are not limited, and another key has its own allowance.
+    for _ in 0..10 {
+        assert_eq!(app.get("/games").await.status, StatusCode::OK);
+    }
+    let other = app
+        .send(
+            Request::post("/games")
+                .header(header::AUTHORIZATION, format!("Bearer {}", app.reader))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"title":"R"}"#))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        other.status,
+        StatusCode::FORBIDDEN,
+        "counted apart, refused for its scope"
+    );
+}

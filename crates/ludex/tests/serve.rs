@@ -687,3 +687,31 @@ fn a_200_mb_upload_sent_at_5_mb_a_second_outlasts_the_request_timeout_and_is_sto
     let stored = std::fs::metadata(data.path().join("bucket/uploads/big.ndjson")).unwrap();
     assert_eq!(stored.len() as usize, SIZE);
 }
+
+#[test]
+fn sign_in_attempts_over_the_limit_from_one_address_are_answered_429() {
+    let data = tempfile::tempdir().unwrap();
+    create_key(data.path());
+    let server = Server::start_with(data.path(), &["--sign-in-rate-limit", "2"], &[]);
+    let attempt = || {
+        let form = "key=wrong&next=%2F&sign_in_token=x";
+        exchange(
+            &server.address,
+            &format!(
+                "POST /ui/sign-in HTTP/1.1\r\nHost: ludex\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+                form.len()
+            ),
+        )
+    };
+    // Two attempts get an answer (a refused form), the third from this address is limited.
+    for _ in 0..2 {
+        assert!(attempt().starts_with("HTTP/1.1 403"));
+    }
+    let limited = attempt();
+    assert!(limited.starts_with("HTTP/1.1 429"), "{limited}");
+    assert!(
+        limited.to_ascii_lowercase().contains("retry-after: "),
+        "{limited}"
+    );
+    assert!(limited.contains("/problems/too-many-requests"), "{limited}");
+}

@@ -42,6 +42,9 @@ pub enum ApiError {
     RequestTimeout(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Over a rate limit; `retry_after` seconds until the next request is let through.
+    #[error("{detail}")]
+    TooManyRequests { detail: String, retry_after: u64 },
     /// A listing ran past its timeout and was stopped (503, and the client is told why).
     #[error("{0}")]
     ListingTimedOut(String),
@@ -118,6 +121,11 @@ impl ApiError {
                 "payload-too-large",
                 "The request body is too large",
             ),
+            Self::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
+            ),
             Self::RequestTimeout(_) => (
                 StatusCode::REQUEST_TIMEOUT,
                 "request-timeout",
@@ -180,6 +188,10 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
+        let retry_after = match &self {
+            Self::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
         let (errors, current_version) = match self {
             Self::BadRequest { errors, .. } | Self::Validation(errors) => (errors, None),
             Self::PreconditionFailed { current } => (Vec::new(), Some(current)),
@@ -203,6 +215,11 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

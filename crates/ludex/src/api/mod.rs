@@ -5,8 +5,10 @@ pub mod error;
 mod extract;
 mod games;
 mod ingests;
+mod manners;
 mod observe;
 pub mod openapi;
+pub mod rate;
 pub mod session;
 
 use crate::bucket::Bucket;
@@ -25,11 +27,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -55,6 +57,8 @@ pub struct ApiConfig {
     /// What web UI sessions are sealed with (see [`session`]): instances that share it share
     /// their sessions.
     pub sessions: Arc<session::SessionKeys>,
+    /// The rate limits of writes and sign-ins, with their counts (see [`rate`]).
+    pub rate_limiters: Arc<rate::Limiters>,
 }
 
 impl Default for ApiConfig {
@@ -69,6 +73,7 @@ impl Default for ApiConfig {
             list_timeout: Duration::from_secs(2),
             slow_request: Duration::from_secs(1),
             sessions: Arc::new(session::SessionKeys::random()),
+            rate_limiters: Arc::new(rate::Limiters::new(rate::RateLimits::default())),
         }
     }
 }
@@ -124,6 +129,11 @@ pub fn router(state: AppState) -> Router {
         )
         // Bodies are read by the handlers with their own limits and problem+json errors.
         .layer(DefaultBodyLimit::disable())
+        // Before any handler, uploads included; inside `observe`, so a 429 is counted and logged.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate::limit,
+        ))
         .with_state(state);
     let cors = (!config.cors_origins.is_empty()).then(|| {
         let origins: Vec<HeaderValue> = config
@@ -155,6 +165,11 @@ pub fn router(state: AppState) -> Router {
     // throughput (BENCHMARKS.md); info lines get the request id from the request context.
     routes
         .layer(tower::util::option_layer(cors))
+        // Inside the compression: the ETag is of the identity body, and weak, so one tag
+        // stands for every encoding of it.
+        .layer(axum::middleware::from_fn(manners::conditional_get))
+        // gzip, brotli or zstd by Accept-Encoding, for bodies of text (not images).
+        .layer(CompressionLayer::new())
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
                 let id = request
@@ -183,12 +198,9 @@ pub fn router(state: AppState) -> Router {
         .layer(observe::ObserveLayer::new(metrics, config.slow_request))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
-        // Outermost, so every response has it, a panic's 500 and a timeout's 408 included: no
+        // Outermost, so every response has them, a panic's 500 and a timeout's 408 included: no
         // response is ever sniffed into another type (a cover that holds HTML, a report).
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        .layer(axum::middleware::from_fn(manners::security_headers))
 }
 
 /// Request ids for requests that come without one: a per-process random prefix and a counter.

@@ -15,7 +15,7 @@ use crate::api::error::ApiError;
 use crate::api::session::{self, Session};
 use crate::keys::Scope;
 use axum::Router;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Query};
 use axum::http::{HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -50,23 +50,35 @@ static ASSET_VERSION: LazyLock<String> = LazyLock::new(|| {
     hasher.finalize().to_hex()[..12].to_owned()
 });
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
+#[derive(serde::Deserialize)]
+struct AssetQuery {
+    v: Option<String>,
+}
+
+/// An asset: cached for a year, `immutable`, when asked for by the version pages link to
+/// (`?v=<fingerprint>`, which changes with every change of the assets); otherwise revalidated.
+fn asset(query: &AssetQuery, content_type: &'static str, body: &'static str) -> Response {
+    let cache = if query.v.as_deref() == Some(ASSET_VERSION.as_str()) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
     (
         [
             (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
+            (header::CACHE_CONTROL, cache),
         ],
         body,
     )
         .into_response()
 }
 
-async fn stylesheet() -> Response {
-    asset("text/css; charset=utf-8", CSS)
+async fn stylesheet(Query(query): Query<AssetQuery>) -> Response {
+    asset(&query, "text/css; charset=utf-8", CSS)
 }
 
-async fn script() -> Response {
-    asset("text/javascript; charset=utf-8", JS)
+async fn script(Query(query): Query<AssetQuery>) -> Response {
+    asset(&query, "text/javascript; charset=utf-8", JS)
 }
 
 /// Who is looking at a page: signed in or not, and whether the page was reached over TLS.
@@ -216,7 +228,7 @@ pub fn page(viewer: &Viewer, section: Section, title: &str, body: &str) -> Strin
     out.into_string()
 }
 
-/// An HTML response with the headers every page carries: no framing, no inline script.
+/// An HTML response: never stored, as pages show who is signed in.
 pub fn html_response(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
@@ -224,16 +236,7 @@ pub fn html_response(status: StatusCode, body: String) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
+    // The CSP and Referrer-Policy are set on every HTML response (api::manners).
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
