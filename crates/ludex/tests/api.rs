@@ -105,6 +105,17 @@ impl TestApp {
         .await
     }
 
+    /// `PUT /games/{id}/cover` with a PNG body, with the write key.
+    async fn put_cover(&self, id: &str, png: &[u8]) -> Reply {
+        self.send(
+            self.write("PUT", &format!("/games/{id}/cover"))
+                .header(header::CONTENT_TYPE, "image/png")
+                .body(Body::from(png.to_vec()))
+                .unwrap(),
+        )
+        .await
+    }
+
     async fn create(&self, body: Value) -> Value {
         let reply = self.write_json("POST", "/games", body).await;
         assert_eq!(
@@ -536,14 +547,7 @@ async fn delete_removes_the_game_and_its_cover() {
     let app = app();
     app.create(json!({"id": "g1", "title": "A"})).await;
     let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-    let covered = app
-        .send(
-            app.write("PUT", "/games/g1/cover")
-                .header(header::CONTENT_TYPE, "image/png")
-                .body(Body::from(png.clone()))
-                .unwrap(),
-        )
-        .await;
+    let covered = app.put_cover("g1", &png).await;
     assert_eq!(covered.status, StatusCode::OK);
     assert_eq!(covered.json()["cover_image"], "covers/g1.png");
     let cover = app.get("/games/g1/cover").await;
@@ -585,18 +589,12 @@ async fn a_game_never_deletes_a_cover_it_only_names() {
     let app = app();
     app.create(json!({"id": "a", "title": "A"})).await;
     let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-    let put_cover = |id: &str| {
-        app.write("PUT", &format!("/games/{id}/cover"))
-            .header(header::CONTENT_TYPE, "image/png")
-            .body(Body::from(png.clone()))
-            .unwrap()
-    };
-    assert_eq!(app.send(put_cover("a")).await.status, StatusCode::OK);
+    assert_eq!(app.put_cover("a", &png).await.status, StatusCode::OK);
     app.create(json!({"id": "b", "title": "B", "cover_image": "covers/a.png"}))
         .await;
     app.create(json!({"id": "c", "title": "C", "cover_image": "covers/a.png"}))
         .await;
-    assert_eq!(app.send(put_cover("b")).await.status, StatusCode::OK);
+    assert_eq!(app.put_cover("b", &png).await.status, StatusCode::OK);
     let deleted = app
         .send(app.write("DELETE", "/games/c").body(Body::empty()).unwrap())
         .await;
@@ -1391,14 +1389,7 @@ async fn text_responses_are_compressed_as_the_client_accepts_and_images_are_not(
             .await;
     }
     let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".repeat(100);
-    let covered = app
-        .send(
-            app.write("PUT", "/games/g1/cover")
-                .header(header::CONTENT_TYPE, "image/png")
-                .body(Body::from(png.clone()))
-                .unwrap(),
-        )
-        .await;
+    let covered = app.put_cover("g1", &png).await;
     assert_eq!(covered.status, StatusCode::OK);
     let get = |uri: &str, encoding: &str| {
         let request = Request::get(uri)
