@@ -5,7 +5,8 @@
 //! `cargo bench -p ludex --bench api -- [SECONDS]` (default 30 s per measurement; needs `wrk`)
 //!
 //! `LUDEX_BENCH_BASELINE=PATH` another `ludex` binary (an earlier build) serves the same catalog
-//! under the same loads in the same run, for a before/after.
+//! under the same loads in the same run, for a before/after; `LUDEX_BENCH_ROUNDS=N` alternates
+//! the two N times (baseline first) and prints the means.
 
 #[path = "common/server.rs"]
 mod server;
@@ -171,8 +172,18 @@ fn main() {
         let listing = wrk(&served.address, &list, seconds);
         (get_one, listing, peak_rss_mb(served.child.id()))
     };
-    let baseline = std::env::var_os("LUDEX_BENCH_BASELINE").map(|b| measure(Path::new(&b)));
-    let (get_one, listing, rss) = measure(Path::new(env!("CARGO_BIN_EXE_ludex")));
+    // Rounds alternate baseline and this build, so drift on a noisy machine falls on both.
+    let rounds: usize = std::env::var("LUDEX_BENCH_ROUNDS")
+        .ok()
+        .map_or(1, |r| r.parse().expect("LUDEX_BENCH_ROUNDS"));
+    let baseline_binary = std::env::var_os("LUDEX_BENCH_BASELINE");
+    let mut runs: Vec<(&str, (Load, Load, f64))> = Vec::new();
+    for _ in 0..rounds {
+        if let Some(binary) = &baseline_binary {
+            runs.push(("baseline", measure(Path::new(binary))));
+        }
+        runs.push(("ludex", measure(Path::new(env!("CARGO_BIN_EXE_ludex")))));
+    }
 
     println!(
         "| load ({GAMES} games, 64 connections, {seconds} s) | req/s | p50 ms | p99 ms | non-2xx | vs ceiling |"
@@ -189,22 +200,37 @@ fn main() {
         );
     };
     row("ceiling: bare axum + SQLite point lookup", &ceiling, None);
-    row(
-        "ludex GET /games/{id}",
-        &get_one,
-        Some(get_one.rps / ceiling.rps),
-    );
-    row("ludex GET /games?platform=…&limit=20", &listing, None);
-    if let Some((get_one, listing, _)) = &baseline {
+    for (name, (get_one, listing, _)) in &runs {
         row(
-            "baseline GET /games/{id}",
+            &format!("{name} GET /games/{{id}}"),
             get_one,
             Some(get_one.rps / ceiling.rps),
         );
-        row("baseline GET /games?platform=…&limit=20", listing, None);
+        row(
+            &format!("{name} GET /games?platform=…&limit=20"),
+            listing,
+            None,
+        );
     }
-    println!("\nludex serve peak RSS: {rss:.1} MB");
-    if let Some((_, _, rss)) = baseline {
-        println!("baseline peak RSS: {rss:.1} MB");
+    println!();
+    for name in ["ludex", "baseline"] {
+        let mine: Vec<&(Load, Load, f64)> = runs
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, r)| r)
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let mean = |f: &dyn Fn(&(Load, Load, f64)) -> f64| {
+            mine.iter().map(|r| f(r)).sum::<f64>() / mine.len() as f64
+        };
+        println!(
+            "{name}: mean of {} round(s): GET /games/{{id}} {:.0} req/s, listing {:.0} req/s, peak RSS {:.1} MB",
+            mine.len(),
+            mean(&|r| r.0.rps),
+            mean(&|r| r.1.rps),
+            mine.iter().map(|r| r.2).fold(0.0, f64::max)
+        );
     }
 }

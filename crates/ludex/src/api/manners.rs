@@ -1,15 +1,17 @@
-//! What every response gets, whatever produced it: the security headers, and an `ETag` with
-//! `If-None-Match` → 304 for reads that have none of their own (listings, reports, ledger
-//! pages), so clients and pages that poll pay one small answer while nothing changed.
+//! What every request and response gets, whatever the route: the security headers, the rate
+//! limits, and an `ETag` with `If-None-Match` → 304 for reads that have none of their own
+//! (listings, reports, ledger pages), so clients and pages that poll pay one small answer while
+//! nothing changed.
 
-use super::session;
+use super::{rate, session};
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt;
+use std::sync::Arc;
 
 /// The policy of HTML responses: scripts and styles from this site only, no framing.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -32,60 +34,86 @@ fn is_authenticated(headers: &HeaderMap) -> bool {
         || session::cookie(headers, session::TLS_SESSION_COOKIE).is_some()
 }
 
-/// `X-Content-Type-Options: nosniff` and `Referrer-Policy` on every response, the CSP on every
-/// HTML one (the API's /docs page too), and `Cache-Control: no-store` on JSON answered to an
-/// authenticated request, so no cache keeps what a key was allowed to read.
-pub async fn security_headers(request: Request, next: Next) -> Response {
-    let authenticated = is_authenticated(request.headers());
-    let mut response = next.run(request).await;
-    let html = content_type(response.headers()).starts_with("text/html");
-    let json = {
-        let kind = content_type(response.headers());
-        kind.starts_with("application/json") || kind.starts_with("application/problem+json")
+/// The headers every response carries, set by the outermost layers so that a panic's 500 and a
+/// timeout's 408 have them too: nothing is sniffed into another type, no referrer leaves the
+/// site, and every HTML response (the API's /docs page too) has the CSP.
+pub fn security_headers<S>(
+    service: S,
+) -> impl tower::Service<Request, Response = Response, Error = S::Error, Future = impl Send> + Clone
+where
+    S: tower::Service<Request, Response = Response> + Clone + Send,
+    S::Future: Send,
+{
+    use tower::Layer as _;
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let csp = |response: &Response| {
+        content_type(response.headers())
+            .starts_with("text/html")
+            .then(|| HeaderValue::from_static(CONTENT_SECURITY_POLICY))
     };
-    let headers = response.headers_mut();
-    headers.insert(
+    let service =
+        SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, csp).layer(service);
+    let service = SetResponseHeaderLayer::if_not_present(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    )
+    .layer(service);
+    SetResponseHeaderLayer::overriding(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
-    );
-    headers
-        .entry(header::REFERRER_POLICY)
-        .or_insert(HeaderValue::from_static("same-origin"));
-    if html {
-        headers
-            .entry(header::CONTENT_SECURITY_POLICY)
-            .or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
-    }
-    if authenticated && json {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    response
+    )
+    .layer(service)
 }
 
-/// Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks for GET).
-fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+/// Per request, inside the router's observation (so a 429 is counted and logged): the rate
+/// limits, then, on the way out, `Cache-Control: no-store` on JSON answered to a request with a
+/// key or a session cookie (no cache keeps what a key was allowed to read), and the conditional
+/// GET of reads that have no `ETag` of their own.
+pub async fn manners(
+    State(limiters): State<Arc<rate::Limiters>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Err(refused) = limiters.admit(&request) {
+        return refused.into_response();
+    }
+    let authenticated = is_authenticated(request.headers());
+    let if_none_match = matches!(*request.method(), Method::GET | Method::HEAD)
+        .then(|| request.headers().get(header::IF_NONE_MATCH).cloned());
+    let mut response = next.run(request).await;
+    if authenticated {
+        let kind = content_type(response.headers());
+        if kind.starts_with("application/json") || kind.starts_with("application/problem+json") {
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+    }
+    match if_none_match {
+        Some(condition) => conditional_get(response, condition).await,
+        None => response,
+    }
+}
+
+/// Whether an `If-None-Match` value names `etag` (weak comparison, as RFC 9110 asks for GET).
+fn none_match(condition: &HeaderValue, etag: &str) -> bool {
     let strip = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
+    condition
+        .to_str()
+        .unwrap_or("")
+        .split(',')
         .any(|tag| tag.trim() == "*" || strip(tag) == strip(etag))
 }
 
-/// A weak `ETag` from the body's bytes for successful reads that have none, and 304 when the
-/// request's `If-None-Match` names it.
-pub async fn conditional_get(request: Request, next: Next) -> Response {
-    let read = matches!(*request.method(), Method::GET | Method::HEAD);
-    let conditions = request.headers().clone();
-    let response = next.run(request).await;
+/// A weak `ETag` from the body's bytes for a successful read that has none, and 304 when the
+/// request's `If-None-Match` (`condition`) names it.
+async fn conditional_get(response: Response, condition: Option<HeaderValue>) -> Response {
     let small = response
         .body()
         .size_hint()
         .upper()
         .is_some_and(|n| n <= ETAG_MAX_BYTES);
-    if !read
-        || response.status() != StatusCode::OK
+    if response.status() != StatusCode::OK
         || response.headers().contains_key(header::ETAG)
         || !small
     {
@@ -103,7 +131,7 @@ pub async fn conditional_get(request: Request, next: Next) -> Response {
     let Ok(value) = HeaderValue::from_str(&etag) else {
         return Response::from_parts(parts, Body::from(bytes));
     };
-    if none_match(&conditions, &etag) {
+    if condition.is_some_and(|condition| none_match(&condition, &etag)) {
         let mut not_modified = StatusCode::NOT_MODIFIED.into_response();
         for name in [
             header::CACHE_CONTROL,
@@ -124,20 +152,14 @@ pub async fn conditional_get(request: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::none_match;
-    use axum::http::{HeaderMap, HeaderValue, header};
+    use axum::http::HeaderValue;
 
     #[test]
     fn if_none_match_compares_weakly_and_takes_lists_and_a_star() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::IF_NONE_MATCH,
-            HeaderValue::from_static("\"a\", W/\"b\""),
-        );
-        assert!(none_match(&headers, "W/\"b\""));
-        assert!(none_match(&headers, "W/\"a\""));
-        assert!(!none_match(&headers, "W/\"c\""));
-        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
-        assert!(none_match(&headers, "W/\"c\""));
-        assert!(!none_match(&HeaderMap::new(), "W/\"c\""));
+        let list = HeaderValue::from_static("\"a\", W/\"b\"");
+        assert!(none_match(&list, "W/\"b\""));
+        assert!(none_match(&list, "W/\"a\""));
+        assert!(!none_match(&list, "W/\"c\""));
+        assert!(none_match(&HeaderValue::from_static("*"), "W/\"c\""));
     }
 }

@@ -129,11 +129,6 @@ pub fn router(state: AppState) -> Router {
         )
         // Bodies are read by the handlers with their own limits and problem+json errors.
         .layer(DefaultBodyLimit::disable())
-        // Before any handler, uploads included; inside `observe`, so a 429 is counted and logged.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            rate::limit,
-        ))
         .with_state(state);
     let cors = (!config.cors_origins.is_empty()).then(|| {
         let origins: Vec<HeaderValue> = config
@@ -165,9 +160,12 @@ pub fn router(state: AppState) -> Router {
     // throughput (BENCHMARKS.md); info lines get the request id from the request context.
     routes
         .layer(tower::util::option_layer(cors))
-        // Inside the compression: the ETag is of the identity body, and weak, so one tag
-        // stands for every encoding of it.
-        .layer(axum::middleware::from_fn(manners::conditional_get))
+        // Rate limits, no-store and conditional GET (see `manners`). Inside the compression:
+        // the ETag is of the identity body, and weak, so one tag stands for every encoding.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&config.rate_limiters),
+            manners::manners,
+        ))
         // gzip, brotli or zstd by Accept-Encoding, for bodies of text (not images).
         .layer(CompressionLayer::new())
         .layer(
@@ -200,7 +198,7 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
         // Outermost, so every response has them, a panic's 500 and a timeout's 408 included: no
         // response is ever sniffed into another type (a cover that holds HTML, a report).
-        .layer(axum::middleware::from_fn(manners::security_headers))
+        .layer(tower::layer::layer_fn(manners::security_headers))
 }
 
 /// Request ids for requests that come without one: a per-process random prefix and a counter.

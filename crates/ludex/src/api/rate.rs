@@ -5,11 +5,9 @@
 //! API Gateway's throttling stays the first line there.
 
 use super::error::ApiError;
-use super::{AppState, session};
-use axum::extract::{Request, State};
+use super::session;
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::IpAddr;
@@ -99,38 +97,37 @@ fn writer(headers: &HeaderMap, address: Option<ClientAddr>) -> Option<String> {
     address.map(|ClientAddr(ip)| format!("address:{ip}"))
 }
 
-/// Applies the limits before the request reaches its handler.
-pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limiters = &state.config.rate_limiters;
-    let address = request.extensions().get::<ClientAddr>().copied();
-    let sign_in = request.method() == Method::POST && request.uri().path() == "/ui/sign-in";
-    let write = matches!(
-        *request.method(),
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
-    let verdict = if sign_in {
-        match (&limiters.sign_ins, address) {
-            (Some(limiter), Some(ClientAddr(ip))) => limiters
-                .check(limiter, ip.to_string())
-                .map_err(|wait| (wait, "sign-in attempts from this address")),
-            _ => Ok(()),
+impl Limiters {
+    /// Whether the request may go on: `Err` with the 429 to answer when it is over a limit.
+    pub fn admit(&self, request: &Request) -> Result<(), ApiError> {
+        let method = request.method();
+        let sign_in = method == Method::POST && request.uri().path() == "/ui/sign-in";
+        let write = matches!(
+            *method,
+            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        );
+        if !(sign_in || write) {
+            return Ok(());
         }
-    } else if write {
-        match (&limiters.writes, writer(request.headers(), address)) {
-            (Some(limiter), Some(key)) => limiters
-                .check(limiter, key)
-                .map_err(|wait| (wait, "writes with this key")),
-            _ => Ok(()),
-        }
-    } else {
-        Ok(())
-    };
-    match verdict {
-        Ok(()) => next.run(request).await,
-        Err((retry_after, what)) => ApiError::TooManyRequests {
+        let address = request.extensions().get::<ClientAddr>().copied();
+        let verdict = if sign_in {
+            match (&self.sign_ins, address) {
+                (Some(limiter), Some(ClientAddr(ip))) => self
+                    .check(limiter, ip.to_string())
+                    .map_err(|wait| (wait, "sign-in attempts from this address")),
+                _ => Ok(()),
+            }
+        } else {
+            match (&self.writes, writer(request.headers(), address)) {
+                (Some(limiter), Some(key)) => self
+                    .check(limiter, key)
+                    .map_err(|wait| (wait, "writes with this key")),
+                _ => Ok(()),
+            }
+        };
+        verdict.map_err(|(retry_after, what)| ApiError::TooManyRequests {
             detail: format!("too many {what}; try again in {retry_after} s"),
             retry_after,
-        }
-        .into_response(),
+        })
     }
 }
