@@ -104,6 +104,23 @@ impl Setup {
         parameter
     }
 
+    /// The two uploads the fixture `s3-put.json` names: `array` as `uploads/dir/my games.json`
+    /// and one Tunic record as `uploads/more.ndjson`.
+    async fn put_uploads(&self, bucket: &str, array: String) {
+        let objects = self.bucket(bucket);
+        objects
+            .put("uploads/dir/my games.json", array.into())
+            .await
+            .unwrap();
+        objects
+            .put(
+                "uploads/more.ndjson",
+                format!("{}\n", game("Tunic", 2022)).into(),
+            )
+            .await
+            .unwrap();
+    }
+
     fn bucket(&self, name: &str) -> ludex::bucket::Bucket {
         ludex::bucket::Bucket::s3(name, Some(&self.moto)).unwrap()
     }
@@ -299,23 +316,12 @@ async fn an_s3_event_ingests_every_upload_it_names_and_a_replay_changes_nothing(
         return;
     };
     let (bucket, table, stores) = setup.fresh_store().await;
-    let objects = setup.bucket(&bucket);
     let array = format!(
         "[{}, {}]",
         game("Celeste", 2018),
         game("Hollow Knight", 2017)
     );
-    objects
-        .put("uploads/dir/my games.json", array.into())
-        .await
-        .unwrap();
-    objects
-        .put(
-            "uploads/more.ndjson",
-            format!("{}\n", game("Tunic", 2022)).into(),
-        )
-        .await
-        .unwrap();
+    setup.put_uploads(&bucket, array).await;
     let function = setup.start(&bucket, &table, &[]);
 
     let event = fixture("s3-put.json", &bucket, &[]);
@@ -718,22 +724,11 @@ async fn ingest_under_its_policy(
 ) -> (Vec<String>, Result<(), String>) {
     moto.enforce(false).await;
     let (bucket, table, stores) = setup.fresh_store().await;
-    let objects = setup.bucket(&bucket);
     let array = format!(
         "[{}, {{\"title\": \"No year\", \"rating\": 42}}]",
         game("Celeste", 2018)
     );
-    objects
-        .put("uploads/dir/my games.json", array.into())
-        .await
-        .unwrap();
-    objects
-        .put(
-            "uploads/more.ndjson",
-            format!("{}\n", game("Tunic", 2022)).into(),
-        )
-        .await
-        .unwrap();
+    setup.put_uploads(&bucket, array).await;
     let (id, secret, actions) = moto.user("ingest_function", (&bucket, &table, "/-"), removed);
     let function = setup.start(
         &bucket,

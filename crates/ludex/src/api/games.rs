@@ -155,7 +155,7 @@ fn check_if_match(headers: &HeaderMap, current: u64) -> ApiResult<()> {
 }
 
 /// Writes `change` of the stored game if the game did not change in between, and returns the
-/// game it changed and the stored result. When the game did change, a request whose If-Match
+/// stored result. When the game did change, a request whose If-Match
 /// named versions gets 412; one that named none (no If-Match, or `*`) is applied again on the
 /// fresh version, a few times. An invalid change is reported as such, whatever the
 /// precondition says.
@@ -164,7 +164,7 @@ async fn update(
     id: &GameId,
     headers: &HeaderMap,
     mut change: impl FnMut(&StoredGame) -> ApiResult<Game>,
-) -> ApiResult<(StoredGame, StoredGame)> {
+) -> ApiResult<StoredGame> {
     let names_versions = matches!(versions(headers, header::IF_MATCH), Some(Some(_)));
     for attempt in 0..UPDATE_ATTEMPTS {
         if attempt > 0 {
@@ -181,7 +181,7 @@ async fn update(
             .await
         {
             Err(StoreError::VersionMismatch { .. }) if !names_versions => continue,
-            result => return Ok((current, result?)),
+            result => return Ok(result?),
         }
     }
     Err(ApiError::Unavailable(format!(
@@ -372,7 +372,7 @@ pub async fn replace(
     let id = path_id(&id)?;
     let fields = read_object(&headers, body, state.config.max_json_bytes).await?;
     let game = parse_game(with_path_id(fields, &id)?)?;
-    let (_, stored) = update(&state, &id, &headers, |_| Ok(game.clone())).await?;
+    let stored = update(&state, &id, &headers, |_| Ok(game.clone())).await?;
     Ok(game_response(StatusCode::OK, &stored))
 }
 
@@ -401,7 +401,7 @@ pub async fn patch(
 ) -> ApiResult<Response> {
     let id = path_id(&id)?;
     let patch = read_object(&headers, body, state.config.max_json_bytes).await?;
-    let (_, stored) = update(&state, &id, &headers, |current| {
+    let stored = update(&state, &id, &headers, |current| {
         let mut fields = current
             .fields()
             .map_err(|e| ApiError::Internal(format!("stored document of {id}: {e:?}")))?;
@@ -522,19 +522,21 @@ pub async fn put_cover(
             "a cover must be a JPEG, PNG or WebP image".into(),
         ));
     };
+    // Checked before the image is written, so that a missing game or a stale version writes
+    // nothing; `update` checks again against the version it replaces.
     check_if_match(&headers, stored(&state, &id).await?.version)?;
     let key = cover_key(&id, extension);
     let cover = CoverKey::parse(&key).map_err(ApiError::Internal)?;
     state.bucket.put(&key, bytes).await?;
-    let (previous, stored) = update(&state, &id, &headers, |current| {
+    let mut previous = None;
+    let stored = update(&state, &id, &headers, |current| {
         let mut game = current
             .game()
             .map_err(|e| ApiError::Internal(format!("stored game {id}: {e:?}")))?;
-        game.cover_image = Some(cover.clone());
+        previous = game.cover_image.replace(cover.clone());
         Ok(game)
     })
     .await?;
-    let previous = previous.game().ok().and_then(|game| game.cover_image);
     if let Some(old) = previous.filter(|old| old.as_str() != key && is_own_cover(&id, old)) {
         state.bucket.delete(old.as_str()).await?;
     }
