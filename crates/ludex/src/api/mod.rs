@@ -27,7 +27,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -167,7 +166,7 @@ pub fn router(state: AppState) -> Router {
             manners::manners,
         ))
         // gzip, brotli or zstd by Accept-Encoding, for bodies of text (not images).
-        .layer(CompressionLayer::new())
+        .layer(tower::layer::layer_fn(manners::compress_when_asked))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
                 let id = request
