@@ -1,6 +1,7 @@
 //! The ludex domain: games and their fields, upload parsing, ingest reports and the storage
 //! ports. No I/O happens here; everything is plain data and pure functions.
 
+pub mod counts;
 pub mod fields;
 pub mod game;
 pub mod ports;
@@ -9,6 +10,7 @@ pub mod report;
 pub mod schema;
 pub mod upload;
 
+pub use counts::{CatalogCounts, CountChanges, Dimension};
 pub use fields::{GameId, Rating};
 pub use game::{FieldError, Game, StoredGame};
 pub use ports::{

@@ -2,6 +2,7 @@
 //! ingest ledger. Adapters (SQLite, PostgreSQL, DynamoDB) implement them; one conformance
 //! suite checks every adapter against the same contract.
 
+use crate::counts::CatalogCounts;
 use crate::fields::{GameId, Rating, limits::LABEL_MAX_CHARS};
 use crate::game::{FieldError, Game, StoredGame};
 use crate::report::{IngestId, IngestRecord};
@@ -321,6 +322,10 @@ pub trait Catalog: Send + Sync {
     ) -> StoreResult<Vec<UpsertOutcome>>;
 
     async fn list(&self, query: &ListQuery) -> StoreResult<Page<StoredGame>>;
+
+    /// The catalog's aggregates, kept as games are written: the cost of a call grows with the
+    /// number of distinct platforms, genres and years, not with the number of games.
+    async fn counts(&self) -> StoreResult<CatalogCounts>;
 
     /// Checks that the store answers (for readiness probes).
     async fn ping(&self) -> StoreResult<()>;

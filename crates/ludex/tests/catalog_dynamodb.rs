@@ -140,3 +140,60 @@ async fn items_still_unprocessed_at_the_deadline_fail_the_batch_as_retryable() {
         "{error}"
     );
 }
+
+/// A game with one of a few platforms, genres, years and ratings.
+fn varied(i: u64) -> StagedGame {
+    let platform = ["PC", "Switch", "PS5", "Amiga"][i as usize % 4];
+    let genre = ["RPG", "Puzzle", "Racing"][i as usize % 3];
+    let value = serde_json::json!({
+        "id": format!("v{i:04}"),
+        "title": format!("Varied {i}"),
+        "platforms": [platform],
+        "genres": [genre],
+        "release_date": format!("{}", 1990 + i % 5),
+        "rating": (i % 11) as f64,
+    });
+    StagedGame::new(Game::from_value(&value).unwrap(), Position::Line(i + 1))
+}
+
+#[tokio::test]
+async fn the_reports_cost_one_query_and_a_batch_updates_each_counter_once() {
+    let Some(endpoint) = moto::endpoint("DynamoDB aggregates") else {
+        return;
+    };
+    let (stores, requests) = counted_store(&endpoint, 0).await;
+    // Counters touched by the games below: 4 platforms, 3 genres, 5 years, 10 rating points.
+    let counters = 4 + 3 + 5 + 10;
+    let mut expected_games = 0;
+    for (round, size) in [(0u64, 40u64), (1, 400)] {
+        let batch: Vec<_> = (0..size).map(|i| varied(round * 1000 + i)).collect();
+        let before = requests.all();
+        stores
+            .catalog
+            .upsert_batch(batch, &AttemptId(format!("round-{round}")))
+            .await
+            .unwrap();
+        let updates = requests.count("UpdateItem") - before.get("UpdateItem").unwrap_or(&0);
+        assert_eq!(
+            updates, counters,
+            "one UpdateItem per counter, whatever the batch size"
+        );
+        expected_games += size;
+
+        let before = requests.all();
+        let counts = stores.catalog.counts().await.unwrap();
+        let mut spent = requests.all();
+        for (operation, n) in before {
+            *spent.entry(operation).or_default() -= n;
+        }
+        spent.retain(|_, n| *n > 0);
+        assert_eq!(
+            spent,
+            std::collections::BTreeMap::from([("Query".to_owned(), 1)]),
+            "the reports of {expected_games} games"
+        );
+        assert_eq!(counts.games, expected_games);
+        assert_eq!(counts.platforms.len(), 4);
+        assert_eq!(counts.ratings.iter().sum::<u64>(), expected_games);
+    }
+}

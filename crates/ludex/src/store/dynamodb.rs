@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TableStatus, WriteRequest,
 };
 use futures::{StreamExt as _, TryStreamExt as _};
+use ludex_domain::counts::{CatalogCounts, CountChanges, Dimension, tallies};
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
     AttemptId, Catalog, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position, SortField,
@@ -44,6 +45,12 @@ const INGEST_SK: &str = "INGEST";
 /// The sort key of an upload key's item that holds its newest ledger entry.
 const LATEST_SK: &str = "LATEST";
 const LEDGER_PARTITION: &str = "INGESTS";
+/// The partition of the catalog's aggregates: one counter item per dimension and key, sort key
+/// `DIMENSION#KEY`.
+const COUNTS_PARTITION: &str = "COUNTS";
+/// The attribute of a game's item that names the counters it is counted under (their sort
+/// keys), so that a change or delete uncounts it without reading its content.
+const COUNTED: &str = "counted";
 /// Joins a sort value and the id in index sort keys. It sorts below every character a title,
 /// date or rating key can hold, so the joined key sorts like the pair (value, id).
 const SEP: char = '\u{1}';
@@ -230,7 +237,33 @@ fn game_item(game: &Game, content: String, hash: &[u8; 32], stamp: &Stamp) -> It
         item.insert("attempt".into(), s(attempt.clone()));
         item.insert("attempt_pos".into(), n(position));
     }
+    // Never empty: every game counts under a year and a rating (or their absence).
+    let counted = tallies(game)
+        .into_iter()
+        .map(|(dimension, key, _)| counter_sk(dimension, &key))
+        .collect();
+    item.insert(COUNTED.into(), AttributeValue::Ss(counted));
     item
+}
+
+fn counter_sk(dimension: Dimension, key: &str) -> String {
+    format!("{}#{key}", dimension.as_str())
+}
+
+/// Takes a stored game out of `changes` by the counters its item names.
+fn uncount(item_counted: &[String], changes: &mut CountChanges) {
+    changes.remove(item_counted.iter().filter_map(|sk| {
+        let (dimension, key) = sk.split_once('#')?;
+        Some((Dimension::parse(dimension)?, key))
+    }));
+}
+
+/// The counters a stored item names (none for a tombstone).
+fn counted_of(item: &Item) -> Vec<String> {
+    match item.get(COUNTED) {
+        Some(AttributeValue::Ss(keys)) => keys.clone(),
+        _ => Vec::new(),
+    }
 }
 
 /// The bookkeeping part of a game's item.
@@ -333,6 +366,8 @@ struct Existing {
     updated_at: String,
     hash: Vec<u8>,
     attempt: Option<(String, u64)>,
+    /// The counters the stored game is counted under.
+    counted: Vec<String>,
 }
 
 impl DynamoStore {
@@ -558,8 +593,9 @@ impl DynamoStore {
                     .set_keys(Some(keys))
                     .consistent_read(true)
                     .projection_expression(
-                        "id, version, created_at, updated_at, #hash, attempt, attempt_pos, #deleted",
+                        "id, version, created_at, updated_at, #hash, attempt, attempt_pos, #deleted, #counted",
                     )
+                    .expression_attribute_names("#counted", COUNTED)
                     .expression_attribute_names("#hash", "hash")
                     .expression_attribute_names("#deleted", DELETED)
                     .build()
@@ -595,6 +631,7 @@ impl DynamoStore {
                             updated_at: time("updated_at")?,
                             hash: hash_of(&item).unwrap_or_default().to_vec(),
                             attempt,
+                            counted: counted_of(&item),
                         },
                     );
                 }
@@ -633,6 +670,29 @@ impl DynamoStore {
             }
             retry.wait(pending.len(), "BatchWriteItem").await?;
         }
+    }
+
+    /// Applies counter changes: one `UpdateItem` per counter, a few at a time. A counter at
+    /// zero stays (reads skip it), so that no write ever needs a second request.
+    async fn apply_counts(&self, changes: CountChanges) -> StoreResult<()> {
+        futures::stream::iter(changes.into_changes())
+            .map(|change| async move {
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .key("pk", s(COUNTS_PARTITION))
+                    .key("sk", s(counter_sk(change.dimension, &change.key)))
+                    .update_expression("ADD games :delta SET label = if_not_exists(label, :label)")
+                    .expression_attribute_values(":delta", n(change.delta))
+                    .expression_attribute_values(":label", s(change.label))
+                    .send()
+                    .await
+                    .map_err(|e| self.error(e))
+            })
+            .buffer_unordered(WRITES_IN_FLIGHT)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(())
     }
 
     /// One index partition's items in the range, in index order, until `want` items are
@@ -753,6 +813,9 @@ impl Catalog for DynamoStore {
             let item = game_item(game, content.clone(), &hash, &stamp);
             let stored = into_stored(&item)?;
             if self.put_if(item, expected).await? {
+                let mut changes = CountChanges::default();
+                changes.add(game);
+                self.apply_counts(changes).await?;
                 return Ok(stored);
             }
             expected = match self.game_item_now(&game.id).await? {
@@ -798,6 +861,10 @@ impl Catalog for DynamoStore {
             let item = game_item(game, content.clone(), &hash, &stamp);
             let stored = into_stored(&item)?;
             if self.put_if(item, Expect::Live(version)).await? {
+                let mut changes = CountChanges::default();
+                uncount(&counted_of(&current), &mut changes);
+                changes.add(game);
+                self.apply_counts(changes).await?;
                 return Ok(stored);
             }
             // Another writer changed the game between the read and the write: look again.
@@ -826,6 +893,9 @@ impl Catalog for DynamoStore {
                 .put_if(tombstone_item(id.as_str(), version), Expect::Live(version))
                 .await?
             {
+                let mut changes = CountChanges::default();
+                uncount(&counted_of(&current), &mut changes);
+                self.apply_counts(changes).await?;
                 return into_stored(&current);
             }
             // Another writer changed the game between the read and the write: look again.
@@ -850,6 +920,7 @@ impl Catalog for DynamoStore {
         let now = now_rfc3339();
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut writes = Vec::with_capacity(ids.len());
+        let mut changes = CountChanges::default();
         for (i, staged) in batch.iter().enumerate() {
             let id = staged.game.id.as_str();
             let first = first_of.get(id).copied().unwrap_or(i);
@@ -906,6 +977,14 @@ impl Catalog for DynamoStore {
                     },
                 ),
             };
+            match (outcome, before) {
+                (UpsertOutcome::Inserted, _) => changes.add(&staged.game),
+                (UpsertOutcome::Updated, Some(b)) => {
+                    uncount(&b.counted, &mut changes);
+                    changes.add(&staged.game);
+                }
+                _ => {}
+            }
             outcomes.push(outcome);
             let item = game_item(
                 &staged.game,
@@ -934,6 +1013,7 @@ impl Catalog for DynamoStore {
             .buffer_unordered(WRITES_IN_FLIGHT)
             .try_collect::<()>()
             .await?;
+        self.apply_counts(changes).await?;
         Ok(outcomes)
     }
 
@@ -975,6 +1055,38 @@ impl Catalog for DynamoStore {
             .map(|(_, item)| into_stored(item))
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(Page { items, next_cursor })
+    }
+
+    async fn counts(&self) -> StoreResult<CatalogCounts> {
+        let mut counters = Vec::new();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(COUNTS_PARTITION))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| self.error(e))?;
+            let sk = text(&item, "sk")?;
+            let (dimension, key) = sk
+                .split_once('#')
+                .ok_or_else(|| StoreError::Internal(format!("the counter {sk:?}")))?;
+            let games = match item.get("games") {
+                Some(AttributeValue::N(games)) => games.parse().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| StoreError::Internal(format!("the counter {sk:?} has no number")))?;
+            counters.push((
+                dimension.to_owned(),
+                key.to_owned(),
+                text(&item, "label")?,
+                games,
+            ));
+        }
+        super::counts_of(counters)
     }
 
     async fn ping(&self) -> StoreResult<()> {

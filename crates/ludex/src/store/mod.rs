@@ -37,6 +37,19 @@ pub(crate) fn ledger_json(record: &IngestRecord) -> StoreResult<String> {
         .map_err(|e| StoreError::Internal(format!("ledger entry {}: {e}", record.id)))
 }
 
+/// The aggregates from a store's counters as it keeps them: `(dimension, key, label, games)`.
+pub(crate) fn counts_of(
+    counters: impl IntoIterator<Item = (String, String, String, i64)>,
+) -> StoreResult<ludex_domain::CatalogCounts> {
+    let mut typed = Vec::new();
+    for (dimension, key, label, games) in counters {
+        let dimension = ludex_domain::Dimension::parse(&dimension)
+            .ok_or_else(|| StoreError::Internal(format!("the counter dimension {dimension:?}")))?;
+        typed.push((dimension, key, label, games));
+    }
+    ludex_domain::CatalogCounts::from_counters(typed).map_err(StoreError::Internal)
+}
+
 /// The catalog and the ledger of one store.
 #[derive(Clone)]
 pub struct Stores {

@@ -6,6 +6,7 @@
 use super::cursor::{self, After};
 use super::{ledger_entry, ledger_json, now_rfc3339};
 use async_trait::async_trait;
+use ludex_domain::CatalogCounts;
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
     AttemptId, Catalog, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position, SortField,
@@ -777,6 +778,17 @@ impl Catalog for PostgresStore {
         });
         let items = rows.into_iter().take(limit).map(|(_, game)| game).collect();
         Ok(Page { items, next_cursor })
+    }
+
+    async fn counts(&self) -> StoreResult<CatalogCounts> {
+        let rows = sqlx::query!("SELECT dimension, key, label, games FROM game_counts")
+            .fetch_all(&mut *self.connection().await?)
+            .await
+            .map_err(store_error)?;
+        super::counts_of(
+            rows.into_iter()
+                .map(|r| (r.dimension, r.key, r.label, r.games)),
+        )
     }
 
     async fn ping(&self) -> StoreResult<()> {

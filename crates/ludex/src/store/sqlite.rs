@@ -5,6 +5,7 @@
 use super::cursor::{self, After};
 use super::{ledger_entry, ledger_json, now_rfc3339};
 use async_trait::async_trait;
+use ludex_domain::counts::{self, CatalogCounts, CountChanges, Dimension};
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
     AttemptId, Catalog, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position, SortField,
@@ -28,7 +29,14 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_game_tombstones",
         include_str!("sqlite/0003_game_tombstones.sql"),
     ),
+    (
+        "0004_game_counts",
+        include_str!("sqlite/0004_game_counts.sql"),
+    ),
 ];
+
+/// The migration that creates the aggregates, which are then counted from the stored games.
+const COUNTS_MIGRATION: &str = "0004_game_counts";
 
 /// Label lists are stored between unit separators (which labels cannot contain), so a filter
 /// is a substring test: `\x1fpc\x1f`.
@@ -218,12 +226,94 @@ fn migrate(conn: &mut Connection) -> StoreResult<Vec<String>> {
     for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied) {
         let tx = conn.transaction().map_err(internal)?;
         tx.execute_batch(sql).map_err(internal)?;
+        if *name == COUNTS_MIGRATION {
+            count_stored_games(&tx)?;
+        }
         tx.pragma_update(None, "user_version", i + 1)
             .map_err(internal)?;
         tx.commit().map_err(internal)?;
         names.push((*name).to_owned());
     }
     Ok(names)
+}
+
+/// Fills the aggregates from every stored game (once, when they are created).
+fn count_stored_games(conn: &Connection) -> StoreResult<()> {
+    let mut changes = CountChanges::default();
+    let mut stmt = conn
+        .prepare("SELECT id, version, created_at, updated_at, content FROM games")
+        .map_err(internal)?;
+    let rows = stmt.query_map([], stored_from_row).map_err(internal)?;
+    for row in rows {
+        let stored = into_stored(row.map_err(internal)?)?;
+        let game = stored.game().map_err(|e| {
+            StoreError::Internal(format!(
+                "the stored game {} is unreadable: {e:?}",
+                stored.id
+            ))
+        })?;
+        changes.add(&game);
+    }
+    apply_counts(conn, changes).map_err(internal)
+}
+
+/// Adds a batch's counter changes, each counter once, in key order; a counter that reaches
+/// zero goes.
+fn apply_counts(conn: &Connection, changes: CountChanges) -> rusqlite::Result<()> {
+    let mut add = conn.prepare_cached(
+        "INSERT INTO game_counts (dimension, key, label, games) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (dimension, key) DO UPDATE SET games = games + excluded.games",
+    )?;
+    let mut prune = conn.prepare_cached(
+        "DELETE FROM game_counts WHERE dimension = ?1 AND key = ?2 AND games <= 0",
+    )?;
+    for change in changes.into_changes() {
+        let dimension = change.dimension.as_str();
+        add.execute(params![dimension, change.key, change.label, change.delta])?;
+        if change.delta < 0 {
+            prune.execute(params![dimension, change.key])?;
+        }
+    }
+    Ok(())
+}
+
+/// The counter keys a stored game is counted under, from its key columns.
+struct CountedKeys {
+    platforms_key: String,
+    genres_key: String,
+    release_year: Option<u16>,
+    rating_key: i64,
+}
+
+/// The columns [`CountedKeys::read`] expects, in order.
+const COUNTED_COLUMNS: &str = "platforms_key, genres_key, release_year, rating_key";
+
+impl CountedKeys {
+    /// From four columns of a row, starting at `at`.
+    fn read(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Self> {
+        Ok(Self {
+            platforms_key: r.get(at)?,
+            genres_key: r.get(at + 1)?,
+            release_year: r.get(at + 2)?,
+            rating_key: r.get(at + 3)?,
+        })
+    }
+
+    /// Takes the game these keys count out of `changes`.
+    fn uncount(&self, changes: &mut CountChanges) {
+        let labels = |dimension, key: &'_ str| {
+            key.split(SEP)
+                .filter(|k| !k.is_empty())
+                .map(move |k| (dimension, k.to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let mut keys = labels(Dimension::Platform, &self.platforms_key);
+        keys.extend(labels(Dimension::Genre, &self.genres_key));
+        keys.push((Dimension::Year, counts::year_key(self.release_year)));
+        let tenths = u8::try_from(self.rating_key).ok();
+        keys.push((Dimension::Rating, counts::rating_key(tenths)));
+        changes.remove(keys.iter().map(|(d, k)| (*d, k.as_str())));
+    }
 }
 
 /// The columns a game is stored in, computed once from the domain value.
@@ -269,12 +359,6 @@ impl Row {
             content_hash,
             content,
         }
-    }
-}
-
-impl From<StagedGame> for Row {
-    fn from(staged: StagedGame) -> Self {
-        Self::new(&staged.game, staged.content, staged.content_hash)
     }
 }
 
@@ -393,28 +477,38 @@ fn upsert_one(
     insert: &mut rusqlite::CachedStatement<'_>,
     staged: StagedGame,
     stamp: &mut Stamp,
+    changes: &mut CountChanges,
 ) -> rusqlite::Result<UpsertOutcome> {
     let position = staged.position;
-    let row = Row::from(staged);
+    let row = Row::new(&staged.game, staged.content, staged.content_hash);
     let pos = Some(position_number(position));
     stamp.pos = pos;
     let attempt = stamp.attempt.as_deref().unwrap_or_default();
     let params = row_params(&row, stamp);
     if insert.execute(&params[..])? == 1 {
+        changes.add(&staged.game);
         return Ok(UpsertOutcome::Inserted);
     }
-    let (seq, title, hash, previous_attempt, previous_pos): (
+    let (seq, title, hash, previous_attempt, previous_pos, counted): (
         i64,
         String,
         Vec<u8>,
         Option<String>,
         Option<u64>,
+        CountedKeys,
     ) = tx
-        .prepare_cached(
-            "SELECT seq, title, content_hash, attempt, attempt_pos FROM games WHERE id = ?1",
-        )?
+        .prepare_cached(&format!(
+            "SELECT seq, title, content_hash, attempt, attempt_pos, {COUNTED_COLUMNS} FROM games WHERE id = ?1"
+        ))?
         .query_row([&row.id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                CountedKeys::read(r, 5)?,
+            ))
         })?;
     if previous_attempt.as_deref() == Some(attempt) {
         let first = previous_pos.unwrap_or(0);
@@ -431,6 +525,8 @@ fn upsert_one(
     }
     tx.prepare_cached(UPDATE_GAME)?.execute(&params[..])?;
     retitle(tx, seq, &title, &row.title)?;
+    counted.uncount(changes);
+    changes.add(&staged.game);
     Ok(UpsertOutcome::Updated)
 }
 
@@ -631,6 +727,8 @@ impl Catalog for SqliteStore {
     async fn create(&self, game: &Game) -> StoreResult<StoredGame> {
         let row = Row::of(game);
         let id = game.id.clone();
+        let mut changes = CountChanges::default();
+        changes.add(game);
         self.write(move |conn| {
             let stamp = edit_stamp();
             let tx = conn.transaction().map_err(internal)?;
@@ -647,6 +745,7 @@ impl Catalog for SqliteStore {
                 Err(e) => return Err(internal(e)),
             };
             fts_add(&tx, seq, &title).map_err(internal)?;
+            apply_counts(&tx, changes).map_err(internal)?;
             tx.commit().map_err(internal)?;
             into_stored(stored)
         })
@@ -656,18 +755,22 @@ impl Catalog for SqliteStore {
     async fn replace(&self, game: &Game, if_version: Option<u64>) -> StoreResult<StoredGame> {
         let row = Row::of(game);
         let id = game.id.clone();
+        let mut changes = CountChanges::default();
+        changes.add(game);
         self.write(move |conn| {
             let stamp = edit_stamp();
             let tx = conn.transaction().map_err(internal)?;
-            let current: Option<(u64, Vec<u8>, String)> = tx
+            let current: Option<(u64, Vec<u8>, String, CountedKeys)> = tx
                 .query_row(
-                    "SELECT version, content_hash, title FROM games WHERE id = ?1",
+                    &format!(
+                        "SELECT version, content_hash, title, {COUNTED_COLUMNS} FROM games WHERE id = ?1"
+                    ),
                     [&row.id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, CountedKeys::read(r, 3)?)),
                 )
                 .optional()
                 .map_err(internal)?;
-            let Some((version, hash, old_title)) = current else {
+            let Some((version, hash, old_title, counted)) = current else {
                 return Err(StoreError::NotFound(id));
             };
             if if_version.is_some_and(|v| v != version) {
@@ -684,6 +787,8 @@ impl Catalog for SqliteStore {
                     .and_then(|mut s| s.query_row(&row_params(&row, &stamp)[..], returned_row))
                     .and_then(|(stored, seq, title)| {
                         retitle(&tx, seq, &old_title, &title)?;
+                        counted.uncount(&mut changes);
+                        apply_counts(&tx, changes)?;
                         Ok(stored)
                     })
             }
@@ -700,16 +805,19 @@ impl Catalog for SqliteStore {
             let tx = conn.transaction().map_err(internal)?;
             let deleted = tx
                 .query_row(
-                    &format!("DELETE FROM games WHERE id = ?1 AND (?2 IS NULL OR version = ?2) {RETURNING}"),
+                    &format!("DELETE FROM games WHERE id = ?1 AND (?2 IS NULL OR version = ?2) {RETURNING}, {COUNTED_COLUMNS}"),
                     params![id.as_str(), if_version],
-                    returned_row,
+                    |r| Ok((returned_row(r)?, CountedKeys::read(r, 7)?)),
                 )
                 .optional()
                 .map_err(internal)?;
-            let Some((stored, seq, title)) = deleted else {
+            let Some(((stored, seq, title), counted)) = deleted else {
                 return Err(missing_or_stale(&tx, &id));
             };
             fts_remove(&tx, seq, &title).map_err(internal)?;
+            let mut changes = CountChanges::default();
+            counted.uncount(&mut changes);
+            apply_counts(&tx, changes).map_err(internal)?;
             tx.prepare_cached(
                 "INSERT INTO game_tombstones (id, version) VALUES (?1, ?2)
                  ON CONFLICT (id) DO UPDATE SET version = excluded.version",
@@ -736,6 +844,7 @@ impl Catalog for SqliteStore {
             };
             let tx = conn.transaction().map_err(internal)?;
             let before = max_seq(&tx).map_err(internal)?;
+            let mut changes = CountChanges::default();
             let outcomes = {
                 let insert_new = match has_tombstones(&tx).map_err(internal)? {
                     true => INSERT_NEW,
@@ -744,11 +853,12 @@ impl Catalog for SqliteStore {
                 let mut insert = tx.prepare_cached(insert_new).map_err(internal)?;
                 batch
                     .into_iter()
-                    .map(|staged| upsert_one(&tx, &mut insert, staged, &mut stamp))
+                    .map(|staged| upsert_one(&tx, &mut insert, staged, &mut stamp, &mut changes))
                     .collect::<rusqlite::Result<Vec<_>>>()
                     .map_err(internal)?
             };
             fts_add_since(&tx, before).map_err(internal)?;
+            apply_counts(&tx, changes).map_err(internal)?;
             tx.commit().map_err(internal)?;
             Ok(outcomes)
         })
@@ -791,6 +901,27 @@ impl Catalog for SqliteStore {
                 .map(|(stored, _)| into_stored(stored))
                 .collect::<StoreResult<Vec<_>>>()?;
             Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    async fn counts(&self) -> StoreResult<CatalogCounts> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT dimension, key, label, games FROM game_counts")
+                .map_err(internal)?;
+            let counters = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(internal)?;
+            super::counts_of(counters)
         })
         .await
     }
@@ -888,7 +1019,34 @@ impl Ledger for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::SqliteStore;
+    use ludex_domain::{Catalog as _, CatalogCounts, Game};
     use std::time::Duration;
+
+    #[tokio::test]
+    async fn the_aggregates_migration_counts_the_games_already_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ludex.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let games = [
+            serde_json::json!({"id": "m1", "title": "M1", "platforms": ["PC", "Ünïx"],
+                "release_date": "1999", "rating": 7.5}),
+            serde_json::json!({"id": "m2", "title": "M2", "platforms": ["pc"], "genres": ["RPG"]}),
+        ]
+        .map(|g| Game::from_value(&g).unwrap());
+        for game in &games {
+            store.create(game).await.unwrap();
+        }
+        let expected = store.counts().await.unwrap();
+        assert_eq!(expected, CatalogCounts::of_games(&games));
+        // Back to the schema before the aggregates, with the games in it.
+        super::lock(&store.writer)
+            .execute_batch("DROP TABLE game_counts; PRAGMA user_version = 3;")
+            .unwrap();
+        drop(store);
+        let migrated = SqliteStore::open(&path).unwrap();
+        assert_eq!(migrated.migrations_applied(), ["0004_game_counts"]);
+        assert_eq!(migrated.counts().await.unwrap(), expected);
+    }
 
     #[tokio::test]
     async fn a_read_given_up_by_its_caller_is_interrupted_and_its_reader_comes_back() {

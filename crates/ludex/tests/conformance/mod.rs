@@ -5,6 +5,8 @@
 use ludex::bucket::Bucket;
 use ludex::ingest::{IngestConfig, IngestOutcome, Ingestor, Upload};
 use ludex::store::Stores;
+use ludex_domain::CatalogCounts;
+use ludex_domain::counts::LabelCount;
 use ludex_domain::report::{IngestId, IngestRecord, IngestStatus};
 use ludex_domain::{
     AttemptId, Game, GameId, LedgerQuery, ListQuery, Position, Rating, Sort, StagedGame,
@@ -51,6 +53,145 @@ pub async fn run_all(stores: &Stores, listings: Listings) {
     filters_sorts_and_pagination_to_the_last_page(stores, listings).await;
     ledger_entries(stores).await;
     content_that_comes_back_under_a_name_is_ingested_again(stores).await;
+    aggregates_follow_every_write(stores).await;
+    counts_match_the_catalog(stores).await;
+}
+
+/// The store's aggregates equal the ones counted game by game from a full listing (labels
+/// compared ignoring case: a counter keeps the spelling it was created with).
+async fn counts_match_the_catalog(stores: &Stores) -> CatalogCounts {
+    let mut games = Vec::new();
+    let mut query = ListQuery {
+        limit: ListQuery::MAX_LIMIT,
+        ..ListQuery::default()
+    };
+    loop {
+        let page = stores.catalog.list(&query).await.expect("list");
+        games.extend(
+            page.items
+                .iter()
+                .map(|g| g.game().expect("a readable game")),
+        );
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    let fold = |mut counts: CatalogCounts| {
+        for label in counts.platforms.iter_mut().chain(counts.genres.iter_mut()) {
+            label.label = label.label.to_lowercase();
+        }
+        counts
+    };
+    let kept = stores.catalog.counts().await.expect("counts");
+    assert_eq!(
+        fold(kept.clone()),
+        fold(CatalogCounts::of_games(&games)),
+        "the aggregates of {} games",
+        games.len()
+    );
+    kept
+}
+
+fn label_count(labels: &[LabelCount], label: &str) -> Option<u64> {
+    labels.iter().find(|l| l.label == label).map(|l| l.games)
+}
+
+async fn aggregates_follow_every_write(stores: &Stores) {
+    let catalog = &stores.catalog;
+    let before = counts_match_the_catalog(stores).await;
+    let batch = vec![
+        staged(
+            json!({"id": "agg1", "title": "Agg One", "platforms": ["Agg-PC", "Agg-Amiga"],
+                "genres": ["Agg-RPG"], "release_date": "1990-05", "rating": 9.5}),
+            1,
+        ),
+        staged(
+            json!({"id": "agg2", "title": "Agg Two", "platforms": ["agg-pc"], "rating": 10}),
+            2,
+        ),
+        // A duplicate of agg1 in the same upload: not written, not counted.
+        staged(
+            json!({"id": "agg1", "title": "Agg One", "platforms": ["Agg-C64"]}),
+            3,
+        ),
+    ];
+    catalog
+        .upsert_batch(batch.clone(), &AttemptId("agg-1".into()))
+        .await
+        .unwrap();
+    let counts = counts_match_the_catalog(stores).await;
+    assert_eq!(counts.games, before.games + 2);
+    assert_eq!(
+        label_count(&counts.platforms, "Agg-PC"),
+        Some(2),
+        "one counter for both spellings, shown as the first in byte order"
+    );
+    assert_eq!(label_count(&counts.platforms, "Agg-C64"), None);
+    assert_eq!(counts.ratings[9], before.ratings[9] + 2, "10 counts with 9");
+    assert_eq!(
+        counts.years.get(&1990),
+        Some(&(before.years.get(&1990).unwrap_or(&0) + 1))
+    );
+
+    // A replay changes nothing; a change moves the game between counters.
+    catalog
+        .upsert_batch(batch[..2].to_vec(), &AttemptId("agg-2".into()))
+        .await
+        .unwrap();
+    assert_eq!(counts_match_the_catalog(stores).await, counts);
+    catalog
+        .upsert_batch(
+            vec![staged(
+                json!({"id": "agg2", "title": "Agg Two", "platforms": ["Agg-Switch"]}),
+                1,
+            )],
+            &AttemptId("agg-3".into()),
+        )
+        .await
+        .unwrap();
+    let counts = counts_match_the_catalog(stores).await;
+    assert_eq!(label_count(&counts.platforms, "Agg-PC"), Some(1));
+    assert_eq!(label_count(&counts.platforms, "Agg-Switch"), Some(1));
+    assert_eq!(counts.unrated, before.unrated + 1);
+
+    // Edits through the API: create, replace (also with identical content), delete.
+    let created = catalog
+        .create(&game(
+            json!({"id": "agg3", "title": "Agg Three", "genres": ["agg-rpg"]}),
+        ))
+        .await
+        .unwrap();
+    let counts = counts_match_the_catalog(stores).await;
+    assert_eq!(
+        label_count(&counts.genres, "Agg-RPG"),
+        Some(2),
+        "an existing counter keeps its label"
+    );
+    let replaced = game(
+        json!({"id": "agg3", "title": "Agg Three", "genres": ["Agg-Puzzle"],
+        "release_date": "2001"}),
+    );
+    catalog
+        .replace(&replaced, Some(created.version))
+        .await
+        .unwrap();
+    catalog.replace(&replaced, None).await.unwrap();
+    let counts = counts_match_the_catalog(stores).await;
+    assert_eq!(label_count(&counts.genres, "Agg-RPG"), Some(1));
+    assert_eq!(label_count(&counts.genres, "Agg-Puzzle"), Some(1));
+    assert!(matches!(
+        catalog.replace(&replaced, Some(99)).await,
+        Err(StoreError::VersionMismatch { .. })
+    ));
+    for id in ["agg1", "agg2", "agg3"] {
+        catalog
+            .delete(&game(json!({"id": id, "title": "x"})).id, None)
+            .await
+            .unwrap();
+    }
+    let after = counts_match_the_catalog(stores).await;
+    assert_eq!(after, before, "every counter back where it was");
 }
 
 /// The ids a title search finds, or `None` after checking that the backend refuses it.
