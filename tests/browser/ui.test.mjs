@@ -222,11 +222,19 @@ describe('the ludex web UI', () => {
     assert.equal(gone.status(), 404);
   });
 
-  test('uploading a file with bad records shows progress, the outcome and every reject', async () => {
+  test('uploading a file with bad records sends it straight to the bucket, shows progress, the outcome and every reject', async () => {
     await page.goto('/ui/uploads');
+    const sent = [];
+    const record = (request) => sent.push(`${request.method()} ${new URL(request.url()).pathname}`);
+    page.on('request', record);
     await page.locator('#upload-file').setInputFiles(path.join(root, 'examples/bad-games.ndjson'));
     const rejects = page.locator('#ingest-result table.rejects');
     await rejects.waitFor({ timeout: 30000 });
+    page.off('request', record);
+    // The direct path: a URL from the API, then the file to it (the bucket's own URL on AWS).
+    assert.ok(sent.includes('POST /uploads/presign'), sent.join(', '));
+    assert.ok(sent.includes('PUT /uploads/direct'), sent.join(', '));
+    assert.ok(!sent.includes('POST /uploads'), sent.join(', '));
     assert.equal(await page.locator('#upload-progress').getAttribute('value'), '100');
     const text = await rejects.textContent();
     assert.match(text, /line 2/);

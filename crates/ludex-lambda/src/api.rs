@@ -9,6 +9,13 @@ use ludex::keys::Keys;
 use ludex::metrics::Metrics;
 use std::sync::Arc;
 
+/// The largest upload or cover sent through the function: a Lambda request is at most 6 MB,
+/// and API Gateway hands a binary body over in base64 (4 bytes for every 3), so 4 MiB is what
+/// fits with the rest of the event. Larger upload files go straight to S3
+/// (`POST /uploads/presign`); larger covers are refused with a 413 problem, never a platform
+/// error.
+pub const BODY_LIMIT_BYTES: u64 = 4 * 1024 * 1024;
+
 /// The state of the API, from the settings. API keys kept in SSM are fetched when a request
 /// first presents a key (and again once older than their maximum age), and the session secret
 /// when a session is first opened or read, not here.
@@ -35,6 +42,8 @@ pub async fn state(config: &Config, settings: ApiSettings) -> anyhow::Result<App
             reads_require_key: settings.reads_require_key,
             cors_origins: settings.cors_origins,
             sessions: Arc::new(sessions),
+            max_upload_bytes: BODY_LIMIT_BYTES,
+            max_cover_bytes: BODY_LIMIT_BYTES as usize,
             ..ApiConfig::default()
         }),
         metrics: Metrics::from_env(),

@@ -4,7 +4,9 @@
 //!
 //! `scripts/with-postgres cargo bench -p ludex --bench postgres -- [RECORDS...]`
 //! (default: 100000). The server's own counters are read: `pg_stat_database` always, and
-//! `pg_stat_statements` when the server preloads it (scripts/with-postgres does).
+//! `pg_stat_statements` when the server preloads it (scripts/with-postgres does). With
+//! `LUDEX_BENCH_BASELINE=PATH` another `ludex` binary (an earlier build) ingests the same file
+//! into its own fresh database first, in the same run, for a before/after.
 
 mod common;
 
@@ -14,7 +16,7 @@ mod fresh_postgres;
 use fresh_postgres::FreshDatabase;
 use sqlx::{Connection, PgConnection};
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -27,8 +29,8 @@ fn generate(path: &Path, records: u64) {
     out.flush().expect("flush the catalog");
 }
 
-fn ludex(store: &str, data_dir: &Path, args: &[&str]) {
-    let status = Command::new(env!("CARGO_BIN_EXE_ludex"))
+fn ludex(binary: &Path, store: &str, data_dir: &Path, args: &[&str]) {
+    let status = Command::new(binary)
         .arg("--store")
         .arg(store)
         .arg("--data-dir")
@@ -121,37 +123,45 @@ async fn main() {
         .await
         .expect("server version");
     let dir = tempfile::tempdir().expect("temp dir");
+    let mut builds = Vec::new();
+    if let Some(baseline) = std::env::var_os("LUDEX_BENCH_BASELINE") {
+        builds.push(("baseline", PathBuf::from(baseline)));
+    }
+    builds.push(("ludex", PathBuf::from(env!("CARGO_BIN_EXE_ludex"))));
     let mut rows = Vec::new();
     for &records in &sizes {
         let file = dir.path().join(format!("catalog-{records}.ndjson"));
         generate(&file, records);
-        let db = FreshDatabase::create(&server).await;
-        let data_dir = dir.path().join(format!("data-{records}"));
-        // The schema first, so that the ingest's counters are the ingest's alone.
-        ludex(&db.url, &data_dir, &["init"]);
-        let before = counters(&mut admin, &db.name, statements).await;
-        let started = Instant::now();
-        ludex(
-            &db.url,
-            &data_dir,
-            &["ingest", file.to_str().expect("UTF-8 path")],
-        );
-        let seconds = started.elapsed().as_secs_f64();
-        let after = counters(&mut admin, &db.name, statements).await;
-        db.drop().await;
-        rows.push((records, seconds, before, after));
+        for (build, binary) in &builds {
+            let db = FreshDatabase::create(&server).await;
+            let data_dir = dir.path().join(format!("data-{build}-{records}"));
+            // The schema first, so that the ingest's counters are the ingest's alone.
+            ludex(binary, &db.url, &data_dir, &["init"]);
+            let before = counters(&mut admin, &db.name, statements).await;
+            let started = Instant::now();
+            ludex(
+                binary,
+                &db.url,
+                &data_dir,
+                &["ingest", file.to_str().expect("UTF-8 path")],
+            );
+            let seconds = started.elapsed().as_secs_f64();
+            let after = counters(&mut admin, &db.name, statements).await;
+            db.drop().await;
+            rows.push((*build, records, seconds, before, after));
+        }
     }
     println!("\nPostgreSQL {version}, batch size {BATCH}, `ludex ingest` (release build)\n");
     println!(
-        "| records | seconds | records/s | rows inserted | transactions | statements | records per statement |"
+        "| build | records | seconds | records/s | rows inserted | transactions | statements | records per statement |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
-    for (records, seconds, before, after) in rows {
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (build, records, seconds, before, after) in rows {
         let transactions = after.transactions - before.transactions;
         let statements = after.statements.zip(before.statements).map(|(a, b)| a - b);
         let per = statements.unwrap_or(transactions).max(1);
         println!(
-            "| {records} | {seconds:.2} | {:.0} | {} | {transactions} | {} | {:.0} |",
+            "| {build} | {records} | {seconds:.2} | {:.0} | {} | {transactions} | {} | {:.0} |",
             records as f64 / seconds,
             after.rows_inserted - before.rows_inserted,
             statements.map_or_else(|| "n/a".to_owned(), |s| s.to_string()),

@@ -134,6 +134,44 @@ pub enum Command {
         #[arg(long, default_value_t = 100)]
         show_rejects: usize,
     },
+    /// Send files to a ludex API, here or on AWS, and wait for their ingests.
+    ///
+    /// Each file goes straight to the bucket through a URL from POST /uploads/presign (the
+    /// server's own, or an S3 presigned URL), so files of any size up to the upload limit work
+    /// behind API Gateway too. Prints each ingest's outcome; the exit code is the worst, as
+    /// with `ingest`.
+    Upload {
+        /// Files to send (.json, .ndjson, .jsonl, optionally .gz).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The API's address, e.g. http://127.0.0.1:8080 or the API Gateway URL.
+        #[arg(long, env = "LUDEX_API")]
+        api: String,
+        /// An API key with the write scope.
+        #[arg(long, env = "LUDEX_API_KEY", hide_env_values = true)]
+        key: String,
+        /// Seconds to wait for each ingest to finish; 0 sends the files and returns.
+        #[arg(long, default_value_t = 600.0, value_parser = wait_seconds)]
+        wait: f64,
+    },
+    /// Copy the SQLite store to a new file, consistent as of one moment, while `serve` runs.
+    ///
+    /// SQLite's online backup API in one read transaction: writers go on meanwhile. The file
+    /// is complete or absent, never partial. PostgreSQL and DynamoDB have their own backups
+    /// (docs/operations.md).
+    Backup {
+        /// The backup file to create (it must not exist).
+        path: PathBuf,
+    },
+    /// Replace the SQLite store with a backup made by `ludex backup`.
+    ///
+    /// The backup is checked first (SQLite's integrity check, a ludex schema). Stop `serve`
+    /// before restoring: a running server would go on from the restored catalog with what it
+    /// held in memory (its inbox rounds, its sessions are unaffected).
+    Restore {
+        /// The backup file.
+        path: PathBuf,
+    },
     /// List, show and search games.
     #[command(subcommand)]
     Games(GamesCommand),
@@ -186,7 +224,7 @@ pub struct ServeArgs {
     #[arg(long, env = "LUDEX_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
     /// Largest file accepted by POST /uploads, in bytes.
-    #[arg(long, env = "LUDEX_MAX_HTTP_UPLOAD_BYTES", default_value_t = 512 * 1024 * 1024)]
+    #[arg(long, env = "LUDEX_MAX_HTTP_UPLOAD_BYTES", default_value_t = crate::api::DEFAULT_MAX_UPLOAD_BYTES)]
     pub max_http_upload_bytes: u64,
     /// With an s3:// bucket: seconds between listings of uploads/ for files to ingest (a local
     /// folder is watched instead).
@@ -216,6 +254,62 @@ pub struct ServeArgs {
     /// used instead [default: DATA_DIR/session-secret]
     #[arg(long, env = "LUDEX_SESSION_SECRET_FILE")]
     pub session_secret_file: Option<PathBuf>,
+}
+
+enum Direction {
+    Backup,
+    Restore,
+}
+
+/// `ludex backup` / `ludex restore` of the SQLite store the settings name; other stores have
+/// their own backups.
+async fn backup(settings: &Settings, file: &Path, direction: Direction) -> Result<ExitCode> {
+    let url = settings.store_url();
+    let Some(path) = url.strip_prefix("sqlite://") else {
+        anyhow::bail!(
+            "backup and restore are for the SQLite store; {} has its own (docs/operations.md)",
+            store::redact(&url)
+        );
+    };
+    #[cfg(feature = "sqlite")]
+    {
+        let store = store::sqlite::SqliteStore::open(Path::new(path))?;
+        match direction {
+            Direction::Backup => {
+                let s = store.backup_to(file).await?;
+                println!(
+                    "{}: {} games, {} ingests, {} bytes",
+                    file.display(),
+                    s.games,
+                    s.ingests,
+                    s.bytes
+                );
+            }
+            Direction::Restore => {
+                let s = store.restore_from(file).await?;
+                println!(
+                    "{url} restored from {}: {} games, {} ingests",
+                    file.display(),
+                    s.games,
+                    s.ingests
+                );
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+    #[cfg(not(feature = "sqlite"))]
+    {
+        let _ = (path, file, direction);
+        anyhow::bail!("this build of ludex has no SQLite store")
+    }
+}
+
+/// Seconds to wait: from 0 up to a day.
+fn wait_seconds(raw: &str) -> Result<f64, String> {
+    raw.parse::<f64>()
+        .ok()
+        .filter(|s| (0.0..=86_400.0).contains(s))
+        .ok_or_else(|| format!("{raw:?} is not a number of seconds from 0 to 86400"))
 }
 
 /// A positive number of seconds from an option.
@@ -391,6 +485,19 @@ impl Cli {
                 );
                 ingest_files(&ingestor, &files).await
             }
+            Command::Upload {
+                files,
+                api,
+                key,
+                wait,
+            } => {
+                let uploader =
+                    crate::upload::Uploader::new(&api, key, Duration::from_secs_f64(wait))?;
+                let worst = crate::upload::upload_files(&uploader, &files).await?;
+                Ok(ExitCode::from(worst))
+            }
+            Command::Backup { path } => backup(&settings, &path, Direction::Backup).await,
+            Command::Restore { path } => backup(&settings, &path, Direction::Restore).await,
             Command::Games(GamesCommand::List(args)) => {
                 let stores = settings.open_stores().await?;
                 let page = stores.catalog.list(&args.query()?).await?;
@@ -525,6 +632,7 @@ async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
             reads_require_key: args.reads_require_key,
             cors_origins: args.cors_origins.clone(),
             max_upload_bytes: args.max_http_upload_bytes,
+            max_direct_upload_bytes: args.max_http_upload_bytes,
             sessions: Arc::new(SessionKeys::given(session_key(settings, &args)?)),
             rate_limiters: Arc::new(Limiters::new(RateLimits {
                 writes_per_minute: args.write_rate_limit,

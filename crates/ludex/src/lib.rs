@@ -16,3 +16,4 @@ pub mod store;
 pub mod synthetic;
 pub mod telemetry;
 pub mod ui;
+pub mod upload;

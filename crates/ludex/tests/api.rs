@@ -31,6 +31,17 @@ impl Reply {
             .unwrap_or("")
     }
 
+    /// Asserts a reply of this status and returns its JSON body.
+    fn json_of(&self, status: StatusCode) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self.json()
+    }
+
     /// Asserts a problem+json reply of this status and returns it.
     fn problem(&self, status: StatusCode) -> Value {
         assert_eq!(
@@ -966,13 +977,7 @@ async fn uploads_are_stored_queued_ingested_and_their_rejects_listed() {
     ))
     .unwrap();
     let reply = upload_raw(&app, "bad-games.ndjson", &bad).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::ACCEPTED,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let accepted = reply.json();
+    let accepted = reply.json_of(StatusCode::ACCEPTED);
     assert_eq!(accepted["status"], "queued");
     assert_eq!(accepted["key"], "uploads/bad-games.ndjson");
     let id = accepted["ingest_id"].as_str().unwrap().to_owned();
@@ -1574,4 +1579,238 @@ async fn writes_over_the_rate_limit_are_answered_429_with_retry_after() {
         StatusCode::FORBIDDEN,
         "counted apart, refused for its scope"
     );
+}
+
+/// Asks for a direct-upload URL; returns the answer.
+async fn presign(app: &TestApp, filename: &str, size: usize) -> Value {
+    let reply = app
+        .send(
+            app.write(
+                "POST",
+                &format!("/uploads/presign?filename={filename}&size={size}"),
+            )
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await;
+    reply.json_of(StatusCode::OK)
+}
+
+/// Sends `body` to a direct-upload URL as a client does: with its length and `content_type`.
+async fn put_direct(app: &TestApp, url: &str, content_type: &str, body: Vec<u8>) -> Reply {
+    app.send(
+        Request::put(url)
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_direct_upload_url_takes_one_file_of_its_size_and_type_until_it_expires() {
+    let app = app();
+    let body = b"{\"id\": \"direct-1\", \"title\": \"Direct One\"}\n".to_vec();
+    let grant = presign(&app, "direct.ndjson", body.len()).await;
+    assert_eq!(grant["method"], "PUT");
+    assert_eq!(grant["key"], "uploads/direct.ndjson");
+    assert_eq!(grant["headers"]["content-type"], "application/x-ndjson");
+    assert_eq!(grant["headers"]["content-length"], body.len().to_string());
+    let url = grant["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with("/uploads/direct?token="), "{url}");
+    let expires = time::OffsetDateTime::parse(
+        grant["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let lifetime = expires - time::OffsetDateTime::now_utc();
+    assert!(
+        lifetime > time::Duration::minutes(14) && lifetime <= time::Duration::minutes(15),
+        "{lifetime}"
+    );
+
+    // Another size, in either direction, or another type: refused, nothing stored.
+    let mut longer = body.clone();
+    longer.extend_from_slice(b"{\"id\": \"direct-2\", \"title\": \"Smuggled\"}\n");
+    put_direct(&app, &url, "application/x-ndjson", longer)
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    put_direct(&app, &url, "application/x-ndjson", body[..10].to_vec())
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    put_direct(&app, &url, "application/json", body.clone())
+        .await
+        .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // A body that runs past its size without announcing one is cut off while read.
+    let unannounced = futures::stream::iter([
+        Ok::<_, std::io::Error>(bytes::Bytes::from(body.clone())),
+        Ok(bytes::Bytes::from_static(b"more")),
+    ]);
+    app.send(
+        Request::put(&url)
+            .header(header::CONTENT_TYPE, "application/x-ndjson")
+            .body(Body::from_stream(unannounced))
+            .unwrap(),
+    )
+    .await
+    .problem(StatusCode::PAYLOAD_TOO_LARGE);
+    // One that ends short of it is not stored either.
+    let short = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(
+        body[..10].to_vec(),
+    ))]);
+    let problem = app
+        .send(
+            Request::put(&url)
+                .header(header::CONTENT_TYPE, "application/x-ndjson")
+                .body(Body::from_stream(short))
+                .unwrap(),
+        )
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ended after 10")
+    );
+    assert!(
+        app.state.bucket.list("uploads").await.unwrap().is_empty(),
+        "nothing stored from the refused bodies"
+    );
+
+    // A token altered in any place, or for another key, is refused.
+    let token = url.split("token=").nth(1).unwrap();
+    for i in [0, token.len() / 2, token.len() - 1] {
+        let mut altered: Vec<char> = token.chars().collect();
+        altered[i] = if altered[i] == 'A' { 'B' } else { 'A' };
+        let altered: String = altered.into_iter().collect();
+        put_direct(
+            &app,
+            &format!("/uploads/direct?token={altered}"),
+            "application/x-ndjson",
+            body.clone(),
+        )
+        .await
+        .problem(StatusCode::FORBIDDEN);
+    }
+
+    // The URL as made: stored under uploads/, queued for the ingest, followed by its name.
+    let reply = put_direct(&app, &url, "application/x-ndjson", body.clone()).await;
+    let accepted = reply.json_of(StatusCode::ACCEPTED);
+    assert_eq!(accepted["key"], "uploads/direct.ndjson");
+    assert_eq!(accepted["status"], "queued");
+    assert_eq!(
+        app.state
+            .bucket
+            .get("uploads/direct.ndjson")
+            .await
+            .unwrap()
+            .unwrap()
+            .to_vec(),
+        body
+    );
+    let latest = app.get("/uploads/direct.ndjson").await;
+    assert_eq!(latest.status, StatusCode::OK);
+    assert_eq!(latest.json()["id"], accepted["ingest_id"]);
+    app.get("/uploads/never.ndjson")
+        .await
+        .problem(StatusCode::NOT_FOUND);
+
+    // An expired URL is refused.
+    let expired = app_with(ApiConfig {
+        upload_url_lifetime: std::time::Duration::ZERO,
+        ..ApiConfig::default()
+    });
+    let grant = presign(&expired, "late.ndjson", body.len()).await;
+    let problem = put_direct(
+        &expired,
+        grant["url"].as_str().unwrap(),
+        "application/x-ndjson",
+        body,
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
+    assert!(problem["detail"].as_str().unwrap().contains("expired"));
+}
+
+#[tokio::test]
+async fn a_direct_upload_url_is_only_for_writers_a_plain_name_and_the_size_limit() {
+    let app = app_with(ApiConfig {
+        max_direct_upload_bytes: 1000,
+        ..ApiConfig::default()
+    });
+    app.send(
+        Request::post("/uploads/presign?filename=a.json&size=10")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .problem(StatusCode::UNAUTHORIZED);
+    app.send(
+        Request::post("/uploads/presign?filename=a.json&size=10")
+            .header(header::AUTHORIZATION, format!("Bearer {}", app.reader))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
+    for name in [
+        "../a.json",
+        "a%2Fb.json",
+        "rejected%2Fa.json",
+        ".a.json",
+        "a.txt",
+    ] {
+        let problem = app
+            .send(
+                app.write("POST", &format!("/uploads/presign?filename={name}&size=10"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .problem(StatusCode::BAD_REQUEST);
+        assert_eq!(problem["errors"][0]["field"], "filename", "{name}");
+    }
+    for size in ["-1", "x", ""] {
+        app.send(
+            app.write(
+                "POST",
+                &format!("/uploads/presign?filename=a.json&size={size}"),
+            )
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    }
+    app.send(
+        app.write("POST", "/uploads/presign?filename=a.json&size=1001")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+    .problem(StatusCode::PAYLOAD_TOO_LARGE);
+    let grant = presign(&app, "a.json.gz", 1000).await;
+    assert_eq!(grant["headers"]["content-type"], "application/gzip");
+    // The document states this server's limit.
+    let document = app.get("/openapi.json").await.json();
+    let size = document["paths"]["/uploads/presign"]["post"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "size")
+        .unwrap()
+        .clone();
+    assert_eq!(size["schema"]["maximum"], 1000);
+    // A URL sealed by another server (another session key) is refused.
+    let other = app_with(ApiConfig::default());
+    put_direct(
+        &other,
+        grant["url"].as_str().unwrap(),
+        "application/gzip",
+        vec![0; 1000],
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
 }

@@ -180,29 +180,8 @@ fn with_an_s3_bucket_uploads_are_found_by_listing_and_ingested() {
     let Some(endpoint) = moto::endpoint("serve over an S3 bucket") else {
         return;
     };
-    let bucket = moto::unique_name("ludex-serve");
-    // moto accepts the unsigned CreateBucket of the S3 REST API.
-    let mut stream = TcpStream::connect(endpoint.trim_start_matches("http://")).unwrap();
-    write!(
-        stream,
-        "PUT /{bucket} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    assert_eq!(read_response(&mut stream).0, 200);
-
-    let data = tempfile::tempdir().unwrap();
-    let key = create_key(data.path());
+    let (_data, key, server, _) = serve_over_moto(&endpoint, "ludex-serve");
     let body = std::fs::read(examples().join("games.ndjson")).unwrap();
-    let server = Server::start_with(
-        data.path(),
-        &[
-            "--bucket",
-            &format!("s3://{bucket}"),
-            "--poll-seconds",
-            "0.2",
-        ],
-        &[("LUDEX_S3_ENDPOINT", &endpoint)],
-    );
     let mut stream = start_upload(&server.address, &key, &body);
     stream.write_all(&body[body.len() / 2..]).unwrap();
     let (status, reply) = read_response(&mut stream);
@@ -714,4 +693,260 @@ fn sign_in_attempts_over_the_limit_from_one_address_are_answered_429() {
         "{limited}"
     );
     assert!(limited.contains("/problems/too-many-requests"), "{limited}");
+}
+
+/// `ludex upload FILE --api ADDRESS` with a write key.
+fn ludex_upload(address: &str, key: &str, file: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ludex"))
+        .args([
+            "upload",
+            "--api",
+            &format!("http://{address}"),
+            "--wait",
+            "30",
+        ])
+        .arg(file)
+        .env("LUDEX_API_KEY", key)
+        .output()
+        .unwrap()
+}
+
+/// Creates a moto bucket with the unsigned CreateBucket of the S3 REST API.
+fn moto_bucket(endpoint: &str, prefix: &str) -> String {
+    let bucket = moto::unique_name(prefix);
+    let mut stream = TcpStream::connect(endpoint.trim_start_matches("http://")).unwrap();
+    write!(
+        stream,
+        "PUT /{bucket} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    assert_eq!(read_response(&mut stream).0, 200);
+    bucket
+}
+
+/// `ludex serve` over a fresh moto bucket named after `prefix`, listing it every 0.2 s; the
+/// data directory, a write key, the server and the bucket's name.
+fn serve_over_moto(endpoint: &str, prefix: &str) -> (tempfile::TempDir, String, Server, String) {
+    let bucket = moto_bucket(endpoint, prefix);
+    let data = tempfile::tempdir().unwrap();
+    let key = create_key(data.path());
+    let server = Server::start_with(
+        data.path(),
+        &[
+            "--bucket",
+            &format!("s3://{bucket}"),
+            "--poll-seconds",
+            "0.2",
+        ],
+        &[("LUDEX_S3_ENDPOINT", endpoint)],
+    );
+    (data, key, server, bucket)
+}
+
+/// Uploads the examples with `ludex upload` and checks what landed: the good file whole, the
+/// bad one with its rejects (exit code 3), one ledger entry each under `uploads/`.
+fn upload_the_examples(server: &Server, key: &str) {
+    let good = ludex_upload(&server.address, key, &examples().join("games.ndjson"));
+    let stdout = String::from_utf8_lossy(&good.stdout);
+    assert!(
+        good.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert!(stdout.contains("succeeded"), "{stdout}");
+    assert_eq!(server.get("/games/hades").0, 200);
+    let bad = ludex_upload(&server.address, key, &examples().join("bad-games.ndjson"));
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("partially_failed"), "{stdout}");
+    let (_, ledger) = server.get("/ingests");
+    let ledger: Value = serde_json::from_str(&ledger).unwrap();
+    let mut keys: Vec<&str> = ledger["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["uploads/bad-games.ndjson", "uploads/games.ndjson"]);
+    // A wrong key is told apart from a failed file.
+    let refused = ludex_upload(&server.address, "nope", &examples().join("games.ndjson"));
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
+}
+
+#[test]
+fn ludex_upload_sends_files_through_the_server_s_own_direct_urls() {
+    let data = tempfile::tempdir().unwrap();
+    let key = create_key(data.path());
+    let server = Server::start(data.path());
+    upload_the_examples(&server, &key);
+    server.terminate();
+}
+
+#[test]
+fn ludex_upload_sends_files_through_s3_presigned_urls() {
+    let Some(endpoint) = moto::endpoint("direct uploads to an S3 bucket") else {
+        return;
+    };
+    let (_data, key, server, bucket) = serve_over_moto(&endpoint, "ludex-direct");
+    // The URL is moto's, signed for the object's key, size and type.
+    let mut stream = TcpStream::connect(&server.address).unwrap();
+    write!(
+        stream,
+        "POST /uploads/presign?filename=games.ndjson&size=10 HTTP/1.1\r\nHost: ludex\r\n\
+         Authorization: Bearer {key}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let (status, body) = read_response(&mut stream);
+    assert_eq!(status, 200, "{body}");
+    let grant: Value = serde_json::from_str(&body).unwrap();
+    let url = grant["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("{endpoint}/{bucket}/uploads/games.ndjson?")),
+        "{url}"
+    );
+    assert!(
+        url.contains("X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost"),
+        "{url}"
+    );
+    upload_the_examples(&server, &key);
+    server.terminate();
+}
+
+/// `ludex --data-dir DATA ARGS…`.
+fn ludex_in(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ludex"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_backup_taken_while_games_are_written_is_consistent_and_restores() {
+    let data = tempfile::tempdir().unwrap();
+    let catalog = data.path().join("catalog.ndjson");
+    let path = catalog.to_str().unwrap();
+    assert!(
+        ludex_in(
+            data.path(),
+            &["generate", "--count", "20000", "--output", path]
+        )
+        .status
+        .success()
+    );
+    assert!(ludex_in(data.path(), &["ingest", path]).status.success());
+    let key = create_key(data.path());
+    let server = Server::start(data.path());
+
+    // A writer creates games one after another for as long as the backups run.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (address, key, stop) = (server.address.clone(), key.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut created = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = format!(
+                    "{{\"id\": \"during-{created}\", \"title\": \"During {created}\", \"platforms\": [\"PC\"], \"rating\": 7}}"
+                );
+                let reply = exchange(
+                    &address,
+                    &format!(
+                        "POST /games HTTP/1.1\r\nHost: ludex\r\nAuthorization: Bearer {key}\r\n\
+                         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    ),
+                );
+                assert!(reply.starts_with("HTTP/1.1 201"), "{reply}");
+                created += 1;
+            }
+            created
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let backups = tempfile::tempdir().unwrap();
+    let mut snapshots = Vec::new();
+    for i in 0..3 {
+        let file = backups.path().join(format!("ludex-{i}.db"));
+        let out = ludex_in(data.path(), &["backup", file.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        snapshots.push(file);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let created = writer.join().unwrap();
+    assert!(created > 0);
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut sizes = Vec::new();
+    for file in &snapshots {
+        // Each snapshot is one moment: its aggregates are exactly its games' (they are
+        // written in the same transactions), and its ledger is whole.
+        let stores = runtime
+            .block_on(ludex::store::open(&format!("sqlite://{}", file.display())))
+            .unwrap();
+        let mut games = Vec::new();
+        let mut query = ludex_domain::ListQuery {
+            limit: 100,
+            ..Default::default()
+        };
+        loop {
+            let page = runtime.block_on(stores.catalog.list(&query)).unwrap();
+            games.extend(page.items.iter().map(|g| g.game().unwrap()));
+            match page.next_cursor {
+                Some(cursor) => query.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        let counts = runtime.block_on(stores.catalog.counts()).unwrap();
+        assert_eq!(counts, ludex_domain::CatalogCounts::of_games(&games));
+        assert!(games.len() >= 20_000 && games.len() <= 20_000 + created as usize);
+        sizes.push(games.len());
+    }
+    assert!(sizes.windows(2).all(|w| w[0] <= w[1]), "{sizes:?}");
+    server.terminate();
+
+    // A backup is never overwritten, a file that is not a ludex database is refused and the
+    // store left as it was, and another store is pointed to its own backups.
+    let again = ludex_in(data.path(), &["backup", snapshots[0].to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let not_ludex = ludex_in(
+        elsewhere.path(),
+        &["restore", examples().join("games.json").to_str().unwrap()],
+    );
+    assert_eq!(not_ludex.status.code(), Some(1));
+    let postgres = Command::new(env!("CARGO_BIN_EXE_ludex"))
+        .args([
+            "--store",
+            "postgres://nobody@127.0.0.1:1/none",
+            "backup",
+            "x.db",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&postgres.stderr).contains("docs/operations.md"));
+
+    // The last snapshot restores into another data directory, games and ledger.
+    let out = ludex_in(
+        elsewhere.path(),
+        &["restore", snapshots[2].to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored = Server::start(elsewhere.path());
+    let (_, page) = restored.get("/ingests");
+    assert!(page.contains("catalog.ndjson"), "{page}");
+    let last = format!("/games/during-{}", sizes[2] - 20_001);
+    assert_eq!(restored.get(&last).0, 200, "{last}");
+    restored.terminate();
 }

@@ -14,6 +14,7 @@ use futures::{Stream, StreamExt};
 use ludex_domain::LedgerQuery;
 use ludex_domain::report::{IngestId, IngestRecord, IngestStatus, Reject};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Content types of raw upload bodies.
 const UPLOAD_TYPES: [&str; 5] = [
@@ -69,6 +70,18 @@ fn upload_key(filename: &str) -> ApiResult<String> {
         ));
     }
     Ok(format!("uploads/{filename}"))
+}
+
+/// The content type an upload's name implies: what a direct upload's URL is signed for.
+fn upload_type(filename: &str) -> &'static str {
+    let lower = filename.to_ascii_lowercase();
+    if lower.ends_with(".gz") {
+        "application/gzip"
+    } else if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") {
+        "application/x-ndjson"
+    } else {
+        "application/json"
+    }
 }
 
 /// An upload written to the bucket but not yet visible: [`PendingUpload::commit`] makes it
@@ -250,13 +263,24 @@ pub async fn upload(
 ) -> ApiResult<Response> {
     let limit = state.config.max_upload_bytes;
     let headers = request.headers().clone();
+    let too_large = |e: ApiError| match e {
+        ApiError::PayloadTooLarge(detail) if state.config.max_direct_upload_bytes > limit => {
+            ApiError::PayloadTooLarge(format!(
+                "{detail} through the API; POST /uploads/presign sends files of up to {} bytes straight to the bucket",
+                state.config.max_direct_upload_bytes
+            ))
+        }
+        other => other,
+    };
     // Checked before the body is read, and it names a form's file as well as a raw body.
     let named = params.filename.as_deref().map(upload_key).transpose()?;
     let pending = if content_type_is(&headers, &["multipart/form-data"]) {
         let form = Multipart::from_request(request, &state)
             .await
             .map_err(|e| ApiError::bad_request(format!("the form could not be read: {e}")))?;
-        write_form(&state, form, named, limit).await?
+        write_form(&state, form, named, limit)
+            .await
+            .map_err(too_large)?
     } else if content_type_is(&headers, &UPLOAD_TYPES) {
         let key = named
             .ok_or_else(|| ApiError::bad_parameter("filename", "is required with a raw body"))?;
@@ -266,13 +290,20 @@ pub async fn upload(
             request.into_body().into_data_stream(),
             limit,
         )
-        .await?
+        .await
+        .map_err(too_large)?
     } else {
         return Err(ApiError::UnsupportedMediaType(format!(
             "send the file as multipart/form-data or as a raw body of type {}",
             UPLOAD_TYPES.join(", ")
         )));
     };
+    accepted(&state, pending).await
+}
+
+/// Makes a written upload visible and answers `202` with the ledger entry its ingest will
+/// use, created `queued` unless it exists.
+async fn accepted(state: &AppState, pending: PendingUpload) -> ApiResult<Response> {
     let info = pending.commit(&state.bucket).await?;
     // The same entry the ingest will pick: the key's latest when it holds this content.
     let latest = state.stores.ledger.latest(&info.key).await?;
@@ -306,6 +337,244 @@ pub async fn upload(
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PresignParams {
+    /// The file name to store the upload under (the rules of `POST /uploads`).
+    filename: String,
+    /// The file's exact size in bytes: the URL takes a body of this length only.
+    #[param(value_type = u64, minimum = 0)]
+    size: String,
+}
+
+/// What `POST /uploads/presign` answers: how to send one file straight to the bucket.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DirectUpload {
+    /// Where to send the file. An S3 presigned URL (absolute) with an S3 bucket; with a
+    /// folder bucket, a URL of this server relative to the API's address.
+    url: String,
+    /// Always `PUT`.
+    method: &'static str,
+    /// Headers to send with the body, exactly (a browser sets `content-length` itself).
+    headers: BTreeMap<String, String>,
+    /// Where the file will be stored in the bucket.
+    key: String,
+    /// When the URL stops working (RFC 3339, UTC).
+    expires_at: String,
+}
+
+/// The name a direct-upload grant is sealed under.
+const DIRECT_GRANT: &str = "ludex_direct_upload";
+
+/// What a folder bucket's direct-upload URL grants, sealed into its token with the session key.
+#[derive(Debug, Serialize, Deserialize)]
+struct DirectGrant {
+    key: String,
+    size: u64,
+    content_type: String,
+    /// Seconds since the Unix epoch.
+    expires: u64,
+}
+
+/// The sealed value (standard base64) as URL-safe base64, for a query string.
+fn url_token(sealed: &str) -> Option<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    STANDARD
+        .decode(sealed)
+        .ok()
+        .map(|b| URL_SAFE_NO_PAD.encode(b))
+}
+
+/// The sealed value a URL's token carries, `None` when it is not URL-safe base64.
+fn sealed_value(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .map(|b| STANDARD.encode(b))
+}
+
+fn rfc3339(unix: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(i64::try_from(unix).unwrap_or(i64::MAX))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+#[utoipa::path(post, path = "/uploads/presign", operation_id = "presign_upload", tag = "ingests", params(PresignParams),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Send the file to `url` with `method` and `headers` before `expires_at`; the ingest then runs as for any upload", body = DirectUpload),
+        (status = 400, description = "A bad file name or size", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A read-only key", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than the upload limit", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn presign(
+    _: CanWrite,
+    State(state): State<AppState>,
+    Query(params): Query<PresignParams>,
+) -> ApiResult<Response> {
+    let key = upload_key(&params.filename)?;
+    let size: u64 = params.size.trim().parse().map_err(|_| {
+        ApiError::bad_parameter(
+            "size",
+            format!("{:?} is not a whole number of bytes", params.size),
+        )
+    })?;
+    let limit = state.config.max_direct_upload_bytes;
+    if size > limit {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the upload is larger than the limit of {limit} bytes"
+        )));
+    }
+    let content_type = upload_type(&params.filename);
+    let lifetime = state.config.upload_url_lifetime;
+    let expires = super::session::unix_now() + lifetime.as_secs();
+    let (url, headers) = match state
+        .bucket
+        .presign_put(&key, size, content_type, lifetime)
+        .await?
+    {
+        Some(presigned) => (presigned.url, presigned.headers.into_iter().collect()),
+        None => {
+            let grant = DirectGrant {
+                key: key.clone(),
+                size,
+                content_type: content_type.to_owned(),
+                expires,
+            };
+            let json =
+                serde_json::to_string(&grant).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let token = state
+                .config
+                .sessions
+                .key()
+                .await?
+                .seal_as(DIRECT_GRANT, json)
+                .and_then(|sealed| url_token(&sealed))
+                .ok_or_else(|| ApiError::Internal("the upload URL could not be sealed".into()))?;
+            let headers = BTreeMap::from([
+                ("content-length".to_owned(), size.to_string()),
+                ("content-type".to_owned(), content_type.to_owned()),
+            ]);
+            (format!("/uploads/direct?token={token}"), headers)
+        }
+    };
+    to_json(&DirectUpload {
+        url,
+        method: "PUT",
+        headers,
+        key,
+        expires_at: rfc3339(expires),
+    })
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DirectParams {
+    /// The token of a URL from `POST /uploads/presign`.
+    token: String,
+}
+
+#[utoipa::path(put, path = "/uploads/direct", operation_id = "direct_upload", tag = "ingests", params(DirectParams),
+    request_body(description = "The file, exactly as announced: its size and content type",
+        content(
+            (Vec<u8> = "application/x-ndjson"),
+            (Vec<u8> = "application/json"),
+            (Vec<u8> = "application/gzip"),
+        )),
+    responses(
+        (status = 202, description = "Stored; the ingest runs in the background", body = UploadAccepted,
+            headers(("Location" = String, description = "The ingest's status"))),
+        (status = 400, description = "A body of another size than the URL was made for, or an interrupted body", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A token that is expired, altered or from another server", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Longer than the URL was made for", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Another content type than the URL was made for", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn direct(
+    State(state): State<AppState>,
+    Query(params): Query<DirectParams>,
+    request: Request,
+) -> ApiResult<Response> {
+    let session_key = state.config.sessions.key().await?;
+    let grant: DirectGrant = sealed_value(&params.token)
+        .and_then(|sealed| session_key.unseal_as(DIRECT_GRANT, &sealed))
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .ok_or_else(|| {
+            ApiError::Forbidden(
+                "the upload URL is not valid: altered, or made by another server".into(),
+            )
+        })?;
+    if super::session::unix_now() >= grant.expires {
+        return Err(ApiError::Forbidden(format!(
+            "the upload URL expired at {}; ask for a new one",
+            rfc3339(grant.expires)
+        )));
+    }
+    if !content_type_is(request.headers(), &[grant.content_type.as_str()]) {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "the upload URL is for a body of type {}",
+            grant.content_type
+        )));
+    }
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n != grant.size) {
+        return Err(ApiError::bad_request(format!(
+            "the upload URL is for a body of exactly {} bytes",
+            grant.size
+        )));
+    }
+    let pending = write_stream(
+        &state.bucket,
+        &grant.key,
+        request.into_body().into_data_stream(),
+        grant.size,
+    )
+    .await?;
+    if pending.size != grant.size {
+        let size = pending.size;
+        pending.abort().await;
+        return Err(ApiError::bad_request(format!(
+            "the body ended after {size} of the {} bytes the upload URL is for",
+            grant.size
+        )));
+    }
+    accepted(&state, pending).await
+}
+
+#[utoipa::path(get, path = "/uploads/{filename}", operation_id = "get_upload", tag = "ingests",
+    params(("filename" = String, Path, description = "The upload's file name")),
+    responses(
+        (status = 200, description = "The newest ledger entry of the upload: how a client that sent a file straight to the bucket follows its ingest (compare `fingerprint` with the ETag the bucket answered)", body = super::openapi::IngestRecordDoc),
+        (status = 400, description = "A bad file name", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A key is required for reads here", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Nothing was ingested under this name yet", body = super::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn latest_upload(
+    _: CanRead,
+    State(state): State<AppState>,
+    Path(filename): Path<String>,
+) -> ApiResult<Response> {
+    let key = upload_key(&filename)?;
+    let record = state
+        .stores
+        .ledger
+        .latest(&key)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("nothing was ingested as {key} yet")))?;
+    to_json(&record)
 }
 
 /// The page sizes a parameter accepts, and its default.

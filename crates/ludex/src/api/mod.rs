@@ -20,7 +20,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Request, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use error::{ApiError, ApiResult};
 use http_body_util::BodyExt;
 use std::sync::Arc;
@@ -34,6 +34,9 @@ use tower_http::request_id::{
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+/// The largest upload unless configured: 512 MiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 512 * 1024 * 1024;
+
 /// Settings of the API, read once at start.
 #[derive(Clone, Debug)]
 pub struct ApiConfig {
@@ -43,10 +46,15 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Largest JSON request body.
     pub max_json_bytes: usize,
-    /// Largest upload file (`POST /uploads`).
+    /// Largest upload file sent through the API (`POST /uploads`).
     pub max_upload_bytes: u64,
+    /// Largest upload file sent straight to the bucket (`POST /uploads/presign`). Above
+    /// `max_upload_bytes` where the platform limits request bodies (Lambda).
+    pub max_direct_upload_bytes: u64,
     /// Largest cover image.
     pub max_cover_bytes: usize,
+    /// How long a direct-upload URL from `POST /uploads/presign` stays valid.
+    pub upload_url_lifetime: Duration,
     pub request_timeout: Duration,
     /// A listing still running after this is stopped (the store's query is cancelled) and
     /// answered 503.
@@ -66,8 +74,10 @@ impl Default for ApiConfig {
             reads_require_key: false,
             cors_origins: Vec::new(),
             max_json_bytes: 1024 * 1024,
-            max_upload_bytes: 512 * 1024 * 1024,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            max_direct_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             max_cover_bytes: 5 * 1024 * 1024,
+            upload_url_lifetime: Duration::from_secs(15 * 60),
             request_timeout: Duration::from_secs(30),
             list_timeout: Duration::from_secs(2),
             slow_request: Duration::from_secs(1),
@@ -105,6 +115,8 @@ pub fn router(state: AppState) -> Router {
             "/games/{id}/cover",
             get(games::get_cover).put(games::put_cover),
         )
+        .route("/uploads/presign", post(ingests::presign))
+        .route("/uploads/{filename}", get(ingests::latest_upload))
         .route("/ingests", get(ingests::list))
         .route("/ingests/{ingest_id}", get(ingests::get))
         .route("/ingests/{ingest_id}/rejects", get(ingests::rejects))
@@ -125,6 +137,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/uploads",
             post(ingests::upload).fallback(method_not_allowed),
+        )
+        .route(
+            "/uploads/direct",
+            put(ingests::direct).fallback(method_not_allowed),
         )
         // Bodies are read by the handlers with their own limits and problem+json errors.
         .layer(DefaultBodyLimit::disable())

@@ -2,6 +2,7 @@
 //! below, served at `/openapi.json`, and a readable page of it at `/docs`.
 
 use super::error::Problem;
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ludex_domain::fields::{limits, rules};
@@ -80,7 +81,7 @@ const LINKS: [Link; 2] = [
 ];
 
 /// The schema of a parameter, from the rule its handler checks.
-fn parameter(path: &str, name: &str) -> Option<Value> {
+fn parameter(path: &str, name: &str, max_upload_bytes: u64) -> Option<Value> {
     use super::ingests::{FILENAME_MAX_CHARS, LEDGER_LIMIT, PageLimit, REJECTS_LIMIT};
     use ludex_domain::fields::limits::{LABEL_MAX_CHARS, YEAR_MAX, YEAR_MIN};
     use ludex_domain::query_limits::{CURSOR_MAX_CHARS, SEARCH_MAX_CHARS};
@@ -116,11 +117,16 @@ fn parameter(path: &str, name: &str) -> Option<Value> {
             json!({"type": "string", "pattern": IngestId::pattern()})
         }
         (_, "If-Match") => json!({"type": "string", "format": ETAG_FORMAT}),
-        ("/uploads", "filename") => json!({
-            "type": "string",
-            "maxLength": FILENAME_MAX_CHARS,
-            "pattern": super::ingests::filename_pattern(),
-        }),
+        ("/uploads/presign", "size") => {
+            json!({"type": "integer", "minimum": 0, "maximum": max_upload_bytes})
+        }
+        ("/uploads/{filename}", "filename") | ("/uploads" | "/uploads/presign", "filename") => {
+            json!({
+                "type": "string",
+                "maxLength": FILENAME_MAX_CHARS,
+                "pattern": super::ingests::filename_pattern(),
+            })
+        }
         _ => return None,
     };
     Some(schema)
@@ -265,7 +271,7 @@ impl Modify for BearerKeys {
     paths(
         super::games::list, super::games::get, super::games::create, super::games::replace,
         super::games::patch, super::games::delete, super::games::put_cover, super::games::get_cover,
-        super::ingests::upload, super::ingests::list, super::ingests::get, super::ingests::rejects,
+        super::ingests::upload, super::ingests::presign, super::ingests::direct, super::ingests::latest_upload, super::ingests::list, super::ingests::get, super::ingests::rejects,
         healthz_doc, readyz_doc, metrics_doc,
     ),
     components(schemas(Problem, FieldErrorDoc, GameInput, GameReplacement, GamePatch)),
@@ -306,8 +312,8 @@ struct Status {
 }
 
 /// The document as served: utoipa's, with the schemas of the game bodies and of the
-/// parameters taken from the domain's rules.
-pub fn render() -> Value {
+/// parameters taken from the domain's rules, and the server's upload limit.
+pub fn render(max_upload_bytes: u64) -> Value {
     let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     for (name, body) in DOMAIN_BODIES {
         document["components"]["schemas"][*name] = schema::game_body(*body);
@@ -369,7 +375,7 @@ pub fn render() -> Value {
                 };
                 for parameter in parameters {
                     let name = parameter["name"].as_str().unwrap_or_default();
-                    if let Some(schema) = self::parameter(path, name) {
+                    if let Some(schema) = self::parameter(path, name, max_upload_bytes) {
                         parameter["schema"] = schema;
                     }
                 }
@@ -379,17 +385,25 @@ pub fn render() -> Value {
     document
 }
 
-static DOCUMENT: LazyLock<String> =
-    LazyLock::new(|| serde_json::to_string_pretty(&render()).unwrap_or_default());
+/// The document of a server with the default upload limit, rendered once.
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    serde_json::to_string_pretty(&render(super::DEFAULT_MAX_UPLOAD_BYTES)).unwrap_or_default()
+});
 
-pub async fn document() -> Response {
+pub async fn document(State(state): State<super::AppState>) -> Response {
+    let limit = state.config.max_direct_upload_bytes;
+    let body = if limit == super::DEFAULT_MAX_UPLOAD_BYTES {
+        DOCUMENT.clone()
+    } else {
+        serde_json::to_string_pretty(&render(limit)).unwrap_or_default()
+    };
     (
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        DOCUMENT.as_str(),
+        body,
     )
         .into_response()
 }

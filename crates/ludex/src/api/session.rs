@@ -112,16 +112,29 @@ impl SessionKey {
     }
 
     fn seal(&self, value: String) -> Option<String> {
-        let mut jar = cookie::CookieJar::new();
-        jar.private_mut(&self.0)
-            .add(cookie::Cookie::new(SESSION_COOKIE, value));
-        jar.get(SESSION_COOKIE).map(|c| c.value().to_owned())
+        self.seal_as(SESSION_COOKIE, value)
     }
 
     fn unseal(&self, sealed: &str) -> Option<String> {
+        self.unseal_as(SESSION_COOKIE, sealed)
+    }
+
+    /// Encrypts and authenticates `value` bound to `name` (AES-256-GCM, the private jar's
+    /// sealing): only this key opens it, and only under the same name, so a value sealed for
+    /// one purpose is never accepted for another.
+    pub fn seal_as(&self, name: &'static str, value: String) -> Option<String> {
+        let mut jar = cookie::CookieJar::new();
+        jar.private_mut(&self.0)
+            .add(cookie::Cookie::new(name, value));
+        jar.get(name).map(|c| c.value().to_owned())
+    }
+
+    /// What [`SessionKey::seal_as`] sealed under `name`, or `None` when it was sealed with
+    /// another key or name, or altered.
+    pub fn unseal_as(&self, name: &'static str, sealed: &str) -> Option<String> {
         let jar = cookie::CookieJar::new();
         jar.private(&self.0)
-            .decrypt(cookie::Cookie::new(SESSION_COOKIE, sealed.to_owned()))
+            .decrypt(cookie::Cookie::new(name, sealed.to_owned()))
             .map(|c| c.value().to_owned())
     }
 }
@@ -217,7 +230,7 @@ pub struct Session {
     expires: u64,
 }
 
-fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -18,8 +18,10 @@ use std::sync::{Arc, OnceLock};
 use tokio::io::AsyncWriteExt;
 
 mod folder;
+pub mod presign;
 
 use folder::{Folder, FolderError, TempFile};
+pub use presign::PresignedPut;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BucketError {
@@ -76,7 +78,15 @@ enum Backend {
     Store {
         store: Arc<dyn ObjectStore>,
         etag_fingerprints: bool,
+        /// What presigned uploads need (S3 only).
+        presigner: Option<Arc<S3Presigner>>,
     },
+}
+
+/// The address and credentials of an S3 bucket, for presigned URLs.
+struct S3Presigner {
+    address: presign::S3Address,
+    credentials: object_store::aws::AwsCredentialProvider,
 }
 
 #[derive(Clone)]
@@ -145,6 +155,7 @@ impl Bucket {
             backend: Backend::Store {
                 store: Arc::new(InMemory::new()),
                 etag_fingerprints: false,
+                presigner: None,
             },
             root: None,
         }
@@ -167,10 +178,23 @@ impl Bucket {
                 .with_endpoint(endpoint)
                 .with_allow_http(endpoint.starts_with("http://"));
         }
+        let region = builder
+            .get_config_value(&object_store::aws::AmazonS3ConfigKey::Region)
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let store = builder.build()?;
+        let presigner = S3Presigner {
+            address: presign::S3Address {
+                bucket: name.to_owned(),
+                region,
+                endpoint: endpoint.map(str::to_owned),
+            },
+            credentials: Arc::clone(store.credentials()),
+        };
         Ok(Self {
             backend: Backend::Store {
-                store: Arc::new(builder.build()?),
+                store: Arc::new(store),
                 etag_fingerprints: true,
+                presigner: Some(Arc::new(presigner)),
             },
             root: None,
         })
@@ -207,6 +231,44 @@ impl Bucket {
         )
     }
 
+    /// A URL that lets its holder `PUT` one object of `size` bytes and `content_type` at `key`
+    /// until `expires_in` has passed, signed by the bucket's own credentials: `Some` for S3,
+    /// `None` for a bucket that cannot sign (a folder: ludex takes such uploads itself).
+    pub async fn presign_put(
+        &self,
+        key: &str,
+        size: u64,
+        content_type: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<Option<PresignedPut>, BucketError> {
+        let Backend::Store {
+            presigner: Some(presigner),
+            ..
+        } = &self.backend
+        else {
+            return Ok(None);
+        };
+        path(key)?;
+        let credential = presigner.credentials.get_credential().await?;
+        let credentials = aws_credential_types::Credentials::new(
+            &credential.key_id,
+            &credential.secret_key,
+            credential.token.clone(),
+            None,
+            "object_store",
+        );
+        let request = presign::PutRequest {
+            key,
+            size,
+            content_type,
+            expires_in,
+            now: std::time::SystemTime::now(),
+        };
+        presign::presign_put(&presigner.address, credentials, &request)
+            .map(Some)
+            .map_err(|e| BucketError::Io(std::io::Error::other(format!("presigning {key}: {e}"))))
+    }
+
     /// The folder behind a local bucket.
     pub fn local_root(&self) -> Option<&Path> {
         self.root.as_deref()
@@ -230,6 +292,7 @@ impl Bucket {
             Backend::Store {
                 store,
                 etag_fingerprints,
+                ..
             } => {
                 let hash = (!etag_fingerprints).then(|| blake3::hash(&bytes).to_hex().to_string());
                 let stored = store.put(&location, PutPayload::from_bytes(bytes)).await?;
@@ -258,6 +321,7 @@ impl Bucket {
             Backend::Store {
                 store,
                 etag_fingerprints: true,
+                ..
             } => {
                 let meta = store.head(&location).await.map_err(|e| not_found(key, e))?;
                 (meta.size, etag(key, meta.e_tag)?)

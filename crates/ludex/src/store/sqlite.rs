@@ -672,6 +672,141 @@ fn list_sql(query: &ListQuery, after: Option<&After>) -> StoreResult<(String, Ve
     Ok((sql, params))
 }
 
+/// What a backup holds, told by `ludex backup` and `ludex restore`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub games: u64,
+    pub ingests: u64,
+    pub bytes: u64,
+}
+
+fn snapshot_of(conn: &Connection, path: &Path) -> StoreResult<Snapshot> {
+    let count = |table: &str| -> StoreResult<u64> {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .map_err(internal)
+    };
+    Ok(Snapshot {
+        games: count("games")?,
+        ingests: count("ingests")?,
+        bytes: std::fs::metadata(path).map_or(0, |m| m.len()),
+    })
+}
+
+/// Checks that a file is a whole ludex database this build can open: SQLite's integrity
+/// check passes and its schema is not newer than this build's.
+fn check_database(conn: &Connection, path: &Path) -> StoreResult<()> {
+    let verdict: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .map_err(internal)?;
+    if verdict != "ok" {
+        return Err(StoreError::Internal(format!(
+            "{} fails SQLite's integrity check: {verdict}",
+            path.display()
+        )));
+    }
+    let version: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(internal)?;
+    let has_games: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'games')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(internal)?;
+    if version == 0 || !has_games {
+        return Err(StoreError::Internal(format!(
+            "{} is not a ludex database",
+            path.display()
+        )));
+    }
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Internal(format!(
+            "{} has schema version {version}, newer than this build's {}; restore it with a newer ludex",
+            path.display(),
+            MIGRATIONS.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A file beside `path` to write into and then rename over it.
+fn temporary_beside(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".partial-{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+impl SqliteStore {
+    /// Copies the whole database to a new file at `path`, consistent as of one moment, while
+    /// the store is in use: SQLite's online backup API, in one step under one read
+    /// transaction (in WAL mode it does not hold up writers, and no write can restart it). The
+    /// copy is written beside `path` and renamed into place once it is complete and checked,
+    /// so `path` is never a partial backup. `path` must not exist.
+    pub async fn backup_to(&self, path: &Path) -> StoreResult<Snapshot> {
+        let path = path.to_owned();
+        self.read(move |conn| {
+            if path.exists() {
+                return Err(StoreError::Internal(format!(
+                    "{} exists; a backup never overwrites a file",
+                    path.display()
+                )));
+            }
+            let partial = temporary_beside(&path);
+            let written = (|| {
+                let mut target = Connection::open(&partial).map_err(internal)?;
+                rusqlite::backup::Backup::new(conn, &mut target)
+                    .and_then(|backup| backup.step(-1))
+                    .map_err(internal)?;
+                // One file, no WAL beside it: the backup is complete on its own.
+                target
+                    .execute_batch("PRAGMA journal_mode = DELETE;")
+                    .map_err(internal)?;
+                check_database(&target, &partial)?;
+                let snapshot = snapshot_of(&target, &partial)?;
+                drop(target);
+                std::fs::File::open(&partial)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| StoreError::Internal(format!("syncing the backup: {e}")))?;
+                Ok(snapshot)
+            })();
+            match written {
+                Ok(snapshot) => {
+                    std::fs::rename(&partial, &path).map_err(|e| {
+                        StoreError::Internal(format!("moving the backup into place: {e}"))
+                    })?;
+                    Ok(snapshot)
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&partial);
+                    Err(e)
+                }
+            }
+        })
+        .await
+    }
+
+    /// Replaces the whole database with a backup made by [`SqliteStore::backup_to`], in one
+    /// write transaction (readers see the old catalog or the new one, never a mix), after
+    /// checking the backup (integrity, a ludex schema no newer than this build's). An older
+    /// backup's schema is brought up to date at once.
+    pub async fn restore_from(&self, path: &Path) -> StoreResult<Snapshot> {
+        let path = path.to_owned();
+        self.write(move |conn| {
+            let source = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(internal)?;
+            check_database(&source, &path)?;
+            let snapshot = snapshot_of(&source, &path)?;
+            rusqlite::backup::Backup::new(&source, conn)
+                .and_then(|backup| backup.step(-1))
+                .map_err(internal)?;
+            migrate(conn)?;
+            Ok(snapshot)
+        })
+        .await
+    }
+}
+
 /// Rows computed ahead of time, for measuring the store's ingest ceiling (`benches/ingest.rs`).
 pub struct PreparedRows(Vec<Row>);
 

@@ -1,4 +1,5 @@
-//! The upload page (a drop zone that sends files to `POST /uploads` and follows the ingest) and
+//! The upload page (a drop zone that sends files straight to the bucket through `POST
+//! /uploads/presign` and follows the ingest) and
 //! the ingest history and ingest pages, rendered from the ledger.
 
 use super::html::{Html, esc};

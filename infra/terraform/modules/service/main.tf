@@ -202,3 +202,19 @@ module "github_oidc" {
   state_key         = var.state_key
   state_kms_key_arn = var.state_kms_key_arn
 }
+
+# Browsers send uploads straight to the bucket through presigned URLs (POST /uploads/presign,
+# docs/api.md), past API Gateway's request size: the web UI is served by the API, so the
+# bucket lets the API's origin (and the API's other CORS origins) PUT objects and read the
+# ETag that tells the UI which ingest is theirs. Presigned URLs are signed for uploads/ only.
+resource "aws_s3_bucket_cors_configuration" "direct_uploads" {
+  bucket = module.storage.bucket_name
+
+  cors_rule {
+    allowed_methods = ["PUT"]
+    allowed_origins = distinct(concat([trimsuffix(module.http_api.http_api_url, "/")], var.cors_allowed_origins))
+    allowed_headers = ["content-type"]
+    expose_headers  = ["ETag"]
+    max_age_seconds = 600
+  }
+}
