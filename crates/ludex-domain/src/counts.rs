@@ -8,7 +8,7 @@
 //! spellings of a new label at once, the first in byte order.
 
 use crate::game::Game;
-use std::collections::{BTreeMap, btree_map::Entry};
+use std::collections::BTreeMap;
 
 /// What a counter counts games by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -36,32 +36,43 @@ impl Dimension {
     }
 }
 
+/// The keys of the ten rating points.
+const POINTS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+
 /// The counter key of a release year (empty without one).
 pub fn year_key(year: Option<u16>) -> String {
     year.map(|y| y.to_string()).unwrap_or_default()
 }
 
 /// The counter key of a rating in tenths (empty when unrated): its whole point, 10 with 9.
-pub fn rating_key(tenths: Option<u8>) -> String {
-    tenths
-        .map(|t| (t / 10).min(9).to_string())
-        .unwrap_or_default()
+pub fn rating_key(tenths: Option<u8>) -> &'static str {
+    tenths.map_or("", |t| POINTS[usize::from((t / 10).min(9))])
 }
 
-/// The counters one game adds to, with the label each shows: `(dimension, key, label)`.
-pub fn tallies(game: &Game) -> Vec<(Dimension, String, String)> {
-    let labels = |dimension, labels: &[crate::fields::Label]| {
-        labels
-            .iter()
-            .map(move |l| (dimension, l.key(), l.as_str().to_owned()))
-            .collect::<Vec<_>>()
-    };
-    let year = year_key(game.release_date.map(|d| d.year()));
-    let rating = rating_key(game.rating.map(|r| r.tenths()));
-    let mut all = labels(Dimension::Platform, &game.platforms);
-    all.extend(labels(Dimension::Genre, &game.genres));
-    all.push((Dimension::Year, year.clone(), year));
-    all.push((Dimension::Rating, rating.clone(), rating));
+/// The counters one game counts under: `(dimension, key, label)`, the label `None` where it
+/// is the key (years, rating points).
+pub fn counters_of(game: &Game) -> Vec<(Dimension, String, Option<&str>)> {
+    let mut all = Vec::with_capacity(game.platforms.len() + game.genres.len() + 2);
+    for (dimension, labels) in [
+        (Dimension::Platform, &game.platforms),
+        (Dimension::Genre, &game.genres),
+    ] {
+        all.extend(
+            labels
+                .iter()
+                .map(|label| (dimension, label.key(), Some(label.as_str()))),
+        );
+    }
+    all.push((
+        Dimension::Year,
+        year_key(game.release_date.map(|d| d.year())),
+        None,
+    ));
+    all.push((
+        Dimension::Rating,
+        rating_key(game.rating.map(|r| r.tenths())).to_owned(),
+        None,
+    ));
     all
 }
 
@@ -76,43 +87,50 @@ pub struct CountChange {
 }
 
 /// The counter changes of a set of writes, summed per counter, so that a batch updates each
-/// counter once.
+/// counter once. Counting a game allocates its keys, and a counter's key and label only the
+/// first time the set sees it: it runs once per record on the ingest's path.
 #[derive(Clone, Debug, Default)]
-pub struct CountChanges(BTreeMap<(Dimension, String), (String, i64)>);
+pub struct CountChanges(BTreeMap<Dimension, BTreeMap<String, (String, i64)>>);
 
 impl CountChanges {
-    /// Counts a game that was written (new, or the new content of a changed one).
-    pub fn add(&mut self, game: &Game) {
-        for (dimension, key, label) in tallies(game) {
-            match self.0.entry((dimension, key)) {
-                Entry::Vacant(e) => {
-                    e.insert((label, 1));
-                }
-                Entry::Occupied(mut e) => {
-                    let (first, delta) = e.get_mut();
-                    *delta += 1;
-                    if label < *first {
-                        *first = label;
-                    }
+    fn bump(&mut self, dimension: Dimension, key: &str, label: &str, delta: i64) {
+        let counters = self.0.entry(dimension).or_default();
+        match counters.get_mut(key) {
+            Some((first, sum)) => {
+                *sum += delta;
+                if delta > 0 && (first.is_empty() || label < first.as_str()) {
+                    label.clone_into(first);
                 }
             }
+            None => {
+                let label = if delta > 0 { label } else { "" };
+                counters.insert(key.to_owned(), (label.to_owned(), delta));
+            }
         }
+    }
+
+    /// Adds `delta` to every counter of a game.
+    fn count(&mut self, game: &Game, delta: i64) {
+        for (dimension, key, label) in counters_of(game) {
+            self.bump(dimension, &key, label.unwrap_or(&key), delta);
+        }
+    }
+
+    /// Counts a game that was written (new, or the new content of a changed one).
+    pub fn add(&mut self, game: &Game) {
+        self.count(game, 1);
     }
 
     /// Uncounts a game that was replaced or deleted, by the counter keys it was counted under.
     pub fn remove<'a>(&mut self, keys: impl IntoIterator<Item = (Dimension, &'a str)>) {
         for (dimension, key) in keys {
-            self.0
-                .entry((dimension, key.to_owned()))
-                .or_insert_with(|| (String::new(), 0))
-                .1 -= 1;
+            self.bump(dimension, key, "", -1);
         }
     }
 
     /// Uncounts a game by its content.
     pub fn remove_game(&mut self, game: &Game) {
-        let tallies = tallies(game);
-        self.remove(tallies.iter().map(|(d, k, _)| (*d, k.as_str())));
+        self.count(game, -1);
     }
 
     /// The counters that change, in (dimension, key) order: the order writers take their
@@ -120,12 +138,16 @@ impl CountChanges {
     pub fn into_changes(self) -> Vec<CountChange> {
         self.0
             .into_iter()
-            .filter(|(_, (_, delta))| *delta != 0)
-            .map(|((dimension, key), (label, delta))| CountChange {
-                dimension,
-                key,
-                label,
-                delta,
+            .flat_map(|(dimension, counters)| {
+                counters
+                    .into_iter()
+                    .filter(|(_, (_, delta))| *delta != 0)
+                    .map(move |(key, (label, delta))| CountChange {
+                        dimension,
+                        key,
+                        label,
+                        delta,
+                    })
             })
             .collect()
     }

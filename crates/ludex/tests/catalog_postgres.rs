@@ -77,11 +77,14 @@ async fn the_aggregates_migration_counts_the_games_already_stored() {
         let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
         admin
             .execute(
-                "DROP TABLE game_counts;
-                 DROP TRIGGER games_counted_inserts ON games;
+                "DROP TRIGGER games_counted_inserts ON games;
                  DROP TRIGGER games_counted_updates ON games;
                  DROP TRIGGER games_counted_deletes ON games;
-                 DROP FUNCTION games_counted, count_games, game_tallies;
+                 DROP FUNCTION games_counted_inserts, games_counted_updates,
+                     games_counted_deletes, label_game_counts, apply_game_counts, brings,
+                     game_count_keys, game_labels;
+                 DROP TYPE game_count_change;
+                 DROP TABLE game_counts;
                  DELETE FROM _sqlx_migrations WHERE version = 4;",
             )
             .await

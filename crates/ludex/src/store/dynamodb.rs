@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TableStatus, WriteRequest,
 };
 use futures::{StreamExt as _, TryStreamExt as _};
-use ludex_domain::counts::{CatalogCounts, CountChanges, Dimension, tallies};
+use ludex_domain::counts::{CatalogCounts, CountChanges, Dimension, counters_of};
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
     AttemptId, Catalog, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position, SortField,
@@ -238,7 +238,7 @@ fn game_item(game: &Game, content: String, hash: &[u8; 32], stamp: &Stamp) -> It
         item.insert("attempt_pos".into(), n(position));
     }
     // Never empty: every game counts under a year and a rating (or their absence).
-    let counted = tallies(game)
+    let counted = counters_of(game)
         .into_iter()
         .map(|(dimension, key, _)| counter_sk(dimension, &key))
         .collect();

@@ -311,7 +311,7 @@ impl CountedKeys {
         keys.extend(labels(Dimension::Genre, &self.genres_key));
         keys.push((Dimension::Year, counts::year_key(self.release_year)));
         let tenths = u8::try_from(self.rating_key).ok();
-        keys.push((Dimension::Rating, counts::rating_key(tenths)));
+        keys.push((Dimension::Rating, counts::rating_key(tenths).to_owned()));
         changes.remove(keys.iter().map(|(d, k)| (*d, k.as_str())));
     }
 }

@@ -1,7 +1,7 @@
 -- The catalog's aggregates: games per platform, genre, release year and rating point, as
 -- ludex_domain::counts defines them. Statement-level triggers keep them in the transaction of
 -- every write to `games`, whatever statement makes it: one update per counter and statement,
--- counters locked in key order (after the game rows), so concurrent batches cannot deadlock.
+-- from the rows' key columns (the documents are read only to name a new counter).
 -- Reports read these few rows instead of the catalog.
 CREATE TABLE game_counts (
     dimension text   COLLATE "C" NOT NULL,  -- platform, genre, year or rating
@@ -14,10 +14,11 @@ CREATE TABLE game_counts (
 -- Counters that reached zero, found without reading the others (always nearly empty).
 CREATE INDEX game_counts_spent ON game_counts (dimension, key) WHERE games <= 0;
 
--- The counters one game is counted under, with their labels. Label keys are the lower-cased
--- labels the store code wrote in `platforms` and `genres`, in the order of the document's
--- lists, which give the labels as written.
-CREATE FUNCTION game_tallies(g games) RETURNS TABLE (dimension text, key text, label text)
+-- The platform and genre counter keys of one game with its labels as written: the keys are the
+-- lower-cased labels the store code wrote in `platforms` and `genres`, in the order of the
+-- document's lists, which give the labels as written. Reads the document: used only to name
+-- counters when they are created.
+CREATE FUNCTION game_labels(g games) RETURNS TABLE (dimension text, key text, label text)
 LANGUAGE sql IMMUTABLE AS $$
     WITH doc AS (SELECT g.content::jsonb AS d)
     SELECT 'platform', k.key, l.label
@@ -29,60 +30,143 @@ LANGUAGE sql IMMUTABLE AS $$
     FROM doc, unnest(g.genres) WITH ORDINALITY AS k(key, i)
         JOIN jsonb_array_elements_text(doc.d -> 'genres') WITH ORDINALITY AS l(label, i)
             USING (i)
-    UNION ALL
-    SELECT 'year', y, y FROM (SELECT coalesce(g.release_year::text, '')) AS t(y)
-    UNION ALL
-    SELECT 'rating', r, r
-    FROM (SELECT CASE WHEN g.rating_key < 0 THEN '' ELSE least(g.rating_key / 10, 9)::text END)
-        AS t(r)
 $$;
 
--- Counts `added` in and `removed` out: each counter once, in key order; a new counter takes
--- the first of its labels in byte order; counters that reach zero go.
-CREATE FUNCTION count_games(added games[], removed games[]) RETURNS void
-LANGUAGE sql AS $$
-    INSERT INTO game_counts AS c (dimension, key, label, games)
-    SELECT t.dimension, t.key, min(t.label COLLATE "C"), sum(t.n)
-    FROM (
-        SELECT x.dimension, x.key, x.label, 1 AS n
-        FROM unnest(added) AS g, game_tallies(g) AS x
-        UNION ALL
-        SELECT x.dimension, x.key, '', -1
-        FROM unnest(removed) AS g, game_tallies(g) AS x
-    ) AS t
-    GROUP BY t.dimension, t.key
-    HAVING sum(t.n) <> 0
-    ORDER BY t.dimension, t.key
-    ON CONFLICT (dimension, key) DO UPDATE SET games = c.games + excluded.games;
-    DELETE FROM game_counts WHERE games <= 0;
+-- The counter keys of one game, from its key columns (the labels' keys are the lower-cased
+-- labels the store code wrote): what counting needs, without reading the document.
+CREATE FUNCTION game_count_keys(platforms text[], genres text[], release_year integer,
+    rating_key integer) RETURNS TABLE (dimension text, key text)
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT 'platform', p FROM unnest(platforms) AS p
+    UNION ALL
+    SELECT 'genre', g FROM unnest(genres) AS g
+    UNION ALL
+    SELECT 'year', coalesce(release_year::text, '')
+    UNION ALL
+    SELECT 'rating', CASE WHEN rating_key < 0 THEN '' ELSE least(rating_key / 10, 9)::text END
 $$;
 
-CREATE FUNCTION games_counted() RETURNS trigger
+CREATE TYPE game_count_change AS (dimension text, key text, games bigint);
+
+-- Adds each change once, in key order (counter rows are locked in that order, after the game
+-- rows, so concurrent statements never wait on each other crosswise); counters that reach
+-- zero go. A counter created here shows its key until `label_game_counts` names it. Returns
+-- the platform and genre counters it created.
+CREATE FUNCTION apply_game_counts(changes game_count_change[]) RETURNS game_count_change[]
 LANGUAGE plpgsql AS $$
+DECLARE
+    created game_count_change[];
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        PERFORM count_games((SELECT array_agg(n::games) FROM new_rows AS n), NULL);
-    ELSIF TG_OP = 'DELETE' THEN
-        PERFORM count_games(NULL, (SELECT array_agg(o::games) FROM old_rows AS o));
-    ELSE
-        -- Rows rewritten with the same content (a replay's mark) change no counter.
-        PERFORM count_games(
-            (SELECT array_agg(n::games) FROM new_rows AS n JOIN old_rows AS o USING (id)
-             WHERE n.content_hash <> o.content_hash),
-            (SELECT array_agg(o::games) FROM old_rows AS o JOIN new_rows AS n USING (id)
-             WHERE n.content_hash <> o.content_hash));
+    WITH added AS (
+        INSERT INTO game_counts AS c (dimension, key, label, games)
+        SELECT x.dimension, x.key, x.key, x.games FROM unnest(changes) AS x
+        WHERE x.games <> 0
+        ORDER BY x.dimension, x.key
+        ON CONFLICT (dimension, key) DO UPDATE SET games = c.games + excluded.games
+        RETURNING c.dimension, c.key, c.xmax = 0 AS inserted
+    )
+    SELECT array_agg(ROW(dimension, key, 0)::game_count_change) INTO created
+    FROM added WHERE inserted AND dimension IN ('platform', 'genre');
+    DELETE FROM game_counts WHERE games <= 0;
+    RETURN created;
+END
+$$;
+
+-- Names counters just created by the labels of the games that brought them, from their
+-- documents: the first spelling in byte order. Only the games that bring a new label are read.
+CREATE FUNCTION label_game_counts(created game_count_change[], brought games[]) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE game_counts AS c SET label = l.label
+    FROM (
+        SELECT x.dimension, x.key, min(x.label COLLATE "C") AS label
+        FROM unnest(brought) AS g, game_labels(g) AS x, unnest(created) AS n
+        WHERE n.dimension = x.dimension AND n.key = x.key
+        GROUP BY x.dimension, x.key
+    ) AS l
+    WHERE c.dimension = l.dimension AND c.key = l.key
+$$;
+
+-- Whether a game brings one of the counters just created.
+CREATE FUNCTION brings(created game_count_change[], platforms text[], genres text[])
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM unnest(created) AS n
+        WHERE (n.dimension = 'platform' AND n.key = ANY (platforms))
+           OR (n.dimension = 'genre' AND n.key = ANY (genres))
+    )
+$$;
+
+CREATE FUNCTION games_counted_inserts() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    created game_count_change[];
+BEGIN
+    created := apply_game_counts(ARRAY(
+        SELECT ROW(k.dimension, k.key, count(*))::game_count_change
+        FROM new_rows AS n
+            CROSS JOIN LATERAL game_count_keys(n.platforms, n.genres, n.release_year, n.rating_key) AS k
+        GROUP BY k.dimension, k.key));
+    IF created IS NOT NULL THEN
+        PERFORM label_game_counts(created, ARRAY(
+            SELECT n::games FROM new_rows AS n WHERE brings(created, n.platforms, n.genres)));
     END IF;
     RETURN NULL;
 END
 $$;
 
+-- Rows rewritten with the same content (a replay's mark) change no counter.
+CREATE FUNCTION games_counted_updates() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    created game_count_change[];
+BEGIN
+    created := apply_game_counts(ARRAY(
+        SELECT ROW(t.dimension, t.key, sum(t.n))::game_count_change
+        FROM (
+            SELECT k.dimension, k.key, 1 AS n
+            FROM new_rows AS n JOIN old_rows AS o USING (id)
+                CROSS JOIN LATERAL game_count_keys(n.platforms, n.genres, n.release_year, n.rating_key) AS k
+            WHERE n.content_hash <> o.content_hash
+            UNION ALL
+            SELECT k.dimension, k.key, -1
+            FROM old_rows AS o JOIN new_rows AS n USING (id)
+                CROSS JOIN LATERAL game_count_keys(o.platforms, o.genres, o.release_year, o.rating_key) AS k
+            WHERE n.content_hash <> o.content_hash
+        ) AS t
+        GROUP BY t.dimension, t.key));
+    IF created IS NOT NULL THEN
+        PERFORM label_game_counts(created, ARRAY(
+            SELECT n::games FROM new_rows AS n WHERE brings(created, n.platforms, n.genres)));
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION games_counted_deletes() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM apply_game_counts(ARRAY(
+        SELECT ROW(k.dimension, k.key, -count(*))::game_count_change
+        FROM old_rows AS o
+            CROSS JOIN LATERAL game_count_keys(o.platforms, o.genres, o.release_year, o.rating_key) AS k
+        GROUP BY k.dimension, k.key));
+    RETURN NULL;
+END
+$$;
+
 CREATE TRIGGER games_counted_inserts AFTER INSERT ON games
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION games_counted();
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION games_counted_inserts();
 CREATE TRIGGER games_counted_updates AFTER UPDATE ON games
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION games_counted();
+    FOR EACH STATEMENT EXECUTE FUNCTION games_counted_updates();
 CREATE TRIGGER games_counted_deletes AFTER DELETE ON games
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION games_counted();
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION games_counted_deletes();
 
 -- The games stored before the counters.
-SELECT count_games((SELECT array_agg(g) FROM games AS g), NULL);
+SELECT label_game_counts(
+    apply_game_counts(ARRAY(
+        SELECT ROW(k.dimension, k.key, count(*))::game_count_change
+        FROM games AS g
+            CROSS JOIN LATERAL game_count_keys(g.platforms, g.genres, g.release_year, g.rating_key) AS k
+        GROUP BY k.dimension, k.key)),
+    ARRAY(SELECT g FROM games AS g));
