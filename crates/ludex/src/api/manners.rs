@@ -9,14 +9,13 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures::future::{Either, MapOk, TryFutureExt as _};
+use futures::future::{BoxFuture, Either, FutureExt as _, TryFutureExt as _};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::Layer as _;
-use tower::util::{Oneshot, ServiceExt as _};
 use tower_http::compression::{Compression, CompressionBody, CompressionLayer};
 
 /// The policy of HTML responses: scripts and styles from this site only, no framing.
@@ -95,22 +94,24 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<
-        MapOk<Oneshot<Compression<S>, Request>, fn(Compressed) -> Response>,
-        Oneshot<S, Request>,
-    >;
+    /// The compressed branch is boxed: most requests take the other one, and a future the
+    /// size of both would be moved around on every request.
+    type Future = Either<BoxFuture<'static, Result<Response, Infallible>>, S::Future>;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // Each call drives a clone to readiness itself (`oneshot`).
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Both are made ready: the request decides which one is called.
+        match (self.inner.poll_ready(cx), self.compressed.poll_ready(cx)) {
+            (Poll::Ready(Ok(())), Poll::Ready(Ok(()))) => Poll::Ready(Ok(())),
+            _ => Poll::Pending,
+        }
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
         if request.headers().contains_key(header::ACCEPT_ENCODING) {
             let into: fn(Compressed) -> Response = IntoResponse::into_response;
-            Either::Left(self.compressed.clone().oneshot(request).map_ok(into))
+            Either::Left(self.compressed.call(request).map_ok(into).boxed())
         } else {
-            Either::Right(self.inner.clone().oneshot(request))
+            Either::Right(self.inner.call(request))
         }
     }
 }
