@@ -5,7 +5,7 @@ use crate::api::rate::{Limiters, RateLimits};
 use crate::api::session::{SessionKey, SessionKeys};
 use crate::api::{ApiConfig, AppState};
 use crate::bucket::Bucket;
-use crate::ingest::{IngestConfig, IngestOutcome, Ingestor, Progress, Upload};
+use crate::ingest::{Advance, IngestConfig, IngestOutcome, Ingestor, Progress, Upload};
 use crate::keys::{KeyFile, Keys, Scope};
 use crate::metrics::Metrics;
 use crate::store::{self, Stores};
@@ -125,7 +125,8 @@ pub enum Command {
     /// Each file is parsed record by record: valid records land, invalid ones are printed
     /// with their line (or array index) and reason, and written to the bucket's rejects
     /// report. Ingesting the same file again changes nothing. Exits non-zero when any
-    /// record was rejected or a file failed.
+    /// record was rejected or a file failed. On a terminal a progress bar shows the bytes read
+    /// with rate and time left, and the records and rejects so far.
     Ingest {
         /// Files to ingest.
         #[arg(required = true)]
@@ -133,6 +134,14 @@ pub enum Command {
         /// How many rejects to print per file (all are in the report).
         #[arg(long, default_value_t = 100)]
         show_rejects: usize,
+        /// Print one summary line per file: no progress bar, no rejects (they are in the
+        /// report).
+        #[arg(long, short, conflicts_with = "json")]
+        quiet: bool,
+        /// Print each file's outcome as one JSON object per line, for scripts: the file, whether
+        /// it was a replay, the ledger entry and the rejects shown. No progress bar.
+        #[arg(long)]
+        json: bool,
     },
     /// Send files to a ludex API, here or on AWS, and wait for their ingests.
     ///
@@ -475,15 +484,22 @@ impl Cli {
             Command::Ingest {
                 files,
                 show_rejects,
+                quiet,
+                json,
             } => {
                 let mut config = settings.ingest_config();
-                config.rejects_shown = show_rejects;
+                config.rejects_shown = if quiet { 0 } else { show_rejects };
                 let ingestor = Ingestor::new(
                     settings.open_stores().await?,
                     settings.open_bucket()?,
                     config,
                 );
-                ingest_files(&ingestor, &files).await
+                let output = match (quiet, json) {
+                    (_, true) => Output::Json,
+                    (true, _) => Output::Quiet,
+                    _ => Output::Human,
+                };
+                ingest_files(&ingestor, &files, output).await
             }
             Command::Upload {
                 files,
@@ -739,30 +755,45 @@ fn keys(settings: &Settings, command: KeysCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A progress bar on a terminal; nothing otherwise (the final report is printed either way).
+/// How `ludex ingest` reports.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    /// A progress bar on a terminal, then the summary and the rejects shown.
+    Human,
+    /// The summary line only.
+    Quiet,
+    /// One JSON object per file.
+    Json,
+}
+
+/// A progress bar by bytes on a terminal; nothing otherwise (the final report is printed
+/// either way).
 struct Bar(Option<ProgressBar>);
 
 impl Bar {
-    fn new(name: &str) -> Self {
-        if !std::io::stderr().is_terminal() {
+    fn new(name: &str, size: u64, output: Output) -> Self {
+        if output != Output::Human || !std::io::stderr().is_terminal() {
             return Self(None);
         }
-        let bar = ProgressBar::new_spinner();
-        let style =
-            ProgressStyle::with_template("{spinner} {prefix}: {pos} records ({per_sec}) {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        let bar = ProgressBar::new(size);
+        let style = ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left) {msg}",
+        )
+        .map(|style| style.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         bar.set_prefix(name.to_owned());
-        bar.enable_steady_tick(Duration::from_millis(120));
+        bar.enable_steady_tick(Duration::from_millis(200));
         Self(Some(bar))
     }
 }
 
 impl Progress for Bar {
-    fn advanced(&self, records: u64, rejected: u64) {
+    fn advanced(&self, at: &Advance) {
         if let Some(bar) = &self.0 {
-            bar.set_position(records);
-            bar.set_message(format!("{rejected} rejected"));
+            bar.set_length(at.size);
+            bar.set_position(at.bytes.min(at.size));
+            bar.set_message(format!("{} records, {} rejected", at.records, at.rejected));
         }
     }
 }
@@ -776,7 +807,7 @@ impl Drop for Bar {
 }
 
 /// Ingests each file; the exit code is the worst outcome (see [`exit`]).
-async fn ingest_files(ingestor: &Ingestor, files: &[PathBuf]) -> Result<ExitCode> {
+async fn ingest_files(ingestor: &Ingestor, files: &[PathBuf], output: Output) -> Result<ExitCode> {
     let mut worst = 0;
     for file in files {
         let absolute = std::path::absolute(file)
@@ -793,16 +824,25 @@ async fn ingest_files(ingestor: &Ingestor, files: &[PathBuf]) -> Result<ExitCode
         };
         let started = Instant::now();
         let outcome = {
-            let bar = Bar::new(&name);
+            let size = std::fs::metadata(&absolute).map_or(0, |m| m.len());
+            let bar = Bar::new(&name, size, output);
             ingestor.ingest(&upload, &bar).await
         }
         .with_context(|| format!("ingesting {}", file.display()))?;
-        print_outcome(
-            file,
-            &outcome,
-            started.elapsed(),
-            ingestor.bucket().local_root(),
-        );
+        if output == Output::Json {
+            let line = serde_json::json!({
+                "file": file.display().to_string(),
+                "replayed": outcome.replayed,
+                "ingest": outcome.record,
+                "rejects": outcome.rejects,
+                "elapsed_ms": started.elapsed().as_millis() as u64,
+            });
+            println!("{line}");
+        } else {
+            let root = ingestor.bucket().local_root();
+            let details = (output == Output::Human).then_some(root);
+            print_outcome(file, &outcome, started.elapsed(), details);
+        }
         worst = worst.max(match outcome.record.status {
             IngestStatus::Failed => exit::FILE_FAILED,
             IngestStatus::PartiallyFailed => exit::REJECTED,
@@ -812,7 +852,14 @@ async fn ingest_files(ingestor: &Ingestor, files: &[PathBuf]) -> Result<ExitCode
     Ok(ExitCode::from(worst))
 }
 
-fn print_outcome(file: &Path, outcome: &IngestOutcome, took: Duration, bucket_root: Option<&Path>) {
+/// The summary line of an ingest (and its error); with `details` (the bucket's folder, if
+/// local) also the rejects shown and where the report is.
+fn print_outcome(
+    file: &Path,
+    outcome: &IngestOutcome,
+    took: Duration,
+    details: Option<Option<&Path>>,
+) {
     let r = &outcome.record;
     let name = file.display();
     if outcome.replayed {
@@ -836,6 +883,9 @@ fn print_outcome(file: &Path, outcome: &IngestOutcome, took: Duration, bucket_ro
     if let Some(error) = &r.error {
         println!("  error: {error}");
     }
+    let Some(bucket_root) = details else {
+        return;
+    };
     for reject in &outcome.rejects {
         println!("  {reject}");
     }

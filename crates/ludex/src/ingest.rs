@@ -77,12 +77,36 @@ pub struct Upload<'a> {
 }
 
 /// Told how far an ingest has got, for progress bars.
+/// How far an ingest has come, told after every batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Advance {
+    /// Bytes of the file read so far (compressed bytes for a .gz file), of `size`.
+    pub bytes: u64,
+    pub size: u64,
+    pub records: u64,
+    pub rejected: u64,
+}
+
 pub trait Progress: Send + Sync {
-    fn advanced(&self, records: u64, rejected: u64);
+    fn advanced(&self, at: &Advance);
 }
 
 impl Progress for () {
-    fn advanced(&self, _: u64, _: u64) {}
+    fn advanced(&self, _: &Advance) {}
+}
+
+/// Counts the bytes read through it, for the progress by bytes.
+struct CountingReader<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 #[derive(Debug)]
@@ -299,6 +323,11 @@ impl Ingestor {
             .instrument(tracing::debug_span!("download"))
             .await?;
         stages.add(Stage::Download, opened.elapsed());
+        let bytes_read = Arc::new(AtomicU64::new(0));
+        let reader: Box<dyn Read + Send> = Box::new(CountingReader {
+            inner: reader,
+            read: Arc::clone(&bytes_read),
+        });
         let (tx, mut rx) = mpsc::channel::<Vec<Item>>(2);
         let config = self.config;
         // The parser thread logs with the same ids and inside the same span as this task.
@@ -385,7 +414,12 @@ impl Ingestor {
                         shown.push(reject);
                     }
                 }
-                progress.advanced(processed, record.rejected);
+                progress.advanced(&Advance {
+                    bytes: bytes_read.load(Ordering::Relaxed),
+                    size: record.size,
+                    records: processed,
+                    rejected: record.rejected,
+                });
             }
             Ok::<(), IngestError>(())
         }

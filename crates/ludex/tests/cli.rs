@@ -517,3 +517,52 @@ fn bad_values_are_usage_errors_that_name_the_option_and_the_range() {
         assert!(message.contains(expected), "{args:?}: {message}");
     }
 }
+
+#[test]
+fn ingest_reports_as_json_or_one_quiet_line_and_draws_no_bar_off_a_terminal() {
+    let data = tempfile::tempdir().unwrap();
+    let bad = examples().join("bad-games.ndjson");
+    let bad = bad.to_str().unwrap();
+
+    let json = ludex(data.path(), &["ingest", "--json", bad]);
+    assert_eq!(json.status.code(), Some(3), "rejects, as without --json");
+    let lines: Vec<Value> = stdout(&json)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    let report = &lines[0];
+    assert_eq!(report["file"], bad);
+    assert_eq!(report["replayed"], false);
+    assert_eq!(report["ingest"]["status"], "partially_failed");
+    let rejected = report["ingest"]["rejected"].as_u64().unwrap();
+    assert!(rejected > 0);
+    let rejects = report["rejects"].as_array().unwrap();
+    assert_eq!(rejects.len() as u64, rejected);
+    assert!(
+        rejects
+            .iter()
+            .all(|r| r["line"].is_u64() && r["errors"][0]["reason"].is_string())
+    );
+
+    let replay = ludex(data.path(), &["ingest", "--json", bad]);
+    let replay: Value = serde_json::from_str(stdout(&replay).trim()).unwrap();
+    assert_eq!(replay["replayed"], true);
+
+    let fresh = tempfile::tempdir().unwrap();
+    let quiet = ludex(fresh.path(), &["ingest", "--quiet", bad]);
+    assert_eq!(quiet.status.code(), Some(3));
+    let out = stdout(&quiet);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("partially_failed"), "{out}");
+    for output in [&json, &quiet] {
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(!err.contains('\r') && !err.contains('\u{1b}'), "{err:?}");
+    }
+    assert_eq!(
+        ludex(fresh.path(), &["ingest", "--quiet", "--json", bad])
+            .status
+            .code(),
+        Some(2)
+    );
+}

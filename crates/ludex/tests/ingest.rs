@@ -77,3 +77,53 @@ async fn report_of(
     let text = String::from_utf8_lossy(&text).into_owned();
     (report, text)
 }
+
+/// Remembers every advance an ingest reports.
+#[derive(Default)]
+struct Recorded(std::sync::Mutex<Vec<ludex::ingest::Advance>>);
+
+impl ludex::ingest::Progress for Recorded {
+    fn advanced(&self, at: &ludex::ingest::Advance) {
+        self.0.lock().unwrap().push(*at);
+    }
+}
+
+#[tokio::test]
+async fn progress_is_told_by_bytes_of_the_file_and_records_after_every_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores = Stores::sqlite(&dir.path().join("ludex.db")).unwrap();
+    let bucket = Bucket::local(&dir.path().join("bucket")).unwrap();
+    let mut file = Vec::new();
+    ludex::synthetic::write_catalog(&mut file, 10_000, Some(100)).unwrap();
+    let size = file.len() as u64;
+    bucket.put("uploads/big.ndjson", file.into()).await.unwrap();
+    let config = IngestConfig {
+        batch_size: 1_000,
+        ..IngestConfig::default()
+    };
+    let ingestor = Ingestor::new(stores, bucket.clone(), config);
+    let upload = Upload {
+        source: &bucket,
+        key: "uploads/big.ndjson",
+        ledger_key: "uploads/big.ndjson".into(),
+    };
+    let recorded = Recorded::default();
+    let outcome = ingestor.ingest(&upload, &recorded).await.unwrap();
+    let advances = recorded.0.into_inner().unwrap();
+    assert!(advances.len() >= 10, "one per batch: {}", advances.len());
+    assert!(advances.iter().all(|a| a.size == size && a.bytes <= size));
+    assert!(
+        advances
+            .windows(2)
+            .all(|w| w[0].bytes <= w[1].bytes && w[0].records < w[1].records),
+        "{advances:?}"
+    );
+    assert!(
+        advances[0].bytes < size,
+        "the first batch comes before the end"
+    );
+    let last = advances.last().unwrap();
+    assert_eq!((last.bytes, last.records), (size, 10_000));
+    assert_eq!(last.rejected, outcome.record.rejected);
+    assert_eq!(outcome.record.rejected, 100);
+}
