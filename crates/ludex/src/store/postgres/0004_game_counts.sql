@@ -51,7 +51,7 @@ CREATE TYPE game_count_change AS (dimension text, key text, games bigint);
 -- Adds each change once, in key order (counter rows are locked in that order, after the game
 -- rows, so concurrent statements never wait on each other crosswise); counters that reach
 -- zero go. A counter created here shows its key until `label_game_counts` names it. Returns
--- the platform and genre counters it created.
+-- the platform and genre counters it created with games in them.
 CREATE FUNCTION apply_game_counts(changes game_count_change[]) RETURNS game_count_change[]
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -63,10 +63,10 @@ BEGIN
         WHERE x.games <> 0
         ORDER BY x.dimension, x.key
         ON CONFLICT (dimension, key) DO UPDATE SET games = c.games + excluded.games
-        RETURNING c.dimension, c.key, c.xmax = 0 AS inserted
+        RETURNING c.dimension, c.key, c.games, c.xmax = 0 AS inserted
     )
     SELECT array_agg(ROW(dimension, key, 0)::game_count_change) INTO created
-    FROM added WHERE inserted AND dimension IN ('platform', 'genre');
+    FROM added WHERE inserted AND games > 0 AND dimension IN ('platform', 'genre');
     DELETE FROM game_counts WHERE games <= 0;
     RETURN created;
 END
@@ -96,71 +96,59 @@ RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
     )
 $$;
 
-CREATE FUNCTION games_counted_inserts() RETURNS trigger
+-- One function for the three triggers: the rows each statement wrote are counted in, the rows
+-- it replaced or deleted counted out (rows rewritten with the same content, a replay's mark,
+-- change no counter), and the new counters the written rows bring are named. A branch reads
+-- only the transition tables its event has.
+CREATE FUNCTION games_counted() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     created game_count_change[];
 BEGIN
-    created := apply_game_counts(ARRAY(
-        SELECT ROW(k.dimension, k.key, count(*))::game_count_change
-        FROM new_rows AS n
-            CROSS JOIN LATERAL game_count_keys(n.platforms, n.genres, n.release_year, n.rating_key) AS k
-        GROUP BY k.dimension, k.key));
-    IF created IS NOT NULL THEN
-        PERFORM label_game_counts(created, ARRAY(
-            SELECT n::games FROM new_rows AS n WHERE brings(created, n.platforms, n.genres)));
-    END IF;
-    RETURN NULL;
-END
-$$;
-
--- Rows rewritten with the same content (a replay's mark) change no counter.
-CREATE FUNCTION games_counted_updates() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    created game_count_change[];
-BEGIN
-    created := apply_game_counts(ARRAY(
-        SELECT ROW(t.dimension, t.key, sum(t.n))::game_count_change
-        FROM (
-            SELECT k.dimension, k.key, 1 AS n
-            FROM new_rows AS n JOIN old_rows AS o USING (id)
+    IF TG_OP = 'INSERT' THEN
+        created := apply_game_counts(ARRAY(
+            SELECT ROW(k.dimension, k.key, count(*))::game_count_change
+            FROM new_rows AS n
                 CROSS JOIN LATERAL game_count_keys(n.platforms, n.genres, n.release_year, n.rating_key) AS k
-            WHERE n.content_hash <> o.content_hash
-            UNION ALL
-            SELECT k.dimension, k.key, -1
-            FROM old_rows AS o JOIN new_rows AS n USING (id)
+            GROUP BY k.dimension, k.key));
+    ELSIF TG_OP = 'UPDATE' THEN
+        created := apply_game_counts(ARRAY(
+            SELECT ROW(t.dimension, t.key, sum(t.n))::game_count_change
+            FROM (
+                SELECT k.dimension, k.key, 1 AS n
+                FROM new_rows AS n JOIN old_rows AS o USING (id)
+                    CROSS JOIN LATERAL game_count_keys(n.platforms, n.genres, n.release_year, n.rating_key) AS k
+                WHERE n.content_hash <> o.content_hash
+                UNION ALL
+                SELECT k.dimension, k.key, -1
+                FROM old_rows AS o JOIN new_rows AS n USING (id)
+                    CROSS JOIN LATERAL game_count_keys(o.platforms, o.genres, o.release_year, o.rating_key) AS k
+                WHERE n.content_hash <> o.content_hash
+            ) AS t
+            GROUP BY t.dimension, t.key));
+    ELSE
+        created := apply_game_counts(ARRAY(
+            SELECT ROW(k.dimension, k.key, -count(*))::game_count_change
+            FROM old_rows AS o
                 CROSS JOIN LATERAL game_count_keys(o.platforms, o.genres, o.release_year, o.rating_key) AS k
-            WHERE n.content_hash <> o.content_hash
-        ) AS t
-        GROUP BY t.dimension, t.key));
+            GROUP BY k.dimension, k.key));
+    END IF;
+    -- Only games written bring a counter to name, so `created` is empty after a DELETE.
     IF created IS NOT NULL THEN
         PERFORM label_game_counts(created, ARRAY(
             SELECT n::games FROM new_rows AS n WHERE brings(created, n.platforms, n.genres)));
     END IF;
-    RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION games_counted_deletes() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM apply_game_counts(ARRAY(
-        SELECT ROW(k.dimension, k.key, -count(*))::game_count_change
-        FROM old_rows AS o
-            CROSS JOIN LATERAL game_count_keys(o.platforms, o.genres, o.release_year, o.rating_key) AS k
-        GROUP BY k.dimension, k.key));
     RETURN NULL;
 END
 $$;
 
 CREATE TRIGGER games_counted_inserts AFTER INSERT ON games
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION games_counted_inserts();
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION games_counted();
 CREATE TRIGGER games_counted_updates AFTER UPDATE ON games
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION games_counted_updates();
+    FOR EACH STATEMENT EXECUTE FUNCTION games_counted();
 CREATE TRIGGER games_counted_deletes AFTER DELETE ON games
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION games_counted_deletes();
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION games_counted();
 
 -- The games stored before the counters.
 SELECT label_game_counts(
