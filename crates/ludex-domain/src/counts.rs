@@ -109,16 +109,11 @@ impl CountChanges {
         }
     }
 
-    /// Adds `delta` to every counter of a game.
-    fn count(&mut self, game: &Game, delta: i64) {
-        for (dimension, key, label) in counters_of(game) {
-            self.bump(dimension, &key, label.unwrap_or(&key), delta);
-        }
-    }
-
     /// Counts a game that was written (new, or the new content of a changed one).
     pub fn add(&mut self, game: &Game) {
-        self.count(game, 1);
+        for (dimension, key, label) in counters_of(game) {
+            self.bump(dimension, &key, label.unwrap_or(&key), 1);
+        }
     }
 
     /// Uncounts a game that was replaced or deleted, by the counter keys it was counted under.
@@ -126,11 +121,6 @@ impl CountChanges {
         for (dimension, key) in keys {
             self.bump(dimension, key, "", -1);
         }
-    }
-
-    /// Uncounts a game by its content.
-    pub fn remove_game(&mut self, game: &Game) {
-        self.count(game, -1);
     }
 
     /// The counters that change, in (dimension, key) order: the order writers take their
@@ -250,7 +240,8 @@ mod tests {
         let new = game(json!({"id": "a", "title": "A", "platforms": ["pc", "PS5"],
             "genres": ["RPG"], "rating": 7.0}));
         let mut changes = CountChanges::default();
-        changes.remove_game(&old);
+        let old_counters = counters_of(&old);
+        changes.remove(old_counters.iter().map(|(d, k, _)| (*d, k.as_str())));
         changes.add(&new);
         let changes: Vec<_> = changes
             .into_changes()

@@ -771,11 +771,12 @@ enum Output {
 struct Bar(Option<ProgressBar>);
 
 impl Bar {
-    fn new(name: &str, size: u64, output: Output) -> Self {
+    /// The bar of the file `name` at `path` (its size is the bar's length).
+    fn new(name: &str, path: &Path, output: Output) -> Self {
         if output != Output::Human || !std::io::stderr().is_terminal() {
             return Self(None);
         }
-        let bar = ProgressBar::new(size);
+        let bar = ProgressBar::new(std::fs::metadata(path).map_or(0, |m| m.len()));
         let style = ProgressStyle::with_template(
             "{prefix} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left) {msg}",
         )
@@ -824,8 +825,7 @@ async fn ingest_files(ingestor: &Ingestor, files: &[PathBuf], output: Output) ->
         };
         let started = Instant::now();
         let outcome = {
-            let size = std::fs::metadata(&absolute).map_or(0, |m| m.len());
-            let bar = Bar::new(&name, size, output);
+            let bar = Bar::new(&name, &absolute, output);
             ingestor.ingest(&upload, &bar).await
         }
         .with_context(|| format!("ingesting {}", file.display()))?;
@@ -839,9 +839,13 @@ async fn ingest_files(ingestor: &Ingestor, files: &[PathBuf], output: Output) ->
             });
             println!("{line}");
         } else {
-            let root = ingestor.bucket().local_root();
-            let details = (output == Output::Human).then_some(root);
-            print_outcome(file, &outcome, started.elapsed(), details);
+            print_outcome(
+                file,
+                &outcome,
+                started.elapsed(),
+                ingestor.bucket().local_root(),
+                output,
+            );
         }
         worst = worst.max(match outcome.record.status {
             IngestStatus::Failed => exit::FILE_FAILED,
@@ -852,13 +856,14 @@ async fn ingest_files(ingestor: &Ingestor, files: &[PathBuf], output: Output) ->
     Ok(ExitCode::from(worst))
 }
 
-/// The summary line of an ingest (and its error); with `details` (the bucket's folder, if
-/// local) also the rejects shown and where the report is.
+/// The summary line of an ingest (and its error); unless quiet, also the rejects shown and
+/// where the report is (a path under `bucket_root` when the bucket is a folder).
 fn print_outcome(
     file: &Path,
     outcome: &IngestOutcome,
     took: Duration,
-    details: Option<Option<&Path>>,
+    bucket_root: Option<&Path>,
+    output: Output,
 ) {
     let r = &outcome.record;
     let name = file.display();
@@ -883,9 +888,9 @@ fn print_outcome(
     if let Some(error) = &r.error {
         println!("  error: {error}");
     }
-    let Some(bucket_root) = details else {
+    if output == Output::Quiet {
         return;
-    };
+    }
     for reject in &outcome.rejects {
         println!("  {reject}");
     }

@@ -250,12 +250,15 @@ fn counter_sk(dimension: Dimension, key: &str) -> String {
     format!("{}#{key}", dimension.as_str())
 }
 
+/// The counter a [`counter_sk`] names.
+fn counter_of_sk(sk: &str) -> Option<(Dimension, &str)> {
+    let (dimension, key) = sk.split_once('#')?;
+    Some((Dimension::parse(dimension)?, key))
+}
+
 /// Takes a stored game out of `changes` by the counters its item names.
 fn uncount(item_counted: &[String], changes: &mut CountChanges) {
-    changes.remove(item_counted.iter().filter_map(|sk| {
-        let (dimension, key) = sk.split_once('#')?;
-        Some((Dimension::parse(dimension)?, key))
-    }));
+    changes.remove(item_counted.iter().filter_map(|sk| counter_of_sk(sk)));
 }
 
 /// The counters a stored item names (none for a tombstone).
@@ -1071,22 +1074,16 @@ impl Catalog for DynamoStore {
         while let Some(item) = pages.next().await {
             let item = item.map_err(|e| self.error(e))?;
             let sk = text(&item, "sk")?;
-            let (dimension, key) = sk
-                .split_once('#')
+            let (dimension, key) = counter_of_sk(&sk)
                 .ok_or_else(|| StoreError::Internal(format!("the counter {sk:?}")))?;
             let games = match item.get("games") {
                 Some(AttributeValue::N(games)) => games.parse().ok(),
                 _ => None,
             }
             .ok_or_else(|| StoreError::Internal(format!("the counter {sk:?} has no number")))?;
-            counters.push((
-                dimension.to_owned(),
-                key.to_owned(),
-                text(&item, "label")?,
-                games,
-            ));
+            counters.push((dimension, key.to_owned(), text(&item, "label")?, games));
         }
-        super::counts_of(counters)
+        CatalogCounts::from_counters(counters).map_err(StoreError::Internal)
     }
 
     async fn ping(&self) -> StoreResult<()> {
