@@ -61,37 +61,24 @@ async fn opening_migrates_once_and_reports_what_it_applied() {
 async fn the_aggregates_migration_counts_the_games_already_stored() {
     use sqlx::{Connection as _, Executor as _};
     with_database("PostgreSQL aggregates migration", |url| async move {
-        let stores = store::open(&url).await.unwrap();
-        let games = [
-            serde_json::json!({"id": "m1", "title": "M1", "platforms": ["PC", "Ünïx"],
-                "release_date": "1999", "rating": 7.5}),
-            serde_json::json!({"id": "m2", "title": "M2", "platforms": ["pc"], "genres": ["RPG"]}),
-        ]
-        .map(|g| Game::from_value(&g).unwrap());
-        for game in &games {
-            stores.catalog.create(game).await.unwrap();
-        }
-        let expected = stores.catalog.counts().await.unwrap();
-        assert_eq!(expected, ludex_domain::CatalogCounts::of_games(&games));
-        // Back to the schema before the aggregates, with the games in it.
-        let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-        admin
-            .execute(
-                "DROP TRIGGER games_counted_inserts ON games;
-                 DROP TRIGGER games_counted_updates ON games;
-                 DROP TRIGGER games_counted_deletes ON games;
-                 DROP FUNCTION games_counted_inserts, games_counted_updates,
-                     games_counted_deletes, label_game_counts, apply_game_counts, brings,
-                     game_count_keys, game_labels;
-                 DROP TYPE game_count_change;
-                 DROP TABLE game_counts;
-                 DELETE FROM _sqlx_migrations WHERE version = 4;",
-            )
-            .await
-            .unwrap();
-        let (migrated, applied) = store::init(&url).await.unwrap();
-        assert_eq!(applied, ["0004_game counts"]);
-        assert_eq!(migrated.catalog.counts().await.unwrap(), expected);
+        let rewind = || async {
+            let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+            admin
+                .execute(
+                    "DROP TRIGGER games_counted_inserts ON games;
+                     DROP TRIGGER games_counted_updates ON games;
+                     DROP TRIGGER games_counted_deletes ON games;
+                     DROP FUNCTION games_counted, label_game_counts, apply_game_counts, brings,
+                         game_count_keys, game_labels;
+                     DROP TYPE game_count_change;
+                     DROP TABLE game_counts;
+                     DELETE FROM _sqlx_migrations WHERE version = 4;",
+                )
+                .await
+                .unwrap();
+        };
+        conformance::the_aggregates_migration_counts_stored_games(&url, rewind, "0004_game counts")
+            .await;
     })
     .await;
 }

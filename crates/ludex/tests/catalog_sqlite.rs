@@ -9,3 +9,21 @@ async fn sqlite_keeps_the_catalog_contract() {
     let stores = ludex::store::open(&url).await.unwrap();
     conformance::run_all(&stores, conformance::Listings::Everything).await;
 }
+
+#[tokio::test]
+async fn the_aggregates_migration_counts_the_games_already_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ludex.db");
+    let rewind = || async {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch("DROP TABLE game_counts; PRAGMA user_version = 3;")
+            .unwrap();
+    };
+    conformance::the_aggregates_migration_counts_stored_games(
+        &format!("sqlite://{}", path.display()),
+        rewind,
+        "0004_game_counts",
+    )
+    .await;
+}
