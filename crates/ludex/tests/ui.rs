@@ -346,32 +346,30 @@ async fn a_session_lives_in_its_cookie_across_instances_and_restarts() {
             )))
             .unwrap()
     };
+    // Whether `cookie` is a session on an instance: its pages offer to sign out.
+    let signed_in = async |instance: &Ui, cookie: &str| {
+        instance
+            .get_signed_in("/", cookie)
+            .await
+            .body
+            .contains("Sign out")
+    };
+    // No session: the pages are anonymous and a write is refused.
+    let assert_signed_out = async |instance: &Ui, cookie: &str, id: &str| {
+        assert!(!signed_in(instance, cookie).await);
+        let refused = instance.send(write(id, cookie)).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.body);
+    };
     // Another instance with the same secret, as another Lambda instance or `ludex serve`.
     let second = instance(&first, SECRET);
     let created = second.send(write("on-second", &cookie)).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     // The same secret after a restart: still signed in.
     let restarted = instance(&first, SECRET);
-    assert!(
-        restarted
-            .get_signed_in("/", &cookie)
-            .await
-            .body
-            .contains("Sign out")
-    );
+    assert!(signed_in(&restarted, &cookie).await);
     // Another secret reads no session: an instance that does not share it signs you out.
     let stranger = instance(&first, "another secret, at least 32 bytes long");
-    assert!(
-        !stranger
-            .get_signed_in("/", &cookie)
-            .await
-            .body
-            .contains("Sign out")
-    );
-    assert_eq!(
-        stranger.send(write("x", &cookie)).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_signed_out(&stranger, &cookie, "x").await;
 
     // A cookie altered anywhere is no session: the seal is authenticated.
     let (name, value) = cookie.split_once('=').unwrap();
@@ -379,17 +377,7 @@ async fn a_session_lives_in_its_cookie_across_instances_and_restarts() {
     let at = bytes.len() / 2;
     bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
     let tampered = format!("{name}={}", String::from_utf8(bytes).unwrap());
-    assert!(
-        !second
-            .get_signed_in("/", &tampered)
-            .await
-            .body
-            .contains("Sign out")
-    );
-    assert_eq!(
-        second.send(write("y", &tampered)).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_signed_out(&second, &tampered, "y").await;
 
     // Signing out clears the browser's cookie, but a copy taken before still works until it
     // expires or its key is revoked: nothing on the server remembers the sign-out (documented
@@ -404,28 +392,14 @@ async fn a_session_lives_in_its_cookie_across_instances_and_restarts() {
         )
         .await;
     assert_eq!(signed_out.status, StatusCode::SEE_OTHER);
-    assert!(
-        second
-            .get_signed_in("/", &cookie)
-            .await
-            .body
-            .contains("Sign out")
-    );
+    assert!(signed_in(&second, &cookie).await);
 
     // Revoking the key ends every session of it, on every instance, at the next request.
     ludex::keys::KeyFile::new(&first.key_file)
         .revoke("writer")
         .unwrap();
     for instance in [&first, &second, &restarted] {
-        assert!(
-            !instance
-                .get_signed_in("/", &cookie)
-                .await
-                .body
-                .contains("Sign out")
-        );
-        let refused = instance.send(write("z", &cookie)).await;
-        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.body);
+        assert_signed_out(instance, &cookie, "z").await;
     }
 }
 
