@@ -95,20 +95,6 @@ impl Progress for () {
     fn advanced(&self, _: &Advance) {}
 }
 
-/// Counts the bytes read through it, for the progress by bytes.
-struct CountingReader<R> {
-    inner: R,
-    read: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
 #[derive(Debug)]
 pub struct IngestOutcome {
     pub record: IngestRecord,
@@ -323,11 +309,11 @@ impl Ingestor {
             .instrument(tracing::debug_span!("download"))
             .await?;
         stages.add(Stage::Download, opened.elapsed());
-        let bytes_read = Arc::new(AtomicU64::new(0));
-        let reader: Box<dyn Read + Send> = Box::new(CountingReader {
+        let meter = Arc::new(ReadMeter::default());
+        let reader = MeteredRead {
             inner: reader,
-            read: Arc::clone(&bytes_read),
-        });
+            meter: Arc::clone(&meter),
+        };
         let (tx, mut rx) = mpsc::channel::<Vec<Item>>(2);
         let config = self.config;
         // The parser thread logs with the same ids and inside the same span as this task.
@@ -415,7 +401,7 @@ impl Ingestor {
                     }
                 }
                 progress.advanced(&Advance {
-                    bytes: bytes_read.load(Ordering::Relaxed),
+                    bytes: meter.bytes.load(Ordering::Relaxed),
                     size: record.size,
                     records: processed,
                     rejected: record.rejected,
@@ -503,39 +489,47 @@ struct ParseTimes {
     validate: Duration,
 }
 
-/// Counts the time spent reading from the upload object.
-struct TimedRead {
-    inner: Box<dyn Read + Send>,
-    nanos: Arc<AtomicU64>,
+/// What reading the upload object cost so far: the time spent in reads (the download stage)
+/// and the bytes read (the progress by bytes).
+#[derive(Default)]
+struct ReadMeter {
+    nanos: AtomicU64,
+    bytes: AtomicU64,
 }
 
-impl Read for TimedRead {
+/// The upload object's reader, measured by its [`ReadMeter`].
+struct MeteredRead {
+    inner: Box<dyn Read + Send>,
+    meter: Arc<ReadMeter>,
+}
+
+impl Read for MeteredRead {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let began = Instant::now();
         let read = self.inner.read(buf);
         let nanos = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.meter.nanos.fetch_add(nanos, Ordering::Relaxed);
+        if let Ok(n) = read {
+            self.meter.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        }
         read
     }
 }
 
 /// The parser thread: reads, validates and sends batches until the file ends.
 fn parse(
-    reader: Box<dyn Read + Send>,
+    reader: MeteredRead,
     config: IngestConfig,
     tx: &mpsc::Sender<Vec<Item>>,
 ) -> (Result<upload::UploadSummary, UploadError>, ParseTimes) {
     let began = Instant::now();
-    let read_nanos = Arc::new(AtomicU64::new(0));
-    let reader = Box::new(TimedRead {
-        inner: reader,
-        nanos: Arc::clone(&read_nanos),
-    });
+    let meter = Arc::clone(&reader.meter);
+    let reader = Box::new(reader);
     let mut validating = Duration::ZERO;
     // Waiting for the writer to take a batch is nobody's busy time.
     let mut waiting = Duration::ZERO;
     let summary = parse_records(reader, config, tx, &mut validating, &mut waiting);
-    let download = Duration::from_nanos(read_nanos.load(Ordering::Relaxed));
+    let download = Duration::from_nanos(meter.nanos.load(Ordering::Relaxed));
     let times = ParseTimes {
         download,
         parse: began
