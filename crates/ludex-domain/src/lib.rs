@@ -8,6 +8,7 @@ pub mod ports;
 pub mod record;
 pub mod report;
 pub mod schema;
+pub mod search;
 pub mod upload;
 
 pub use counts::{CatalogCounts, CountChanges, Dimension};

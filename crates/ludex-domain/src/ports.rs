@@ -20,9 +20,6 @@ pub enum StoreError {
     VersionMismatch { current: u64 },
     #[error("the cursor is not valid for this query: {0}")]
     InvalidCursor(String),
-    /// A filter or sort this backend cannot serve efficiently (documented per backend).
-    #[error("{0}")]
-    Unsupported(String),
     /// A fault that may pass: throttling, a timeout, a lost connection. Worth retrying.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),

@@ -870,6 +870,8 @@ async fn api_under_its_policy(
         ),
         (request("GET", "/games/hades-2020", None), 200),
         (request("GET", "/games?limit=5", None), 200),
+        // A search reads index items, then the games they name.
+        (request("GET", "/games?q=had", None), 200),
         (
             request(
                 "PUT",

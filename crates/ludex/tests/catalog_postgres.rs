@@ -33,7 +33,7 @@ where
 async fn postgres_keeps_the_catalog_contract() {
     with_database("PostgreSQL catalog conformance", |url| async move {
         let stores = store::open(&url).await.unwrap();
-        conformance::run_all(&stores, conformance::Listings::Everything).await;
+        conformance::run_all(&stores).await;
     })
     .await;
 }

@@ -7,7 +7,7 @@ async fn sqlite_keeps_the_catalog_contract() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("ludex.db").display());
     let stores = ludex::store::open(&url).await.unwrap();
-    conformance::run_all(&stores, conformance::Listings::Everything).await;
+    conformance::run_all(&stores).await;
 }
 
 #[tokio::test]

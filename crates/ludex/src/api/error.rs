@@ -239,7 +239,6 @@ impl From<StoreError> for ApiError {
             }
             StoreError::VersionMismatch { current } => Self::PreconditionFailed { current },
             StoreError::InvalidCursor(reason) => Self::bad_parameter("cursor", reason),
-            StoreError::Unsupported(reason) => Self::bad_request(reason),
             StoreError::Unavailable(reason) => Self::Unavailable(reason),
             StoreError::Internal(reason) => Self::Internal(reason),
         }

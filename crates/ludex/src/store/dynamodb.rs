@@ -10,9 +10,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, IndexStatus,
-    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, PutRequest,
-    ScalarAttributeType, TableStatus, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
+    IndexStatus, KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType,
+    PutRequest, ScalarAttributeType, TableStatus, WriteRequest,
 };
 use futures::{StreamExt as _, TryStreamExt as _};
 use ludex_domain::counts::{CatalogCounts, CountChanges, Dimension, counters_of};
@@ -21,7 +21,8 @@ use ludex_domain::{
     AttemptId, Catalog, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position, SortField,
     StagedGame, StoreError, StoreResult, StoredGame, UpsertOutcome,
 };
-use std::collections::HashMap;
+use ludex_domain::{query_limits, search};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Index partitions per sort. A game's partition is fixed by its id; a listing queries all of
@@ -37,6 +38,8 @@ const WRITES_IN_FLIGHT: usize = 8;
 const RETRY_DEADLINE: Duration = Duration::from_secs(60);
 const FIRST_BACKOFF: Duration = Duration::from_millis(25);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Items a filtered `Query` call reads at least.
+const FILTERED_PAGE: usize = 100;
 /// Optimistic writes retried when another writer got there first.
 const CONTENDED_RETRIES: usize = 5;
 
@@ -54,8 +57,22 @@ const COUNTED: &str = "counted";
 /// Joins a sort value and the id in index sort keys. It sorts below every character a title,
 /// date or rating key can hold, so the joined key sorts like the pair (value, id).
 const SEP: char = '\u{1}';
+/// The sort keys of a game's index items start with it (`T#<token>#<term>`).
+const TERM_SK: &str = "T#";
+/// The sort key of the item that marks a game an ingest found unchanged.
+const MARK_SK: &str = "MARK";
+/// The token of the write that made an item (see [`Stamp::token`]).
+const TOKEN: &str = "wt";
+/// A game's index terms, on its item, so that the next write can delete its index items.
+const TERMS: &str = "terms";
+/// A game's platform and genre terms, on its index items, for filters.
+const LABELS: &str = "labels";
+const YEAR: &str = "year";
+/// The rating in tenths.
+const RATING: &str = "rating";
 
 /// One global secondary index: its name and key attributes.
+#[derive(Debug)]
 struct Index {
     name: &'static str,
     pk: &'static str,
@@ -210,29 +227,50 @@ enum Expect {
     Tombstone(u64),
 }
 
-/// The item of a game at a version, with the sort keys of all four indexes.
-fn game_item(game: &Game, content: String, hash: &[u8; 32], stamp: &Stamp) -> Item {
+/// The listing attributes of an item that stands for a game in index partition `partition`:
+/// the four indexes' keys, the id, the year and rating that filters compare, and the token of
+/// the write that made it.
+fn index_attributes(item: &mut Item, game: &Game, stamp: &Stamp, partition: &str) {
     let id = game.id.as_str();
-    let partition = shard_partition(shard_of(id));
     let sort_values = [
         stamp.updated_at.clone(),
         game.title_key(),
         game.release_key(),
         rating_key(game.rating.map(|r| r.tenths())),
     ];
+    for (index, value) in INDEXES.iter().zip(sort_values) {
+        item.insert(index.pk.into(), s(partition));
+        item.insert(index.sk.into(), s(format!("{value}{SEP}{id}")));
+    }
+    item.insert("id".into(), s(id));
+    if let Some(date) = game.release_date {
+        item.insert(YEAR.into(), n(date.year()));
+    }
+    if let Some(rating) = game.rating {
+        item.insert(RATING.into(), n(rating.tenths()));
+    }
+    item.insert(TOKEN.into(), s(stamp.token.clone()));
+}
+
+/// The item of a game at a version, in its shard's partition of all four indexes. `terms`
+/// names its index items (see [`terms_of`]).
+fn game_item(
+    game: &Game,
+    content: String,
+    hash: &[u8; 32],
+    stamp: &Stamp,
+    terms: &[String],
+) -> Item {
+    let id = game.id.as_str();
     let mut item = game_key(id);
+    index_attributes(&mut item, game, stamp, &shard_partition(shard_of(id)));
     item.extend([
-        ("id".into(), s(id)),
         ("version".into(), n(stamp.version)),
         ("created_at".into(), s(stamp.created_at.clone())),
         ("updated_at".into(), s(stamp.updated_at.clone())),
         ("content".into(), s(content)),
         ("hash".into(), AttributeValue::B(Blob::new(hash.to_vec()))),
     ]);
-    for (index, value) in INDEXES.iter().zip(sort_values) {
-        item.insert(index.pk.into(), s(partition.clone()));
-        item.insert(index.sk.into(), s(format!("{value}{SEP}{id}")));
-    }
     if let Some((attempt, position)) = &stamp.attempt {
         item.insert("attempt".into(), s(attempt.clone()));
         item.insert("attempt_pos".into(), n(position));
@@ -243,7 +281,140 @@ fn game_item(game: &Game, content: String, hash: &[u8; 32], stamp: &Stamp) -> It
         .map(|(dimension, key, _)| counter_sk(dimension, &key))
         .collect();
     item.insert(COUNTED.into(), AttributeValue::Ss(counted));
+    if !terms.is_empty() {
+        item.insert(TERMS.into(), AttributeValue::Ss(terms.to_vec()));
+    }
     item
+}
+
+/// The index terms of a game, one index item each: every prefix of every word of its title
+/// (folded as searches fold them, up to the longest word a search may hold), `w:` in front;
+/// every platform (`p:`) and genre (`g:`), as filters compare them.
+fn terms_of(game: &Game) -> Vec<String> {
+    let mut terms = BTreeSet::new();
+    for word in search::title_words(game.title.as_str()) {
+        let mut prefix = String::new();
+        for c in word.chars().take(query_limits::SEARCH_WORD_MAX_CHARS) {
+            prefix.push(c);
+            terms.insert(word_term(&prefix));
+        }
+    }
+    terms.extend(labels_of(game));
+    terms.into_iter().collect()
+}
+
+fn word_term(word: &str) -> String {
+    let word: String = word
+        .chars()
+        .take(query_limits::SEARCH_WORD_MAX_CHARS)
+        .collect();
+    format!("w:{word}")
+}
+
+fn platform_term(key: &str) -> String {
+    format!("p:{key}")
+}
+
+fn genre_term(key: &str) -> String {
+    format!("g:{key}")
+}
+
+/// A game's platform and genre terms, which index items carry for filters to compare.
+fn labels_of(game: &Game) -> Vec<String> {
+    let platforms = game.platform_keys().into_iter().map(|k| platform_term(&k));
+    platforms
+        .chain(game.genre_keys().into_iter().map(|k| genre_term(&k)))
+        .collect()
+}
+
+/// The index partition of a term's items in a shard.
+fn term_partition(term: &str, shard: u8) -> String {
+    format!("T#{term}#{shard}")
+}
+
+/// The sort key of a game's index item for `term`, written under `token`. It lives in the
+/// game's own partition, next to the game's item.
+fn term_sk(token: &str, term: &str) -> String {
+    format!("{TERM_SK}{token}#{term}")
+}
+
+/// A game's index item for `term`.
+fn term_item(game: &Game, stamp: &Stamp, term: &str, labels: &[String]) -> Item {
+    let id = game.id.as_str();
+    let mut item = HashMap::from([
+        ("pk".into(), s(game_pk(id))),
+        ("sk".into(), s(term_sk(&stamp.token, term))),
+    ]);
+    index_attributes(&mut item, game, stamp, &term_partition(term, shard_of(id)));
+    if !labels.is_empty() {
+        item.insert(LABELS.into(), AttributeValue::Ss(labels.to_vec()));
+    }
+    item
+}
+
+/// A token no write used before: 64 random bits.
+fn new_token() -> StoreResult<String> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Internal(format!("no randomness for a write token: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The key of the item that marks a game an ingest attempt found unchanged (see
+/// [`Existing::mark`]).
+fn mark_key(id: &str) -> Item {
+    HashMap::from([("pk".into(), s(game_pk(id))), ("sk".into(), s(MARK_SK))])
+}
+
+fn strings(item: &Item, name: &str) -> Vec<String> {
+    match item.get(name) {
+        Some(AttributeValue::Ss(values)) => values.clone(),
+        _ => Vec::new(),
+    }
+}
+
+fn put_request(item: Item) -> StoreResult<WriteRequest> {
+    Ok(WriteRequest::builder()
+        .put_request(
+            PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(|e| StoreError::Internal(e.to_string()))?,
+        )
+        .build())
+}
+
+fn delete_request(key: Item) -> StoreResult<WriteRequest> {
+    Ok(WriteRequest::builder()
+        .delete_request(
+            DeleteRequest::builder()
+                .set_key(Some(key))
+                .build()
+                .map_err(|e| StoreError::Internal(e.to_string()))?,
+        )
+        .build())
+}
+
+/// Deletes of the index items a game's write under `token` made.
+fn index_deletes(id: &str, token: &str, terms: &[String]) -> StoreResult<Vec<WriteRequest>> {
+    terms
+        .iter()
+        .map(|term| {
+            delete_request(HashMap::from([
+                ("pk".into(), s(game_pk(id))),
+                ("sk".into(), s(term_sk(token, term))),
+            ]))
+        })
+        .collect()
+}
+
+/// Puts of a game's index items, one per term.
+fn index_puts(game: &Game, stamp: &Stamp, terms: &[String]) -> StoreResult<Vec<WriteRequest>> {
+    let labels = labels_of(game);
+    terms
+        .iter()
+        .map(|term| put_request(term_item(game, stamp, term, &labels)))
+        .collect()
 }
 
 fn counter_sk(dimension: Dimension, key: &str) -> String {
@@ -272,6 +443,9 @@ fn counted_of(item: &Item) -> Vec<String> {
 /// The bookkeeping part of a game's item.
 struct Stamp {
     version: u64,
+    /// The write's token, which its index items carry: an index item counts only while the
+    /// game's item holds the same token.
+    token: String,
     created_at: String,
     updated_at: String,
     /// The ingest attempt that last wrote the game and the record's position in its file.
@@ -300,37 +474,112 @@ struct KeyRange {
     exclude: Option<String>,
 }
 
-/// What a listing asks of one index: the index and the range of its sort keys.
-fn plan(query: &ListQuery) -> StoreResult<(&'static Index, KeyRange)> {
-    let refuse = |what: &str| {
-        Err(StoreError::Unsupported(format!(
-            "{what} is not available on the DynamoDB store (see docs/dynamodb.md); \
-         use the SQLite or PostgreSQL store for it"
-        )))
+/// Conditions on index items that their keys do not answer: checked by DynamoDB on the items a
+/// query reads (a `FilterExpression`), so that only matching items come back.
+#[derive(Debug, Default, PartialEq)]
+struct Filter {
+    /// Platform and genre terms the game must have (beside the one whose partition is read).
+    labels: Vec<String>,
+    year_from: Option<u16>,
+    year_to: Option<u16>,
+    /// In tenths.
+    min_rating: Option<u8>,
+}
+
+impl Filter {
+    /// The filter expression, with its names and values added to the query's.
+    fn expression(
+        &self,
+        names: &mut HashMap<String, String>,
+        values: &mut HashMap<String, AttributeValue>,
+    ) -> Option<String> {
+        let mut parts = Vec::new();
+        for (i, label) in self.labels.iter().enumerate() {
+            names.insert("#labels".into(), LABELS.into());
+            values.insert(format!(":label{i}"), s(label.clone()));
+            parts.push(format!("contains(#labels, :label{i})"));
+        }
+        let mut at_least = |name: &str, attribute: &str, op: &str, value: Option<u64>| {
+            if let Some(value) = value {
+                names.insert(format!("#{attribute}"), attribute.into());
+                values.insert(format!(":{name}"), n(value));
+                parts.push(format!("#{attribute} {op} :{name}"));
+            }
+        };
+        at_least("year_from", YEAR, ">=", self.year_from.map(u64::from));
+        at_least("year_to", YEAR, "<=", self.year_to.map(u64::from));
+        at_least("min_rating", RATING, ">=", self.min_rating.map(u64::from));
+        (!parts.is_empty()).then(|| parts.join(" AND "))
+    }
+}
+
+/// How a listing is read: which items, on which index, in which range of its sort keys, with
+/// which conditions.
+#[derive(Debug)]
+struct Plan {
+    index: &'static Index,
+    range: KeyRange,
+    /// `None`: the games' own items, which carry the documents. A term: its index items, whose
+    /// games are then read by id.
+    term: Option<String>,
+    filter: Filter,
+    /// The search's words, checked against each listed game's title.
+    words: Vec<String>,
+}
+
+impl Plan {
+    fn partition(&self, shard: u8) -> String {
+        match &self.term {
+            Some(term) => term_partition(term, shard),
+            None => shard_partition(shard),
+        }
+    }
+}
+
+/// What a listing reads (docs/dynamodb.md, "Access patterns"). The sort picks the index. A
+/// search or a platform or genre picks the partitions: those of one term — the longest search
+/// word (the most selective as a rule), else the genre, else the platform — and the other
+/// labels are filtered on the index items. Years and the minimum rating narrow the key range
+/// when the sort is on them, and are filtered otherwise.
+fn plan(query: &ListQuery) -> StoreResult<Plan> {
+    let words = query
+        .q
+        .as_deref()
+        .map(search::query_words)
+        .unwrap_or_default();
+    let mut labels: Vec<String> = Vec::new();
+    if let Some(platform) = &query.platform {
+        labels.push(platform_term(&platform.to_lowercase()));
+    }
+    if let Some(genre) = &query.genre {
+        labels.push(genre_term(&genre.to_lowercase()));
+    }
+    let term = match words.iter().max_by_key(|w| w.chars().count()) {
+        Some(word) => Some(word_term(word)),
+        None => labels.pop(),
     };
-    if query.q.is_some() {
-        return refuse("title search (q)");
-    }
-    if query.platform.is_some() || query.genre.is_some() {
-        return refuse("filtering by platform or genre");
-    }
     let field = query.sort.field;
     let mut range = KeyRange::default();
+    let mut filter = Filter {
+        labels,
+        ..Filter::default()
+    };
     if query.year_from.is_some() || query.year_to.is_some() {
-        if field != SortField::ReleaseDate {
-            return refuse(
-                "filtering by year with a sort other than release_date or -release_date",
-            );
+        if field == SortField::ReleaseDate {
+            // Release keys start with the year; games without a date (empty key) stay out.
+            range.low = Some(query.year_from.map_or("0".into(), |y| format!("{y:04}")));
+            range.high = query.year_to.map(|y| format!("{y:04}~"));
+        } else {
+            filter.year_from = query.year_from;
+            filter.year_to = query.year_to;
         }
-        // Release keys start with the year; games without a date (empty key) stay out.
-        range.low = Some(query.year_from.map_or("0".into(), |y| format!("{y:04}")));
-        range.high = query.year_to.map(|y| format!("{y:04}~"));
     }
     if let Some(rating) = query.min_rating {
-        if field != SortField::Rating {
-            return refuse("filtering by min_rating with a sort other than rating or -rating");
+        if field == SortField::Rating {
+            range.low = Some(rating_key(Some(rating.tenths())));
+        } else {
+            filter.min_rating = Some(rating.tenths());
         }
-        range.low = Some(rating_key(Some(rating.tenths())));
     }
     if let Some(after) = cursor::decode(query)? {
         let serde_json::Value::String(key) = after.value else {
@@ -351,7 +600,163 @@ fn plan(query: &ListQuery) -> StoreResult<(&'static Index, KeyRange)> {
         *bound = Some(tighter);
         range.exclude = Some(key);
     }
-    Ok((index_for(field), range))
+    Ok(Plan {
+        index: index_for(field),
+        range,
+        term,
+        filter,
+        words,
+    })
+}
+
+/// One index partition, read in index order a page at a time.
+struct Partition {
+    name: String,
+    /// Items read and not yet taken, with their index sort keys.
+    read: VecDeque<(String, Item)>,
+    /// Where the next page starts.
+    start: Option<Item>,
+    done: bool,
+}
+
+impl Partition {
+    fn new(name: String) -> Self {
+        Self {
+            name,
+            read: VecDeque::new(),
+            start: None,
+            done: false,
+        }
+    }
+
+    /// Waits for a page: nothing read is left and more may come.
+    fn starved(&self) -> bool {
+        self.read.is_empty() && !self.done
+    }
+}
+
+/// The parts of a `Query` that every partition of a listing shares.
+struct Reader<'a> {
+    index: &'a Index,
+    range: &'a KeyRange,
+    condition: &'static str,
+    filter: Option<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+    descending: bool,
+    /// Items per `Query` call (its `Limit`, counted before the filter).
+    page: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(
+        index: &'a Index,
+        range: &'a KeyRange,
+        filter: &Filter,
+        descending: bool,
+        want: usize,
+    ) -> Self {
+        let condition = match (&range.low, &range.high) {
+            (Some(_), Some(_)) => "#pk = :pk AND #sk BETWEEN :low AND :high",
+            (Some(_), None) => "#pk = :pk AND #sk >= :low",
+            (None, Some(_)) => "#pk = :pk AND #sk <= :high",
+            (None, None) => "#pk = :pk",
+        };
+        let mut values = HashMap::new();
+        if let Some(low) = &range.low {
+            values.insert(":low".into(), s(low.clone()));
+        }
+        if let Some(high) = &range.high {
+            values.insert(":high".into(), s(high.clone()));
+        }
+        let mut names = HashMap::from([("#pk".to_owned(), index.pk.to_owned())]);
+        if range.low.is_some() || range.high.is_some() {
+            names.insert("#sk".into(), index.sk.into());
+        }
+        let filter = filter.expression(&mut names, &mut values);
+        // One more than wanted: the cursor's own item may come first. A filtered read takes
+        // bigger pages, since some of what it reads does not come back.
+        let page = if filter.is_some() {
+            (want + 1).max(FILTERED_PAGE)
+        } else {
+            want + 1
+        };
+        Self {
+            index,
+            range,
+            condition,
+            filter,
+            names,
+            values,
+            descending,
+            page,
+        }
+    }
+
+    /// Reads the next page of `partition`.
+    async fn fetch(&self, store: &DynamoStore, partition: &mut Partition) -> StoreResult<()> {
+        let mut values = self.values.clone();
+        values.insert(":pk".into(), s(partition.name.clone()));
+        let out = store
+            .client
+            .query()
+            .table_name(&store.table)
+            .index_name(self.index.name)
+            .key_condition_expression(self.condition)
+            .set_filter_expression(self.filter.clone())
+            .set_expression_attribute_names(Some(self.names.clone()))
+            .set_expression_attribute_values(Some(values))
+            .scan_index_forward(!self.descending)
+            .limit(i32::try_from(self.page).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(partition.start.take())
+            .send()
+            .await
+            .map_err(|e| store.error(e))?;
+        for item in out.items.unwrap_or_default() {
+            let key = text(&item, self.index.sk)?;
+            if self.range.exclude.as_ref() != Some(&key) {
+                partition.read.push_back((key, item));
+            }
+        }
+        partition.start = out.last_evaluated_key;
+        partition.done = partition.start.is_none();
+        Ok(())
+    }
+
+    /// The first `want` items of one partition.
+    async fn first(
+        &self,
+        store: &DynamoStore,
+        name: String,
+        want: usize,
+    ) -> StoreResult<Vec<(String, Item)>> {
+        let mut partition = Partition::new(name);
+        while partition.read.len() < want && !partition.done {
+            self.fetch(store, &mut partition).await?;
+        }
+        partition.read.truncate(want);
+        Ok(partition.read.into())
+    }
+
+    /// Takes up to `want` items from `partitions` in merged index order, stopping early when
+    /// a partition that may hold the next item has nothing read.
+    fn take_merged(&self, partitions: &mut [Partition], want: usize) -> Vec<(String, Item)> {
+        let mut taken = Vec::new();
+        while taken.len() < want && !partitions.iter().any(Partition::starved) {
+            let next = partitions
+                .iter_mut()
+                .filter(|p| !p.read.is_empty())
+                .min_by(|a, b| {
+                    let (a, b) = (&a.read[0].0, &b.read[0].0);
+                    if self.descending { b.cmp(a) } else { a.cmp(b) }
+                });
+            match next.and_then(|p| p.read.pop_front()) {
+                Some(item) => taken.push(item),
+                None => break,
+            }
+        }
+        taken
+    }
 }
 
 pub struct DynamoStore {
@@ -369,8 +774,16 @@ struct Existing {
     updated_at: String,
     hash: Vec<u8>,
     attempt: Option<(String, u64)>,
+    /// The attempt that last found the game unchanged, from the game's mark item: an ingest
+    /// that changes nothing writes only that small item, never the game's own (which a
+    /// concurrent edit may have replaced since the read).
+    mark: Option<(String, u64)>,
     /// The counters the stored game is counted under.
     counted: Vec<String>,
+    /// The token of the write that made the item, and the terms of its index items. `None`
+    /// for a tombstone, and for a game written before index items existed.
+    token: Option<String>,
+    terms: Vec<String>,
 }
 
 impl DynamoStore {
@@ -580,27 +993,64 @@ impl DynamoStore {
         }
     }
 
+    /// Writes a game's index items, then its item if the stored item is what `expected` says.
+    /// When the condition fails the index items are deleted again (no game will name their
+    /// token) and the answer is `Ok(false)`.
+    async fn write_indexed(
+        &self,
+        game: &Game,
+        stamp: &Stamp,
+        terms: &[String],
+        item: Item,
+        expected: Expect,
+    ) -> StoreResult<bool> {
+        self.write_all(index_puts(game, stamp, terms)?).await?;
+        if self.put_if(item, expected).await? {
+            return Ok(true);
+        }
+        self.write_all(index_deletes(game.id.as_str(), &stamp.token, terms)?)
+            .await?;
+        Ok(false)
+    }
+
+    /// Deletes the index items of a game's item that a write has just replaced.
+    async fn drop_index(&self, replaced: &Item) -> StoreResult<()> {
+        let Ok(token) = text(replaced, TOKEN) else {
+            return Ok(());
+        };
+        let id = text(replaced, "id")?;
+        self.write_all(index_deletes(&id, &token, &strings(replaced, TERMS))?)
+            .await
+    }
+
     /// A game's item as it is now, tombstone or live, read consistently.
     async fn game_item_now(&self, id: &GameId) -> StoreResult<Option<Item>> {
         self.get_item(game_key(id.as_str())).await
     }
 
-    /// Reads what the batch's games look like now, retrying unprocessed keys.
-    async fn existing(&self, ids: &[&str]) -> StoreResult<HashMap<String, Existing>> {
-        let mut found = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(READ_BATCH) {
-            let mut keys: Vec<Item> = chunk.iter().map(|id| game_key(id)).collect();
+    /// Items by key, read consistently, 100 keys a call, unprocessed keys retried. Missing
+    /// items are left out.
+    async fn batch_get(
+        &self,
+        keys: Vec<Item>,
+        projection: Option<(&str, &[(&str, &str)])>,
+    ) -> StoreResult<Vec<Item>> {
+        let mut found = Vec::with_capacity(keys.len());
+        let mut rest = keys.into_iter().peekable();
+        while rest.peek().is_some() {
+            let mut keys: Vec<Item> = rest.by_ref().take(READ_BATCH).collect();
             let mut retry = Retry::new(self.retry_deadline);
             while !keys.is_empty() {
-                let request = KeysAndAttributes::builder()
+                let mut request = KeysAndAttributes::builder()
                     .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .projection_expression(
-                        "id, version, created_at, updated_at, #hash, attempt, attempt_pos, #deleted, #counted",
-                    )
-                    .expression_attribute_names("#counted", COUNTED)
-                    .expression_attribute_names("#hash", "hash")
-                    .expression_attribute_names("#deleted", DELETED)
+                    .consistent_read(true);
+                if let Some((expression, names)) = projection {
+                    request = request.projection_expression(expression);
+                    for (name, attribute) in names {
+                        request = request.expression_attribute_names(*name, *attribute);
+                    }
+                }
+                let request = request
                     .build()
                     .map_err(|e| StoreError::Internal(e.to_string()))?;
                 let out = self
@@ -610,34 +1060,11 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(|e| self.error(e))?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    let attempt = match (item.get("attempt"), number(&item, "attempt_pos")) {
-                        (Some(AttributeValue::S(a)), Ok(pos)) => Some((a.clone(), pos)),
-                        _ => None,
-                    };
-                    let deleted = is_tombstone(&item);
-                    // A tombstone keeps no times.
-                    let time = |name| match deleted {
-                        true => Ok(String::new()),
-                        false => text(&item, name),
-                    };
-                    found.insert(
-                        text(&item, "id")?,
-                        Existing {
-                            version: number(&item, "version")?,
-                            deleted,
-                            created_at: time("created_at")?,
-                            updated_at: time("updated_at")?,
-                            hash: hash_of(&item).unwrap_or_default().to_vec(),
-                            attempt,
-                            counted: counted_of(&item),
-                        },
-                    );
-                }
+                found.extend(
+                    out.responses
+                        .and_then(|mut r| r.remove(&self.table))
+                        .unwrap_or_default(),
+                );
                 keys = out
                     .unprocessed_keys
                     .and_then(|mut u| u.remove(&self.table))
@@ -649,6 +1076,134 @@ impl DynamoStore {
             }
         }
         Ok(found)
+    }
+
+    /// Reads what the batch's games look like now: their items and mark items.
+    async fn existing(&self, ids: &[&str]) -> StoreResult<HashMap<String, Existing>> {
+        let keys = ids
+            .iter()
+            .flat_map(|id| [game_key(id), mark_key(id)])
+            .collect();
+        let items = self
+            .batch_get(
+                keys,
+                Some((
+                    "pk, sk, id, version, created_at, updated_at, #hash, attempt, attempt_pos, \
+                     #deleted, #counted, #token, #terms",
+                    &[
+                        ("#counted", COUNTED),
+                        ("#hash", "hash"),
+                        ("#deleted", DELETED),
+                        ("#token", TOKEN),
+                        ("#terms", TERMS),
+                    ],
+                )),
+            )
+            .await?;
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut marks = HashMap::new();
+        for item in items {
+            let attempt = match (item.get("attempt"), number(&item, "attempt_pos")) {
+                (Some(AttributeValue::S(a)), Ok(pos)) => Some((a.clone(), pos)),
+                _ => None,
+            };
+            if text(&item, "sk")? == MARK_SK {
+                let pk = text(&item, "pk")?;
+                if let (Some(id), Some(attempt)) = (pk.strip_prefix("GAME#"), attempt) {
+                    marks.insert(id.to_owned(), attempt);
+                }
+                continue;
+            }
+            let deleted = is_tombstone(&item);
+            // A tombstone keeps no times.
+            let time = |name| match deleted {
+                true => Ok(String::new()),
+                false => text(&item, name),
+            };
+            found.insert(
+                text(&item, "id")?,
+                Existing {
+                    version: number(&item, "version")?,
+                    deleted,
+                    created_at: time("created_at")?,
+                    updated_at: time("updated_at")?,
+                    hash: hash_of(&item).unwrap_or_default().to_vec(),
+                    attempt,
+                    mark: None,
+                    counted: counted_of(&item),
+                    token: text(&item, TOKEN).ok(),
+                    terms: strings(&item, TERMS),
+                },
+            );
+        }
+        for (id, mark) in marks {
+            if let Some(existing) = found.get_mut(&id) {
+                existing.mark = Some(mark);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Writes and deletes items, 25 a call and a few calls at once.
+    async fn write_all(&self, requests: Vec<WriteRequest>) -> StoreResult<()> {
+        let mut chunks = Vec::with_capacity(requests.len().div_ceil(WRITE_BATCH));
+        let mut rest = requests.into_iter().peekable();
+        while rest.peek().is_some() {
+            chunks.push(rest.by_ref().take(WRITE_BATCH).collect::<Vec<_>>());
+        }
+        futures::stream::iter(chunks)
+            .map(|chunk| self.write_chunk(chunk))
+            .buffer_unordered(WRITES_IN_FLIGHT)
+            .try_collect::<()>()
+            .await
+    }
+
+    /// The listed games of index items read for `plan`, in their order: each item's game is
+    /// read by id and kept only if its item still holds the index item's token (a write since
+    /// replaced it, or is about to) and its title has the search's words.
+    async fn resolve(
+        &self,
+        plan: &Plan,
+        items: Vec<(String, Item)>,
+    ) -> StoreResult<Vec<(String, StoredGame)>> {
+        if plan.term.is_none() {
+            // The games' own items, documents included.
+            return items
+                .into_iter()
+                .map(|(key, item)| Ok((key, into_stored(&item)?)))
+                .collect();
+        }
+        let ids: BTreeSet<String> = items
+            .iter()
+            .map(|(_, item)| text(item, "id"))
+            .collect::<StoreResult<_>>()?;
+        let games: HashMap<String, Item> = self
+            .batch_get(ids.iter().map(|id| game_key(id)).collect(), None)
+            .await?
+            .into_iter()
+            .map(|item| Ok((text(&item, "id")?, item)))
+            .collect::<StoreResult<_>>()?;
+        let mut listed = Vec::with_capacity(items.len());
+        for (key, item) in items {
+            let Some(game) = games.get(&text(&item, "id")?) else {
+                continue;
+            };
+            if is_tombstone(game) || game.get(TOKEN) != item.get(TOKEN) {
+                continue;
+            }
+            let stored = into_stored(game)?;
+            if !plan.words.is_empty() {
+                let title = stored
+                    .game()
+                    .map_err(|_| StoreError::Internal(format!("the stored game {}", stored.id)))?
+                    .title;
+                if !search::title_matches(title.as_str(), &plan.words) {
+                    continue;
+                }
+            }
+            listed.push((key, stored));
+        }
+        Ok(listed)
     }
 
     /// One `BatchWriteItem` of up to 25 puts, with its unprocessed items retried until done
@@ -697,65 +1252,6 @@ impl DynamoStore {
             .await?;
         Ok(())
     }
-
-    /// One index partition's items in the range, in index order, until `want` items are
-    /// collected or the partition ends. Items carry their index sort key.
-    async fn query_partition(
-        &self,
-        index: &Index,
-        partition: String,
-        range: &KeyRange,
-        descending: bool,
-        want: usize,
-    ) -> StoreResult<Vec<(String, Item)>> {
-        let condition = match (&range.low, &range.high) {
-            (Some(_), Some(_)) => "#pk = :pk AND #sk BETWEEN :low AND :high",
-            (Some(_), None) => "#pk = :pk AND #sk >= :low",
-            (None, Some(_)) => "#pk = :pk AND #sk <= :high",
-            (None, None) => "#pk = :pk",
-        };
-        let mut values = HashMap::from([(":pk".to_owned(), s(partition))]);
-        if let Some(low) = &range.low {
-            values.insert(":low".into(), s(low.clone()));
-        }
-        if let Some(high) = &range.high {
-            values.insert(":high".into(), s(high.clone()));
-        }
-        let mut names = HashMap::from([("#pk".to_owned(), index.pk.to_owned())]);
-        if range.low.is_some() || range.high.is_some() {
-            names.insert("#sk".into(), index.sk.into());
-        }
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index.name)
-                .key_condition_expression(condition)
-                .set_expression_attribute_names(Some(names.clone()))
-                .set_expression_attribute_values(Some(values.clone()))
-                .scan_index_forward(!descending)
-                // One more than wanted: the cursor's own item may come first.
-                .limit(i32::try_from(want + 1).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| self.error(e))?;
-            for item in out.items.unwrap_or_default() {
-                let key = text(&item, index.sk)?;
-                if range.exclude.as_ref() != Some(&key) {
-                    items.push((key, item));
-                }
-            }
-            start = out.last_evaluated_key;
-            if items.len() >= want || start.is_none() {
-                items.truncate(want);
-                return Ok(items);
-            }
-        }
-    }
 }
 
 /// Exponential backoff with full jitter, bounded by a deadline.
@@ -799,6 +1295,7 @@ impl Catalog for DynamoStore {
 
     async fn create(&self, game: &Game) -> StoreResult<StoredGame> {
         let (content, hash) = game.content_and_hash();
+        let terms = terms_of(game);
         // Most ids are new: write first, and look only when something is there.
         let mut expected = Expect::Nothing;
         for _ in 0..CONTENDED_RETRIES {
@@ -809,13 +1306,17 @@ impl Catalog for DynamoStore {
             };
             let stamp = Stamp {
                 version,
+                token: new_token()?,
                 created_at: now.clone(),
                 updated_at: now,
                 attempt: None,
             };
-            let item = game_item(game, content.clone(), &hash, &stamp);
+            let item = game_item(game, content.clone(), &hash, &stamp, &terms);
             let stored = into_stored(&item)?;
-            if self.put_if(item, expected).await? {
+            if self
+                .write_indexed(game, &stamp, &terms, item, expected)
+                .await?
+            {
                 let mut changes = CountChanges::default();
                 changes.add(game);
                 self.apply_counts(changes).await?;
@@ -835,6 +1336,7 @@ impl Catalog for DynamoStore {
 
     async fn replace(&self, game: &Game, if_version: Option<u64>) -> StoreResult<StoredGame> {
         let (content, hash) = game.content_and_hash();
+        let terms = terms_of(game);
         for _ in 0..CONTENDED_RETRIES {
             let Some(current) = self
                 .game_item_now(&game.id)
@@ -857,13 +1359,18 @@ impl Catalog for DynamoStore {
             };
             let stamp = Stamp {
                 version: version + 1,
+                token: new_token()?,
                 created_at: text(&current, "created_at")?,
                 updated_at: now_rfc3339(),
                 attempt,
             };
-            let item = game_item(game, content.clone(), &hash, &stamp);
+            let item = game_item(game, content.clone(), &hash, &stamp, &terms);
             let stored = into_stored(&item)?;
-            if self.put_if(item, Expect::Live(version)).await? {
+            if self
+                .write_indexed(game, &stamp, &terms, item, Expect::Live(version))
+                .await?
+            {
+                self.drop_index(&current).await?;
                 let mut changes = CountChanges::default();
                 uncount(&counted_of(&current), &mut changes);
                 changes.add(game);
@@ -896,6 +1403,7 @@ impl Catalog for DynamoStore {
                 .put_if(tombstone_item(id.as_str(), version), Expect::Live(version))
                 .await?
             {
+                self.drop_index(&current).await?;
                 let mut changes = CountChanges::default();
                 uncount(&counted_of(&current), &mut changes);
                 self.apply_counts(changes).await?;
@@ -922,7 +1430,13 @@ impl Catalog for DynamoStore {
         let existing = self.existing(&ids).await?;
         let now = now_rfc3339();
         let mut outcomes = Vec::with_capacity(batch.len());
-        let mut writes = Vec::with_capacity(ids.len());
+        // Written in three rounds, each after the one before has landed: the index items of
+        // the new versions, the games' items that name them, and then the index items of the
+        // versions replaced. A crash between rounds leaves unnamed index items, never a game
+        // whose index items are missing.
+        let mut new_index = Vec::new();
+        let mut games = Vec::with_capacity(ids.len());
+        let mut old_index = Vec::new();
         let mut changes = CountChanges::default();
         for (i, staged) in batch.iter().enumerate() {
             let id = staged.game.id.as_str();
@@ -933,8 +1447,10 @@ impl Catalog for DynamoStore {
                 found => (found, 0),
             };
             if let Some((_, pos)) = before
-                .and_then(|b| b.attempt.as_ref())
-                .filter(|(a, _)| *a == attempt.0)
+                .into_iter()
+                .flat_map(|b| [&b.attempt, &b.mark])
+                .flatten()
+                .find(|(a, _)| *a == attempt.0)
             {
                 // An earlier batch of this attempt wrote the id.
                 outcomes.push(UpsertOutcome::Duplicate {
@@ -949,22 +1465,35 @@ impl Catalog for DynamoStore {
                 continue;
             }
             let mark = Some((attempt.0.clone(), position_number(staged.position)));
+            if before.is_some_and(|b| b.hash == staged.content_hash && b.token.is_some()) {
+                // Only the mark, so that a later record with the same id in this upload is
+                // caught as a duplicate.
+                let mut item = mark_key(id);
+                if let Some((attempt, position)) = mark {
+                    item.insert("attempt".into(), s(attempt));
+                    item.insert("attempt_pos".into(), n(position));
+                }
+                games.push(put_request(item)?);
+                outcomes.push(UpsertOutcome::Unchanged);
+                continue;
+            }
             let (outcome, stamp) = match before {
                 None => (
                     UpsertOutcome::Inserted,
                     Stamp {
                         version: counted + 1,
+                        token: new_token()?,
                         created_at: now.clone(),
                         updated_at: now.clone(),
                         attempt: mark,
                     },
                 ),
-                // Unchanged content still takes the attempt's mark, so that a later record
-                // with the same id in this upload is caught as a duplicate.
+                // Unchanged content written before index items existed gains them.
                 Some(b) if b.hash == staged.content_hash => (
                     UpsertOutcome::Unchanged,
                     Stamp {
                         version: b.version,
+                        token: new_token()?,
                         created_at: b.created_at.clone(),
                         updated_at: b.updated_at.clone(),
                         attempt: mark,
@@ -974,6 +1503,7 @@ impl Catalog for DynamoStore {
                     UpsertOutcome::Updated,
                     Stamp {
                         version: b.version + 1,
+                        token: new_token()?,
                         created_at: b.created_at.clone(),
                         updated_at: now.clone(),
                         attempt: mark,
@@ -988,43 +1518,33 @@ impl Catalog for DynamoStore {
                 }
                 _ => {}
             }
+            if let Some(b) = before
+                && let Some(token) = &b.token
+            {
+                old_index.extend(index_deletes(id, token, &b.terms)?);
+            }
             outcomes.push(outcome);
-            let item = game_item(
+            let terms = terms_of(&staged.game);
+            new_index.extend(index_puts(&staged.game, &stamp, &terms)?);
+            games.push(put_request(game_item(
                 &staged.game,
                 staged.content.clone(),
                 &staged.content_hash,
                 &stamp,
-            );
-            writes.push(
-                WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(item))
-                            .build()
-                            .map_err(|e| StoreError::Internal(e.to_string()))?,
-                    )
-                    .build(),
-            );
+                &terms,
+            ))?);
         }
-        let mut chunks = Vec::with_capacity(writes.len().div_ceil(WRITE_BATCH));
-        let mut rest = writes.into_iter().peekable();
-        while rest.peek().is_some() {
-            chunks.push(rest.by_ref().take(WRITE_BATCH).collect::<Vec<_>>());
-        }
-        futures::stream::iter(chunks)
-            .map(|chunk| self.write_chunk(chunk))
-            .buffer_unordered(WRITES_IN_FLIGHT)
-            .try_collect::<()>()
-            .await?;
+        self.write_all(new_index).await?;
+        self.write_all(games).await?;
+        self.write_all(old_index).await?;
         self.apply_counts(changes).await?;
         Ok(outcomes)
     }
 
     async fn list(&self, query: &ListQuery) -> StoreResult<Page<StoredGame>> {
-        let (index, range) = plan(query)?;
+        let plan = plan(query)?;
         let limit = query.limit as usize;
-        let descending = query.sort.descending;
-        if let (Some(low), Some(high)) = (&range.low, &range.high)
+        if let (Some(low), Some(high)) = (&plan.range.low, &plan.range.high)
             && low > high
         {
             return Ok(Page {
@@ -1032,32 +1552,48 @@ impl Catalog for DynamoStore {
                 next_cursor: None,
             });
         }
-        // Every partition's first `limit + 1` items hold the merged first `limit + 1`.
-        let parts = futures::future::try_join_all((0..SHARDS).map(|shard| {
-            self.query_partition(index, shard_partition(shard), &range, descending, limit + 1)
-        }))
-        .await?;
-        let mut merged: Vec<(String, Item)> = parts.into_iter().flatten().collect();
-        merged.sort_by(|a, b| a.0.cmp(&b.0));
-        if descending {
-            merged.reverse();
+        // One more than the page: whether it is there says whether a next page is.
+        let want = limit + 1;
+        let reader = Reader::new(
+            plan.index,
+            &plan.range,
+            &plan.filter,
+            query.sort.descending,
+            want,
+        );
+        let mut partitions: Vec<Partition> = (0..SHARDS)
+            .map(|shard| Partition::new(plan.partition(shard)))
+            .collect();
+        let mut listed: Vec<(String, StoredGame)> = Vec::with_capacity(want);
+        while listed.len() < want {
+            futures::future::try_join_all(
+                partitions
+                    .iter_mut()
+                    .filter(|p| p.starved())
+                    .map(|p| reader.fetch(self, p)),
+            )
+            .await?;
+            let taken = reader.take_merged(&mut partitions, want - listed.len());
+            if taken.is_empty() && partitions.iter().all(|p| p.done && p.read.is_empty()) {
+                break;
+            }
+            listed.extend(self.resolve(&plan, taken).await?);
         }
-        let next_cursor = match merged.get(limit.wrapping_sub(1)) {
-            Some((key, item)) if merged.len() > limit => Some(cursor::encode(
+        let next_cursor = match listed.get(limit.wrapping_sub(1)) {
+            Some((key, game)) if listed.len() > limit => Some(cursor::encode(
                 query,
                 After {
                     value: serde_json::Value::String(key.clone()),
-                    id: text(item, "id")?,
+                    id: game.id.to_string(),
                 },
             )),
             _ => None,
         };
-        let items = merged
-            .iter()
-            .take(limit)
-            .map(|(_, item)| into_stored(item))
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page { items, next_cursor })
+        listed.truncate(limit);
+        Ok(Page {
+            items: listed.into_iter().map(|(_, game)| game).collect(),
+            next_cursor,
+        })
     }
 
     async fn counts(&self) -> StoreResult<CatalogCounts> {
@@ -1163,14 +1699,8 @@ impl Ledger for DynamoStore {
         let limit = query.limit as usize;
         let mut range = range;
         range.exclude = range.high.clone();
-        let items = self
-            .query_partition(
-                &BY_UPDATED,
-                LEDGER_PARTITION.into(),
-                &range,
-                true,
-                limit + 1,
-            )
+        let items = Reader::new(&BY_UPDATED, &range, &Filter::default(), true, limit + 1)
+            .first(self, LEDGER_PARTITION.into(), limit + 1)
             .await?;
         let records = items
             .iter()
@@ -1203,42 +1733,75 @@ mod tests {
     }
 
     #[test]
-    fn listings_use_one_index_or_are_refused() {
+    fn listings_read_one_index_and_one_partition_per_shard() {
         let query = |f: &dyn Fn(&mut ListQuery)| {
             let mut q = ListQuery {
                 limit: 10,
                 ..ListQuery::default()
             };
             f(&mut q);
-            plan(&q).map(|(index, range)| (index.name, range.low, range.high))
+            plan(&q).unwrap()
         };
-        assert_eq!(query(&|_| {}).unwrap(), ("gsi1", None, None));
+        let all = query(&|_| {});
         assert_eq!(
-            query(&|q| {
-                q.sort = Sort::parse("release_date").unwrap();
-                q.year_to = Some(1999);
-            })
-            .unwrap(),
-            ("gsi3", Some("0".into()), Some("1999~".into()))
+            (all.index.name, all.term, all.filter),
+            ("gsi1", None, Filter::default())
         );
+        let years = query(&|q| {
+            q.sort = Sort::parse("release_date").unwrap();
+            q.year_to = Some(1999);
+        });
+        assert_eq!(years.index.name, "gsi3");
         assert_eq!(
-            query(&|q| {
-                q.sort = Sort::parse("-rating").unwrap();
-                q.min_rating = Some(Rating::parse("7.5").unwrap());
-            })
-            .unwrap(),
-            ("gsi4", Some("075".into()), None)
+            (years.range.low, years.range.high),
+            (Some("0".into()), Some("1999~".into()))
         );
-        for refused in [
-            query(&|q| q.q = Some("doom".into())),
-            query(&|q| q.platform = Some("pc".into())),
-            query(&|q| q.year_from = Some(2000)),
-            query(&|q| q.min_rating = Some(Rating::parse("5").unwrap())),
+        // The longest word picks the partitions; the labels and the rating are filtered.
+        let mixed = query(&|q| {
+            q.q = Some("Éclair que".into());
+            q.platform = Some("PC".into());
+            q.genre = Some("RPG".into());
+            q.min_rating = Some(Rating::parse("7.5").unwrap());
+            q.sort = Sort::parse("title").unwrap();
+        });
+        assert_eq!(mixed.index.name, "gsi2");
+        assert_eq!(mixed.term.as_deref(), Some("w:eclair"));
+        assert_eq!(mixed.words, ["eclair", "que"]);
+        assert_eq!(
+            mixed.filter,
+            Filter {
+                labels: vec!["p:pc".into(), "g:rpg".into()],
+                min_rating: Some(75),
+                ..Filter::default()
+            }
+        );
+        let genre = query(&|q| {
+            q.platform = Some("PC".into());
+            q.genre = Some("RPG".into());
+        });
+        assert_eq!(genre.term.as_deref(), Some("g:rpg"));
+        assert_eq!(genre.filter.labels, ["p:pc"]);
+    }
+
+    #[test]
+    fn a_game_has_a_term_per_word_prefix_and_label() {
+        let game = Game::from_value(&serde_json::json!({
+            "id": "g", "title": "Éclair of Éclairs", "platforms": ["PC"], "genres": ["RPG"]
+        }))
+        .unwrap();
+        let terms = terms_of(&game);
+        for term in [
+            "w:e",
+            "w:ecl",
+            "w:eclair",
+            "w:eclairs",
+            "w:o",
+            "w:of",
+            "p:pc",
+            "g:rpg",
         ] {
-            assert!(
-                matches!(refused, Err(StoreError::Unsupported(_))),
-                "{refused:?}"
-            );
+            assert!(terms.contains(&term.to_owned()), "{term} in {terms:?}");
         }
+        assert_eq!(terms.len(), 7 + 2 + 2, "{terms:?}");
     }
 }

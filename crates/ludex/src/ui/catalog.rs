@@ -380,9 +380,6 @@ pub async fn page(
                 StatusCode::BAD_REQUEST,
                 problems(&[format!("cursor: {reason}")]),
             ),
-            Err(ListFailure::Store(StoreError::Unsupported(reason))) => {
-                (StatusCode::BAD_REQUEST, problems(&[reason]))
-            }
             Err(timed_out @ ListFailure::TimedOut(_)) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 problems(&[timed_out.to_string()]),

@@ -9,7 +9,7 @@ use ludex_domain::CatalogCounts;
 use ludex_domain::counts::LabelCount;
 use ludex_domain::report::{IngestId, IngestRecord, IngestStatus};
 use ludex_domain::{
-    AttemptId, Game, GameId, LedgerQuery, ListQuery, Position, Rating, Sort, StagedGame,
+    AttemptId, Game, GameId, LedgerQuery, ListQuery, Position, Rating, Sort, SortField, StagedGame,
     StoreError, UpsertOutcome,
 };
 use serde_json::{Value, json};
@@ -22,35 +22,37 @@ fn staged(value: Value, line: u64) -> StagedGame {
     StagedGame::new(game(value), Position::Line(line))
 }
 
+/// Every page of a listing, following its cursors: every page but the last is full.
 async fn ids(stores: &Stores, query: ListQuery) -> Vec<String> {
     let mut all = Vec::new();
     let mut query = query;
     loop {
         let page = stores.catalog.list(&query).await.expect("list");
-        assert!(page.items.len() <= query.limit as usize);
         all.extend(page.items.iter().map(|g| g.id.to_string()));
         match page.next_cursor {
-            Some(cursor) => query.cursor = Some(cursor),
-            None => return all,
+            Some(cursor) => {
+                assert_eq!(
+                    page.items.len(),
+                    query.limit as usize,
+                    "a page before the last"
+                );
+                query.cursor = Some(cursor);
+            }
+            None => {
+                assert!(page.items.len() <= query.limit as usize);
+                return all;
+            }
         }
     }
 }
 
-/// What a backend's listings serve. The SQL stores serve every filter with every sort; the
-/// DynamoDB store serves only what one index answers (docs/dynamodb.md) and refuses the rest
-/// with `StoreError::Unsupported` (a 400 from the API), which the suite asserts.
-#[allow(dead_code, reason = "each adapter's test binary names one variant")]
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Listings {
-    Everything,
-    OneIndex,
-}
-
-pub async fn run_all(stores: &Stores, listings: Listings) {
-    crud_and_conditional_writes(stores, listings).await;
+/// Every store serves every filter with every sort, from its indexes (docs/dynamodb.md says
+/// how DynamoDB does).
+pub async fn run_all(stores: &Stores) {
+    crud_and_conditional_writes(stores).await;
     versions_never_repeat_across_delete_and_recreate(stores).await;
-    batch_upserts_are_idempotent_and_catch_duplicates(stores, listings).await;
-    filters_sorts_and_pagination_to_the_last_page(stores, listings).await;
+    batch_upserts_are_idempotent_and_catch_duplicates(stores).await;
+    filters_sorts_and_pagination_to_the_last_page(stores).await;
     ledger_entries(stores).await;
     content_that_comes_back_under_a_name_is_ingested_again(stores).await;
     aggregates_follow_every_write(stores).await;
@@ -226,29 +228,17 @@ async fn aggregates_follow_every_write(stores: &Stores) {
     assert_eq!(after, before, "every counter back where it was");
 }
 
-/// The ids a title search finds, or `None` after checking that the backend refuses it.
-async fn search(stores: &Stores, listings: Listings, q: &str) -> Option<Vec<String>> {
+/// The ids a title search finds.
+async fn search(stores: &Stores, q: &str) -> Vec<String> {
     let query = ListQuery {
         q: Some(q.into()),
         limit: 10,
         ..ListQuery::default()
     };
-    match listings {
-        Listings::Everything => Some(ids(stores, query).await),
-        Listings::OneIndex => {
-            assert!(
-                matches!(
-                    stores.catalog.list(&query).await,
-                    Err(StoreError::Unsupported(_))
-                ),
-                "title search is refused, not scanned"
-            );
-            None
-        }
-    }
+    ids(stores, query).await
 }
 
-async fn crud_and_conditional_writes(stores: &Stores, listings: Listings) {
+async fn crud_and_conditional_writes(stores: &Stores) {
     let catalog = &stores.catalog;
     let created = catalog
         .create(&game(json!({"id": "crud", "title": "Crüd Ünïcode 世界"})))
@@ -281,11 +271,11 @@ async fn crud_and_conditional_writes(stores: &Stores, listings: Listings) {
     assert_eq!(replaced.created_at, created.created_at);
     let same = catalog.replace(&changed, None).await.unwrap();
     assert_eq!(same.version, 2, "identical content is not a change");
-    if let Some(found) = search(stores, listings, "chang").await {
-        assert_eq!(found, ["crud"]);
-        let old = search(stores, listings, "crud").await.unwrap_or_default();
-        assert!(old.is_empty(), "the old title left the search index");
-    }
+    assert_eq!(search(stores, "chang").await, ["crud"]);
+    assert!(
+        search(stores, "crud").await.is_empty(),
+        "the old title left the search index"
+    );
     assert!(matches!(
         catalog
             .replace(&game(json!({"id": "ghost", "title": "X"})), None)
@@ -298,10 +288,7 @@ async fn crud_and_conditional_writes(stores: &Stores, listings: Listings) {
     ));
     catalog.delete(&created.id, Some(2)).await.unwrap();
     assert!(catalog.get(&created.id).await.unwrap().is_none());
-    let gone = search(stores, listings, "changed")
-        .await
-        .unwrap_or_default();
-    assert!(gone.is_empty());
+    assert!(search(stores, "changed").await.is_empty());
     assert!(matches!(
         catalog.delete(&created.id, None).await,
         Err(StoreError::NotFound(_))
@@ -370,7 +357,7 @@ async fn versions_never_repeat_across_delete_and_recreate(stores: &Stores) {
     );
 }
 
-async fn batch_upserts_are_idempotent_and_catch_duplicates(stores: &Stores, listings: Listings) {
+async fn batch_upserts_are_idempotent_and_catch_duplicates(stores: &Stores) {
     let catalog = &stores.catalog;
     let batch = vec![
         staged(json!({"id": "b1", "title": "Batch One"}), 1),
@@ -417,9 +404,16 @@ async fn batch_upserts_are_idempotent_and_catch_duplicates(stores: &Stores, list
     assert_eq!(update, [UpsertOutcome::Updated]);
     let b2 = catalog.get(&batch[1].game.id).await.unwrap().unwrap();
     assert_eq!(b2.version, 2);
-    if let Some(found) = search(stores, listings, "revised").await {
-        assert_eq!(found, ["b2"], "batch writes keep the search index");
-    }
+    assert_eq!(
+        search(stores, "revised").await,
+        ["b2"],
+        "batch writes keep the search index"
+    );
+    assert_eq!(
+        search(stores, "batch").await,
+        ["b2", "b1"],
+        "each game once, newest first: the replaced version left the index"
+    );
     for id in ["b1", "b2"] {
         catalog
             .delete(&game(json!({"id": id, "title": "x"})).id, None)
@@ -428,201 +422,214 @@ async fn batch_upserts_are_idempotent_and_catch_duplicates(stores: &Stores, list
     }
 }
 
-async fn filters_sorts_and_pagination_to_the_last_page(stores: &Stores, listings: Listings) {
+/// Every filter and combination of filters, with every sort, in pages of several sizes: the
+/// same games in the same order and the same pages as a plain computation over the documents.
+async fn filters_sorts_and_pagination_to_the_last_page(stores: &Stores) {
     let catalog = &stores.catalog;
-    let mut expected = Vec::new();
+    let mut documents = Vec::new();
     for i in 0..23u32 {
-        let platform = ["PC", "Switch", "PlayStation 5"][i as usize % 3];
-        let value = json!({
+        let mut platforms = vec![["PC", "Switch", "PlayStation 5"][i as usize % 3]];
+        if i % 5 == 0 {
+            platforms.push("Switch");
+        }
+        documents.push(json!({
             "id": format!("p{i:02}"),
             "title": format!("{} Quest {i}", ["Alpha", "beta", "Gamma", "Éclair"][i as usize % 4]),
-            "platforms": [platform],
+            "platforms": platforms,
             "genres": [if i % 2 == 0 { "RPG" } else { "Puzzle" }],
             "release_date": format!("{}", 2000 + (i % 7)),
             "rating": (i % 11) as f64,
-        });
-        catalog.create(&game(value.clone())).await.unwrap();
-        expected.push(value);
+        }));
     }
-    let query = |sort: &str, limit: u32| ListQuery {
-        sort: Sort::parse(sort).unwrap(),
-        limit,
-        ..ListQuery::default()
-    };
-    let sorted = |key: &dyn Fn(&Value) -> (String, String), descending: bool| -> Vec<String> {
-        let mut rows: Vec<(String, String)> = expected.iter().map(key).collect();
-        rows.sort();
-        if descending {
-            rows.reverse();
-        }
-        rows.into_iter().map(|(_, id)| id).collect()
-    };
-    let id = |g: &Value| g["id"].as_str().unwrap().to_owned();
-    let by_title = |g: &Value| (g["title"].as_str().unwrap().to_lowercase(), id(g));
-    let by_rating = |g: &Value| {
-        (
-            format!("{:03}", (g["rating"].as_f64().unwrap() * 10.0) as i64),
-            id(g),
-        )
-    };
-    let by_date = |g: &Value| (g["release_date"].as_str().unwrap().to_owned(), id(g));
-    for limit in [1, 5, 23, 100] {
-        assert_eq!(
-            ids(stores, query("title", limit)).await,
-            sorted(&by_title, false),
-            "title/{limit}"
-        );
-        assert_eq!(
-            ids(stores, query("-title", limit)).await,
-            sorted(&by_title, true),
-            "-title/{limit}"
-        );
-        assert_eq!(
-            ids(stores, query("-rating", limit)).await,
-            sorted(&by_rating, true),
-            "-rating/{limit}"
-        );
-        assert_eq!(
-            ids(stores, query("release_date", limit)).await,
-            sorted(&by_date, false),
-            "date/{limit}"
-        );
-        let updated = ids(stores, query("-updated_at", limit)).await;
-        assert_eq!(updated.len(), 23);
+    // Undated and unrated, and a title that a search word starts only in its second word.
+    documents.push(json!({"id": "p90", "title": "The Alpha Quest", "platforms": ["PC"]}));
+    documents.push(
+        json!({"id": "p91", "title": "Quest for Glory", "genres": ["RPG"],
+        "release_date": "2003-05-01"}),
+    );
+    let mut games = Vec::new();
+    for value in &documents {
+        let stored = catalog.create(&game(value.clone())).await.unwrap();
+        games.push((value.clone(), stored.updated_at));
     }
-    let filtered = |f: &dyn Fn(&Value) -> bool| -> Vec<String> {
-        let mut ids: Vec<String> = expected.iter().filter(|g| f(g)).map(id).collect();
-        ids.sort();
-        ids
+    let has = |g: &Value, field: &str, label: &str| {
+        g[field].as_array().is_some_and(|l| {
+            l.iter()
+                .any(|v| v.as_str().unwrap().eq_ignore_ascii_case(label))
+        })
     };
-    let listed = |q: ListQuery| async move {
-        let mut got = ids(stores, q).await;
-        got.sort();
-        got
+    let year = |g: &Value| {
+        g["release_date"]
+            .as_str()
+            .map(|d| d[..4].parse::<u16>().unwrap())
     };
-    let base = ListQuery {
-        limit: 4,
-        ..ListQuery::default()
-    };
-    let year = |g: &Value| g["release_date"].as_str().unwrap().parse::<u32>().unwrap();
-    let rating = |g: &Value| g["rating"].as_f64().unwrap();
-    // Filters every backend serves: a range on the sort's own index, in both directions.
-    type Keep<'a> = &'a dyn Fn(&Value) -> bool;
-    type Key<'a> = &'a dyn Fn(&Value) -> (String, String);
-    let ranges: [(&str, ListQuery, Keep, Key); 2] = [
+    let rating = |g: &Value| g["rating"].as_f64();
+    type Keep<'a> = Box<dyn Fn(&Value) -> bool + 'a>;
+    let base = ListQuery::default();
+    let cases: Vec<(&str, ListQuery, Keep)> = vec![
+        ("everything", base.clone(), Box::new(|_| true)),
         (
-            "release_date",
-            ListQuery {
-                year_from: Some(2002),
-                year_to: Some(2004),
-                ..base.clone()
-            },
-            &|g| (2002..=2004).contains(&year(g)),
-            &by_date,
-        ),
-        (
-            "rating",
-            ListQuery {
-                min_rating: Some(Rating::parse("7.5").unwrap()),
-                ..base.clone()
-            },
-            &|g| rating(g) >= 7.5,
-            &by_rating,
-        ),
-    ];
-    for (field, query, keep, key) in ranges {
-        for descending in [false, true] {
-            let sort = Sort::parse(field).unwrap();
-            let query = ListQuery {
-                sort: Sort { descending, ..sort },
-                ..query.clone()
-            };
-            let mut want: Vec<(String, String)> =
-                expected.iter().filter(|g| keep(g)).map(key).collect();
-            want.sort();
-            if descending {
-                want.reverse();
-            }
-            let want: Vec<String> = want.into_iter().map(|(_, id)| id).collect();
-            assert_eq!(ids(stores, query).await, want, "{field} desc={descending}");
-        }
-    }
-    let only_year_to = ListQuery {
-        year_to: Some(2001),
-        sort: Sort::parse("release_date").unwrap(),
-        ..base.clone()
-    };
-    assert_eq!(listed(only_year_to).await, filtered(&|g| year(g) <= 2001));
-    // Filters the SQL stores serve with any sort and DynamoDB refuses.
-    let any_sort: Vec<(ListQuery, Vec<String>, &str)> = vec![
-        (
+            "platform",
             ListQuery {
                 platform: Some("playstation 5".into()),
                 ..base.clone()
             },
-            filtered(&|g| g["platforms"][0] == "PlayStation 5"),
-            "platform",
+            Box::new(|g| has(g, "platforms", "PlayStation 5")),
         ),
         (
+            "a second platform",
+            ListQuery {
+                platform: Some("SWITCH".into()),
+                ..base.clone()
+            },
+            Box::new(|g| has(g, "platforms", "Switch")),
+        ),
+        (
+            "genre",
             ListQuery {
                 genre: Some("rpg".into()),
                 ..base.clone()
             },
-            filtered(&|g| g["genres"][0] == "RPG"),
-            "genre",
+            Box::new(|g| has(g, "genres", "RPG")),
         ),
         (
+            "years",
             ListQuery {
                 year_from: Some(2002),
                 year_to: Some(2004),
                 ..base.clone()
             },
-            filtered(&|g| (2002..=2004).contains(&year(g))),
-            "years by the default sort",
+            Box::new(|g| year(g).is_some_and(|y| (2002..=2004).contains(&y))),
         ),
         (
+            "year_to",
+            ListQuery {
+                year_to: Some(2001),
+                ..base.clone()
+            },
+            Box::new(|g| year(g).is_some_and(|y| y <= 2001)),
+        ),
+        (
+            "min_rating",
             ListQuery {
                 min_rating: Some(Rating::parse("7.5").unwrap()),
                 ..base.clone()
             },
-            filtered(&|g| rating(g) >= 7.5),
-            "min_rating by the default sort",
+            Box::new(|g| rating(g).is_some_and(|r| r >= 7.5)),
         ),
         (
+            "search ignores accents and matches word prefixes",
             ListQuery {
                 q: Some("eclair que".into()),
                 ..base.clone()
             },
-            filtered(&|g| g["title"].as_str().unwrap().starts_with("Éclair")),
-            "search ignores accents and matches word prefixes",
+            Box::new(|g| g["title"].as_str().unwrap().starts_with("Éclair")),
         ),
         (
+            "search on any word of the title",
+            ListQuery {
+                q: Some("ALPHA".into()),
+                ..base.clone()
+            },
+            Box::new(|g| g["title"].as_str().unwrap().contains("Alpha")),
+        ),
+        (
+            "platform and genre",
             ListQuery {
                 platform: Some("PC".into()),
                 genre: Some("Puzzle".into()),
                 ..base.clone()
             },
-            filtered(&|g| g["platforms"][0] == "PC" && g["genres"][0] == "Puzzle"),
-            "platform and genre",
+            Box::new(|g| has(g, "platforms", "PC") && has(g, "genres", "Puzzle")),
         ),
         (
+            "everything at once",
+            ListQuery {
+                q: Some("quest".into()),
+                platform: Some("switch".into()),
+                genre: Some("rpg".into()),
+                year_from: Some(2001),
+                min_rating: Some(Rating::parse("2").unwrap()),
+                ..base.clone()
+            },
+            Box::new(|g| {
+                has(g, "platforms", "Switch")
+                    && has(g, "genres", "RPG")
+                    && year(g).is_some_and(|y| y >= 2001)
+                    && rating(g).is_some_and(|r| r >= 2.0)
+            }),
+        ),
+        (
+            "a platform no game has",
             ListQuery {
                 platform: Some("Dreamcast".into()),
                 ..base.clone()
             },
-            Vec::new(),
-            "a platform no game has",
+            Box::new(|_| false),
+        ),
+        (
+            "a word no title starts",
+            ListQuery {
+                q: Some("uest".into()),
+                ..base.clone()
+            },
+            Box::new(|_| false),
         ),
     ];
-    for (query, want, what) in any_sort {
-        match listings {
-            Listings::Everything => assert_eq!(listed(query).await, want, "{what}"),
-            Listings::OneIndex => assert!(
-                matches!(catalog.list(&query).await, Err(StoreError::Unsupported(_))),
-                "{what} is refused"
-            ),
+    let key = |field: SortField, g: &Value, updated_at: &str| match field {
+        SortField::Title => g["title"].as_str().unwrap().to_lowercase(),
+        SortField::ReleaseDate => g["release_date"].as_str().unwrap_or("").to_owned(),
+        SortField::Rating => rating(g).map_or("-".into(), |r| format!("{:03}", (r * 10.0) as u32)),
+        SortField::UpdatedAt => updated_at.to_owned(),
+    };
+    let mut listings = 0;
+    for (what, query, keep) in &cases {
+        for sort in Sort::names() {
+            let sort = Sort::parse(&sort).unwrap();
+            let mut want: Vec<(String, String)> = games
+                .iter()
+                .filter(|(g, _)| keep(g))
+                .map(|(g, at)| (key(sort.field, g, at), g["id"].as_str().unwrap().to_owned()))
+                .collect();
+            want.sort();
+            if sort.descending {
+                want.reverse();
+            }
+            let want: Vec<String> = want.into_iter().map(|(_, id)| id).collect();
+            for limit in [3, 100] {
+                let query = ListQuery {
+                    sort,
+                    limit,
+                    ..query.clone()
+                };
+                assert_eq!(
+                    ids(stores, query).await,
+                    want,
+                    "{what}, sort {sort}, limit {limit}"
+                );
+                listings += 1;
+            }
         }
     }
+    assert_eq!(listings, cases.len() * 16);
+    // A cursor is bound to its query.
+    let first = catalog
+        .list(&ListQuery {
+            limit: 2,
+            ..base.clone()
+        })
+        .await
+        .unwrap();
+    let elsewhere = ListQuery {
+        limit: 2,
+        genre: Some("rpg".into()),
+        cursor: first.next_cursor,
+        ..base.clone()
+    };
+    assert!(matches!(
+        catalog.list(&elsewhere).await,
+        Err(StoreError::InvalidCursor(_))
+    ));
     let bad_cursor = ListQuery {
         cursor: Some("AAAA".into()),
         ..base.clone()
@@ -631,7 +638,7 @@ async fn filters_sorts_and_pagination_to_the_last_page(stores: &Stores, listings
         catalog.list(&bad_cursor).await,
         Err(StoreError::InvalidCursor(_))
     ));
-    for g in &expected {
+    for g in &documents {
         catalog.delete(&game(g.clone()).id, None).await.unwrap();
     }
 }
