@@ -804,8 +804,9 @@ async fn a_listing_that_runs_past_its_timeout_is_stopped_with_a_503() {
         list_timeout: std::time::Duration::from_millis(1),
         ..ApiConfig::default()
     });
-    // Enough games that a scan no index serves takes longer than the timeout.
-    let batch: Vec<_> = (0..20_000)
+    // Enough games that a scan no index serves takes several times the timeout (20,000 were
+    // scanned in under a millisecond now and then).
+    let batch: Vec<_> = (0..100_000)
         .map(|i| {
             let game = ludex_domain::Game::from_value(
                 &json!({"id": format!("g{i}"), "title": format!("Game {i}"), "platforms": ["PC"]}),
