@@ -1,7 +1,9 @@
 //! DynamoDB ingest benchmark: a synthetic NDJSON catalog (about 400 bytes a record) through
 //! the real ingest pipeline into a fresh table on moto, counting every request the store
-//! sends by operation. Nothing is throttled on moto, so `BatchWriteItem` must be exactly
-//! ceil(n / 25); the run fails otherwise.
+//! sends by operation. Each game writes its item and one index item per word prefix and label
+//! (docs/dynamodb.md); the table prints them and their write units per game. Nothing is
+//! throttled on moto, so `BatchWriteItem` must be exactly, per ingest batch,
+//! ceil(index items / 25) + ceil(games / 25); the run fails otherwise.
 //!
 //! `scripts/with-moto cargo bench -p ludex --bench dynamodb -- [RECORDS...]`
 //! (default: 100000). moto is a Python server: the time measures it more than the store.
@@ -22,7 +24,8 @@ use dynamo_requests::Requests;
 use ludex::bucket::Bucket;
 use ludex::ingest::{IngestConfig, Ingestor, Upload};
 use ludex::store::Stores;
-use ludex::store::dynamodb::DynamoStore;
+use ludex::store::dynamodb::{DynamoStore, WriteCost, write_cost};
+use ludex_domain::Game;
 use std::time::Instant;
 
 #[tokio::main]
@@ -32,12 +35,31 @@ async fn main() {
         return;
     };
     println!(
-        "| records | seconds | records/s | BatchWriteItem | ceil(n/25) | BatchGetItem | other requests |"
+        "| records | seconds | records/s | items/game | write units/game | BatchWriteItem | expected | BatchGetItem | other requests |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for records in sizes {
         let mut file = Vec::new();
         ludex::synthetic::write_catalog(&mut file, records, None).expect("write the catalog");
+        let games: Vec<Game> = std::str::from_utf8(&file)
+            .expect("the catalog is text")
+            .lines()
+            .map(|line| {
+                Game::from_value(&serde_json::from_str(line).expect("JSON")).expect("a game")
+            })
+            .collect();
+        let costs: Vec<WriteCost> = games.iter().map(write_cost).collect();
+        let items: usize = costs.iter().map(|c| c.items).sum();
+        let units: u64 = costs.iter().map(|c| c.write_units).sum();
+        // The ingest hands the store batches of `batch_size` games; each writes its index items,
+        // then the games' items.
+        let expected: usize = costs
+            .chunks(IngestConfig::default().batch_size)
+            .map(|batch| {
+                let index: usize = batch.iter().map(|c| c.items - 1).sum();
+                index.div_ceil(25) + batch.len().div_ceil(25)
+            })
+            .sum();
         let bucket = Bucket::memory();
         bucket
             .put("uploads/catalog.ndjson", Bytes::from(file))
@@ -60,7 +82,6 @@ async fn main() {
         let seconds = started.elapsed().as_secs_f64();
         assert_eq!(outcome.record.accepted, records, "{:?}", outcome.record);
         let writes = requests.count("BatchWriteItem");
-        let expected = records.div_ceil(25) as usize;
         let others: Vec<String> = requests
             .all()
             .into_iter()
@@ -68,8 +89,10 @@ async fn main() {
             .map(|(op, n)| format!("{op} {n}"))
             .collect();
         println!(
-            "| {records} | {seconds:.1} | {:.0} | {writes} | {expected} | {} | {} |",
+            "| {records} | {seconds:.1} | {:.0} | {:.1} | {:.1} | {writes} | {expected} | {} | {} |",
             records as f64 / seconds,
+            items as f64 / records as f64,
+            units as f64 / records as f64,
             requests.count("BatchGetItem"),
             others.join(", ")
         );

@@ -10,7 +10,11 @@ use crate::dynamo_requests::Requests;
 
 use ludex::store::dynamodb::DynamoStore;
 use ludex::store::{self, Stores};
-use ludex_domain::{AttemptId, Game, GameId, Position, StagedGame, StoreError, UpsertOutcome};
+use ludex_domain::{
+    AttemptId, Game, GameId, ListQuery, Position, Rating, Sort, StagedGame, StoreError,
+    UpsertOutcome,
+};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 fn url(endpoint: &str, table: &str) -> String {
@@ -233,5 +237,62 @@ async fn the_reports_cost_one_query_and_a_batch_updates_each_counter_once() {
         assert_eq!(counts.games, expected_games);
         assert_eq!(counts.platforms.len(), 4);
         assert_eq!(counts.ratings.iter().sum::<u64>(), expected_games);
+    }
+}
+
+/// A page reads each of the 8 shards' partitions once, on one index, and never scans: the
+/// games' own items without a search or label; one term's index items with one, and then the
+/// page's games in one `BatchGetItem`.
+#[tokio::test]
+async fn a_page_queries_each_shard_once_and_never_scans() {
+    let Some(endpoint) = moto::endpoint("DynamoDB listing requests") else {
+        return;
+    };
+    let (stores, requests) = counted_store(&endpoint, 0).await;
+    let batch: Vec<_> = (0..200).map(varied).collect();
+    stores
+        .catalog
+        .upsert_batch(batch, &AttemptId("seed".into()))
+        .await
+        .unwrap();
+    let cases = [
+        ("", 0),
+        ("sort=-rating&min_rating=3", 0),
+        ("q=vari", 1),
+        ("platform=pc&sort=title", 1),
+        (
+            "genre=rpg&platform=amiga&year_from=1991&sort=-release_date",
+            1,
+        ),
+    ];
+    for (query, batch_gets) in cases {
+        let mut list = ListQuery {
+            limit: 20,
+            ..ListQuery::default()
+        };
+        for (name, value) in query.split('&').filter_map(|p| p.split_once('=')) {
+            match name {
+                "q" => list.q = Some(value.into()),
+                "platform" => list.platform = Some(value.into()),
+                "genre" => list.genre = Some(value.into()),
+                "year_from" => list.year_from = value.parse().ok(),
+                "min_rating" => list.min_rating = Rating::parse(value).ok(),
+                "sort" => list.sort = Sort::parse(value).unwrap(),
+                _ => unreachable!(),
+            }
+        }
+        let before = requests.all();
+        let page = stores.catalog.list(&list).await.unwrap();
+        assert!(!page.items.is_empty(), "{query}");
+        let mut spent = requests.all();
+        for (operation, n) in before {
+            *spent.entry(operation).or_default() -= n;
+        }
+        spent.retain(|_, n| *n > 0);
+        let mut expected = BTreeMap::from([("Query".to_owned(), 8)]);
+        if batch_gets > 0 {
+            expected.insert("BatchGetItem".to_owned(), batch_gets);
+        }
+        assert_eq!(spent, expected, "{query}");
     }
 }

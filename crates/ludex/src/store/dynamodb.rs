@@ -352,6 +352,52 @@ fn term_item(game: &Game, stamp: &Stamp, term: &str, labels: &[String]) -> Item 
     item
 }
 
+/// What writing a new game costs on this store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteCost {
+    /// The game's item and its index items.
+    pub items: usize,
+    /// Write request units of the items, in the table and in the four indexes (one unit per
+    /// started kilobyte of an item, in each).
+    pub write_units: u64,
+}
+
+/// The items a new game writes (docs/dynamodb.md, "Cost") and their write units, measured on
+/// the items themselves.
+pub fn write_cost(game: &Game) -> WriteCost {
+    let (content, hash) = game.content_and_hash();
+    let stamp = Stamp {
+        version: 1,
+        token: "0123456789abcdef".into(),
+        created_at: "2026-01-01T00:00:00.000000Z".into(),
+        updated_at: "2026-01-01T00:00:00.000000Z".into(),
+        attempt: Some(("0123456789abcdef0123456789abcdef".into(), 1_000_000)),
+    };
+    let terms = terms_of(game);
+    let labels = labels_of(game);
+    let items = std::iter::once(game_item(game, content, &hash, &stamp, &terms))
+        .chain(terms.iter().map(|t| term_item(game, &stamp, t, &labels)));
+    let mut cost = WriteCost::default();
+    for item in items {
+        cost.items += 1;
+        cost.write_units += (1 + INDEXES.len() as u64) * item_size(&item).div_ceil(1024) as u64;
+    }
+    cost
+}
+
+/// An item's size as DynamoDB counts it: attribute names and values, numbers at about one
+/// byte per two digits.
+fn item_size(item: &Item) -> usize {
+    let value = |v: &AttributeValue| match v {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => n.len() / 2 + 1,
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+        _ => 0,
+    };
+    item.iter().map(|(name, v)| name.len() + value(v)).sum()
+}
+
 /// A token no write used before: 64 random bits.
 fn new_token() -> StoreResult<String> {
     let mut bytes = [0u8; 8];
