@@ -271,9 +271,8 @@ fn game_item(
         ("content".into(), s(content)),
         ("hash".into(), AttributeValue::B(Blob::new(hash.to_vec()))),
     ]);
-    if let Some((attempt, position)) = &stamp.attempt {
-        item.insert("attempt".into(), s(attempt.clone()));
-        item.insert("attempt_pos".into(), n(position));
+    if let Some(mark) = stamp.attempt.clone() {
+        mark_with(&mut item, mark);
     }
     // Never empty: every game counts under a year and a rating (or their absence).
     let counted = counters_of(game)
@@ -410,6 +409,20 @@ fn new_token() -> StoreResult<String> {
 /// [`Existing::mark`]).
 fn mark_key(id: &str) -> Item {
     HashMap::from([("pk".into(), s(game_pk(id))), ("sk".into(), s(MARK_SK))])
+}
+
+/// The ingest attempt mark an item holds, and the record's position.
+fn attempt_of(item: &Item) -> Option<(String, u64)> {
+    match (item.get("attempt"), number(item, "attempt_pos")) {
+        (Some(AttributeValue::S(a)), Ok(pos)) => Some((a.clone(), pos)),
+        _ => None,
+    }
+}
+
+/// Sets an item's ingest attempt mark.
+fn mark_with(item: &mut Item, (attempt, position): (String, u64)) {
+    item.insert("attempt".into(), s(attempt));
+    item.insert("attempt_pos".into(), n(position));
 }
 
 fn strings(item: &Item, name: &str) -> Vec<String> {
@@ -1149,10 +1162,7 @@ impl DynamoStore {
         let mut found = HashMap::with_capacity(ids.len());
         let mut marks = HashMap::new();
         for item in items {
-            let attempt = match (item.get("attempt"), number(&item, "attempt_pos")) {
-                (Some(AttributeValue::S(a)), Ok(pos)) => Some((a.clone(), pos)),
-                _ => None,
-            };
+            let attempt = attempt_of(&item);
             if text(&item, "sk")? == MARK_SK {
                 let pk = text(&item, "pk")?;
                 if let (Some(id), Some(attempt)) = (pk.strip_prefix("GAME#"), attempt) {
@@ -1399,10 +1409,7 @@ impl Catalog for DynamoStore {
                 // Identical content: not a change.
                 return into_stored(&current);
             }
-            let attempt = match (current.get("attempt"), number(&current, "attempt_pos")) {
-                (Some(AttributeValue::S(a)), Ok(pos)) => Some((a.clone(), pos)),
-                _ => None,
-            };
+            let attempt = attempt_of(&current);
             let stamp = Stamp {
                 version: version + 1,
                 token: new_token()?,
@@ -1510,15 +1517,12 @@ impl Catalog for DynamoStore {
                 });
                 continue;
             }
-            let mark = Some((attempt.0.clone(), position_number(staged.position)));
+            let mark = (attempt.0.clone(), position_number(staged.position));
             if before.is_some_and(|b| b.hash == staged.content_hash && b.token.is_some()) {
                 // Only the mark, so that a later record with the same id in this upload is
                 // caught as a duplicate.
                 let mut item = mark_key(id);
-                if let Some((attempt, position)) = mark {
-                    item.insert("attempt".into(), s(attempt));
-                    item.insert("attempt_pos".into(), n(position));
-                }
+                mark_with(&mut item, mark);
                 games.push(put_request(item)?);
                 outcomes.push(UpsertOutcome::Unchanged);
                 continue;
@@ -1531,7 +1535,7 @@ impl Catalog for DynamoStore {
                         token: new_token()?,
                         created_at: now.clone(),
                         updated_at: now.clone(),
-                        attempt: mark,
+                        attempt: Some(mark),
                     },
                 ),
                 // Unchanged content written before index items existed gains them.
@@ -1542,7 +1546,7 @@ impl Catalog for DynamoStore {
                         token: new_token()?,
                         created_at: b.created_at.clone(),
                         updated_at: b.updated_at.clone(),
-                        attempt: mark,
+                        attempt: Some(mark),
                     },
                 ),
                 Some(b) => (
@@ -1552,7 +1556,7 @@ impl Catalog for DynamoStore {
                         token: new_token()?,
                         created_at: b.created_at.clone(),
                         updated_at: now.clone(),
-                        attempt: mark,
+                        attempt: Some(mark),
                     },
                 ),
             };

@@ -54,6 +54,17 @@ impl Requests {
         self.all().get(operation).copied().unwrap_or(0)
     }
 
+    /// Requests sent since `before` (an earlier [`Requests::all`]), by operation, leaving out
+    /// operations with none.
+    pub fn since(&self, before: &BTreeMap<String, usize>) -> BTreeMap<String, usize> {
+        let mut spent = self.all();
+        for (operation, n) in before {
+            *spent.entry(operation.clone()).or_default() -= n;
+        }
+        spent.retain(|_, n| *n > 0);
+        spent
+    }
+
     /// Requests sent, by operation.
     pub fn all(&self) -> BTreeMap<String, usize> {
         self.sent.lock().map(|m| m.clone()).unwrap_or_default()
