@@ -15,9 +15,9 @@ pub use counts::{CatalogCounts, CountChanges, Dimension};
 pub use fields::{GameId, Rating};
 pub use game::{FieldError, Game, StoredGame};
 pub use ports::{
-    AttemptId, Catalog, Ledger, LedgerQuery, ListQuery, Page, Sort, SortField, StagedGame,
+    AttemptId, Catalog, Claim, Ledger, LedgerQuery, ListQuery, Page, Sort, SortField, StagedGame,
     StoreError, StoreResult, UpsertOutcome, query_limits, search_words,
 };
 pub use record::{RecordError, RecordFields};
-pub use report::{IngestId, IngestRecord, IngestStatus, Reject};
+pub use report::{IngestId, IngestRecord, IngestStatus, Lease, Reject};
 pub use upload::{ParseLimits, Position, UploadError, UploadFormat, UploadSummary};

@@ -335,12 +335,36 @@ pub struct LedgerQuery {
     pub cursor: Option<String>,
 }
 
+/// What [`Ledger::claim`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The entry is the claimer's now, as it was written.
+    Taken,
+    /// Another attempt holds a lease on the entry that has not expired: the entry as stored.
+    Busy(IngestRecord),
+    /// The upload's ingest has ended ([`IngestRecord::is_settled`]): the entry as stored.
+    Settled(IngestRecord),
+}
+
+/// The ingest ledger. Entries are written in three ways, each atomic on every store: created
+/// when absent (an upload accepted and queued), claimed by the attempt that runs the ingest,
+/// and updated only by the attempt that holds the claim.
 #[async_trait]
 pub trait Ledger: Send + Sync {
     async fn get(&self, id: &IngestId) -> StoreResult<Option<IngestRecord>>;
 
-    /// Creates or replaces the entry with this id.
-    async fn put(&self, record: &IngestRecord) -> StoreResult<()>;
+    /// Writes the entry unless one with its id exists; true when it was written.
+    async fn create(&self, record: &IngestRecord) -> StoreResult<bool>;
+
+    /// Writes `record`, whose `lease` names the claiming attempt, when no entry has its id, or
+    /// when the stored entry is not settled and holds no lease, a lease that expired before
+    /// `now` (RFC 3339 UTC with milliseconds) or the claimer's own. Of two claims at the same
+    /// moment, at most one is [`Claim::Taken`].
+    async fn claim(&self, record: &IngestRecord, now: &str) -> StoreResult<Claim>;
+
+    /// Writes `record` while the stored entry's lease is `holder`'s: renewals, and the outcome
+    /// (which drops the lease). False, and nothing written, when another attempt holds it.
+    async fn update(&self, record: &IngestRecord, holder: &str) -> StoreResult<bool>;
 
     /// The newest entry (by `started_at`) of an upload key: what that key last brought. Read
     /// from an index, never by scanning the ledger.

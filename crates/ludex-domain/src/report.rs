@@ -184,6 +184,19 @@ pub struct IngestRecord {
     /// the file: replaying the same upload then runs it again instead of reporting this entry.
     #[serde(default)]
     pub retryable: bool,
+    /// The attempt running the ingest now, while it runs: no other attempt takes the upload
+    /// before the lease expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+}
+
+/// Who runs an upload's ingest, and until when unless they renew it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The attempt: host, process and a random part, as its logs name it.
+    pub holder: String,
+    /// RFC 3339 UTC with milliseconds, so that it sorts as time.
+    pub until: String,
 }
 
 impl IngestRecord {
@@ -213,7 +226,14 @@ impl IngestRecord {
             rejects_key: None,
             error: None,
             retryable: false,
+            lease: None,
         }
+    }
+
+    /// Whether a replay of the upload has nothing left to do: the ingest ended, and not by a
+    /// fault of the machinery.
+    pub fn is_settled(&self) -> bool {
+        self.status.is_finished() && !self.retryable
     }
 }
 

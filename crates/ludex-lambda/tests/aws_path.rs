@@ -20,8 +20,10 @@ use ludex::bucket::Bucket;
 use ludex::ingest::{IngestConfig, Ingestor};
 use ludex::keys::{KeyRing, Keys};
 use ludex::metrics::Metrics;
+use ludex_domain::report::{IngestId, IngestRecord, IngestStatus};
+use ludex_domain::{Claim, Lease};
 use ludex_lambda::event::IngestEvent;
-use ludex_lambda::ingest::IngestHandler;
+use ludex_lambda::ingest::{HandlerError, IngestHandler};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -179,6 +181,72 @@ async fn upload_ingest_and_read_back(endpoint: &str, store_url: &str) {
         "keys arrive URL-encoded: {bodies:?}"
     );
     let event = json!({ "Records": records });
+
+    // Another invocation holds the upload (a duplicate delivery running at the same moment):
+    // the message is handed back to SQS as a batch item failure, and the same record straight
+    // from S3 fails the invocation as retryable. Nothing is ingested meanwhile.
+    let key = "uploads/dir/my games.ndjson";
+    let info = function_bucket.info(key).await.unwrap();
+    let held = IngestRecord {
+        lease: Some(Lease {
+            holder: "other-invocation".into(),
+            until: ludex::store::rfc3339_in(Duration::from_secs(300)),
+        }),
+        ..IngestRecord::new(
+            IngestId::for_upload(key, &info.fingerprint),
+            key.into(),
+            info.size,
+            info.fingerprint.clone(),
+            IngestStatus::Running,
+            ludex::store::now_rfc3339(),
+        )
+    };
+    let now = ludex::store::now_rfc3339();
+    assert_eq!(
+        stores.ledger.claim(&held, &now).await.unwrap(),
+        Claim::Taken
+    );
+    let object_message = records
+        .iter()
+        .find(|r| {
+            r["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("ObjectCreated"))
+        })
+        .unwrap();
+    let parsed: IngestEvent = serde_json::from_value(event.clone()).unwrap();
+    let reply = handler.handle(parsed).await.unwrap();
+    let failed: Vec<_> = reply
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, [object_message["messageId"].as_str().unwrap()]);
+    let notification: Value =
+        serde_json::from_str(object_message["body"].as_str().unwrap()).unwrap();
+    let direct: IngestEvent = serde_json::from_value(notification).unwrap();
+    let error = handler.handle(direct).await.unwrap_err();
+    assert!(matches!(error, HandlerError::Transient { .. }), "{error}");
+    assert_eq!(
+        stores.ledger.get(&held.id).await.unwrap(),
+        Some(held.clone())
+    );
+    // The other invocation died: once its lease has run out the next delivery ingests.
+    let expired = IngestRecord {
+        lease: Some(Lease {
+            holder: "other-invocation".into(),
+            until: "2000-01-01T00:00:00.000Z".into(),
+        }),
+        ..held.clone()
+    };
+    assert!(
+        stores
+            .ledger
+            .update(&expired, "other-invocation")
+            .await
+            .unwrap()
+    );
+
     let parsed: IngestEvent = serde_json::from_value(event.clone()).unwrap();
     let reply = handler.handle(parsed).await.unwrap();
     assert!(

@@ -5,7 +5,9 @@ use crate::api::rate::{Limiters, RateLimits};
 use crate::api::session::{SessionKey, SessionKeys};
 use crate::api::{ApiConfig, AppState};
 use crate::bucket::Bucket;
-use crate::ingest::{Advance, IngestConfig, IngestOutcome, Ingestor, Progress, Upload};
+use crate::ingest::{
+    Advance, IngestConfig, IngestError, IngestOutcome, Ingestor, Progress, Upload,
+};
 use crate::keys::{KeyFile, Keys, Scope};
 use crate::metrics::Metrics;
 use crate::store::{self, Stores};
@@ -100,6 +102,10 @@ pub struct Settings {
     /// Largest upload accepted, in bytes after decompression.
     #[arg(long, global = true, env = "LUDEX_MAX_UPLOAD_BYTES", default_value_t = 4 * 1024 * 1024 * 1024)]
     pub max_upload_bytes: u64,
+    /// Seconds an ingest's claim on an upload lasts unless renewed: after a worker dies,
+    /// another takes its upload over this long after its last renewal.
+    #[arg(long, global = true, env = "LUDEX_INGEST_LEASE_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub ingest_lease_seconds: u64,
     /// The API key file [default: DATA_DIR/api-keys.json]
     #[arg(long, global = true, env = "LUDEX_API_KEYS_FILE")]
     pub api_keys_file: Option<PathBuf>,
@@ -437,6 +443,7 @@ impl Settings {
                 ..ParseLimits::default()
             },
             batch_size: self.batch_size.max(1),
+            lease: Duration::from_secs(self.ingest_lease_seconds),
             ..IngestConfig::default()
         }
     }
@@ -807,6 +814,36 @@ impl Drop for Bar {
     }
 }
 
+/// Ingests one file. While another attempt holds it (a `ludex serve` ingesting the same file,
+/// or a killed `ludex ingest` whose lease has not run out), waits: for that attempt's outcome
+/// (then reported as a replay) or for its lease to expire (then this one completes the file).
+async fn ingest_when_free(
+    ingestor: &Ingestor,
+    upload: &Upload<'_>,
+    file: &Path,
+    output: Output,
+) -> Result<IngestOutcome, IngestError> {
+    let mut told = false;
+    loop {
+        let bar = Bar::new(upload.key, file, output);
+        match ingestor.ingest(upload, &bar).await {
+            Err(IngestError::Busy { holder, until }) => {
+                drop(bar);
+                if !told && output == Output::Human {
+                    eprintln!(
+                        "{}: another attempt ({holder}) is ingesting it; waiting until it ends \
+                         or its lease runs out ({until})",
+                        file.display()
+                    );
+                    told = true;
+                }
+                tokio::time::sleep((ingestor.lease() / 3).min(Duration::from_secs(1))).await;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// Ingests each file; the exit code is the worst outcome (see [`exit`]).
 async fn ingest_files(ingestor: &Ingestor, files: &[PathBuf], output: Output) -> Result<ExitCode> {
     let mut worst = 0;
@@ -824,11 +861,9 @@ async fn ingest_files(ingestor: &Ingestor, files: &[PathBuf], output: Output) ->
             ledger_key: format!("file://{}", absolute.display()),
         };
         let started = Instant::now();
-        let outcome = {
-            let bar = Bar::new(&name, &absolute, output);
-            ingestor.ingest(&upload, &bar).await
-        }
-        .with_context(|| format!("ingesting {}", file.display()))?;
+        let outcome = ingest_when_free(ingestor, &upload, file, output)
+            .await
+            .with_context(|| format!("ingesting {}", file.display()))?;
         if output == Output::Json {
             let line = serde_json::json!({
                 "file": file.display().to_string(),

@@ -123,7 +123,7 @@ pub async fn run(
     watcher.watch(&uploads, RecursiveMode::Recursive)?;
 
     let (work_tx, work_rx) = mpsc::unbounded_channel::<String>();
-    let worker = tokio::spawn(work(ingestor.clone(), work_rx));
+    let worker = tokio::spawn(work(ingestor.clone(), work_rx, work_tx.downgrade()));
     // Paths waiting to be complete. Files already there may still be being written: they wait
     // like the ones that appear.
     let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
@@ -182,9 +182,24 @@ fn key_of(root: &Path, path: &Path) -> Option<String> {
     (key.starts_with("uploads/") && is_upload(&key) && meta.is_file()).then_some(key)
 }
 
-async fn work(ingestor: Ingestor, mut keys: mpsc::UnboundedReceiver<String>) {
+/// Ingests the keys one at a time. An upload another attempt holds (another process sharing
+/// the folder) is queued again once a lease has passed: the watcher hears of a file only once.
+async fn work(
+    ingestor: Ingestor,
+    mut keys: mpsc::UnboundedReceiver<String>,
+    again: mpsc::WeakUnboundedSender<String>,
+) {
     while let Some(key) = keys.recv().await {
-        ingest_one(&ingestor, key).await;
+        if ingest_one(&ingestor, key.clone()).await == Left::ToAnother {
+            let again = again.clone();
+            let after = ingestor.lease();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                if let Some(keys) = again.upgrade() {
+                    let _ = keys.send(key);
+                }
+            });
+        }
         if keys.is_closed() {
             break;
         }
@@ -234,13 +249,25 @@ pub async fn poll(
     let _ = worker.await;
 }
 
-async fn ingest_one(ingestor: &Ingestor, key: String) {
+/// Whether an upload was left to another attempt that holds it.
+#[derive(Debug, PartialEq, Eq)]
+enum Left {
+    ToAnother,
+    No,
+}
+
+async fn ingest_one(ingestor: &Ingestor, key: String) -> Left {
     let upload = Upload {
         source: ingestor.bucket(),
         key: &key,
         ledger_key: key.clone(),
     };
-    match ingestor.ingest(&upload, &()).await {
+    let result = ingestor.ingest(&upload, &()).await;
+    if let Err(IngestError::Busy { .. } | IngestError::LeaseLost(_)) = result {
+        // Logged by the pipeline; the next round (or the requeue) looks again.
+        return Left::ToAnother;
+    }
+    match result {
         Ok(outcome) if outcome.replayed => {
             tracing::debug!(key, "already ingested");
         }
@@ -259,6 +286,7 @@ async fn ingest_one(ingestor: &Ingestor, key: String) {
             tracing::error!(key, error = %e, "ingest failed; it runs again on the next change or start")
         }
     }
+    Left::No
 }
 
 #[cfg(test)]

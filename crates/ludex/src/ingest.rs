@@ -11,13 +11,14 @@
 
 use crate::bucket::{Bucket, BucketError, BucketWriter};
 use crate::metrics::{IngestMetrics, Metrics, Stage, StageDurations};
-use crate::store::{Stores, now_rfc3339};
+use crate::store::{Stores, now_rfc3339, rfc3339_in};
 use crate::telemetry::RequestContext;
 use flate2::read::MultiGzDecoder;
 use ludex_domain::report::{IngestId, IngestRecord, IngestStatus, Reject};
 use ludex_domain::upload::{self, ParseLimits, Position, Stop, UploadError};
 use ludex_domain::{
-    AttemptId, FieldError, Game, RecordError, RecordFields, StagedGame, StoreError, UpsertOutcome,
+    AttemptId, Claim, FieldError, Game, Lease, RecordError, RecordFields, StagedGame, StoreError,
+    UpsertOutcome,
 };
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
@@ -33,6 +34,9 @@ pub struct IngestConfig {
     pub batch_size: usize,
     /// Rejects kept in the returned outcome for display (all go to the report).
     pub rejects_shown: usize,
+    /// How long an ingest's claim on its upload lasts unless renewed; it is renewed every
+    /// third of it, so another worker takes over this long after a worker dies.
+    pub lease: Duration,
 }
 
 impl Default for IngestConfig {
@@ -41,6 +45,7 @@ impl Default for IngestConfig {
             limits: ParseLimits::default(),
             batch_size: 3000,
             rejects_shown: 100,
+            lease: Duration::from_secs(60),
         }
     }
 }
@@ -54,6 +59,13 @@ pub enum IngestError {
     Bucket(#[from] BucketError),
     #[error("the parser stopped unexpectedly: {0}")]
     Parser(String),
+    /// Another attempt holds a live claim on the upload: try again after the lease.
+    #[error("another attempt ({holder}) is ingesting this upload, its lease runs until {until}")]
+    Busy { holder: String, until: String },
+    /// The lease expired before this attempt was done and another attempt took the upload
+    /// over; what this one wrote is rewritten by that one, which owns the ledger entry.
+    #[error("this attempt lost its claim on the upload to {0}")]
+    LeaseLost(String),
 }
 
 impl IngestError {
@@ -63,6 +75,7 @@ impl IngestError {
             Self::Store(e) => matches!(e, StoreError::Unavailable(_)),
             Self::Bucket(e) => e.is_transient(),
             Self::Parser(_) => false,
+            Self::Busy { .. } | Self::LeaseLost(_) => true,
         }
     }
 }
@@ -124,6 +137,25 @@ enum Item {
     Rejected(Box<Reject>),
 }
 
+/// Names one attempt at an ingest in the ledger's leases and in logs: the host, the process and
+/// a random part, so that two attempts of one process differ too.
+fn attempt_name() -> String {
+    let host = rustix::system::uname();
+    let mut random = [0u8; 4];
+    // Without randomness the process id and the clock still tell attempts apart.
+    let suffix = match getrandom::fill(&mut random) {
+        Ok(()) => u32::from_be_bytes(random),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos()),
+    };
+    format!(
+        "{}:{}:{suffix:08x}",
+        host.nodename().to_string_lossy(),
+        std::process::id()
+    )
+}
+
 /// The key of the rejects report of one ingest: `uploads/a/b.json` →
 /// `rejected/a/b.json.<first 12 digits of the ingest id>.errors.ndjson`. Each ingest of a key
 /// has its own report, so a later ingest never overwrites or deletes what an earlier ledger
@@ -155,6 +187,11 @@ impl Ingestor {
 
     pub fn bucket(&self) -> &Bucket {
         &self.bucket
+    }
+
+    /// How long a claim on an upload lasts unless renewed.
+    pub fn lease(&self) -> Duration {
+        self.config.lease
     }
 
     pub async fn ingest(
@@ -207,27 +244,66 @@ impl Ingestor {
         // An earlier attempt failed, or stopped half-way (still `running`): this one re-runs
         // its writes.
         let retry = earlier.is_some_and(|e| e.retryable || e.status == IngestStatus::Running);
-        let mut record = IngestRecord::new(
-            id.clone(),
-            upload.ledger_key.clone(),
-            info.size,
-            info.fingerprint,
-            IngestStatus::Running,
-            now_rfc3339(),
-        );
-        self.stores.ledger.put(&record).await?;
-        tracing::info!(size = info.size, retry, "ingest started");
+        let holder = attempt_name();
+        let mut record = IngestRecord {
+            lease: Some(Lease {
+                holder: holder.clone(),
+                until: rfc3339_in(self.config.lease),
+            }),
+            ..IngestRecord::new(
+                id.clone(),
+                upload.ledger_key.clone(),
+                info.size,
+                info.fingerprint,
+                IngestStatus::Running,
+                now_rfc3339(),
+            )
+        };
+        match self.stores.ledger.claim(&record, &now_rfc3339()).await? {
+            Claim::Taken => {}
+            // Another attempt finished it since the ledger was read.
+            Claim::Settled(earlier) => {
+                tracing::info!(status = %earlier.status, "upload ingested meanwhile; nothing to do");
+                return Ok(IngestOutcome {
+                    record: earlier,
+                    replayed: true,
+                    rejects: Vec::new(),
+                    stages: StageDurations::default(),
+                });
+            }
+            Claim::Busy(stored) => {
+                let lease = stored.lease.unwrap_or(Lease {
+                    holder: "another attempt".into(),
+                    until: stored.started_at,
+                });
+                tracing::info!(holder = %lease.holder, until = %lease.until, "another attempt holds the upload; left to it");
+                self.metrics.record_claim_lost();
+                return Err(IngestError::Busy {
+                    holder: lease.holder,
+                    until: lease.until,
+                });
+            }
+        }
+        tracing::info!(size = info.size, retry, holder, "ingest started");
         let mut rejects = Vec::new();
-        let result = self
-            .run(upload, &mut record, &mut rejects, progress, &mut stages)
-            .await;
+        // The claim is renewed while the ingest runs; losing it stops the ingest.
+        let claimed = record.clone();
+        let result = tokio::select! {
+            result = self.run(upload, &mut record, &mut rejects, progress, &mut stages) => result,
+            lost = self.keep_claim(claimed, &holder) => Err(lost),
+        };
+        record.lease = None;
         let finished = match result {
             Ok(()) => {
                 record.finished_at = Some(now_rfc3339());
                 let ledger = Instant::now();
-                let put = self.stores.ledger.put(&record).await;
+                let put = self.stores.ledger.update(&record, &holder).await;
                 stages.add(Stage::Report, ledger.elapsed());
-                put.map_err(IngestError::from)
+                match put {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(IngestError::LeaseLost(self.holder_now(&id).await)),
+                    Err(e) => Err(e.into()),
+                }
             }
             Err(e) => Err(e),
         };
@@ -271,12 +347,52 @@ impl Ingestor {
                     elapsed_ms = began.elapsed().as_secs_f64() * 1000.0,
                     "ingest failed"
                 );
-                if let Err(ledger) = self.stores.ledger.put(&record).await {
-                    tracing::error!(error = %ledger, "could not record the failed ingest");
+                match self.stores.ledger.update(&record, &holder).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(
+                        "the upload's entry belongs to another attempt now; left as it is"
+                    ),
+                    Err(ledger) => {
+                        tracing::error!(error = %ledger, "could not record the failed ingest")
+                    }
                 }
                 self.record_metrics(&record, &stages, retry);
                 Err(e)
             }
+        }
+    }
+
+    /// Renews the claim every third of the lease until the ingest ends (this future is then
+    /// dropped). Returns only when another attempt has taken the upload over. A renewal that
+    /// fails is tried again at the next turn: the claim survives a store fault shorter than
+    /// two thirds of the lease.
+    async fn keep_claim(&self, mut record: IngestRecord, holder: &str) -> IngestError {
+        let lease = self.config.lease;
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            if let Some(claim) = record.lease.as_mut() {
+                claim.until = rfc3339_in(lease);
+            }
+            match self.stores.ledger.update(&record, holder).await {
+                Ok(true) => tracing::debug!("claim renewed"),
+                Ok(false) => {
+                    let now = self.holder_now(&record.id).await;
+                    tracing::warn!(holder = %now, "the claim expired and another attempt took the upload over; stopping");
+                    self.metrics.record_claim_lost();
+                    return IngestError::LeaseLost(now);
+                }
+                Err(e) => tracing::warn!(error = %e, "could not renew the claim; trying again"),
+            }
+        }
+    }
+
+    /// Who holds an entry's lease now, for the messages of an attempt that lost it.
+    async fn holder_now(&self, id: &IngestId) -> String {
+        match self.stores.ledger.get(id).await {
+            Ok(Some(IngestRecord {
+                lease: Some(lease), ..
+            })) => lease.holder,
+            _ => "another attempt".into(),
         }
     }
 

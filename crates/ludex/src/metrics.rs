@@ -30,6 +30,9 @@ pub const INGEST_BYTES: &str = "ludex_ingest_bytes";
 pub const INGEST_STAGE_DURATION_MS: &str = "ludex_ingest_stage_duration_ms";
 /// Ingests that ran again over an upload whose earlier attempt failed or was interrupted.
 pub const INGEST_WRITE_RETRIES: &str = "ludex_ingest_write_retries";
+/// Ingest attempts that found their upload claimed by another attempt (a duplicate delivery,
+/// or another instance's round), or lost their claim after it expired.
+pub const INGEST_CLAIMS_LOST: &str = "ludex_ingest_claims_lost";
 /// API responses, dimensions `Route` and `StatusClass`; on Lambda also `FunctionVersion` and
 /// `FunctionVersion` + `StatusClass` (what the release alarms judge a new version by).
 pub const API_REQUESTS: &str = "ludex_api_requests";
@@ -37,13 +40,14 @@ pub const API_REQUESTS: &str = "ludex_api_requests";
 pub const API_LATENCY_MS: &str = "ludex_api_latency_ms";
 
 /// Every application metric name.
-pub const ALL_NAMES: [&str; 8] = [
+pub const ALL_NAMES: [&str; 9] = [
     INGEST_FILES,
     INGEST_RECORDS_ACCEPTED,
     INGEST_RECORDS_REJECTED,
     INGEST_BYTES,
     INGEST_STAGE_DURATION_MS,
     INGEST_WRITE_RETRIES,
+    INGEST_CLAIMS_LOST,
     API_REQUESTS,
     API_LATENCY_MS,
 ];
@@ -208,6 +212,20 @@ impl Metrics {
         }
     }
 
+    /// Records an ingest attempt that left its upload to another attempt.
+    pub fn record_claim_lost(&self) {
+        match &*self.sink {
+            Sink::Off => {}
+            Sink::Registry(registry) => {
+                registry.claims_lost.fetch_add(1, Ordering::Relaxed);
+            }
+            Sink::Emf { out, .. } => {
+                let document = emf::claim_lost_document(emf::now_millis());
+                emit(out, std::slice::from_ref(&document));
+            }
+        }
+    }
+
     /// Records one API response. `route` is the matched path template.
     pub fn record_request(&self, route: &str, status: u16, latency: Duration) {
         match &*self.sink {
@@ -348,6 +366,17 @@ pub mod emf {
         documents
     }
 
+    /// One ingest attempt that left its upload to another attempt.
+    pub fn claim_lost_document(timestamp: u64) -> Value {
+        let mut members = Map::new();
+        members.insert(INGEST_CLAIMS_LOST.into(), 1.into());
+        document(
+            timestamp,
+            &[(&[&[]], &[(INGEST_CLAIMS_LOST, "Count")])],
+            members,
+        )
+    }
+
     /// One API response as the EMF document sees it.
     pub struct Request<'a> {
         /// The matched path template.
@@ -473,6 +502,7 @@ struct Registry {
     rejected: AtomicU64,
     bytes: AtomicU64,
     write_retries: AtomicU64,
+    claims_lost: AtomicU64,
     stages: [Histogram; 5],
     routes: RwLock<HashMap<Box<str>, Arc<RouteStats>>>,
 }
@@ -489,6 +519,7 @@ impl Registry {
             rejected: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             write_retries: AtomicU64::new(0),
+            claims_lost: AtomicU64::new(0),
             stages: std::array::from_fn(|_| Histogram::new(&STAGE_BUCKETS_MS)),
             routes: RwLock::new(HashMap::new()),
         }
@@ -571,6 +602,12 @@ impl Registry {
             INGEST_WRITE_RETRIES,
             "Ingests that re-ran an upload after a failed or interrupted attempt.",
             &self.write_retries,
+        );
+        counter(
+            &mut out,
+            INGEST_CLAIMS_LOST,
+            "Ingest attempts that left their upload to another attempt holding its claim.",
+            &self.claims_lost,
         );
         let _ = writeln!(
             out,

@@ -253,7 +253,8 @@ fn killing_an_ingest_midway_and_rerunning_leaves_every_record_exactly_once() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ludex"))
         .arg("--data-dir")
         .arg(data.path())
-        .args(["--batch-size", "100", "ingest", file.to_str().unwrap()])
+        .args(["--batch-size", "100", "--ingest-lease-seconds", "2"])
+        .args(["ingest", file.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -278,8 +279,14 @@ fn killing_an_ingest_midway_and_rerunning_leaves_every_record_exactly_once() {
     assert!(ledger.contains("running"), "{ledger}");
     assert!(!ledger.contains("succeeded"), "{ledger}");
 
+    // The killed attempt's claim holds for its lease (2 s here): the rerun waits it out, then
+    // takes the upload over.
     let rerun = ludex(data.path(), &["ingest", file.to_str().unwrap()]);
     assert!(rerun.status.success(), "{rerun:?}");
+    assert!(
+        String::from_utf8_lossy(&rerun.stderr).contains("waiting until it ends"),
+        "{rerun:?}"
+    );
     assert!(
         stdout(&rerun).contains(&format!("succeeded — {RECORDS} accepted")),
         "{}",

@@ -123,13 +123,14 @@ fn emf_lines_follow_the_embedded_metric_format_with_the_dashboard_dimensions() {
     ingest.stages.add(Stage::Write, Duration::from_micros(2500));
     metrics.record_ingest(&ingest);
     metrics.record_request("/games/{id}", 404, Duration::from_micros(1500));
+    metrics.record_claim_lost();
     assert!(metrics.prometheus_text().is_none());
 
     let documents = out.json_lines();
     assert_eq!(
         documents.len(),
-        7,
-        "one ingest document, five stages, one request"
+        8,
+        "one ingest document, five stages, one request, one claim lost"
     );
     let defined: Vec<_> = documents.iter().flat_map(check_emf).collect();
     let value = |name: &str, dims: &[(&str, &str)]| {
@@ -146,6 +147,7 @@ fn emf_lines_follow_the_embedded_metric_format_with_the_dashboard_dimensions() {
     assert_eq!(value(metrics::INGEST_RECORDS_REJECTED, &[]), 7.0);
     assert_eq!(value(metrics::INGEST_BYTES, &[]), 1234.0);
     assert_eq!(value(metrics::INGEST_WRITE_RETRIES, &[]), 1.0);
+    assert_eq!(value(metrics::INGEST_CLAIMS_LOST, &[]), 1.0);
     for stage in Stage::ALL {
         value(
             metrics::INGEST_STAGE_DURATION_MS,

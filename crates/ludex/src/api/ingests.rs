@@ -319,8 +319,17 @@ async fn accepted(state: &AppState, pending: PendingUpload) -> ApiResult<Respons
                 IngestStatus::Queued,
                 now_rfc3339(),
             );
-            state.stores.ledger.put(&queued).await?;
-            IngestStatus::Queued
+            // An ingest that claimed the upload meanwhile keeps its entry.
+            if state.stores.ledger.create(&queued).await? {
+                IngestStatus::Queued
+            } else {
+                state
+                    .stores
+                    .ledger
+                    .get(&id)
+                    .await?
+                    .map_or(IngestStatus::Queued, |stored| stored.status)
+            }
         }
     };
     let body = UploadAccepted {

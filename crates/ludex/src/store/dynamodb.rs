@@ -18,8 +18,8 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use ludex_domain::counts::{CatalogCounts, CountChanges, Dimension, counters_of};
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
-    AttemptId, Catalog, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position, SortField,
-    StagedGame, StoreError, StoreResult, StoredGame, UpsertOutcome,
+    AttemptId, Catalog, Claim, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position,
+    SortField, StagedGame, StoreError, StoreResult, StoredGame, UpsertOutcome,
 };
 use ludex_domain::{query_limits, search};
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -48,6 +48,13 @@ const INGEST_SK: &str = "INGEST";
 /// The sort key of an upload key's item that holds its newest ledger entry.
 const LATEST_SK: &str = "LATEST";
 const LEDGER_PARTITION: &str = "INGESTS";
+
+/// The three ways a ledger entry is written (see [`Ledger`]).
+enum LedgerWrite<'a> {
+    Create,
+    Claim { now: &'a str, holder: &'a str },
+    Update { holder: &'a str },
+}
 /// The partition of the catalog's aggregates: one counter item per dimension and key, sort key
 /// `DIMENSION#KEY`.
 const COUNTS_PARTITION: &str = "COUNTS";
@@ -1052,6 +1059,74 @@ impl DynamoStore {
         }
     }
 
+    /// Writes a ledger entry if the stored one allows `write`, then the upload key's newest
+    /// entry. `Ok(false)`, and nothing written, when the condition failed.
+    async fn put_entry(&self, record: &IngestRecord, write: LedgerWrite<'_>) -> StoreResult<bool> {
+        let json = ledger_json(record)?;
+        let mut item = ingest_key(&record.id);
+        item.extend([
+            (BY_UPDATED.pk.into(), s(LEDGER_PARTITION)),
+            (
+                BY_UPDATED.sk.into(),
+                s(format!("{}{SEP}{}", record.started_at, record.id)),
+            ),
+            ("record".into(), s(json.clone())),
+        ]);
+        // What the conditions read, outside the JSON.
+        if record.is_settled() {
+            item.insert("settled".into(), AttributeValue::Bool(true));
+        }
+        if let Some(lease) = &record.lease {
+            item.insert("lease_holder".into(), s(lease.holder.clone()));
+            item.insert("lease_until".into(), s(lease.until.clone()));
+        }
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let request = match write {
+            LedgerWrite::Create => request.condition_expression("attribute_not_exists(pk)"),
+            LedgerWrite::Claim { now, holder } => request
+                .condition_expression(
+                    "attribute_not_exists(pk) OR (attribute_not_exists(settled) AND \
+                     (attribute_not_exists(lease_holder) OR lease_until < :now OR lease_holder = :holder))",
+                )
+                .expression_attribute_values(":now", s(now))
+                .expression_attribute_values(":holder", s(holder)),
+            LedgerWrite::Update { holder } => request
+                .condition_expression("lease_holder = :holder")
+                .expression_attribute_values(":holder", s(holder)),
+        };
+        match request.send().await {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => return Ok(false),
+            Err(e) => return Err(self.error(e)),
+        }
+        // Then the key's newest entry, unless an entry that started later is already there.
+        // Written after the entry: a crash in between leaves the previous newest entry, and
+        // the upload is then ingested again rather than taken for a replay.
+        let mut latest = latest_key(&record.key);
+        latest.extend([
+            ("started_at".into(), s(record.started_at.clone())),
+            ("record".into(), s(json)),
+        ]);
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(latest))
+            .condition_expression("attribute_not_exists(pk) OR started_at <= :started")
+            .expression_attribute_values(":started", s(record.started_at.clone()))
+            .send()
+            .await;
+        match written {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(true),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
     /// Writes a game's index items, then its item if the stored item is what `expected` says.
     /// When the condition fails the index items are deleted again (no game will name their
     /// token) and the answer is `Ok(false)`.
@@ -1691,48 +1766,27 @@ impl Ledger for DynamoStore {
             .transpose()
     }
 
-    async fn put(&self, record: &IngestRecord) -> StoreResult<()> {
-        let json = ledger_json(record)?;
-        let mut item = ingest_key(&record.id);
-        item.extend([
-            (BY_UPDATED.pk.into(), s(LEDGER_PARTITION)),
-            (
-                BY_UPDATED.sk.into(),
-                s(format!("{}{SEP}{}", record.started_at, record.id)),
-            ),
-            ("record".into(), s(json.clone())),
-        ]);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| self.error(e))?;
-        // Then the key's newest entry, unless an entry that started later is already there.
-        // Written after the entry: a crash in between leaves the previous newest entry, and
-        // the upload is then ingested again rather than taken for a replay.
-        let mut latest = latest_key(&record.key);
-        latest.extend([
-            ("started_at".into(), s(record.started_at.clone())),
-            ("record".into(), s(json)),
-        ]);
-        let written = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(latest))
-            .condition_expression("attribute_not_exists(pk) OR started_at <= :started")
-            .expression_attribute_values(":started", s(record.started_at.clone()))
-            .send()
-            .await;
-        match written {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
-            Err(e) => Err(self.error(e)),
-        }
+    async fn create(&self, record: &IngestRecord) -> StoreResult<bool> {
+        self.put_entry(record, LedgerWrite::Create).await
     }
 
+    async fn claim(&self, record: &IngestRecord, now: &str) -> StoreResult<Claim> {
+        let holder = super::claimer(record)?;
+        if self
+            .put_entry(record, LedgerWrite::Claim { now, holder })
+            .await?
+        {
+            return Ok(Claim::Taken);
+        }
+        let stored = Ledger::get(self, &record.id).await?.ok_or_else(|| {
+            StoreError::Internal(format!("the refused claim's entry {} is gone", record.id))
+        })?;
+        super::refused_claim(stored)
+    }
+
+    async fn update(&self, record: &IngestRecord, holder: &str) -> StoreResult<bool> {
+        self.put_entry(record, LedgerWrite::Update { holder }).await
+    }
     async fn latest(&self, key: &str) -> StoreResult<Option<IngestRecord>> {
         self.get_item(latest_key(key))
             .await?

@@ -20,7 +20,12 @@ const RFC3339_MILLIS: &[BorrowedFormatItem<'_>] =
 
 /// The current time as the stores write it: RFC 3339, UTC, milliseconds.
 pub fn now_rfc3339() -> String {
-    OffsetDateTime::now_utc()
+    rfc3339_in(std::time::Duration::ZERO)
+}
+
+/// The time `later` from now, written like [`now_rfc3339`].
+pub fn rfc3339_in(later: std::time::Duration) -> String {
+    (OffsetDateTime::now_utc() + later)
         .format(RFC3339_MILLIS)
         .unwrap_or_default()
 }
@@ -29,6 +34,24 @@ pub fn now_rfc3339() -> String {
 pub(crate) fn ledger_entry(json: &str, which: impl std::fmt::Display) -> StoreResult<IngestRecord> {
     serde_json::from_str(json)
         .map_err(|e| StoreError::Internal(format!("ledger entry {which}: {e}")))
+}
+
+/// The attempt a claim is for: its lease's holder.
+pub(crate) fn claimer(record: &IngestRecord) -> StoreResult<&str> {
+    record
+        .lease
+        .as_ref()
+        .map(|lease| lease.holder.as_str())
+        .ok_or_else(|| StoreError::Internal(format!("a claim of {} without a lease", record.id)))
+}
+
+/// What a claim that wrote nothing found: the stored entry, settled or held by another.
+pub(crate) fn refused_claim(stored: IngestRecord) -> StoreResult<ludex_domain::Claim> {
+    Ok(if stored.is_settled() {
+        ludex_domain::Claim::Settled(stored)
+    } else {
+        ludex_domain::Claim::Busy(stored)
+    })
 }
 
 /// The JSON a ledger entry is stored as.

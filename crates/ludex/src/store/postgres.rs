@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use ludex_domain::CatalogCounts;
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
-    AttemptId, Catalog, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position, SortField,
-    StagedGame, StoreError, StoreResult, StoredGame, UpsertOutcome,
+    AttemptId, Catalog, Claim, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position,
+    SortField, StagedGame, StoreError, StoreResult, StoredGame, UpsertOutcome,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -813,12 +813,11 @@ impl Ledger for PostgresStore {
         record.map(|json| ledger_entry(&json, id)).transpose()
     }
 
-    async fn put(&self, record: &IngestRecord) -> StoreResult<()> {
+    async fn create(&self, record: &IngestRecord) -> StoreResult<bool> {
         let json = ledger_json(record)?;
-        sqlx::query!(
+        let written = sqlx::query!(
             "INSERT INTO ingests (id, started_at, record) VALUES ($1, $2, $3::text::json)
-             ON CONFLICT (id) DO UPDATE
-             SET started_at = excluded.started_at, record = excluded.record",
+             ON CONFLICT (id) DO NOTHING",
             record.id.as_str(),
             record.started_at,
             json,
@@ -826,7 +825,60 @@ impl Ledger for PostgresStore {
         .execute(&mut *self.connection().await?)
         .await
         .map_err(store_error)?;
-        Ok(())
+        Ok(written.rows_affected() == 1)
+    }
+
+    async fn claim(&self, record: &IngestRecord, now: &str) -> StoreResult<Claim> {
+        let json = ledger_json(record)?;
+        let holder = super::claimer(record)?;
+        let mut conn = self.connection().await?;
+        // The upsert locks the row it conflicts with and evaluates the WHERE on it: of two
+        // claims at once, the second sees the first's lease.
+        let written = sqlx::query!(
+            r#"INSERT INTO ingests AS stored (id, started_at, record) VALUES ($1, $2, $3::text::json)
+             ON CONFLICT (id) DO UPDATE
+             SET started_at = excluded.started_at, record = excluded.record
+             WHERE NOT (stored.record ->> 'status' IN ('succeeded', 'partially_failed', 'failed')
+                        AND NOT coalesce((stored.record ->> 'retryable')::boolean, false))
+               AND (stored.record -> 'lease' IS NULL
+                    OR (stored.record -> 'lease' ->> 'until') COLLATE "C" < $4
+                    OR stored.record -> 'lease' ->> 'holder' = $5)"#,
+            record.id.as_str(),
+            record.started_at,
+            json,
+            now,
+            holder,
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+        if written.rows_affected() == 1 {
+            return Ok(Claim::Taken);
+        }
+        let stored = sqlx::query_scalar!(
+            r#"SELECT record::text AS "record!" FROM ingests WHERE id = $1"#,
+            record.id.as_str()
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(store_error)?;
+        super::refused_claim(ledger_entry(&stored, &record.id)?)
+    }
+
+    async fn update(&self, record: &IngestRecord, holder: &str) -> StoreResult<bool> {
+        let json = ledger_json(record)?;
+        let written = sqlx::query!(
+            "UPDATE ingests SET started_at = $2, record = $3::text::json
+             WHERE id = $1 AND record -> 'lease' ->> 'holder' = $4",
+            record.id.as_str(),
+            record.started_at,
+            json,
+            holder,
+        )
+        .execute(&mut *self.connection().await?)
+        .await
+        .map_err(store_error)?;
+        Ok(written.rows_affected() == 1)
     }
 
     async fn latest(&self, key: &str) -> StoreResult<Option<IngestRecord>> {

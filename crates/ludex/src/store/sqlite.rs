@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use ludex_domain::counts::{self, CatalogCounts, CountChanges, Dimension};
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
-    AttemptId, Catalog, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position, SortField,
-    StagedGame, StoreError, StoreResult, StoredGame, UpsertOutcome,
+    AttemptId, Catalog, Claim, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position,
+    SortField, StagedGame, StoreError, StoreResult, StoredGame, UpsertOutcome,
 };
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, params, params_from_iter, types::Value as SqlValue,
@@ -1090,17 +1090,67 @@ impl Ledger for SqliteStore {
         })
     }
 
-    async fn put(&self, record: &IngestRecord) -> StoreResult<()> {
+    async fn create(&self, record: &IngestRecord) -> StoreResult<bool> {
         let json = ledger_json(record)?;
         let (id, started_at) = (record.id.as_str().to_owned(), record.started_at.clone());
         self.write(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO ingests (id, started_at, record) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(id) DO UPDATE SET started_at = excluded.started_at, record = excluded.record",
+                 ON CONFLICT(id) DO NOTHING",
             )
             .and_then(|mut s| s.execute(params![id, started_at, json]))
-            .map_err(internal)?;
-            Ok(())
+            .map(|written| written == 1)
+            .map_err(internal)
+        })
+        .await
+    }
+
+    async fn claim(&self, record: &IngestRecord, now: &str) -> StoreResult<Claim> {
+        let json = ledger_json(record)?;
+        let holder = super::claimer(record)?.to_owned();
+        let (id, started_at, now) = (record.id.clone(), record.started_at.clone(), now.to_owned());
+        self.write(move |conn| {
+            // One statement on the one writer connection: atomic. The WHERE of the upsert reads
+            // the stored row; `excluded` is the claim.
+            let written = conn
+                .prepare_cached(
+                    "INSERT INTO ingests (id, started_at, record) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(id) DO UPDATE SET started_at = excluded.started_at, record = excluded.record
+                     WHERE NOT (json_extract(record, '$.status') IN ('succeeded', 'partially_failed', 'failed')
+                                AND NOT coalesce(json_extract(record, '$.retryable'), 0))
+                       AND (json_extract(record, '$.lease') IS NULL
+                            OR json_extract(record, '$.lease.until') < ?4
+                            OR json_extract(record, '$.lease.holder') = ?5)",
+                )
+                .and_then(|mut s| s.execute(params![id.as_str(), started_at, json, now, holder]))
+                .map_err(internal)?;
+            if written == 1 {
+                return Ok(Claim::Taken);
+            }
+            let stored: String = conn
+                .prepare_cached("SELECT record FROM ingests WHERE id = ?1")
+                .and_then(|mut s| s.query_row([id.as_str()], |r| r.get(0)))
+                .map_err(internal)?;
+            super::refused_claim(ledger_entry(&stored, &id)?)
+        })
+        .await
+    }
+
+    async fn update(&self, record: &IngestRecord, holder: &str) -> StoreResult<bool> {
+        let json = ledger_json(record)?;
+        let (id, started_at, holder) = (
+            record.id.as_str().to_owned(),
+            record.started_at.clone(),
+            holder.to_owned(),
+        );
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE ingests SET started_at = ?2, record = ?3
+                 WHERE id = ?1 AND json_extract(record, '$.lease.holder') = ?4",
+            )
+            .and_then(|mut s| s.execute(params![id, started_at, json, holder]))
+            .map(|written| written == 1)
+            .map_err(internal)
         })
         .await
     }

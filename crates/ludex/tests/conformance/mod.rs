@@ -3,14 +3,14 @@
 //! here, not skipped.
 
 use ludex::bucket::Bucket;
-use ludex::ingest::{IngestConfig, IngestOutcome, Ingestor, Upload};
+use ludex::ingest::{IngestConfig, IngestError, IngestOutcome, Ingestor, Upload};
 use ludex::store::Stores;
 use ludex_domain::CatalogCounts;
 use ludex_domain::counts::LabelCount;
 use ludex_domain::report::{IngestId, IngestRecord, IngestStatus};
 use ludex_domain::{
-    AttemptId, Game, GameId, LedgerQuery, ListQuery, Position, Rating, Sort, SortField, StagedGame,
-    StoreError, UpsertOutcome,
+    AttemptId, Claim, Game, GameId, Lease, LedgerQuery, ListQuery, Position, Rating, Sort,
+    SortField, StagedGame, StoreError, UpsertOutcome,
 };
 use serde_json::{Value, json};
 
@@ -54,6 +54,9 @@ pub async fn run_all(stores: &Stores) {
     batch_upserts_are_idempotent_and_catch_duplicates(stores).await;
     filters_sorts_and_pagination_to_the_last_page(stores).await;
     ledger_entries(stores).await;
+    one_claim_wins_and_an_expired_lease_is_taken_over(stores).await;
+    a_second_ingest_of_an_upload_in_progress_waits_for_its_lease(stores).await;
+    deliveries_of_one_upload_at_the_same_moment_ingest_it_once(stores).await;
     content_that_comes_back_under_a_name_is_ingested_again(stores).await;
     aggregates_follow_every_write(stores).await;
     counts_match_the_catalog(stores).await;
@@ -745,30 +748,63 @@ fn entry(id: &str, started_at: &str, status: IngestStatus) -> IngestRecord {
     }
 }
 
+/// `entry` claimed by `holder` until `until`.
+fn leased(id: &str, holder: &str, until: &str) -> IngestRecord {
+    IngestRecord {
+        lease: Some(Lease {
+            holder: holder.into(),
+            until: until.into(),
+        }),
+        ..entry(id, "2026-01-01T00:00:00.000Z", IngestStatus::Running)
+    }
+}
+
+const NOW: &str = "2026-06-01T00:00:00.000Z";
+const LATER: &str = "2026-06-01T00:01:00.000Z";
+const MUCH_LATER: &str = "2026-06-01T00:02:00.000Z";
+
 async fn ledger_entries(stores: &Stores) {
     let ledger = &stores.ledger;
-    let mut running = entry("a", "2026-01-01T00:00:01.000Z", IngestStatus::Running);
-    ledger.put(&running).await.unwrap();
+    let queued = entry("a", "2026-01-01T00:00:01.000Z", IngestStatus::Queued);
+    assert!(ledger.create(&queued).await.unwrap());
+    assert_eq!(ledger.get(&queued.id).await.unwrap(), Some(queued.clone()));
+    let again = IngestRecord {
+        size: 99,
+        ..queued.clone()
+    };
+    assert!(
+        !ledger.create(&again).await.unwrap(),
+        "create never replaces"
+    );
+    assert_eq!(ledger.get(&queued.id).await.unwrap(), Some(queued.clone()));
+    let mut running = IngestRecord {
+        started_at: queued.started_at.clone(),
+        ..leased("a", "worker", LATER)
+    };
+    assert_eq!(ledger.claim(&running, NOW).await.unwrap(), Claim::Taken);
     assert_eq!(
         ledger.get(&running.id).await.unwrap(),
         Some(running.clone())
     );
     running.status = IngestStatus::Succeeded;
-    ledger.put(&running).await.unwrap();
+    running.lease = None;
+    assert!(ledger.update(&running, "worker").await.unwrap());
     assert_eq!(
-        ledger.get(&running.id).await.unwrap().unwrap().status,
-        IngestStatus::Succeeded,
-        "put replaces"
+        ledger.get(&running.id).await.unwrap(),
+        Some(running.clone()),
+        "the holder's update replaces"
     );
     for (i, name) in ["b", "c", "d", "e"].iter().enumerate() {
-        ledger
-            .put(&entry(
-                name,
-                &format!("2026-01-01T00:00:0{}.000Z", i + 2),
-                IngestStatus::Failed,
-            ))
-            .await
-            .unwrap();
+        assert!(
+            ledger
+                .create(&entry(
+                    name,
+                    &format!("2026-01-01T00:00:0{}.000Z", i + 2),
+                    IngestStatus::Failed,
+                ))
+                .await
+                .unwrap()
+        );
     }
     let mut keys = Vec::new();
     let mut query = LedgerQuery {
@@ -795,6 +831,270 @@ async fn ledger_entries(stores: &Stores) {
             .unwrap()
             .is_none()
     );
+}
+
+/// Claims are atomic on every store: of many at once exactly one wins, the others see its
+/// lease; only the holder updates; an expired lease is taken over, and the old holder's updates
+/// are then refused; a settled entry is never claimed again, a retryable one is.
+async fn one_claim_wins_and_an_expired_lease_is_taken_over(stores: &Stores) {
+    let ledger = &stores.ledger;
+    let claims = (0..12).map(|i| {
+        let record = leased("claimed", &format!("w{i}"), LATER);
+        async move { (i, ledger.claim(&record, NOW).await.unwrap()) }
+    });
+    let results = futures::future::join_all(claims).await;
+    let winners: Vec<_> = results
+        .iter()
+        .filter(|(_, claim)| *claim == Claim::Taken)
+        .map(|(i, _)| format!("w{i}"))
+        .collect();
+    assert_eq!(winners.len(), 1, "one claim wins: {results:?}");
+    let winner = &winners[0];
+    for (_, claim) in &results {
+        if let Claim::Busy(stored) = claim {
+            assert_eq!(stored.lease.as_ref().unwrap().holder, *winner);
+        } else {
+            assert_eq!(*claim, Claim::Taken);
+        }
+    }
+    let id = leased("claimed", "", "").id;
+    let held = ledger.get(&id).await.unwrap().unwrap();
+    assert_eq!(held.lease.as_ref().unwrap().holder, *winner);
+
+    // Only the holder writes; the holder may claim again (a renewal through claim).
+    let mut other = leased("claimed", "intruder", LATER);
+    other.accepted = 7;
+    assert!(!ledger.update(&other, "intruder").await.unwrap());
+    assert_eq!(ledger.get(&id).await.unwrap().unwrap(), held);
+    assert_eq!(
+        ledger
+            .claim(&leased("claimed", winner, MUCH_LATER), NOW)
+            .await
+            .unwrap(),
+        Claim::Taken
+    );
+
+    // Past the lease (MUCH_LATER), many take over at once: one wins; the old holder is out.
+    let late = "2026-06-01T00:03:00.000Z";
+    let takeovers = (0..6).map(|i| {
+        let record = leased("claimed", &format!("late{i}"), "2026-06-01T00:04:00.000Z");
+        async move { ledger.claim(&record, late).await.unwrap() }
+    });
+    let taken = futures::future::join_all(takeovers).await;
+    assert_eq!(
+        taken.iter().filter(|c| **c == Claim::Taken).count(),
+        1,
+        "{taken:?}"
+    );
+    let successor = ledger
+        .get(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .lease
+        .unwrap()
+        .holder;
+    assert!(successor.starts_with("late"), "{successor}");
+    let mut stale = leased("claimed", winner, MUCH_LATER);
+    stale.status = IngestStatus::Succeeded;
+    assert!(
+        !ledger.update(&stale, winner).await.unwrap(),
+        "an expired holder's outcome is refused once another holds the entry"
+    );
+
+    // The successor finishes: settled, nobody claims it again, nobody updates it.
+    let mut done = leased("claimed", &successor, "");
+    done.lease = None;
+    done.status = IngestStatus::PartiallyFailed;
+    done.rejected = 2;
+    assert!(ledger.update(&done, &successor).await.unwrap());
+    let far = "2099-01-01T00:00:00.000Z";
+    assert_eq!(
+        ledger
+            .claim(&leased("claimed", "anyone", far), far)
+            .await
+            .unwrap(),
+        Claim::Settled(done.clone())
+    );
+    assert!(
+        !ledger.update(&done, &successor).await.unwrap(),
+        "no lease, no holder"
+    );
+    assert_eq!(ledger.get(&id).await.unwrap().unwrap(), done);
+
+    // A failure of the machinery leaves a retryable entry: claimed again at once.
+    let first = leased("flaky", "first", LATER);
+    assert_eq!(ledger.claim(&first, NOW).await.unwrap(), Claim::Taken);
+    let failed = IngestRecord {
+        status: IngestStatus::Failed,
+        retryable: true,
+        lease: None,
+        ..first.clone()
+    };
+    assert!(ledger.update(&failed, "first").await.unwrap());
+    assert_eq!(
+        ledger
+            .claim(&leased("flaky", "second", LATER), NOW)
+            .await
+            .unwrap(),
+        Claim::Taken
+    );
+    let failed_for_good = IngestRecord {
+        retryable: false,
+        ..failed
+    };
+    assert!(ledger.update(&failed_for_good, "second").await.unwrap());
+    assert!(matches!(
+        ledger
+            .claim(&leased("flaky", "third", LATER), NOW)
+            .await
+            .unwrap(),
+        Claim::Settled(_)
+    ));
+}
+
+/// Through the pipeline: an upload whose entry another attempt holds is not ingested (a
+/// retryable error), and is once that attempt's lease has expired, as a retry.
+async fn a_second_ingest_of_an_upload_in_progress_waits_for_its_lease(stores: &Stores) {
+    let bucket = Bucket::memory();
+    let ingestor = Ingestor::new(stores.clone(), bucket.clone(), IngestConfig::default());
+    let key = "uploads/held.ndjson";
+    let info = bucket
+        .put(key, "{\"id\":\"held\",\"title\":\"Held\"}\n".into())
+        .await
+        .unwrap();
+    let upload = Upload {
+        source: &bucket,
+        key,
+        ledger_key: key.into(),
+    };
+    // Another attempt claimed it a moment ago (a minute's lease) and has written nothing yet.
+    let holder = IngestRecord {
+        lease: Some(Lease {
+            holder: "elsewhere:1:0".into(),
+            until: ludex::store::rfc3339_in(std::time::Duration::from_secs(60)),
+        }),
+        ..IngestRecord::new(
+            IngestId::for_upload(key, &info.fingerprint),
+            key.into(),
+            info.size,
+            info.fingerprint.clone(),
+            IngestStatus::Running,
+            ludex::store::now_rfc3339(),
+        )
+    };
+    assert_eq!(
+        stores
+            .ledger
+            .claim(&holder, &ludex::store::now_rfc3339())
+            .await
+            .unwrap(),
+        Claim::Taken
+    );
+    let busy = ingestor.ingest(&upload, &()).await.unwrap_err();
+    assert!(
+        matches!(&busy, IngestError::Busy { holder, .. } if holder == "elsewhere:1:0"),
+        "{busy}"
+    );
+    assert!(busy.is_transient());
+    assert_eq!(
+        stores.ledger.get(&holder.id).await.unwrap(),
+        Some(holder.clone())
+    );
+    assert!(
+        stores
+            .catalog
+            .get(&GameId::parse("held").unwrap())
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing ingested"
+    );
+
+    // The holder died: its lease runs out, and the next attempt completes the upload.
+    let expired = IngestRecord {
+        lease: Some(Lease {
+            holder: "elsewhere:1:0".into(),
+            until: "2000-01-01T00:00:00.000Z".into(),
+        }),
+        ..holder.clone()
+    };
+    assert!(
+        stores
+            .ledger
+            .update(&expired, "elsewhere:1:0")
+            .await
+            .unwrap()
+    );
+    let done = ingestor.ingest(&upload, &()).await.unwrap();
+    assert!(!done.replayed);
+    assert_eq!(done.record.id, holder.id);
+    assert_eq!(
+        (
+            done.record.status,
+            done.record.accepted,
+            done.record.lease.clone()
+        ),
+        (IngestStatus::Succeeded, 1, None)
+    );
+    assert_eq!(
+        stores.ledger.get(&holder.id).await.unwrap(),
+        Some(done.record)
+    );
+    assert_eq!(entries_of(stores, key).await.len(), 1);
+    assert!(ingestor.ingest(&upload, &()).await.unwrap().replayed);
+}
+
+/// S3 may deliver one event twice at once, and several workers may see one file: of five
+/// ingests of one upload started together, one runs it; the others leave it (a retryable
+/// error) or find it done. One ledger entry, counted once.
+async fn deliveries_of_one_upload_at_the_same_moment_ingest_it_once(stores: &Stores) {
+    let bucket = Bucket::memory();
+    let key = "uploads/twice.ndjson";
+    let records: String = (0..200)
+        .map(|i| format!("{{\"id\":\"twice-{i}\",\"title\":\"Twice {i}\"}}\n"))
+        .collect();
+    bucket.put(key, records.into()).await.unwrap();
+    let bucket = &bucket;
+    let ingestors: Vec<_> = (0..5)
+        .map(|_| Ingestor::new(stores.clone(), bucket.clone(), IngestConfig::default()))
+        .collect();
+    let runs = ingestors.iter().map(|ingestor| async move {
+        let upload = Upload {
+            source: bucket,
+            key,
+            ledger_key: key.into(),
+        };
+        ingestor.ingest(&upload, &()).await
+    });
+    let outcomes = futures::future::join_all(runs).await;
+    let ran: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| o.as_ref().ok().filter(|o| !o.replayed))
+        .collect();
+    assert_eq!(
+        ran.len(),
+        1,
+        "exactly one ingest ran the upload: {outcomes:?}"
+    );
+    for outcome in &outcomes {
+        if let Err(e) = outcome {
+            assert!(e.is_transient(), "{e}");
+        }
+    }
+    let entries = entries_of(stores, key).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(
+        (
+            entries[0].status,
+            entries[0].accepted,
+            entries[0].inserted,
+            entries[0].lease.clone()
+        ),
+        (IngestStatus::Succeeded, 200, 200, None),
+        "{outcomes:#?}"
+    );
+    assert_eq!(entries[0], ran[0].record);
 }
 
 /// Every ledger entry of one upload key, newest first.

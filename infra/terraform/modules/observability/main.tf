@@ -24,6 +24,7 @@ locals {
     ingest_bytes             = "ludex_ingest_bytes"
     ingest_stage_duration_ms = "ludex_ingest_stage_duration_ms"
     ingest_write_retries     = "ludex_ingest_write_retries"
+    ingest_claims_lost       = "ludex_ingest_claims_lost"
     api_requests             = "ludex_api_requests"
     api_latency_ms           = "ludex_api_latency_ms"
   }
@@ -390,6 +391,7 @@ locals {
         local.app_metric.ingest_records_rejected,
         local.app_metric.ingest_files,
         local.app_metric.ingest_write_retries,
+        local.app_metric.ingest_claims_lost,
       ]
     },
     {
