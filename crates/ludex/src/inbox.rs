@@ -183,14 +183,15 @@ fn key_of(root: &Path, path: &Path) -> Option<String> {
 }
 
 /// Ingests the keys one at a time. An upload another attempt holds (another process sharing
-/// the folder) is queued again once a lease has passed: the watcher hears of a file only once.
+/// the folder), or whose ingest a passing fault of the store or bucket stopped, is queued
+/// again once a lease has passed: the watcher hears of a file only once.
 async fn work(
     ingestor: Ingestor,
     mut keys: mpsc::UnboundedReceiver<String>,
     again: mpsc::WeakUnboundedSender<String>,
 ) {
     while let Some(key) = keys.recv().await {
-        if ingest_one(&ingestor, key.clone()).await == Left::ToAnother {
+        if ingest_one(&ingestor, key.clone()).await == Outcome::TryAgain {
             let again = again.clone();
             let after = ingestor.lease();
             tokio::spawn(async move {
@@ -249,14 +250,15 @@ pub async fn poll(
     let _ = worker.await;
 }
 
-/// Whether an upload was left to another attempt that holds it.
+/// Whether an upload is worth another try later: another attempt holds it, or a passing fault
+/// stopped its ingest.
 #[derive(Debug, PartialEq, Eq)]
-enum Left {
-    ToAnother,
-    No,
+enum Outcome {
+    TryAgain,
+    Done,
 }
 
-async fn ingest_one(ingestor: &Ingestor, key: String) -> Left {
+async fn ingest_one(ingestor: &Ingestor, key: String) -> Outcome {
     let upload = Upload {
         source: ingestor.bucket(),
         key: &key,
@@ -265,7 +267,7 @@ async fn ingest_one(ingestor: &Ingestor, key: String) -> Left {
     let result = ingestor.ingest(&upload, &()).await;
     if let Err(IngestError::Busy { .. } | IngestError::LeaseLost(_)) = result {
         // Logged by the pipeline; the next round (or the requeue) looks again.
-        return Left::ToAnother;
+        return Outcome::TryAgain;
     }
     match result {
         Ok(outcome) if outcome.replayed => {
@@ -282,11 +284,15 @@ async fn ingest_one(ingestor: &Ingestor, key: String) -> Left {
         Err(IngestError::Bucket(e)) if !e.is_transient() => {
             tracing::warn!(key, error = %e, "upload skipped");
         }
+        Err(e) if e.is_transient() => {
+            tracing::error!(key, error = %e, "ingest failed; it runs again shortly");
+            return Outcome::TryAgain;
+        }
         Err(e) => {
             tracing::error!(key, error = %e, "ingest failed; it runs again on the next change or start")
         }
     }
-    Left::No
+    Outcome::Done
 }
 
 #[cfg(test)]

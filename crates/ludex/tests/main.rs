@@ -26,7 +26,11 @@ mod catalog_postgres;
 mod catalog_sqlite;
 mod cli;
 mod cli_aws;
+#[cfg(feature = "postgres")]
+mod faults;
 mod ingest;
+#[cfg(feature = "postgres")]
+mod instances;
 mod logs;
 mod metrics;
 mod serve;
