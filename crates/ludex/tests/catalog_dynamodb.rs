@@ -288,3 +288,147 @@ async fn a_page_queries_each_shard_once_and_never_scans() {
         assert_eq!(spent, expected, "{query}");
     }
 }
+
+/// One API request through the router: its status, `Retry-After` and body.
+async fn call(
+    app: &crate::app::TestApp,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Option<String>, String) {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let mut request = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {}", app.writer))
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = app
+        .router
+        .clone()
+        .oneshot(
+            request
+                .body(axum::body::Body::from(body.to_owned()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        retry_after,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn throttled_calls_are_retried_and_a_spent_budget_is_a_503_with_retry_after() {
+    let Some(endpoint) = moto::endpoint("DynamoDB throttling at the API") else {
+        return;
+    };
+    let (stores, requests) = counted_store(&endpoint, 0).await;
+    let app = crate::app::app_over(
+        tempfile::tempdir().unwrap(),
+        stores.clone(),
+        ludex::api::ApiConfig::default(),
+        ludex::metrics::Metrics::off(),
+    );
+    let created = call(
+        &app,
+        "POST",
+        "/games",
+        &[],
+        r#"{"id": "t", "title": "Throttled"}"#,
+    )
+    .await;
+    assert_eq!(created.0, 201, "{created:?}");
+
+    // Throttled twice, then answered: the SDK's retries absorb it.
+    for (operation, method, uri, if_match, body) in [
+        (
+            "PutItem",
+            "PATCH",
+            "/games/t",
+            "\"1\"",
+            r#"{"title": "Throttled once"}"#,
+        ),
+        ("GetItem", "GET", "/games/t", "", ""),
+        ("Query", "GET", "/games?q=thro", "", ""),
+    ] {
+        let before = requests.count(operation);
+        requests.throttle(operation, 2);
+        let headers: &[(&str, &str)] = if if_match.is_empty() {
+            &[]
+        } else {
+            &[("if-match", if_match)]
+        };
+        let (status, _, reply) = call(&app, method, uri, headers, body).await;
+        assert_eq!(status, 200, "{operation}: {reply}");
+        assert!(
+            requests.count(operation) - before >= 3,
+            "{operation} was tried again after two throttles: {} {:?}",
+            requests.count(operation) - before,
+            requests.all()
+        );
+    }
+
+    // Throttled every time: the retry budget is spent and the API says to come back later.
+    for (operation, method, uri, if_match, body) in [
+        (
+            "PutItem",
+            "PATCH",
+            "/games/t",
+            "\"2\"",
+            r#"{"title": "Never stored"}"#,
+        ),
+        ("GetItem", "GET", "/games/t", "", ""),
+        ("Query", "GET", "/games?q=thro", "", ""),
+        ("BatchGetItem", "GET", "/games?q=thro", "", ""),
+    ] {
+        requests.throttle(operation, 1_000);
+        let headers: &[(&str, &str)] = if if_match.is_empty() {
+            &[]
+        } else {
+            &[("if-match", if_match)]
+        };
+        let (status, retry_after, reply) = call(&app, method, uri, headers, body).await;
+        requests.throttle(operation, 0);
+        assert_eq!(status, 503, "{operation}: {reply}");
+        assert_eq!(retry_after.as_deref(), Some("2"), "{operation}");
+        assert!(reply.contains("/problems/unavailable"), "{reply}");
+        assert!(!reply.contains("Throughput"), "no SDK message: {reply}");
+    }
+
+    // Nothing half-done: the game is as the last acknowledged write left it, and listed so.
+    let (status, _, reply) = call(&app, "GET", "/games/t", &[], "").await;
+    assert_eq!(status, 200);
+    let game: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(game["title"], "Throttled once", "{game}");
+    let (_, _, listed) = call(&app, "GET", "/games?q=never", &[], "").await;
+    assert!(listed.contains("\"items\":[]"), "{listed}");
+
+    // A write whose game lands but whose counter update is throttled past the retries is a
+    // success: the client must not retry a write that is done. The aggregates are then off.
+    requests.throttle("UpdateItem", 1_000);
+    let (status, _, reply) = call(
+        &app,
+        "PATCH",
+        "/games/t",
+        &[("if-match", "\"2\"")],
+        r#"{"title": "Counted late", "platforms": ["Amiga"]}"#,
+    )
+    .await;
+    requests.throttle("UpdateItem", 0);
+    assert_eq!(status, 200, "{reply}");
+    let (_, _, game) = call(&app, "GET", "/games/t", &[], "").await;
+    assert!(game.contains("Counted late"), "{game}");
+}

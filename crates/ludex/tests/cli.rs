@@ -573,3 +573,84 @@ fn ingest_reports_as_json_or_one_quiet_line_and_draws_no_bar_off_a_terminal() {
         Some(2)
     );
 }
+
+/// Runs `ludex ingest` on a data directory that is a 12 MB tmpfs (in a mount namespace of its
+/// own, so that no privilege is needed where user namespaces are allowed), copies the
+/// database out after the failure, gives the file system room, and ingests again.
+#[test]
+fn a_full_disk_fails_the_ingest_clearly_leaves_the_database_whole_and_a_rerun_completes() {
+    const RECORDS: i64 = 60_000;
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("games.ndjson");
+    let generated = ludex(
+        work.path(),
+        &[
+            "generate",
+            "--count",
+            &RECORDS.to_string(),
+            "--output",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(generated.status.success(), "{generated:?}");
+    let (data, copy) = (work.path().join("data"), work.path().join("copy"));
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&copy).unwrap();
+    let script = r#"
+        set -u
+        ludex=$1 data=$2 file=$3 copy=$4
+        mount -t tmpfs -o size=12m tmpfs "$data" || exit 90
+        "$ludex" --data-dir "$data" --ingest-lease-seconds 1 ingest "$file" >"$copy/first.out" 2>&1
+        echo "$?" >"$copy/first.code"
+        cp "$data"/ludex.db* "$copy"/
+        mount -o remount,size=512m "$data"
+        sleep 1.5
+        "$ludex" --data-dir "$data" ingest "$file" >"$copy/second.out" 2>&1
+        echo "$?" >"$copy/second.code"
+        "$ludex" --data-dir "$data" ingests >"$copy/ingests.out" 2>&1
+        "$ludex" --data-dir "$data" export | wc -l >"$copy/exported"
+    "#;
+    let run = Command::new("unshare")
+        .args(["--map-root-user", "--mount", "sh", "-c", script, "sh"])
+        .arg(env!("CARGO_BIN_EXE_ludex"))
+        .args([&data, &file, &copy])
+        .output();
+    let run = match run {
+        Ok(run) if run.status.code() != Some(90) && run.status.code() != Some(1) => run,
+        other => {
+            eprintln!(
+                "SKIPPED a_full_disk_…: cannot mount a tmpfs in a user and mount namespace here \
+                 ({other:?}); the full-disk test needs `unshare --map-root-user --mount`"
+            );
+            return;
+        }
+    };
+    assert!(run.status.success(), "{run:?}");
+    let read = |name: &str| std::fs::read_to_string(copy.join(name)).unwrap();
+    let first = read("first.out");
+    assert_eq!(read("first.code").trim(), "1", "{first}");
+    assert!(
+        first.contains("the disk holding the database is full"),
+        "a clear message: {first}"
+    );
+    assert!(!first.contains("panicked"), "{first}");
+
+    // The database as the failure left it: whole, and the games it holds are whole batches.
+    let db = rusqlite::Connection::open(copy.join("ludex.db")).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let landed = count_games(&copy.join("ludex.db")).unwrap();
+    assert!(landed < RECORDS, "the disk was not full: {landed}");
+
+    let second = read("second.out");
+    assert_eq!(read("second.code").trim(), "0", "{second}");
+    assert!(
+        second.contains(&format!("succeeded — {RECORDS} accepted")),
+        "{second}"
+    );
+    assert_eq!(read("exported").trim(), RECORDS.to_string());
+    let ingests = read("ingests.out");
+    assert_eq!(ingests.lines().count(), 1, "one ledger entry: {ingests}");
+}

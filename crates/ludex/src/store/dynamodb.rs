@@ -1361,6 +1361,16 @@ impl DynamoStore {
         }
     }
 
+    /// Applies the counter changes of one API write whose game item has landed. A failure
+    /// (throttling past the SDK's retries) is logged, not returned: the write itself succeeded,
+    /// and answering it with an error would have the client retry a write that is done. The
+    /// aggregates are then off, as docs/dynamodb.md says under "Where the counters can drift".
+    async fn count_written(&self, changes: CountChanges) {
+        if let Err(e) = self.apply_counts(changes).await {
+            tracing::error!(error = %e, "a game was written but its counters were not updated; the aggregates are off");
+        }
+    }
+
     /// Applies counter changes: one `UpdateItem` per counter, a few at a time. A counter at
     /// zero stays (reads skip it), so that no write ever needs a second request.
     async fn apply_counts(&self, changes: CountChanges) -> StoreResult<()> {
@@ -1450,7 +1460,7 @@ impl Catalog for DynamoStore {
             {
                 let mut changes = CountChanges::default();
                 changes.add(game);
-                self.apply_counts(changes).await?;
+                self.count_written(changes).await;
                 return Ok(stored);
             }
             expected = match self.game_item_now(&game.id).await? {
@@ -1502,7 +1512,7 @@ impl Catalog for DynamoStore {
                 let mut changes = CountChanges::default();
                 uncount(&counted_of(&current), &mut changes);
                 changes.add(game);
-                self.apply_counts(changes).await?;
+                self.count_written(changes).await;
                 return Ok(stored);
             }
             // Another writer changed the game between the read and the write: look again.
@@ -1534,7 +1544,7 @@ impl Catalog for DynamoStore {
                 self.drop_index(&current).await?;
                 let mut changes = CountChanges::default();
                 uncount(&counted_of(&current), &mut changes);
-                self.apply_counts(changes).await?;
+                self.count_written(changes).await;
                 return into_stored(&current);
             }
             // Another writer changed the game between the read and the write: look again.

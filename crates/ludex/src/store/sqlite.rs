@@ -63,6 +63,10 @@ fn internal(e: rusqlite::Error) -> StoreError {
             | rusqlite::ErrorCode::DatabaseLocked
             | rusqlite::ErrorCode::OperationInterrupted,
         ) => StoreError::Unavailable(e.to_string()),
+        // The transaction was rolled back; nothing half-written stays.
+        Some(rusqlite::ErrorCode::DiskFull) => StoreError::Internal(format!(
+            "the disk holding the database is full ({e}); free some space and run it again"
+        )),
         _ => StoreError::Internal(e.to_string()),
     }
 }

@@ -30,6 +30,16 @@ pub fn app_with(config: ApiConfig) -> TestApp {
 pub fn app_with_metrics(config: ApiConfig, metrics: Metrics) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let stores = store::Stores::sqlite(&dir.path().join("ludex.db")).unwrap();
+    app_over(dir, stores, config, metrics)
+}
+
+/// The app over `stores`, keeping its keys and bucket in `dir`.
+pub fn app_over(
+    dir: tempfile::TempDir,
+    stores: store::Stores,
+    config: ApiConfig,
+    metrics: Metrics,
+) -> TestApp {
     let bucket = Bucket::local(&dir.path().join("bucket")).unwrap();
     let key_path = dir.path().join("keys.json");
     let keys = KeyFile::new(&key_path);
