@@ -540,6 +540,17 @@ impl Ingestor {
             }
             return Err(e);
         }
+        // The parser saw a read error as a broken file; it was the bucket: the file is read
+        // again by a retry, and the entry says so (retryable) instead of `failed` for good.
+        let broken = meter.broken.lock().ok().and_then(|mut b| b.take());
+        if let Some(reason) = broken {
+            if let Some(writer) = report {
+                let _ = writer.abort().await;
+            }
+            return Err(IngestError::Bucket(BucketError::Io(std::io::Error::other(
+                format!("reading the upload failed: {reason}"),
+            ))));
+        }
         let file_error = match parsed {
             Ok(_) => None,
             Err(UploadError::File(e)) => Some(e.to_string()),
@@ -611,6 +622,8 @@ struct ParseTimes {
 struct ReadMeter {
     nanos: AtomicU64,
     bytes: AtomicU64,
+    /// Why reading the object itself failed (the bucket, not the file's content), if it did.
+    broken: std::sync::Mutex<Option<String>>,
 }
 
 /// The upload object's reader, measured by its [`ReadMeter`].
@@ -625,8 +638,15 @@ impl Read for MeteredRead {
         let read = self.inner.read(buf);
         let nanos = u64::try_from(began.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.meter.nanos.fetch_add(nanos, Ordering::Relaxed);
-        if let Ok(n) = read {
-            self.meter.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        match &read {
+            Ok(n) => {
+                self.meter.bytes.fetch_add(*n as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                if let Ok(mut broken) = self.meter.broken.lock() {
+                    broken.get_or_insert_with(|| e.to_string());
+                }
+            }
         }
         read
     }

@@ -33,5 +33,6 @@ mod ingest;
 mod instances;
 mod logs;
 mod metrics;
+mod s3_faults;
 mod serve;
 mod ui;

@@ -89,6 +89,10 @@ struct S3Presigner {
     credentials: object_store::aws::AwsCredentialProvider,
 }
 
+/// How long S3 requests are retried: the object store client's own default, three minutes,
+/// well inside the ingest Lambda's timeout.
+pub const RETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+
 #[derive(Clone)]
 pub struct Bucket {
     backend: Backend,
@@ -164,6 +168,18 @@ impl Bucket {
     /// An S3 bucket. Credentials and region come from the usual `AWS_*` environment (or the
     /// Lambda role); `endpoint` points elsewhere than AWS, such as a local S3 server.
     pub fn s3(name: &str, endpoint: Option<&str>) -> Result<Self, BucketError> {
+        Self::s3_retrying_for(name, endpoint, RETRY_TIMEOUT)
+    }
+
+    /// An S3 bucket whose requests are retried for at most `timeout`. The object store client
+    /// retries requests answered 5xx or cut off, with backoff, and resumes a read whose
+    /// connection broke in the middle of the body where it broke (a ranged GET on the same
+    /// ETag); after `timeout` the error stands, and an ingest reports it as retryable.
+    pub fn s3_retrying_for(
+        name: &str,
+        endpoint: Option<&str>,
+        timeout: std::time::Duration,
+    ) -> Result<Self, BucketError> {
         // The HTTP client's TLS uses ring, installed once per process (a second install is a
         // no-op error).
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -172,7 +188,11 @@ impl Bucket {
             .with_http_connector(FirstUse)
             // ludex deletes one key at a time: a plain `DELETE /key`, authorised against that
             // key like every other object call, instead of a one-key `POST /?delete`.
-            .with_disable_bulk_delete(true);
+            .with_disable_bulk_delete(true)
+            .with_retry(object_store::RetryConfig {
+                retry_timeout: timeout,
+                ..object_store::RetryConfig::default()
+            });
         if let Some(endpoint) = endpoint {
             builder = builder
                 .with_endpoint(endpoint)
