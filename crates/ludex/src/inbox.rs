@@ -8,6 +8,7 @@
 //! A watched file is handed over once it is closed by its writer (where the platform reports
 //! closes) and its size and modification time have not changed over the quiet period.
 
+use crate::bucket::BucketError;
 use crate::ingest::{IngestError, Ingestor, Upload};
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind};
 use notify::{EventKind, RecursiveMode, Watcher};
@@ -284,6 +285,10 @@ async fn ingest_one(ingestor: &Ingestor, key: String) -> Outcome {
         Err(IngestError::Bucket(e)) if !e.is_transient() => {
             tracing::warn!(key, error = %e, "upload skipped");
         }
+        // Removed since it was listed or heard of; if it comes back it is seen again.
+        Err(IngestError::Bucket(BucketError::NotFound(_))) => {
+            tracing::info!(key, "upload gone before its ingest; skipped");
+        }
         Err(e) if e.is_transient() => {
             tracing::error!(key, error = %e, "ingest failed; it runs again shortly");
             return Outcome::TryAgain;
@@ -298,6 +303,7 @@ async fn ingest_one(ingestor: &Ingestor, key: String) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bucket::Bucket;
 
     #[test]
     fn only_upload_files_under_uploads_are_keys() {
@@ -325,6 +331,34 @@ mod tests {
         assert_eq!(
             key_of(root.path(), &root.path().join("elsewhere.json")),
             None
+        );
+    }
+
+    #[tokio::test]
+    async fn a_file_gone_before_its_ingest_is_not_tried_again_and_a_stored_one_is() {
+        let root = tempfile::tempdir().unwrap();
+        let stores = crate::store::Stores::sqlite(&root.path().join("ludex.db")).unwrap();
+        let bucket = Bucket::local(&root.path().join("bucket")).unwrap();
+        let ingestor = Ingestor::new(
+            stores,
+            bucket.clone(),
+            crate::ingest::IngestConfig::default(),
+        );
+        // Removed after the watcher heard of it: when it comes back, the watcher hears again.
+        assert_eq!(
+            ingest_one(&ingestor, "uploads/gone.ndjson".into()).await,
+            Outcome::Done
+        );
+        bucket
+            .put(
+                "uploads/here.ndjson",
+                "{\"id\":\"here\",\"title\":\"Here\"}\n".into(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            ingest_one(&ingestor, "uploads/here.ndjson".into()).await,
+            Outcome::Done
         );
     }
 }
