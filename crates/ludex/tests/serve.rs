@@ -964,7 +964,8 @@ fn try_exchange(address: &str, request: &str) -> Option<String> {
 fn every_write_acknowledged_before_a_kill_9_is_in_the_catalog_after_a_restart() {
     let data = tempfile::tempdir().unwrap();
     let key = create_key(data.path());
-    let server = Server::start(data.path());
+    // Unlimited writes: the burst is the point, not the rate limit.
+    let server = Server::start_with(data.path(), &["--write-rate-limit", "0"], &[]);
     let request = move |method: &str, path: &str, headers: &str, body: &str| {
         format!(
             "{method} {path} HTTP/1.1\r\nHost: ludex\r\nAuthorization: Bearer {key}\r\n{headers}\
