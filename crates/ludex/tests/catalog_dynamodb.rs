@@ -336,10 +336,15 @@ async fn throttled_calls_are_retried_and_a_spent_budget_is_a_503_with_retry_afte
         return;
     };
     let (stores, requests) = counted_store(&endpoint, 0).await;
+    // Listings get time for the SDK's retries and their backoff (up to some seconds), so that
+    // what is tested is the retry budget, not the listing timeout.
     let app = crate::app::app_over(
         tempfile::tempdir().unwrap(),
         stores.clone(),
-        ludex::api::ApiConfig::default(),
+        ludex::api::ApiConfig {
+            list_timeout: Duration::from_secs(30),
+            ..ludex::api::ApiConfig::default()
+        },
         ludex::metrics::Metrics::off(),
     );
     let created = call(

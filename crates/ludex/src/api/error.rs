@@ -165,8 +165,9 @@ pub struct Problem {
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// The `Retry-After` of a 503 while the store or the key source is unreachable: about how
-/// long a database restart or a failover takes to be noticed by the pool.
+/// The `Retry-After` of every 503 (the store or the key source unreachable or throttled, or a
+/// listing stopped at its timeout, often for the same reason): about how long a database
+/// restart or a failover takes to be noticed by the pool.
 pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 2;
 
 /// The problem sent with a response, kept in its extensions for the access log.
@@ -194,7 +195,9 @@ impl IntoResponse for ApiError {
         };
         let retry_after = match &self {
             Self::TooManyRequests { retry_after, .. } => Some(*retry_after),
-            Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
+            Self::Unavailable(_) | Self::ListingTimedOut(_) => {
+                Some(UNAVAILABLE_RETRY_AFTER_SECONDS)
+            }
             _ => None,
         };
         let (errors, current_version) = match self {
