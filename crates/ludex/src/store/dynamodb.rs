@@ -1361,13 +1361,18 @@ impl DynamoStore {
         }
     }
 
-    /// Applies the counter changes of one API write whose game item has landed. A failure
-    /// (throttling past the SDK's retries) is logged, not returned: the write itself succeeded,
-    /// and answering it with an error would have the client retry a write that is done. The
-    /// aggregates are then off, as docs/dynamodb.md says under "Where the counters can drift".
-    async fn count_written(&self, changes: CountChanges) {
-        if let Err(e) = self.apply_counts(changes).await {
-            tracing::error!(error = %e, "a game was written but its counters were not updated; the aggregates are off");
+    /// Applies the counter changes of one API write whose game item has landed. A passing
+    /// failure (throttling past the SDK's retries) is logged, not returned: the write itself
+    /// succeeded, and answering it with an error would have the client retry a write that is
+    /// done. The aggregates are then off, as docs/dynamodb.md says under "Where the counters
+    /// can drift". Any other failure (a missing permission) is returned.
+    async fn count_written(&self, changes: CountChanges) -> StoreResult<()> {
+        match self.apply_counts(changes).await {
+            Err(StoreError::Unavailable(e)) => {
+                tracing::error!(error = %e, "a game was written but its counters were not updated; the aggregates are off");
+                Ok(())
+            }
+            counted => counted,
         }
     }
 
@@ -1460,7 +1465,7 @@ impl Catalog for DynamoStore {
             {
                 let mut changes = CountChanges::default();
                 changes.add(game);
-                self.count_written(changes).await;
+                self.count_written(changes).await?;
                 return Ok(stored);
             }
             expected = match self.game_item_now(&game.id).await? {
@@ -1512,7 +1517,7 @@ impl Catalog for DynamoStore {
                 let mut changes = CountChanges::default();
                 uncount(&counted_of(&current), &mut changes);
                 changes.add(game);
-                self.count_written(changes).await;
+                self.count_written(changes).await?;
                 return Ok(stored);
             }
             // Another writer changed the game between the read and the write: look again.
@@ -1544,7 +1549,7 @@ impl Catalog for DynamoStore {
                 self.drop_index(&current).await?;
                 let mut changes = CountChanges::default();
                 uncount(&counted_of(&current), &mut changes);
-                self.count_written(changes).await;
+                self.count_written(changes).await?;
                 return into_stored(&current);
             }
             // Another writer changed the game between the read and the write: look again.
