@@ -1052,6 +1052,14 @@ impl DynamoStore {
                 .expression_attribute_names("#deleted", DELETED)
                 .expression_attribute_values(":expected", n(version)),
         };
+        self.put_conditionally(request).await
+    }
+
+    /// Sends a conditional `PutItem`: `Ok(false)` when its condition failed.
+    async fn put_conditionally(
+        &self,
+        request: aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder,
+    ) -> StoreResult<bool> {
         match request.send().await {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
@@ -1098,10 +1106,8 @@ impl DynamoStore {
                 .condition_expression("lease_holder = :holder")
                 .expression_attribute_values(":holder", s(holder)),
         };
-        match request.send().await {
-            Ok(_) => {}
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => return Ok(false),
-            Err(e) => return Err(self.error(e)),
+        if !self.put_conditionally(request).await? {
+            return Ok(false);
         }
         // Then the key's newest entry, unless an entry that started later is already there.
         // Written after the entry: a crash in between leaves the previous newest entry, and
@@ -1111,20 +1117,17 @@ impl DynamoStore {
             ("started_at".into(), s(record.started_at.clone())),
             ("record".into(), s(json)),
         ]);
-        let written = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(latest))
-            .condition_expression("attribute_not_exists(pk) OR started_at <= :started")
-            .expression_attribute_values(":started", s(record.started_at.clone()))
-            .send()
-            .await;
-        match written {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(true),
-            Err(e) => Err(self.error(e)),
-        }
+        // A refused condition leaves the later entry in place; the entry itself is written.
+        self.put_conditionally(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(latest))
+                .condition_expression("attribute_not_exists(pk) OR started_at <= :started")
+                .expression_attribute_values(":started", s(record.started_at.clone())),
+        )
+        .await?;
+        Ok(true)
     }
 
     /// Writes a game's index items, then its item if the stored item is what `expected` says.
