@@ -101,6 +101,7 @@ APP_METRIC_NAMES = {
     "ludex_ingest_bytes",
     "ludex_ingest_stage_duration_ms",
     "ludex_ingest_write_retries",
+    "ludex_ingest_claims_lost",
     "ludex_api_requests",
     "ludex_api_latency_ms",
 }
