@@ -291,6 +291,18 @@ fn extra_fields(
                 limits::EXTRA_MAX_BYTES
             )));
         }
+        // The text is kept as sent, so it must be JSON that every reader of the game's public
+        // JSON takes: the syntax alone lets through numbers no 64-bit float holds.
+        for (key, value) in &extra {
+            if let Err(e) = serde_json::from_str::<Value>(value.get()) {
+                let reason = if e.to_string().starts_with("number out of range") {
+                    "holds a number beyond what a 64-bit float holds (about ±1.8e308)".to_owned()
+                } else {
+                    format!("is JSON that cannot be read back: {e}")
+                };
+                errors.0.push(FieldError::field(key.clone(), reason));
+            }
+        }
     }
     extra
 }
@@ -456,5 +468,36 @@ mod tests {
         assert_eq!(public["x"], json!({"y": [1]}));
         assert_eq!(Game::from_value(&public).unwrap(), game);
         assert_eq!(stored.game().unwrap(), game);
+    }
+
+    /// Found by the game fuzz target: an unknown field is kept as its JSON text, and a number
+    /// beyond a 64-bit float (1e999) made the game's public JSON unreadable to most clients.
+    #[test]
+    fn unknown_fields_hold_only_json_every_reader_takes() {
+        for text in [
+            r#"{"title":"A","big":1e999}"#,
+            r#"{"title":"A","big":{"deep":[-2e400]}}"#,
+        ] {
+            let RecordFields { known, extra } = RecordFields::parse(text.as_bytes()).unwrap();
+            let errors: Vec<String> = Game::from_fields(&known, extra)
+                .unwrap_err()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(
+                errors,
+                vec!["big: holds a number beyond what a 64-bit float holds (about ±1.8e308)"],
+                "{text}"
+            );
+        }
+        let RecordFields { known, extra } = RecordFields::parse(
+            br#"{"title":"A","big":1.7e308,"precise":0.1000000000000000000001}"#,
+        )
+        .unwrap();
+        let game = Game::from_fields(&known, extra).unwrap();
+        assert!(
+            game.content_json().contains("0.1000000000000000000001"),
+            "kept as sent"
+        );
     }
 }

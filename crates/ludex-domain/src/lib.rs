@@ -2,6 +2,7 @@
 //! ports. No I/O happens here; everything is plain data and pure functions.
 
 pub mod counts;
+pub mod cursor;
 pub mod fields;
 pub mod game;
 pub mod ports;

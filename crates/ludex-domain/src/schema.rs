@@ -3,11 +3,13 @@
 //! table of `docs/api.md` both come from here, so a bound changed in `fields` changes in both.
 //!
 //! Each schema is exact where JSON Schema can say it: a value it accepts the parser accepts,
-//! and the other way round. Four rules are beyond it and are stated otherwise:
+//! and the other way round. Five rules are beyond it and are stated otherwise:
 //! - a release date must exist in the calendar: `format: ludex-release-date`;
 //! - at most [`limits::EXTRA_MAX_FIELDS`] unknown fields taking at most
 //!   [`limits::EXTRA_MAX_BYTES`] bytes of JSON (JSON Schema cannot count only the properties it
 //!   does not name, nor measure bytes): stated in the description;
+//! - numbers inside unknown fields within a 64-bit float's range (their JSON text is kept as
+//!   sent, so it must be text every reader takes): stated in the description;
 //! - a currency needs a price: an `if`/`then` in the input schemas, but in a patch it depends on
 //!   the stored game, so there it is stated in the description;
 //! - the `id` of a body that replaces or patches a game must be the path's: stated in its
@@ -233,7 +235,7 @@ pub enum Body {
 fn extras() -> String {
     format!(
         "Unknown fields are kept as they are: names of 1–{} characters, at most {} of them, \
-         taking at most {} bytes of JSON.",
+         taking at most {} bytes of JSON, with numbers a 64-bit float holds.",
         limits::EXTRA_NAME_MAX_CHARS,
         limits::EXTRA_MAX_FIELDS,
         limits::EXTRA_MAX_BYTES

@@ -5,6 +5,7 @@
 //! reading goes on; only a file that cannot be read as a whole stops with a [`FileError`] that
 //! names the byte offset.
 
+use flate2::read::MultiGzDecoder;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
@@ -86,6 +87,18 @@ pub struct UploadSummary {
 /// What the sink receives for each record: its JSON text (not yet parsed: see
 /// [`crate::record::RecordFields`]), or why it could not be taken (over the record limit).
 pub type RecordSink<'s> = dyn FnMut(Position, Result<&[u8], String>) -> Result<(), Stop> + 's;
+
+/// The upload's JSON bytes: a gzip stream (recognised by its magic bytes, members read one
+/// after another) is decompressed as it is read, anything else is passed through.
+pub fn decompressed<'r, R: Read + Send + 'r>(reader: R) -> io::Result<Box<dyn Read + Send + 'r>> {
+    let mut buffered = BufReader::with_capacity(256 * 1024, reader);
+    let gz = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    Ok(if gz {
+        Box::new(MultiGzDecoder::new(buffered))
+    } else {
+        Box::new(buffered)
+    })
+}
 
 /// Reads `reader` as an upload and hands every record to `sink` in file order.
 pub fn read_upload<R: Read>(

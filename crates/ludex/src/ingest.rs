@@ -13,14 +13,13 @@ use crate::bucket::{Bucket, BucketError, BucketWriter};
 use crate::metrics::{IngestMetrics, Metrics, Stage, StageDurations};
 use crate::store::{Stores, now_rfc3339, rfc3339_in};
 use crate::telemetry::RequestContext;
-use flate2::read::MultiGzDecoder;
 use ludex_domain::report::{IngestId, IngestRecord, IngestStatus, Reject};
 use ludex_domain::upload::{self, ParseLimits, Position, Stop, UploadError};
 use ludex_domain::{
     AttemptId, Claim, FieldError, Game, Lease, RecordError, RecordFields, StagedGame, StoreError,
     UpsertOutcome,
 };
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -581,17 +580,6 @@ impl Ingestor {
     }
 }
 
-/// Opens the decompressed stream: gzip is recognised by its magic bytes.
-fn decompressed(reader: Box<dyn Read + Send>) -> std::io::Result<Box<dyn Read + Send>> {
-    let mut buffered = BufReader::with_capacity(256 * 1024, reader);
-    let gz = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    Ok(if gz {
-        Box::new(MultiGzDecoder::new(buffered))
-    } else {
-        Box::new(buffered)
-    })
-}
-
 /// One reject in the logs (the first few of each file; the report holds them all), one line
 /// per field error so Logs Insights can count rejects by field and reason.
 fn log_reject(reject: &Reject) {
@@ -683,7 +671,7 @@ fn parse_records(
     validating: &mut Duration,
     waiting: &mut Duration,
 ) -> Result<upload::UploadSummary, UploadError> {
-    let reader = decompressed(reader).map_err(|e| upload::FileError {
+    let reader = upload::decompressed(reader).map_err(|e| upload::FileError {
         offset: 0,
         reason: format!("the upload could not be read: {e}"),
     })?;

@@ -3,7 +3,6 @@
 //! backend refuses. Listings never scan: each is a `Query` on one index, spread over
 //! [`SHARDS`] partitions so that an ingest's writes do not all land on one index partition.
 
-use super::cursor::{self, After};
 use super::{jittered, ledger_entry, ledger_json, now_rfc3339};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -16,6 +15,7 @@ use aws_sdk_dynamodb::types::{
 };
 use futures::{StreamExt as _, TryStreamExt as _};
 use ludex_domain::counts::{CatalogCounts, CountChanges, Dimension, counters_of};
+use ludex_domain::cursor::{self, After};
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
     AttemptId, Catalog, Claim, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position,

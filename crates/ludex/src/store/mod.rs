@@ -1,6 +1,5 @@
 //! Catalog and ledger adapters, chosen by a URL-shaped setting.
 
-pub mod cursor;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 #[cfg(feature = "postgres")]

@@ -3,10 +3,10 @@
 //! offline data lives in `.sqlx/` at the workspace root). A batch upsert is one statement,
 //! and one check that it raced no delete (`counting_on!`).
 
-use super::cursor::{self, After};
 use super::{ledger_entry, ledger_json, now_rfc3339};
 use async_trait::async_trait;
 use ludex_domain::CatalogCounts;
+use ludex_domain::cursor::{self, After};
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
     AttemptId, Catalog, Claim, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position,

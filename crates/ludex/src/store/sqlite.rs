@@ -2,10 +2,10 @@
 //! ledger. One writer connection, a small pool of reader connections; every call runs on the
 //! blocking thread pool so async callers never wait on disk.
 
-use super::cursor::{self, After};
 use super::{ledger_entry, ledger_json, now_rfc3339};
 use async_trait::async_trait;
 use ludex_domain::counts::{self, CatalogCounts, CountChanges, Dimension};
+use ludex_domain::cursor::{self, After};
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
     AttemptId, Catalog, Claim, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position,

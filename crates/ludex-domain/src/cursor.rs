@@ -1,9 +1,9 @@
-//! Opaque keyset cursors shared by the SQL adapters: the sort key and id of the last item of a
+//! Opaque keyset cursors of every store adapter: the sort key and id of the last item of a
 //! page, bound to the sort and filters of the query that produced it.
 
+use crate::{ListQuery, StoreError};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ludex_domain::{ListQuery, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -103,7 +103,7 @@ pub fn decode_ledger(cursor: Option<&str>) -> Result<Option<(String, String)>, S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ludex_domain::Sort;
+    use crate::Sort;
 
     #[test]
     fn a_cursor_round_trips_and_is_bound_to_its_query() {
@@ -169,5 +169,27 @@ mod tests {
             decode(&misused),
             Err(StoreError::InvalidCursor(_))
         ));
+    }
+
+    /// Found by the cursor fuzz target: a number with a long mantissa came back one unit in
+    /// the last place off, so the next page would start beside the last item, not after it.
+    #[test]
+    fn a_cursor_keeps_its_sort_value_to_the_last_bit() {
+        let scope = query_fingerprint(&ListQuery::default());
+        for text in [
+            "40000000001725597005",
+            "0.30000000000000004",
+            "1e-7",
+            "123456789.12345679",
+        ] {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let after = After {
+                value,
+                id: "x".into(),
+            };
+            let back = decode_scoped(&scope, &encode_scoped(scope.clone(), after.clone())).unwrap();
+            let bits = |v: &Value| v.as_f64().map(f64::to_bits);
+            assert_eq!(bits(&back.value), bits(&after.value), "{text}");
+        }
     }
 }
