@@ -13,7 +13,7 @@
 //! connection's 200s said. Meanwhile the bench copies a new 1,000,000-record file (every title
 //! changed, so every record is a real update) into the inbox as soon as the previous one has
 //! settled. Every 30 s it prints throughput, p50/p99 per kind, non-2xx, the server's RSS and
-//! the sizes of the database and its WAL.
+//! the sizes of the database and its WAL; at the end, what the server logged at warn or above.
 
 #[path = "common/server.rs"]
 mod server;
@@ -84,7 +84,8 @@ fn main() {
         INGESTED + EDITED as u64,
         setup.elapsed().as_secs_f64()
     );
-    let served = server::serve(&binary, &data, &["--write-rate-limit", "0"]);
+    let log = dir.path().join("serve.log");
+    let served = server::serve_logging_warnings(&binary, &data, &["--write-rate-limit", "0"], &log);
     let pid = served.child.id();
     let base = format!("http://{}", served.address);
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -122,6 +123,13 @@ fn main() {
         &ingests.lock().expect("ingests"),
         in_flight,
     );
+    // What the server warned of: the reason behind any non-2xx.
+    let warnings = std::fs::read_to_string(&log).unwrap_or_default();
+    let lines: Vec<&str> = warnings.lines().collect();
+    println!("the server logged {} warnings or errors", lines.len());
+    for line in lines.iter().take(10) {
+        println!("  {line}");
+    }
     let patches: usize = patched.iter().map(|p| p.successes).sum();
     println!(
         "final check: {patches} PATCHes answered 200 over {EDITED} games; {mismatches} games \

@@ -50,13 +50,26 @@ impl Drop for Served {
 
 /// Starts `BINARY --data-dir DATA serve` on a free port, with `args` after `serve`.
 pub fn serve(binary: &Path, data: &Path, args: &[&str]) -> Served {
-    let mut child = Command::new(binary)
+    spawn(Command::new(binary).stderr(Stdio::null()), data, args)
+}
+
+/// [`serve`], keeping its warnings and errors (`RUST_LOG=warn`) in the file `log`.
+pub fn serve_logging_warnings(binary: &Path, data: &Path, args: &[&str], log: &Path) -> Served {
+    let file = std::fs::File::create(log).expect("the server's log file");
+    spawn(
+        Command::new(binary).env("RUST_LOG", "warn").stderr(file),
+        data,
+        args,
+    )
+}
+
+fn spawn(command: &mut Command, data: &Path, args: &[&str]) -> Served {
+    let mut child = command
         .arg("--data-dir")
         .arg(data)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .expect("ludex serve starts");
     let mut line = String::new();
