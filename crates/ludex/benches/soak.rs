@@ -15,14 +15,18 @@
 //! settled. Every 30 s it prints throughput, p50/p99 per kind, non-2xx, the server's RSS and
 //! the sizes of the database and its WAL; at the end, what the server logged at warn or above.
 
+#[path = "common/rss.rs"]
+mod rss;
 #[path = "common/server.rs"]
 mod server;
 
+use ludex_domain::IngestStatus;
 use reqwest::{Client, StatusCode, header};
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -77,8 +81,12 @@ fn main() {
     server::load_catalog(&binary, &data, INGESTED);
     let edited = data.join("edited.ndjson");
     write_edited(&edited);
-    ludex(&binary, &data, &["ingest"], Some(&edited));
-    let key = ludex(&binary, &data, &["keys", "create", "--name", "soak"], None);
+    ludex(&binary, &data, &["ingest".as_ref(), edited.as_os_str()]);
+    let key = ludex(
+        &binary,
+        &data,
+        &["keys", "create", "--name", "soak"].map(OsStr::new),
+    );
     println!(
         "soak: catalog of {} games ready in {:.0} s; loading for {seconds} s",
         INGESTED + EDITED as u64,
@@ -138,13 +146,9 @@ fn main() {
 }
 
 /// Runs the ludex CLI on DATA and returns what it printed.
-fn ludex(binary: &Path, data: &Path, args: &[&str], file: Option<&Path>) -> String {
-    let mut command = Command::new(binary);
-    command.arg("--data-dir").arg(data).args(args);
-    if let Some(file) = file {
-        command.arg(file);
-    }
-    let output = command
+fn ludex(binary: &Path, data: &Path, args: &[&OsStr]) -> String {
+    let output = server::cli(binary, data)
+        .args(args)
         .stderr(Stdio::inherit())
         .output()
         .expect("ludex runs");
@@ -193,13 +197,15 @@ fn ingest_rounds(
                 base.trim_start_matches("http://"),
                 &format!("/uploads/{name}"),
             );
-            let settled = reply.status == 200
-                && ["\"succeeded\"", "\"partially_failed\"", "\"failed\""]
-                    .iter()
-                    .any(|s| reply.text.contains(s));
-            if settled {
-                assert!(
-                    reply.text.contains("\"succeeded\""),
+            let status = (reply.status == 200)
+                .then(|| reply.text.split_once("\r\n\r\n"))
+                .flatten()
+                .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(body).ok())
+                .and_then(|entry| entry["status"].as_str().and_then(IngestStatus::parse));
+            if let Some(status) = status.filter(|s| s.is_finished()) {
+                assert_eq!(
+                    status,
+                    IngestStatus::Succeeded,
                     "round {round} did not succeed: {}",
                     reply.text
                 );
@@ -244,16 +250,9 @@ fn probe(
     let mut probes = Vec::new();
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_secs(10));
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let rss_kib = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
         probes.push(Probe {
             second: started.elapsed().as_secs(),
-            rss_kib,
+            rss_kib: rss::rss_kib(pid).unwrap_or(0),
             db_bytes: size("ludex.db"),
             wal_bytes: size("ludex.db-wal"),
             ingests_done: ingests.lock().expect("ingests").len() as u64,

@@ -1,10 +1,22 @@
-//! Peak memory of child processes, for the benchmarks that run the `ludex` binary.
+//! Memory of child processes, for the benchmarks that run the `ludex` binary.
+
+#![allow(dead_code, reason = "each benchmark uses the part it needs")]
 
 /// Peak resident memory of a running process in KiB (`VmHWM`, which starts afresh at exec,
 /// unlike `getrusage`, which would count the memory this process holds when it forks).
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// Resident memory of a running process now, in KiB (`VmRSS`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A KiB figure of `/proc/PID/status`, by its field name.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 

@@ -14,11 +14,7 @@ use std::time::{Duration, Instant};
 pub fn load_catalog(binary: &Path, data: &Path, games: u64) {
     std::fs::create_dir_all(data).expect("data dir");
     let file = data.join("catalog.ndjson");
-    let ludex = || {
-        let mut command = Command::new(binary);
-        command.arg("--data-dir").arg(data);
-        command
-    };
+    let ludex = || cli(binary, data);
     let ok = ludex()
         .args(["generate", "--count", &games.to_string(), "--output"])
         .arg(&file)
@@ -33,6 +29,13 @@ pub fn load_catalog(binary: &Path, data: &Path, games: u64) {
             .expect("ingest")
             .success();
     assert!(ok, "loading the catalog failed");
+}
+
+/// `BINARY --data-dir DATA`, ready for a command and its arguments.
+pub fn cli(binary: &Path, data: &Path) -> Command {
+    let mut command = Command::new(binary);
+    command.arg("--data-dir").arg(data);
+    command
 }
 
 /// A running `ludex serve`; killed when dropped.
@@ -50,23 +53,18 @@ impl Drop for Served {
 
 /// Starts `BINARY --data-dir DATA serve` on a free port, with `args` after `serve`.
 pub fn serve(binary: &Path, data: &Path, args: &[&str]) -> Served {
-    spawn(Command::new(binary).stderr(Stdio::null()), data, args)
+    spawn(cli(binary, data).stderr(Stdio::null()), args)
 }
 
 /// [`serve`], keeping its warnings and errors (`RUST_LOG=warn`) in the file `log`.
 pub fn serve_logging_warnings(binary: &Path, data: &Path, args: &[&str], log: &Path) -> Served {
     let file = std::fs::File::create(log).expect("the server's log file");
-    spawn(
-        Command::new(binary).env("RUST_LOG", "warn").stderr(file),
-        data,
-        args,
-    )
+    spawn(cli(binary, data).env("RUST_LOG", "warn").stderr(file), args)
 }
 
-fn spawn(command: &mut Command, data: &Path, args: &[&str]) -> Served {
+/// Starts `serve` on a free port from a command that names the binary and its data.
+fn spawn(command: &mut Command, args: &[&str]) -> Served {
     let mut child = command
-        .arg("--data-dir")
-        .arg(data)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
         .stdout(Stdio::piped())
