@@ -1,21 +1,21 @@
-//! The application's metrics: one set of names, and one sink chosen at start — CloudWatch
-//! Embedded Metric Format lines on standard output on Lambda (CloudWatch turns them into
-//! metrics; no API calls), an in-process registry served as Prometheus text at `GET /metrics`
-//! locally.
+//! The application's metrics, and one sink chosen at start: CloudWatch Embedded Metric Format
+//! lines on standard output on Lambda (CloudWatch turns them into metrics; no API calls), or a
+//! Prometheus registry served as text at `GET /metrics` (the `metrics` facade recording into
+//! `metrics-exporter-prometheus`, with the standard `process_` metrics).
 //!
-//! The names below are a contract with the dashboard and alarms in
-//! `infra/terraform/modules/observability` (`local.app_metric_names`); a test checks that both
-//! sides name the same set.
+//! The two name the same measurements in each one's conventions: the CloudWatch names below
+//! (counts, milliseconds, capitalised dimensions) are a contract with the dashboard and alarms
+//! in `infra/terraform/modules/observability` (`local.app_metric_names`), and the Prometheus
+//! names in [`prometheus`] (counters ending in `_total`, durations in `_seconds`, snake_case
+//! labels) with the Grafana dashboard in `infra/grafana`. Tests check both contracts.
 
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The CloudWatch namespace of every application metric.
+/// The CloudWatch namespace of every application metric. The CloudWatch names follow.
 pub const NAMESPACE: &str = "Ludex";
 
 /// Upload files ingested (replays of an already ingested upload are not counted).
@@ -39,7 +39,7 @@ pub const API_REQUESTS: &str = "ludex_api_requests";
 /// API response time, dimension `Route`.
 pub const API_LATENCY_MS: &str = "ludex_api_latency_ms";
 
-/// Every application metric name.
+/// Every application metric name in CloudWatch.
 pub const ALL_NAMES: [&str; 9] = [
     INGEST_FILES,
     INGEST_RECORDS_ACCEPTED,
@@ -52,7 +52,7 @@ pub const ALL_NAMES: [&str; 9] = [
     API_LATENCY_MS,
 ];
 
-/// Dimension (CloudWatch) and label (Prometheus) names.
+/// CloudWatch dimension names.
 pub const DIMENSION_STAGE: &str = "Stage";
 pub const DIMENSION_ROUTE: &str = "Route";
 pub const DIMENSION_STATUS_CLASS: &str = "StatusClass";
@@ -147,7 +147,7 @@ pub struct Metrics {
 
 enum Sink {
     Off,
-    Registry(Box<Registry>),
+    Prometheus(Box<prometheus::Registry>),
     Emf {
         out: Mutex<Box<dyn Write + Send>>,
         /// The Lambda function version this process runs, if any.
@@ -157,22 +157,32 @@ enum Sink {
 
 impl Metrics {
     /// The sink for this environment: EMF on standard output on Lambda (or when
-    /// `LUDEX_METRICS=emf`), the in-process registry otherwise.
+    /// `LUDEX_METRICS=emf`), the Prometheus registry otherwise.
     pub fn from_env() -> Self {
         let forced = std::env::var("LUDEX_METRICS").unwrap_or_default();
         let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
         match forced.to_ascii_lowercase().as_str() {
             "emf" => Self::emf(Box::new(std::io::stdout())),
-            "prometheus" | "registry" => Self::registry(),
+            "prometheus" => Self::prometheus(),
             "off" => Self::off(),
             _ if on_lambda => Self::emf(Box::new(std::io::stdout())),
-            _ => Self::registry(),
+            _ => Self::prometheus(),
         }
     }
 
-    /// An in-process registry, rendered by [`Metrics::prometheus_text`].
-    pub fn registry() -> Self {
-        Self::with(Sink::Registry(Box::new(Registry::new())))
+    /// An in-process Prometheus registry, rendered by [`Metrics::prometheus_text`]. A
+    /// background thread drains its histograms every few seconds (the exporter keeps raw
+    /// samples until then) and ends when the last clone of these metrics is dropped.
+    pub fn prometheus() -> Self {
+        let metrics = Self::with(Sink::Prometheus(Box::new(prometheus::Registry::new())));
+        let sink = Arc::downgrade(&metrics.sink);
+        let upkeep = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || prometheus::upkeep(&sink));
+        if let Err(error) = upkeep {
+            tracing::warn!(%error, "metrics upkeep thread not started; histograms drain when scraped");
+        }
+        metrics
     }
 
     /// EMF documents, one JSON line each, written to `out`; API requests carry the Lambda
@@ -204,7 +214,7 @@ impl Metrics {
     pub fn record_ingest(&self, ingest: &IngestMetrics) {
         match &*self.sink {
             Sink::Off => {}
-            Sink::Registry(registry) => registry.record_ingest(ingest),
+            Sink::Prometheus(registry) => registry.record_ingest(ingest),
             Sink::Emf { out, .. } => {
                 let documents = emf::ingest_documents(ingest, emf::now_millis());
                 emit(out, &documents);
@@ -216,9 +226,7 @@ impl Metrics {
     pub fn record_claim_lost(&self) {
         match &*self.sink {
             Sink::Off => {}
-            Sink::Registry(registry) => {
-                registry.claims_lost.fetch_add(1, Ordering::Relaxed);
-            }
+            Sink::Prometheus(registry) => registry.record_claim_lost(),
             Sink::Emf { out, .. } => {
                 let document = emf::claim_lost_document(emf::now_millis());
                 emit(out, std::slice::from_ref(&document));
@@ -230,7 +238,7 @@ impl Metrics {
     pub fn record_request(&self, route: &str, status: u16, latency: Duration) {
         match &*self.sink {
             Sink::Off => {}
-            Sink::Registry(registry) => registry.record_request(route, status, latency),
+            Sink::Prometheus(registry) => registry.record_request(route, status, latency),
             Sink::Emf { out, version } => {
                 let document = emf::request_document(
                     &emf::Request {
@@ -250,7 +258,7 @@ impl Metrics {
     /// when metrics go elsewhere.
     pub fn prometheus_text(&self) -> Option<String> {
         match &*self.sink {
-            Sink::Registry(registry) => Some(registry.render()),
+            Sink::Prometheus(registry) => Some(registry.render()),
             _ => None,
         }
     }
@@ -425,338 +433,208 @@ pub mod emf {
     }
 }
 
-/// Histogram bucket bounds, in milliseconds.
-const LATENCY_BUCKETS_MS: [f64; 13] = [
-    1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
-];
-const STAGE_BUCKETS_MS: [f64; 9] = [
-    1.0, 10.0, 100.0, 1000.0, 5000.0, 10000.0, 30000.0, 60000.0, 300000.0,
-];
+/// The Prometheus names and the registry behind them.
+pub mod prometheus {
+    use super::{IngestMetrics, Sink, Stage, status_class};
+    use metrics::{
+        Counter, Histogram, Unit, counter, describe_counter, describe_histogram, histogram,
+    };
+    use metrics_exporter_prometheus::{
+        Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+    };
+    use std::collections::HashMap;
+    use std::sync::{OnceLock, PoisonError, RwLock, Weak};
+    use std::time::Duration;
 
-/// A histogram of atomics: one counter per bucket (not cumulative; summed when rendered).
-struct Histogram {
-    bounds: &'static [f64],
-    /// One more than `bounds`: the last counts what is above every bound.
-    buckets: Box<[AtomicU64]>,
-    count: AtomicU64,
-    sum_micros: AtomicU64,
-}
+    pub const INGEST_FILES: &str = "ludex_ingest_files_total";
+    pub const INGEST_RECORDS_ACCEPTED: &str = "ludex_ingest_records_accepted_total";
+    pub const INGEST_RECORDS_REJECTED: &str = "ludex_ingest_records_rejected_total";
+    pub const INGEST_BYTES: &str = "ludex_ingest_bytes_total";
+    pub const INGEST_WRITE_RETRIES: &str = "ludex_ingest_write_retries_total";
+    pub const INGEST_CLAIMS_LOST: &str = "ludex_ingest_claims_lost_total";
+    /// Histogram, label [`LABEL_STAGE`].
+    pub const INGEST_STAGE_DURATION: &str = "ludex_ingest_stage_duration_seconds";
+    /// Counter, labels [`LABEL_ROUTE`] and [`LABEL_STATUS_CLASS`].
+    pub const API_REQUESTS: &str = "ludex_api_requests_total";
+    /// Histogram, label [`LABEL_ROUTE`].
+    pub const API_REQUEST_DURATION: &str = "ludex_api_request_duration_seconds";
 
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
-        Self {
-            bounds,
-            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
-            sum_micros: AtomicU64::new(0),
-        }
+    /// Every application metric name in Prometheus (the `process_` ones come beside them).
+    pub const ALL_NAMES: [&str; 9] = [
+        INGEST_FILES,
+        INGEST_RECORDS_ACCEPTED,
+        INGEST_RECORDS_REJECTED,
+        INGEST_BYTES,
+        INGEST_STAGE_DURATION,
+        INGEST_WRITE_RETRIES,
+        INGEST_CLAIMS_LOST,
+        API_REQUESTS,
+        API_REQUEST_DURATION,
+    ];
+
+    pub const LABEL_STAGE: &str = "stage";
+    pub const LABEL_ROUTE: &str = "route";
+    pub const LABEL_STATUS_CLASS: &str = "status_class";
+
+    /// Histogram bucket bounds, in seconds.
+    const REQUEST_BUCKETS: [f64; 13] = [
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+    const STAGE_BUCKETS: [f64; 9] = [0.001, 0.01, 0.1, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+    /// How often the upkeep thread drains histogram samples into their buckets.
+    const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+    /// One recorder of its own (not the process-wide one), so that every [`super::Metrics`]
+    /// counts apart: the facade's macros record into it through `with_local_recorder`.
+    pub(super) struct Registry {
+        recorder: PrometheusRecorder,
+        handle: PrometheusHandle,
+        process: metrics_process::Collector,
+        /// The handles of each route's series, registered at its first request: a request
+        /// then costs a map lookup and two atomic updates, not building and hashing two keys.
+        routes: RwLock<HashMap<Box<str>, RouteSeries>>,
     }
 
-    fn observe(&self, value: Duration) {
-        let ms = value.as_secs_f64() * 1000.0;
-        let index = self
-            .bounds
-            .iter()
-            .position(|bound| ms <= *bound)
-            .unwrap_or(self.bounds.len());
-        if let Some(bucket) = self.buckets.get(index) {
-            bucket.fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        let micros = u64::try_from(value.as_micros()).unwrap_or(u64::MAX);
-        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    struct RouteSeries {
+        /// By status class, 1xx to 5xx; registered at the first response of the class.
+        requests: [OnceLock<Counter>; 5],
+        duration: Histogram,
     }
 
-    /// `name_bucket`, `name_sum` and `name_count` lines; `labels` is `k="v",` or empty.
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let mut cumulative = 0u64;
-        for (bound, bucket) in self.bounds.iter().zip(self.buckets.iter()) {
-            cumulative += bucket.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1000.0;
-        let bare = labels.trim_end_matches(',');
-        let bare = if bare.is_empty() {
-            String::new()
-        } else {
-            format!("{{{bare}}}")
-        };
-        let _ = writeln!(out, "{name}_sum{bare} {sum}");
-        let _ = writeln!(out, "{name}_count{bare} {count}");
-    }
-}
-
-struct RouteStats {
-    /// Responses by status class, 1xx to 5xx.
-    responses: [AtomicU64; 5],
-    latency: Histogram,
-}
-
-struct Registry {
-    started: Instant,
-    started_unix: f64,
-    files: AtomicU64,
-    accepted: AtomicU64,
-    rejected: AtomicU64,
-    bytes: AtomicU64,
-    write_retries: AtomicU64,
-    claims_lost: AtomicU64,
-    stages: [Histogram; 5],
-    routes: RwLock<HashMap<Box<str>, Arc<RouteStats>>>,
-}
-
-impl Registry {
-    fn new() -> Self {
-        Self {
-            started: Instant::now(),
-            started_unix: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64()),
-            files: AtomicU64::new(0),
-            accepted: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            write_retries: AtomicU64::new(0),
-            claims_lost: AtomicU64::new(0),
-            stages: std::array::from_fn(|_| Histogram::new(&STAGE_BUCKETS_MS)),
-            routes: RwLock::new(HashMap::new()),
-        }
-    }
-
-    fn record_ingest(&self, ingest: &IngestMetrics) {
-        self.files.fetch_add(1, Ordering::Relaxed);
-        self.accepted.fetch_add(ingest.accepted, Ordering::Relaxed);
-        self.rejected.fetch_add(ingest.rejected, Ordering::Relaxed);
-        self.bytes.fetch_add(ingest.bytes, Ordering::Relaxed);
-        self.write_retries
-            .fetch_add(ingest.write_retries, Ordering::Relaxed);
-        for stage in Stage::ALL {
-            self.stages[stage as usize].observe(ingest.stages.get(stage));
-        }
-    }
-
-    fn route(&self, route: &str) -> Arc<RouteStats> {
-        // Routes are a fixed set: after the first request of each, only the read lock is taken.
-        if let Some(stats) = self
-            .routes
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(route)
-        {
-            return Arc::clone(stats);
-        }
-        let mut routes = self
-            .routes
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Arc::clone(routes.entry(route.into()).or_insert_with(|| {
-            Arc::new(RouteStats {
-                responses: std::array::from_fn(|_| AtomicU64::new(0)),
-                latency: Histogram::new(&LATENCY_BUCKETS_MS),
-            })
-        }))
-    }
-
-    fn record_request(&self, route: &str, status: u16, latency: Duration) {
-        let stats = self.route(route);
-        let class = usize::from((status / 100).clamp(1, 5) - 1);
-        stats.responses[class].fetch_add(1, Ordering::Relaxed);
-        stats.latency.observe(latency);
-    }
-
-    fn render(&self) -> String {
-        let mut out = String::with_capacity(4096);
-        let counter = |out: &mut String, name: &str, help: &str, value: &AtomicU64| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
-            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
-        };
-        counter(
-            &mut out,
-            INGEST_FILES,
-            "Upload files ingested.",
-            &self.files,
-        );
-        counter(
-            &mut out,
-            INGEST_RECORDS_ACCEPTED,
-            "Records that landed in the catalog.",
-            &self.accepted,
-        );
-        counter(
-            &mut out,
-            INGEST_RECORDS_REJECTED,
-            "Records rejected by validation.",
-            &self.rejected,
-        );
-        counter(
-            &mut out,
-            INGEST_BYTES,
-            "Bytes of ingested upload objects.",
-            &self.bytes,
-        );
-        counter(
-            &mut out,
-            INGEST_WRITE_RETRIES,
-            "Ingests that re-ran an upload after a failed or interrupted attempt.",
-            &self.write_retries,
-        );
-        counter(
-            &mut out,
-            INGEST_CLAIMS_LOST,
-            "Ingest attempts that left their upload to another attempt holding its claim.",
-            &self.claims_lost,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP {INGEST_STAGE_DURATION_MS} Busy time of each ingest stage, in milliseconds."
-        );
-        let _ = writeln!(out, "# TYPE {INGEST_STAGE_DURATION_MS} histogram");
-        for stage in Stage::ALL {
-            self.stages[stage as usize].render(
-                &mut out,
-                INGEST_STAGE_DURATION_MS,
-                &format!("{DIMENSION_STAGE}=\"{}\",", stage.as_str()),
-            );
-        }
-
-        let mut routes: Vec<(String, Arc<RouteStats>)> = self
-            .routes
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .iter()
-            .map(|(route, stats)| (escape_label(route), Arc::clone(stats)))
-            .collect();
-        routes.sort_by(|a, b| a.0.cmp(&b.0));
-        let _ = writeln!(
-            out,
-            "# HELP {API_REQUESTS} API responses by matched route and status class."
-        );
-        let _ = writeln!(out, "# TYPE {API_REQUESTS} counter");
-        for (route, stats) in &routes {
-            for (index, count) in stats.responses.iter().enumerate() {
-                let count = count.load(Ordering::Relaxed);
-                if count > 0 {
-                    let class = index + 1;
-                    let _ = writeln!(
-                        out,
-                        "{API_REQUESTS}{{{DIMENSION_ROUTE}=\"{route}\",{DIMENSION_STATUS_CLASS}=\"{class}xx\"}} {count}"
-                    );
+    impl Registry {
+        pub(super) fn new() -> Self {
+            let builder = [
+                (API_REQUEST_DURATION, &REQUEST_BUCKETS[..]),
+                (INGEST_STAGE_DURATION, &STAGE_BUCKETS[..]),
+            ]
+            .into_iter()
+            .try_fold(PrometheusBuilder::new(), |builder, (name, buckets)| {
+                builder.set_buckets_for_metric(Matcher::Full(name.into()), buckets)
+            });
+            // The only error is an empty bucket list, and both lists are constants.
+            let recorder = builder
+                .unwrap_or_else(|_| PrometheusBuilder::new())
+                .build_recorder();
+            let registry = Self {
+                handle: recorder.handle(),
+                recorder,
+                process: metrics_process::Collector::default(),
+                routes: RwLock::new(HashMap::new()),
+            };
+            registry.with(|| {
+                let counters = [
+                    (INGEST_FILES, Unit::Count, "Upload files ingested."),
+                    (INGEST_RECORDS_ACCEPTED, Unit::Count, "Records that landed in the catalog."),
+                    (INGEST_RECORDS_REJECTED, Unit::Count, "Records rejected by validation."),
+                    (INGEST_BYTES, Unit::Bytes, "Bytes of ingested upload objects, as stored."),
+                    (
+                        INGEST_WRITE_RETRIES,
+                        Unit::Count,
+                        "Ingests that re-ran an upload after a failed or interrupted attempt.",
+                    ),
+                    (
+                        INGEST_CLAIMS_LOST,
+                        Unit::Count,
+                        "Ingest attempts that left their upload to another attempt holding its claim.",
+                    ),
+                ];
+                for (name, unit, help) in counters {
+                    describe_counter!(name, unit, help);
+                    // Exposed at 0 from the start, so a rate over the first ingest is right.
+                    counter!(name).increment(0);
                 }
+                describe_histogram!(
+                    INGEST_STAGE_DURATION,
+                    Unit::Seconds,
+                    "Busy time of each ingest stage."
+                );
+                describe_counter!(
+                    API_REQUESTS,
+                    Unit::Count,
+                    "API responses by matched route and status class."
+                );
+                describe_histogram!(
+                    API_REQUEST_DURATION,
+                    Unit::Seconds,
+                    "API response time by matched route."
+                );
+                registry.process.describe();
+            });
+            registry
+        }
+
+        /// Runs `record` with this registry as the facade's recorder.
+        fn with<T>(&self, record: impl FnOnce() -> T) -> T {
+            metrics::with_local_recorder(&self.recorder, record)
+        }
+
+        pub(super) fn record_ingest(&self, ingest: &IngestMetrics) {
+            self.with(|| {
+                counter!(INGEST_FILES).increment(1);
+                counter!(INGEST_RECORDS_ACCEPTED).increment(ingest.accepted);
+                counter!(INGEST_RECORDS_REJECTED).increment(ingest.rejected);
+                counter!(INGEST_BYTES).increment(ingest.bytes);
+                counter!(INGEST_WRITE_RETRIES).increment(ingest.write_retries);
+                for stage in Stage::ALL {
+                    histogram!(INGEST_STAGE_DURATION, LABEL_STAGE => stage.as_str())
+                        .record(ingest.stages.get(stage).as_secs_f64());
+                }
+            });
+        }
+
+        pub(super) fn record_claim_lost(&self) {
+            self.with(|| counter!(INGEST_CLAIMS_LOST).increment(1));
+        }
+
+        pub(super) fn record_request(&self, route: &str, status: u16, latency: Duration) {
+            let record = |series: &RouteSeries| {
+                let class = usize::from((status / 100).clamp(1, 5) - 1);
+                series.requests[class]
+                    .get_or_init(|| {
+                        self.with(|| {
+                            counter!(
+                                API_REQUESTS,
+                                LABEL_ROUTE => route.to_owned(),
+                                LABEL_STATUS_CLASS => status_class(status)
+                            )
+                        })
+                    })
+                    .increment(1);
+                series.duration.record(latency.as_secs_f64());
+            };
+            // Routes are a fixed set: after the first request of each, only the read lock.
+            let routes = self.routes.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(series) = routes.get(route) {
+                return record(series);
+            }
+            drop(routes);
+            let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
+            let series = routes.entry(route.into()).or_insert_with(|| RouteSeries {
+                requests: Default::default(),
+                duration: self
+                    .with(|| histogram!(API_REQUEST_DURATION, LABEL_ROUTE => route.to_owned())),
+            });
+            record(series);
+        }
+
+        /// The text exposition, with the process measured now.
+        pub(super) fn render(&self) -> String {
+            self.with(|| self.process.collect());
+            self.handle.render()
+        }
+    }
+
+    /// Drains histogram samples every [`UPKEEP_EVERY`] while the metrics live.
+    pub(super) fn upkeep(sink: &Weak<Sink>) {
+        loop {
+            std::thread::sleep(UPKEEP_EVERY);
+            let Some(sink) = sink.upgrade() else { return };
+            if let Sink::Prometheus(registry) = &*sink {
+                registry.handle.run_upkeep();
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP {API_LATENCY_MS} API response time by matched route, in milliseconds."
-        );
-        let _ = writeln!(out, "# TYPE {API_LATENCY_MS} histogram");
-        for (route, stats) in &routes {
-            stats.latency.render(
-                &mut out,
-                API_LATENCY_MS,
-                &format!("{DIMENSION_ROUTE}=\"{route}\","),
-            );
-        }
-        self.render_process(&mut out);
-        out
     }
-
-    fn render_process(&self, out: &mut String) {
-        let mut gauge = |name: &str, kind: &str, help: &str, value: f64| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            let _ = writeln!(out, "{name} {value}");
-        };
-        gauge(
-            "process_uptime_seconds",
-            "gauge",
-            "Seconds since the process started serving.",
-            self.started.elapsed().as_secs_f64(),
-        );
-        gauge(
-            "process_start_time_seconds",
-            "gauge",
-            "Start time of the process since the Unix epoch, in seconds.",
-            self.started_unix,
-        );
-        let process = ProcessStats::read();
-        if let Some(bytes) = process.resident_bytes {
-            gauge(
-                "process_resident_memory_bytes",
-                "gauge",
-                "Resident memory size in bytes.",
-                bytes as f64,
-            );
-        }
-        if let Some(fds) = process.open_fds {
-            gauge(
-                "process_open_fds",
-                "gauge",
-                "Open file descriptors.",
-                fds as f64,
-            );
-        }
-        if let Some(seconds) = process.cpu_seconds {
-            gauge(
-                "process_cpu_seconds_total",
-                "counter",
-                "User and system CPU time spent, in seconds.",
-                seconds,
-            );
-        }
-    }
-}
-
-/// What `/proc/self` says about this process (Linux); `None` elsewhere.
-struct ProcessStats {
-    resident_bytes: Option<u64>,
-    open_fds: Option<u64>,
-    cpu_seconds: Option<f64>,
-}
-
-impl ProcessStats {
-    fn read() -> Self {
-        let resident_bytes = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|status| {
-                status
-                    .lines()
-                    .find_map(|line| line.strip_prefix("VmRSS:"))
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .and_then(|kb| kb.parse::<u64>().ok())
-            })
-            .map(|kb| kb * 1024);
-        let open_fds = std::fs::read_dir("/proc/self/fd")
-            .ok()
-            .map(|entries| entries.count() as u64);
-        // Fields 14 and 15 (utime, stime) in clock ticks; the kernel reports them in USER_HZ,
-        // which is 100 on every Linux architecture ludex runs on. The command name (field 2)
-        // may hold spaces, so count from its closing parenthesis.
-        let cpu_seconds = std::fs::read_to_string("/proc/self/stat")
-            .ok()
-            .and_then(|stat| {
-                let after_name = &stat[stat.rfind(')')? + 1..];
-                let fields: Vec<&str> = after_name.split_whitespace().collect();
-                let utime: u64 = fields.get(11)?.parse().ok()?;
-                let stime: u64 = fields.get(12)?.parse().ok()?;
-                Some((utime + stime) as f64 / 100.0)
-            });
-        Self {
-            resident_bytes,
-            open_fds,
-            cpu_seconds,
-        }
-    }
-}
-
-/// Label values escape `\`, `"` and newlines.
-fn escape_label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -769,35 +647,5 @@ mod tests {
         assert_eq!(status_class(204), "2xx");
         assert_eq!(status_class(404), "4xx");
         assert_eq!(status_class(503), "5xx");
-    }
-
-    #[test]
-    fn histogram_buckets_are_cumulative_when_rendered() {
-        let histogram = Histogram::new(&[1.0, 10.0]);
-        histogram.observe(Duration::from_micros(500));
-        histogram.observe(Duration::from_millis(5));
-        histogram.observe(Duration::from_millis(50));
-        let mut out = String::new();
-        histogram.render(&mut out, "h", "");
-        assert_eq!(
-            out,
-            "h_bucket{le=\"1\"} 1\nh_bucket{le=\"10\"} 2\nh_bucket{le=\"+Inf\"} 3\nh_sum 55.5\nh_count 3\n"
-        );
-    }
-
-    #[test]
-    fn the_process_is_measured_from_proc_on_linux() {
-        if !cfg!(target_os = "linux") {
-            return;
-        }
-        let stats = ProcessStats::read();
-        assert!(stats.resident_bytes.is_some_and(|b| b > 0));
-        assert!(stats.open_fds.is_some_and(|n| n > 0));
-        assert!(stats.cpu_seconds.is_some());
-    }
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

@@ -160,7 +160,7 @@ impl Cluster {
             .map(|(_, server)| {
                 let (_, text) = server.get("/metrics");
                 text.lines()
-                    .find_map(|l| l.strip_prefix(ludex::metrics::INGEST_CLAIMS_LOST))
+                    .find_map(|l| l.strip_prefix(ludex::metrics::prometheus::INGEST_CLAIMS_LOST))
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .unwrap_or(0)
             })

@@ -15,7 +15,7 @@ fn is_info_or_above(line: &Value) -> bool {
 
 #[tokio::test]
 async fn request_log_lines_carry_the_request_and_trace_ids_and_never_a_key() {
-    let app = app(Metrics::registry());
+    let app = app(Metrics::prometheus());
     let logs = Captured::default();
     let _guard = logs.logs("trace");
     let bad_key = "ludex_not-a-real-key-7f3a9c";
@@ -112,7 +112,7 @@ async fn request_log_lines_carry_the_request_and_trace_ids_and_never_a_key() {
 
 #[tokio::test]
 async fn ingest_log_lines_carry_the_upload_key_the_ids_and_the_stage_durations() {
-    let app = app(Metrics::registry());
+    let app = app(Metrics::prometheus());
     let bad = std::fs::read(examples().join("bad-games.ndjson")).unwrap();
     let logs = Captured::default();
     let guard = logs.logs("info");

@@ -6,6 +6,8 @@ use crate::observed::{Captured, app, examples};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use ludex::metrics::{self, IngestMetrics, Metrics, Stage};
+use openmetrics_parser::prometheus::parse_prometheus as parse_prometheus_text;
+use openmetrics_parser::{MetricsExposition, PrometheusType, PrometheusValue};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -254,130 +256,69 @@ async fn with_emf_metrics_requests_are_counted_on_stdout_and_metrics_is_not_serv
 
 // --- Prometheus text -----------------------------------------------------------------------
 
-/// One sample of the text exposition format.
-#[derive(Debug)]
-struct Sample {
-    name: String,
-    labels: BTreeMap<String, String>,
-    value: f64,
+type Exposition = MetricsExposition<PrometheusType, PrometheusValue>;
+
+/// The exposition parsed by a Prometheus text parser (a grammar of the format: a line it
+/// cannot read fails the parse).
+fn parse_prometheus(text: &str) -> Exposition {
+    parse_prometheus_text(text).unwrap_or_else(|e| panic!("not Prometheus text ({e:?}):\n{text}"))
 }
 
-/// Parses the Prometheus text format (0.0.4): `# HELP` and `# TYPE` comments, then samples
-/// `name{label="value",…} number`, each sample after the `# TYPE` of its family.
-fn parse_prometheus(text: &str) -> (BTreeMap<String, String>, Vec<Sample>) {
-    let mut types = BTreeMap::new();
-    let mut samples = Vec::new();
-    let is_name = |s: &str| {
-        !s.is_empty()
-            && s.chars().enumerate().all(|(i, c)| {
-                c == '_' || c == ':' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())
-            })
-    };
-    for line in text.lines() {
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').expect("# TYPE name type");
-            assert!(is_name(name), "bad name {name:?}");
+/// The value of one series: a counter or gauge's value, or a histogram's count (its buckets
+/// checked to be cumulative and to end at +Inf).
+fn sample(exposition: &Exposition, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let family = exposition.families.get(name)?;
+    let found = family.iter_samples().find(|sample| {
+        let set = sample.get_labelset().expect("bound to its family");
+        set.iter().count() == labels.len()
+            && labels
+                .iter()
+                .all(|(k, v)| set.get_label_value(k) == Some(*v))
+    })?;
+    Some(match &found.value {
+        PrometheusValue::Counter(c) => c.value.as_f64(),
+        PrometheusValue::Gauge(v) | PrometheusValue::Unknown(v) => v.as_f64(),
+        PrometheusValue::Histogram(h) => {
+            let counts: Vec<f64> = h.buckets.iter().map(|b| b.count.as_f64()).collect();
             assert!(
-                ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
-                "bad type {kind:?}"
+                counts.windows(2).all(|w| w[0] <= w[1]),
+                "not cumulative: {counts:?}"
             );
-            assert!(
-                types.insert(name.to_owned(), kind.to_owned()).is_none(),
-                "{name} typed twice"
-            );
-            continue;
+            assert_eq!(h.buckets.last().map(|b| b.upper_bound), Some(f64::INFINITY));
+            let count = h.count.expect("a histogram has a _count") as f64;
+            assert_eq!(counts.last(), Some(&count));
+            count
         }
-        if line.starts_with("# HELP ") || line.starts_with('#') {
-            continue;
-        }
-        let (series, value) = line.rsplit_once(' ').expect("a sample has a value");
-        let value: f64 = match value {
-            "+Inf" => f64::INFINITY,
-            "-Inf" => f64::NEG_INFINITY,
-            v => v.parse().unwrap_or_else(|_| panic!("not a number: {line}")),
-        };
-        let (name, labels) = match series.split_once('{') {
-            None => (series, BTreeMap::new()),
-            Some((name, rest)) => {
-                let body = rest
-                    .strip_suffix('}')
-                    .unwrap_or_else(|| panic!("unclosed labels: {line}"));
-                let mut labels = BTreeMap::new();
-                let mut chars = body.chars().peekable();
-                while chars.peek().is_some() {
-                    let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
-                    assert!(is_name(&key), "bad label name {key:?} in {line}");
-                    assert_eq!(chars.next(), Some('"'), "{line}");
-                    let mut value = String::new();
-                    loop {
-                        match chars
-                            .next()
-                            .unwrap_or_else(|| panic!("unclosed value: {line}"))
-                        {
-                            '\\' => value.push(match chars.next() {
-                                Some('n') => '\n',
-                                Some(c) => c,
-                                None => panic!("bad escape: {line}"),
-                            }),
-                            '"' => break,
-                            c => value.push(c),
-                        }
-                    }
-                    assert!(
-                        labels.insert(key, value).is_none(),
-                        "repeated label: {line}"
-                    );
-                    if chars.peek() == Some(&',') {
-                        chars.next();
-                    }
-                }
-                (name, labels)
-            }
-        };
-        let family = ["_bucket", "_sum", "_count"]
+        PrometheusValue::Summary(_) => panic!("{name} is a summary, not a histogram"),
+    })
+}
+
+/// A histogram's `_sum`.
+fn histogram_sum(exposition: &Exposition, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    sample(exposition, name, labels)?;
+    exposition.families[name].iter_samples().find_map(|s| {
+        let set = s.get_labelset().ok()?;
+        let matches = labels
             .iter()
-            .find_map(|suffix| {
-                name.strip_suffix(suffix)
-                    .filter(|base| types.get(*base).is_some_and(|t| t == "histogram"))
-            })
-            .unwrap_or(name);
-        assert!(
-            types.contains_key(family),
-            "sample before its # TYPE: {line}"
-        );
-        samples.push(Sample {
-            name: name.to_owned(),
-            labels,
-            value,
-        });
-    }
-    (types, samples)
-}
-
-fn sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let labels: BTreeMap<String, String> = labels
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    samples
-        .iter()
-        .find(|s| s.name == name && s.labels == labels)
-        .map(|s| s.value)
+            .all(|(k, v)| set.get_label_value(k) == Some(*v));
+        match &s.value {
+            PrometheusValue::Histogram(h) if matches => h.sum.as_ref().map(|n| n.as_f64()),
+            _ => None,
+        }
+    })
 }
 
 #[tokio::test]
 async fn metrics_serves_prometheus_text_that_counts_ingests_requests_and_the_process() {
-    let app = app(Metrics::registry());
+    use ludex::metrics::prometheus::{self as names, LABEL_ROUTE, LABEL_STAGE, LABEL_STATUS_CLASS};
+    let app = app(Metrics::prometheus());
     let (status, headers, before) = app
         .send(Request::get("/metrics").body(Body::empty()).unwrap())
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers[header::CONTENT_TYPE], "text/plain; version=0.0.4");
-    let (_, samples) = parse_prometheus(&before);
-    assert_eq!(sample(&samples, metrics::INGEST_FILES, &[]), Some(0.0));
+    let scrape = parse_prometheus(&before);
+    assert_eq!(sample(&scrape, names::INGEST_FILES, &[]), Some(0.0));
 
     let bad = std::fs::read(examples().join("bad-games.ndjson")).unwrap();
     app.ingest("uploads/bad.ndjson", &bad, app.state.metrics.clone())
@@ -402,124 +343,182 @@ async fn metrics_serves_prometheus_text_that_counts_ingests_requests_and_the_pro
     let (_, _, after) = app
         .send(Request::get("/metrics").body(Body::empty()).unwrap())
         .await;
-    let (types, samples) = parse_prometheus(&after);
-    for name in metrics::ALL_NAMES {
-        assert!(types.contains_key(name), "{name} is not exposed:\n{after}");
+    let scrape = parse_prometheus(&after);
+    // The conventions: counters end in _total, durations are histograms in seconds, sizes
+    // in bytes; every name is exposed with its type and help.
+    for name in names::ALL_NAMES {
+        let family = scrape
+            .families
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} is not exposed:\n{after}"));
+        let expected = if name.ends_with("_total") {
+            PrometheusType::Counter
+        } else {
+            assert!(name.ends_with("_seconds"), "{name}");
+            PrometheusType::Histogram
+        };
+        assert_eq!(family.family_type, expected, "{name}");
+        assert!(!family.help.is_empty(), "{name} has no # HELP");
     }
-    assert_eq!(types[metrics::INGEST_FILES], "counter");
-    assert_eq!(types[metrics::API_REQUESTS], "counter");
-    assert_eq!(types[metrics::API_LATENCY_MS], "histogram");
-    assert_eq!(types[metrics::INGEST_STAGE_DURATION_MS], "histogram");
+    for (name, family) in &scrape.families {
+        assert!(!name.ends_with("_ms"), "milliseconds: {name}");
+        assert_eq!(
+            family.family_type == PrometheusType::Counter,
+            name.ends_with("_total"),
+            "{name} is a {}",
+            family.family_type
+        );
+    }
 
-    assert_eq!(sample(&samples, metrics::INGEST_FILES, &[]), Some(1.0));
+    assert_eq!(sample(&scrape, names::INGEST_FILES, &[]), Some(1.0));
     assert_eq!(
-        sample(&samples, metrics::INGEST_RECORDS_ACCEPTED, &[]),
+        sample(&scrape, names::INGEST_RECORDS_ACCEPTED, &[]),
         Some(3.0)
     );
     assert_eq!(
-        sample(&samples, metrics::INGEST_RECORDS_REJECTED, &[]),
+        sample(&scrape, names::INGEST_RECORDS_REJECTED, &[]),
         Some(7.0)
     );
     assert_eq!(
-        sample(&samples, metrics::INGEST_BYTES, &[]),
+        sample(&scrape, names::INGEST_BYTES, &[]),
         Some(bad.len() as f64)
     );
-    assert_eq!(
-        sample(&samples, metrics::INGEST_WRITE_RETRIES, &[]),
-        Some(0.0)
-    );
+    assert_eq!(sample(&scrape, names::INGEST_WRITE_RETRIES, &[]), Some(0.0));
+    assert_eq!(sample(&scrape, names::INGEST_CLAIMS_LOST, &[]), Some(0.0));
     for stage in Stage::ALL {
         let stage = stage.as_str();
         assert_eq!(
             sample(
-                &samples,
-                "ludex_ingest_stage_duration_ms_count",
-                &[("Stage", stage)]
+                &scrape,
+                names::INGEST_STAGE_DURATION,
+                &[(LABEL_STAGE, stage)]
             ),
             Some(1.0),
             "{stage}"
         );
-        assert_eq!(
-            sample(
-                &samples,
-                "ludex_ingest_stage_duration_ms_bucket",
-                &[("Stage", stage), ("le", "+Inf")]
-            ),
-            Some(1.0)
-        );
     }
-    assert_eq!(
+    let requests = |route: &str, class: &str| {
         sample(
-            &samples,
-            metrics::API_REQUESTS,
-            &[("Route", "/healthz"), ("StatusClass", "2xx")]
-        ),
-        Some(3.0)
-    );
-    assert_eq!(
-        sample(
-            &samples,
-            metrics::API_REQUESTS,
-            &[("Route", "/games/{id}"), ("StatusClass", "4xx")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(
-            &samples,
-            metrics::API_REQUESTS,
-            &[("Route", "unmatched"), ("StatusClass", "4xx")]
-        ),
-        Some(1.0)
-    );
+            &scrape,
+            names::API_REQUESTS,
+            &[(LABEL_ROUTE, route), (LABEL_STATUS_CLASS, class)],
+        )
+    };
+    assert_eq!(requests("/healthz", "2xx"), Some(3.0));
+    assert_eq!(requests("/games/{id}", "4xx"), Some(1.0));
+    assert_eq!(requests("unmatched", "4xx"), Some(1.0));
     // The first /metrics request was counted when it finished.
+    assert_eq!(requests("/metrics", "2xx"), Some(1.0));
     assert_eq!(
         sample(
-            &samples,
-            metrics::API_REQUESTS,
-            &[("Route", "/metrics"), ("StatusClass", "2xx")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(
-            &samples,
-            "ludex_api_latency_ms_count",
-            &[("Route", "/healthz")]
+            &scrape,
+            names::API_REQUEST_DURATION,
+            &[(LABEL_ROUTE, "/healthz")]
         ),
         Some(3.0)
     );
-    // Buckets are cumulative.
-    let buckets: Vec<f64> = samples
-        .iter()
-        .filter(|s| {
-            s.name == "ludex_api_latency_ms_bucket"
-                && s.labels.get("Route").map(String::as_str) == Some("/healthz")
-        })
-        .map(|s| s.value)
-        .collect();
-    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
-    assert_eq!(buckets.last(), Some(&3.0));
+    let sum = histogram_sum(
+        &scrape,
+        names::API_REQUEST_DURATION,
+        &[(LABEL_ROUTE, "/healthz")],
+    );
+    assert!(sum.is_some_and(|s| s > 0.0 && s < 10.0), "seconds: {sum:?}");
 
     if cfg!(target_os = "linux") {
         for name in [
             "process_resident_memory_bytes",
             "process_open_fds",
-            "process_uptime_seconds",
+            "process_max_fds",
             "process_start_time_seconds",
+            "process_threads",
         ] {
             assert!(
-                sample(&samples, name, &[]).is_some_and(|v| v > 0.0),
-                "{name}"
+                sample(&scrape, name, &[]).is_some_and(|v| v > 0.0),
+                "{name}:\n{after}"
             );
         }
-        assert!(sample(&samples, "process_cpu_seconds_total", &[]).is_some_and(|v| v >= 0.0));
+        assert!(sample(&scrape, "process_cpu_seconds_total", &[]).is_some_and(|v| v >= 0.0));
+    }
+}
+
+/// Every PromQL query of the Grafana dashboard (panel targets and template variables).
+fn grafana_queries() -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/grafana/ludex.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut queries = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            queries.push(target["expr"].as_str().unwrap().to_owned());
+        }
+    }
+    for variable in dashboard["templating"]["list"].as_array().unwrap() {
+        if let Some(query) = variable["query"]["query"].as_str() {
+            queries.push(query.to_owned());
+        }
+    }
+    assert!(queries.len() > 10, "{queries:?}");
+    queries
+}
+
+#[tokio::test]
+async fn the_grafana_dashboard_reads_only_metrics_and_labels_that_metrics_serves() {
+    let app = app(Metrics::prometheus());
+    let games = std::fs::read(examples().join("bad-games.ndjson")).unwrap();
+    app.ingest("uploads/bad.ndjson", &games, app.state.metrics.clone())
+        .await;
+    app.send(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await;
+    let (_, _, text) = app
+        .send(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await;
+    let scrape = parse_prometheus(&text);
+    // Labels Prometheus adds to every series, and the buckets' bound.
+    let mut labels: BTreeSet<String> = ["instance", "job", "le"].map(String::from).into();
+    for family in scrape.families.values() {
+        labels.extend(family.get_label_names().iter().cloned());
+    }
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut read = BTreeSet::new();
+    for query in grafana_queries() {
+        for token in query.split(|c: char| !word(c)) {
+            if !(token.starts_with("ludex_") || token.starts_with("process_")) {
+                continue;
+            }
+            let family = token.strip_suffix("_bucket").unwrap_or(token);
+            assert!(
+                scrape.families.contains_key(family),
+                "the dashboard reads {token}, which /metrics does not serve: {query}"
+            );
+            read.insert(family.to_owned());
+        }
+        // Label names: in `by (…)` groups and before the matchers of `{…}` selectors.
+        let mut names = Vec::new();
+        for (start, _) in query.match_indices("by (") {
+            let group = &query[start + 4..];
+            names.extend(group[..group.find(')').unwrap()].split(',').map(str::trim));
+        }
+        for (start, _) in query.match_indices('{') {
+            let selector = &query[start + 1..];
+            for matcher in selector[..selector.find('}').unwrap()].split(',') {
+                names.push(matcher.split(['=', '!']).next().unwrap().trim());
+            }
+        }
+        for name in names.into_iter().filter(|n| !n.is_empty()) {
+            assert!(
+                labels.contains(name),
+                "no series has the label {name}: {query}"
+            );
+        }
+    }
+    // Every application metric is on the dashboard.
+    for name in ludex::metrics::prometheus::ALL_NAMES {
+        assert!(read.contains(name), "{name} is on no panel");
     }
 }
 
 #[tokio::test]
 async fn the_metrics_endpoint_is_in_the_openapi_document() {
-    let app = app(Metrics::registry());
+    let app = app(Metrics::prometheus());
     let (_, _, body) = app
         .send(Request::get("/openapi.json").body(Body::empty()).unwrap())
         .await;

@@ -23,7 +23,7 @@ pub struct TestApp {
 }
 
 pub fn app_with(config: ApiConfig) -> TestApp {
-    app_with_metrics(config, Metrics::registry())
+    app_with_metrics(config, Metrics::prometheus())
 }
 
 /// The app whose metrics go to `metrics` (the observability suites capture them).
