@@ -1,26 +1,18 @@
 //! The functions' settings: environment variables only (Terraform sets them), read once at
 //! init and checked before anything is opened, so a misconfigured function fails its init
-//! with a message that names the variable.
+//! with a message that names the variable. They are declared as the `ludex` command line's
+//! are (clap, with their parsing and help), and those both share — store, bucket, read
+//! access, CORS origins, the session secret — are the very same declarations
+//! ([`ludex::settings`]).
 
+use clap::Parser;
 use ludex::api::session::SessionKey;
 use ludex::keys::KeyRing;
+use ludex::settings::{Access, Location, from_env_vars};
 use std::time::Duration;
 
 /// A setting that is missing or not valid.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{name} is not set: {hint}")]
-    Missing {
-        name: &'static str,
-        hint: &'static str,
-    },
-    #[error("{name}={value:?} is not valid: {reason}")]
-    Invalid {
-        name: &'static str,
-        value: String,
-        reason: String,
-    },
-}
+pub use ludex::settings::EnvError as ConfigError;
 
 /// What both functions need: the store, the bucket and where uploads land in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +25,58 @@ pub struct Config {
     pub bucket: String,
     /// The key prefix of uploads, ending with `/`.
     pub upload_prefix: String,
+}
+
+/// The variables of both functions.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ludex-lambda",
+    about = "Settings of both ludex Lambda functions, read from environment variables only."
+)]
+pub struct FunctionVars {
+    #[command(flatten)]
+    location: Location,
+    /// The Secrets Manager secret (ARN) holding the password of a postgres:// store (RDS-managed); the store URL then carries none.
+    #[arg(long, env = "LUDEX_STORE_PASSWORD_SECRET_ARN")]
+    store_password_secret_arn: Option<String>,
+    /// The key prefix uploads land under, such as uploads/ (ending with /, not starting with one).
+    #[arg(long, env = "LUDEX_UPLOAD_PREFIX", default_value = "uploads/", value_parser = upload_prefix)]
+    upload_prefix: String,
+}
+
+/// The variables of the API function, beyond [`FunctionVars`].
+#[derive(Debug, Parser)]
+#[command(
+    name = "ludex-api-lambda",
+    about = "Settings of the ludex API function, read from environment variables only."
+)]
+pub struct ApiVars {
+    #[command(flatten)]
+    access: Access,
+    /// The API key file's JSON (hashes, never keys) inline; use LUDEX_API_KEYS_PARAMETER instead to revoke keys without a deployment.
+    #[arg(long, env = "LUDEX_API_KEYS", hide_env_values = true, value_parser = KeyRing::from_json, conflicts_with = "api_keys_parameter")]
+    api_keys: Option<KeyRing>,
+    /// The SSM parameter (SecureString) holding the API key file's JSON, fetched when a key is first presented and again once older than LUDEX_API_KEYS_MAX_AGE_SECONDS.
+    #[arg(long, env = "LUDEX_API_KEYS_PARAMETER")]
+    api_keys_parameter: Option<String>,
+    /// Seconds keys fetched from LUDEX_API_KEYS_PARAMETER are used before they are fetched again: a key revoked in the parameter stops working within this time.
+    #[arg(long, env = "LUDEX_API_KEYS_MAX_AGE_SECONDS", default_value_t = DEFAULT_KEYS_MAX_AGE.as_secs(), value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "api_keys")]
+    api_keys_max_age_seconds: u64,
+    /// The SSM parameter (SecureString) holding the session secret, fetched when a session is first opened or read; without it or LUDEX_SESSION_SECRET, sessions live on the instance that opened them.
+    #[arg(
+        long,
+        env = "LUDEX_SESSION_SECRET_PARAMETER",
+        conflicts_with = "session_secret"
+    )]
+    session_secret_parameter: Option<String>,
+}
+
+fn upload_prefix(raw: &str) -> Result<String, &'static str> {
+    if raw.ends_with('/') && !raw.starts_with('/') {
+        Ok(raw.to_owned())
+    } else {
+        Err("a key prefix such as uploads/ (ending with /, not starting with one)")
+    }
 }
 
 /// Where the API's key hashes come from.
@@ -72,55 +116,6 @@ pub struct ApiSettings {
     pub sessions: SessionSetting,
 }
 
-/// Reads variables through `var`; empty values count as unset (Terraform writes `""` for an
-/// empty list).
-struct Vars<F>(F);
-
-impl<F: Fn(&str) -> Option<String>> Vars<F> {
-    fn get(&self, name: &str) -> Option<String> {
-        (self.0)(name).filter(|v| !v.trim().is_empty())
-    }
-
-    fn required(&self, name: &'static str, hint: &'static str) -> Result<String, ConfigError> {
-        self.get(name).ok_or(ConfigError::Missing { name, hint })
-    }
-}
-
-/// A setting given inline in one variable or as the name of an SSM parameter in another.
-enum Given {
-    Inline(String),
-    Parameter(String),
-    Neither,
-}
-
-impl<F: Fn(&str) -> Option<String>> Vars<F> {
-    /// `inline` or `parameter`, refusing both (neither value is echoed: they may be secret).
-    fn inline_or_parameter(
-        &self,
-        inline: &'static str,
-        parameter: &'static str,
-    ) -> Result<Given, ConfigError> {
-        match (self.get(inline), self.get(parameter)) {
-            (Some(_), Some(_)) => Err(invalid(
-                parameter,
-                "…",
-                format!("set either {inline} or {parameter}, not both"),
-            )),
-            (Some(value), None) => Ok(Given::Inline(value)),
-            (None, Some(name)) => Ok(Given::Parameter(name)),
-            (None, None) => Ok(Given::Neither),
-        }
-    }
-}
-
-fn invalid(name: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        name,
-        value: value.to_owned(),
-        reason: reason.into(),
-    }
-}
-
 const STORE_HINT: &str = "set it to dynamodb://TABLE or postgres://USER@HOST/DATABASE";
 
 impl Config {
@@ -136,30 +131,32 @@ impl Config {
     }
 
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let vars = Vars(var);
-        let store = vars.required("LUDEX_STORE", STORE_HINT)?;
-        let store_password_secret = vars.get("LUDEX_STORE_PASSWORD_SECRET_ARN");
+        let vars: FunctionVars = from_env_vars(var)?;
+        let store = vars
+            .location
+            .store
+            .ok_or_else(|| ConfigError::missing("LUDEX_STORE", STORE_HINT))?;
+        let store_password_secret = vars.store_password_secret_arn;
         check_store(&store, store_password_secret.is_some())?;
-        let bucket = vars.required("LUDEX_BUCKET", "set it to s3://BUCKET")?;
+        let bucket = vars
+            .location
+            .bucket
+            .ok_or_else(|| ConfigError::missing("LUDEX_BUCKET", "set it to s3://BUCKET"))?;
         match bucket.strip_prefix("s3://") {
             Some(name) if !name.is_empty() && !name.trim_end_matches('/').contains('/') => {}
-            _ => return Err(invalid("LUDEX_BUCKET", &bucket, "use s3://BUCKET")),
-        }
-        let upload_prefix = vars
-            .get("LUDEX_UPLOAD_PREFIX")
-            .unwrap_or_else(|| "uploads/".to_owned());
-        if !upload_prefix.ends_with('/') || upload_prefix.starts_with('/') {
-            return Err(invalid(
-                "LUDEX_UPLOAD_PREFIX",
-                &upload_prefix,
-                "a key prefix such as uploads/ (ending with /, not starting with one)",
-            ));
+            _ => {
+                return Err(ConfigError::invalid(
+                    "LUDEX_BUCKET",
+                    &bucket,
+                    "use s3://BUCKET",
+                ));
+            }
         }
         Ok(Self {
             store,
             store_password_secret,
             bucket,
-            upload_prefix,
+            upload_prefix: vars.upload_prefix,
         })
     }
 }
@@ -170,14 +167,14 @@ fn check_store(url: &str, has_password_secret: bool) -> Result<(), ConfigError> 
     let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
     if url.starts_with("dynamodb://") {
         if !cfg!(feature = "dynamodb") {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 name,
                 url,
                 "this build has no DynamoDB store (cargo feature dynamodb)",
             ));
         }
         if has_password_secret {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "LUDEX_STORE_PASSWORD_SECRET_ARN",
                 "…",
                 "a password secret goes with a postgres:// store only",
@@ -187,7 +184,7 @@ fn check_store(url: &str, has_password_secret: bool) -> Result<(), ConfigError> 
     }
     if postgres {
         if !cfg!(feature = "postgres") {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 name,
                 &ludex::store::redact(url),
                 "this build has no PostgreSQL store (cargo feature postgres)",
@@ -195,7 +192,11 @@ fn check_store(url: &str, has_password_secret: bool) -> Result<(), ConfigError> 
         }
         return Ok(());
     }
-    Err(invalid(name, &ludex::store::redact(url), STORE_HINT))
+    Err(ConfigError::invalid(
+        name,
+        &ludex::store::redact(url),
+        STORE_HINT,
+    ))
 }
 
 impl ApiSettings {
@@ -204,82 +205,29 @@ impl ApiSettings {
     }
 
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let vars = Vars(var);
-        let keys = match vars.inline_or_parameter("LUDEX_API_KEYS", "LUDEX_API_KEYS_PARAMETER")? {
-            // The value holds hashes only, but it is not echoed: it may be long.
-            Given::Inline(_) if vars.get("LUDEX_API_KEYS_MAX_AGE_SECONDS").is_some() => {
-                return Err(invalid(
-                    "LUDEX_API_KEYS_MAX_AGE_SECONDS",
-                    "…",
-                    "it applies to keys fetched from LUDEX_API_KEYS_PARAMETER, and LUDEX_API_KEYS is set instead",
+        let vars: ApiVars = from_env_vars(var)?;
+        let keys = match (vars.api_keys, vars.api_keys_parameter) {
+            (Some(ring), _) => KeySetting::Inline(ring),
+            (None, Some(name)) => KeySetting::Parameter {
+                name,
+                max_age: Duration::from_secs(vars.api_keys_max_age_seconds),
+            },
+            (None, None) => {
+                return Err(ConfigError::missing(
+                    "LUDEX_API_KEYS_PARAMETER",
+                    "name the SSM parameter that holds the API key hashes, or put the key file's JSON in LUDEX_API_KEYS",
                 ));
             }
-            Given::Inline(json) => KeySetting::Inline(
-                KeyRing::from_json(&json)
-                    .map_err(|reason| invalid("LUDEX_API_KEYS", "…", reason))?,
-            ),
-            Given::Parameter(name) => KeySetting::Parameter {
-                name,
-                max_age: match vars.get("LUDEX_API_KEYS_MAX_AGE_SECONDS") {
-                    None => DEFAULT_KEYS_MAX_AGE,
-                    Some(value) => match value.trim().parse::<u64>() {
-                        Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
-                        _ => {
-                            return Err(invalid(
-                                "LUDEX_API_KEYS_MAX_AGE_SECONDS",
-                                &value,
-                                "use a whole number of seconds, at least 1",
-                            ));
-                        }
-                    },
-                },
-            },
-            Given::Neither => {
-                return Err(ConfigError::Missing {
-                    name: "LUDEX_API_KEYS_PARAMETER",
-                    hint: "name the SSM parameter that holds the API key hashes, or put the key file's JSON in LUDEX_API_KEYS",
-                });
-            }
         };
-        let reads_require_key = match vars.get("LUDEX_READS_REQUIRE_KEY") {
-            None => false,
-            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" => true,
-                "false" | "0" => false,
-                _ => {
-                    return Err(invalid(
-                        "LUDEX_READS_REQUIRE_KEY",
-                        &value,
-                        "use true or false",
-                    ));
-                }
-            },
-        };
-        let cors_origins = vars
-            .get("LUDEX_CORS_ORIGINS")
-            .map(|list| {
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|o| !o.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let sessions = match vars
-            .inline_or_parameter("LUDEX_SESSION_SECRET", "LUDEX_SESSION_SECRET_PARAMETER")?
-        {
-            // A secret is never echoed.
-            Given::Inline(secret) => SessionSetting::Inline(
-                SessionKey::from_secret(&secret)
-                    .map_err(|reason| invalid("LUDEX_SESSION_SECRET", "…", reason))?,
-            ),
-            Given::Parameter(name) => SessionSetting::Parameter(name),
-            Given::Neither => SessionSetting::Random,
+        let sessions = match (vars.access.session_key()?, vars.session_secret_parameter) {
+            (Some(key), _) => SessionSetting::Inline(key),
+            (None, Some(name)) => SessionSetting::Parameter(name),
+            (None, None) => SessionSetting::Random,
         };
         Ok(Self {
             keys,
-            reads_require_key,
-            cors_origins,
+            reads_require_key: vars.access.reads_require_key,
+            cors_origins: vars.access.cors_origins,
             sessions,
         })
     }
@@ -349,18 +297,19 @@ mod tests {
             message(&[("LUDEX_STORE", "sqlite://x.db"), BASE[1]])
                 .starts_with("LUDEX_STORE=\"sqlite://x.db\" is not valid")
         );
+        let prefix = message(&[
+            ("LUDEX_STORE", "postgres://ludex:secret@db/ludex"),
+            BASE[1],
+            ("LUDEX_UPLOAD_PREFIX", "in"),
+        ]);
         assert!(
-            message(&[
-                ("LUDEX_STORE", "postgres://ludex:secret@db/ludex"),
-                BASE[1],
-                ("LUDEX_UPLOAD_PREFIX", "in")
-            ])
-            .contains(if cfg!(feature = "postgres") {
-                "LUDEX_UPLOAD_PREFIX"
-            } else {
-                "postgres://ludex:***@db/ludex"
-            }),
-            "and never shows a password"
+            prefix.starts_with("LUDEX_UPLOAD_PREFIX=\"in\" is not valid: a key prefix"),
+            "{prefix}"
+        );
+        let store = message(&[("LUDEX_STORE", "mysql://ludex:secret@db/ludex"), BASE[1]]);
+        assert!(
+            store.starts_with("LUDEX_STORE=\"mysql://ludex:***@db/ludex\" is not valid"),
+            "never shows a password: {store}"
         );
     }
 
@@ -415,7 +364,7 @@ mod tests {
                 ("LUDEX_API_KEYS_PARAMETER", "/p"),
                 ("LUDEX_READS_REQUIRE_KEY", "yes please")
             ])
-            .contains("use true or false")
+            .starts_with("LUDEX_READS_REQUIRE_KEY=\"yes please\" is not valid")
         );
 
         let settings = ApiSettings::from_vars(vars(&[
@@ -433,16 +382,18 @@ mod tests {
                     ("LUDEX_API_KEYS_PARAMETER", "/p"),
                     ("LUDEX_API_KEYS_MAX_AGE_SECONDS", bad)
                 ])
-                .contains("at least 1"),
+                .starts_with("LUDEX_API_KEYS_MAX_AGE_SECONDS="),
                 "{bad}"
             );
         }
+        let inline_max_age = message(&[
+            ("LUDEX_API_KEYS", &json),
+            ("LUDEX_API_KEYS_MAX_AGE_SECONDS", "60"),
+        ]);
         assert!(
-            message(&[
-                ("LUDEX_API_KEYS", &json),
-                ("LUDEX_API_KEYS_MAX_AGE_SECONDS", "60")
-            ])
-            .contains("applies to keys fetched from LUDEX_API_KEYS_PARAMETER")
+            inline_max_age.contains("LUDEX_API_KEYS_MAX_AGE_SECONDS")
+                && inline_max_age.contains("not both"),
+            "{inline_max_age}"
         );
     }
 
@@ -486,6 +437,69 @@ mod tests {
                 && short.contains("32 bytes"),
             "{short}"
         );
+    }
+
+    /// The variables the functions declare.
+    fn declared() -> Vec<String> {
+        use clap::CommandFactory;
+        [FunctionVars::command(), ApiVars::command()]
+            .iter()
+            .flat_map(|command| command.get_arguments())
+            .filter_map(|arg| arg.get_env())
+            .map(|name| name.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn every_variable_is_declared_with_help_documented_and_the_one_terraform_sets() {
+        use clap::CommandFactory;
+        for command in [FunctionVars::command(), ApiVars::command()] {
+            command.clone().debug_assert();
+            for arg in command.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                assert!(
+                    builtin || arg.get_env().is_some(),
+                    "{} has no variable",
+                    arg.get_id()
+                );
+                assert!(
+                    builtin || arg.get_help().is_some(),
+                    "{} has no help",
+                    arg.get_id()
+                );
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let deploy = std::fs::read_to_string(root.join("docs/deploy.md")).unwrap();
+        for name in declared() {
+            assert!(
+                deploy.contains(&format!("| `{name}` |")),
+                "docs/deploy.md does not list {name}"
+            );
+        }
+        // Read by the library for every binary, not by these definitions.
+        let process_wide = ["LUDEX_LOG_FORMAT", "LUDEX_METRICS", "LUDEX_S3_ENDPOINT"];
+        let mut set = 0;
+        for module in ["ingest_function", "api_function"] {
+            let main = std::fs::read_to_string(
+                root.join(format!("infra/terraform/modules/{module}/main.tf")),
+            )
+            .unwrap();
+            for line in main.lines().map(str::trim) {
+                let Some((name, _)) = line.split_once('=') else {
+                    continue;
+                };
+                let name = name.trim();
+                if name.starts_with("LUDEX_") {
+                    set += 1;
+                    assert!(
+                        declared().iter().any(|d| d == name) || process_wide.contains(&name),
+                        "{module} sets {name}, which the functions do not read"
+                    );
+                }
+            }
+        }
+        assert!(set >= 10, "found {set} variables in the Terraform modules");
     }
 
     fn blake3_hex(key: &str) -> String {

@@ -10,6 +10,7 @@ use crate::ingest::{
 };
 use crate::keys::{KeyFile, Keys, Scope};
 use crate::metrics::Metrics;
+use crate::settings::{Access, Location};
 use crate::store::{self, Stores};
 use crate::synthetic;
 use anyhow::{Context, Result};
@@ -90,12 +91,8 @@ pub struct Settings {
         default_value = "ludex-data"
     )]
     pub data_dir: PathBuf,
-    /// The catalog store as a URL: sqlite://PATH, postgres://USER@HOST/DB or dynamodb://TABLE (?endpoint=URL for a local server) [default: sqlite://DATA_DIR/ludex.db]
-    #[arg(long, global = true, env = "LUDEX_STORE")]
-    pub store: Option<String>,
-    /// The bucket for uploads, rejects reports and covers: a folder, or s3://BUCKET (LUDEX_S3_ENDPOINT or AWS_ENDPOINT_URL for a server other than AWS) [default: DATA_DIR/bucket]
-    #[arg(long, global = true, env = "LUDEX_BUCKET")]
-    pub bucket: Option<String>,
+    #[command(flatten)]
+    pub location: Location,
     /// Valid records written per store transaction.
     #[arg(long, global = true, env = "LUDEX_BATCH_SIZE", default_value_t = 3000)]
     pub batch_size: usize,
@@ -232,12 +229,8 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "LUDEX_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
-    /// Require an API key for reads too (writes always need one).
-    #[arg(long, env = "LUDEX_READS_REQUIRE_KEY")]
-    pub reads_require_key: bool,
-    /// Origins allowed to call the API from a browser (comma-separated); none by default.
-    #[arg(long, env = "LUDEX_CORS_ORIGINS", value_delimiter = ',')]
-    pub cors_origins: Vec<String>,
+    #[command(flatten)]
+    pub access: Access,
     /// Largest file accepted by POST /uploads, in bytes.
     #[arg(long, env = "LUDEX_MAX_HTTP_UPLOAD_BYTES", default_value_t = crate::api::DEFAULT_MAX_UPLOAD_BYTES)]
     pub max_http_upload_bytes: u64,
@@ -265,8 +258,8 @@ pub struct ServeArgs {
     #[arg(long, env = "LUDEX_SIGN_IN_RATE_LIMIT", default_value_t = RateLimits::default().sign_ins_per_minute)]
     pub sign_in_rate_limit: u32,
     /// The file whose secret seals web UI sessions (created when missing); instances that
-    /// share it share their sessions. LUDEX_SESSION_SECRET (at least 32 bytes), when set, is
-    /// used instead [default: DATA_DIR/session-secret]
+    /// share it share their sessions. --session-secret, when given, is used instead
+    /// [default: DATA_DIR/session-secret]
     #[arg(long, env = "LUDEX_SESSION_SECRET_FILE")]
     pub session_secret_file: Option<PathBuf>,
 }
@@ -425,13 +418,15 @@ pub enum ExportFormat {
 
 impl Settings {
     pub fn store_url(&self) -> String {
-        self.store
+        self.location
+            .store
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("ludex.db").display()))
     }
 
     pub fn bucket_url(&self) -> String {
-        self.bucket
+        self.location
+            .bucket
             .clone()
             .unwrap_or_else(|| self.data_dir.join("bucket").display().to_string())
     }
@@ -464,6 +459,15 @@ impl Settings {
 }
 
 impl Cli {
+    /// The command line and the `LUDEX_*` variables, as clap parses them except that an empty
+    /// variable counts as unset (as on Lambda, where Terraform writes `""` for an empty list);
+    /// exits with clap's message and code 2 when they are not valid.
+    pub fn from_env_and_args() -> Self {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let mut matches = crate::settings::without_empty_variables(Self::command()).get_matches();
+        Self::from_arg_matches_mut(&mut matches).unwrap_or_else(|error| error.exit())
+    }
+
     /// The log level when RUST_LOG is unset: the server logs what it does, commands only warn.
     pub fn default_log_level(&self) -> &'static str {
         match self.command {
@@ -652,8 +656,8 @@ async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
         bucket: bucket.clone(),
         keys: Arc::new(keys),
         config: Arc::new(ApiConfig {
-            reads_require_key: args.reads_require_key,
-            cors_origins: args.cors_origins.clone(),
+            reads_require_key: args.access.reads_require_key,
+            cors_origins: args.access.cors_origins.clone(),
             max_upload_bytes: args.max_http_upload_bytes,
             max_direct_upload_bytes: args.max_http_upload_bytes,
             sessions: Arc::new(SessionKeys::given(session_key(settings, &args)?)),
@@ -679,15 +683,11 @@ async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The key of web UI sessions: from LUDEX_SESSION_SECRET (read from the environment only, so
-/// the secret is not on a command line), else from the secret file.
+/// The key of web UI sessions: the secret given (`LUDEX_SESSION_SECRET`), else the secret
+/// file's.
 fn session_key(settings: &Settings, args: &ServeArgs) -> Result<SessionKey> {
-    if let Some(secret) = std::env::var_os("LUDEX_SESSION_SECRET").filter(|s| !s.is_empty()) {
-        let secret = secret
-            .into_string()
-            .map_err(|_| anyhow::anyhow!("LUDEX_SESSION_SECRET is not UTF-8"))?;
-        return SessionKey::from_secret(&secret)
-            .map_err(|e| anyhow::anyhow!("LUDEX_SESSION_SECRET: {e}"));
+    if let Some(key) = args.access.session_key()? {
+        return Ok(key);
     }
     let path = args
         .session_secret_file

@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod keys;
 pub mod metrics;
 pub mod serve;
+pub mod settings;
 pub mod store;
 pub mod synthetic;
 pub mod telemetry;

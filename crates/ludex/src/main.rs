@@ -1,5 +1,3 @@
-use clap::Parser;
-
 // The ingest path allocates a few small strings per record; mimalloc does that faster than the
 // system allocator (see BENCHMARKS.md).
 #[global_allocator]
@@ -7,7 +5,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = ludex::cli::Cli::parse();
+    let cli = ludex::cli::Cli::from_env_and_args();
     ludex::telemetry::init(cli.default_log_level());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1069,3 +1069,63 @@ fn every_write_acknowledged_before_a_kill_9_is_in_the_catalog_after_a_restart() 
     }
     restarted.terminate();
 }
+
+#[test]
+fn empty_variables_count_as_unset_and_set_ones_are_parsed_as_their_options() {
+    let data = tempfile::tempdir().unwrap();
+    let empty = [
+        "LUDEX_STORE",
+        "LUDEX_BUCKET",
+        "LUDEX_READS_REQUIRE_KEY",
+        "LUDEX_CORS_ORIGINS",
+        "LUDEX_SESSION_SECRET",
+    ]
+    .map(|name| (name, ""));
+    let server = Server::start_with(data.path(), &[], &empty);
+    assert_eq!(server.get("/games").0, 200, "reads stay public");
+    drop(server);
+
+    for yes in ["true", "yes", "1"] {
+        let server = Server::start_with(data.path(), &[], &[("LUDEX_READS_REQUIRE_KEY", yes)]);
+        assert_eq!(server.get("/games").0, 401, "LUDEX_READS_REQUIRE_KEY={yes}");
+    }
+
+    // Values clap refuses are usage errors (2); the session secret is checked after parsing
+    // (1, bad settings), so that no message repeats it.
+    for (name, value, code, expected) in [
+        ("LUDEX_READS_REQUIRE_KEY", "maybe", 2, "--reads-require-key"),
+        (
+            "LUDEX_CORS_ORIGINS",
+            "games.example",
+            2,
+            "starts with https://",
+        ),
+        (
+            "LUDEX_SESSION_SECRET",
+            "tooshort-secret",
+            1,
+            "at least 32 bytes",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_ludex"))
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env(name, value)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{name}={value}: {output:?}"
+        );
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(message.contains(expected), "{name}={value}: {message}");
+        if name == "LUDEX_SESSION_SECRET" {
+            assert!(
+                !message.contains(value),
+                "a secret is never echoed: {message}"
+            );
+        }
+    }
+}
