@@ -58,11 +58,18 @@ pub struct SqliteStore {
 
 fn internal(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
+        // With the extended code, which tells the kinds of "database is locked" apart (a
+        // snapshot gone stale, a recovery, a checkpoint...).
         Some(
             rusqlite::ErrorCode::DatabaseBusy
             | rusqlite::ErrorCode::DatabaseLocked
             | rusqlite::ErrorCode::OperationInterrupted,
-        ) => StoreError::Unavailable(e.to_string()),
+        ) => StoreError::Unavailable(match &e {
+            rusqlite::Error::SqliteFailure(failure, _) => {
+                format!("{e} (SQLite extended code {})", failure.extended_code)
+            }
+            _ => e.to_string(),
+        }),
         // The transaction was rolled back; nothing half-written stays.
         Some(rusqlite::ErrorCode::DiskFull) => StoreError::Internal(format!(
             "the disk holding the database is full ({e}); free some space and run it again"
