@@ -46,7 +46,7 @@ pub async fn state(config: &Config, settings: ApiSettings) -> anyhow::Result<App
             max_cover_bytes: BODY_LIMIT_BYTES as usize,
             ..ApiConfig::default()
         }),
-        metrics: Metrics::from_env(),
+        metrics: Metrics::for_sink(config.reporting.metrics),
     })
 }
 

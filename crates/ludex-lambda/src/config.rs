@@ -8,7 +8,7 @@
 use clap::Parser;
 use ludex::api::session::SessionKey;
 use ludex::keys::KeyRing;
-use ludex::settings::{Access, Location, from_env_vars};
+use ludex::settings::{Access, Location, Reporting, from_env_vars};
 use std::time::Duration;
 
 /// A setting that is missing or not valid.
@@ -25,6 +25,8 @@ pub struct Config {
     pub bucket: String,
     /// The key prefix of uploads, ending with `/`.
     pub upload_prefix: String,
+    /// Log format and metrics sink, as set (the defaults on Lambda: JSON and EMF).
+    pub reporting: Reporting,
 }
 
 /// The variables of both functions.
@@ -36,6 +38,8 @@ pub struct Config {
 pub struct FunctionVars {
     #[command(flatten)]
     location: Location,
+    #[command(flatten)]
+    reporting: Reporting,
     /// The Secrets Manager secret (ARN) holding the password of a postgres:// store (RDS-managed); the store URL then carries none.
     #[arg(long, env = "LUDEX_STORE_PASSWORD_SECRET_ARN")]
     store_password_secret_arn: Option<String>,
@@ -157,6 +161,7 @@ impl Config {
             store_password_secret,
             bucket,
             upload_prefix: vars.upload_prefix,
+            reporting: vars.reporting,
         })
     }
 }
@@ -273,6 +278,10 @@ mod tests {
                 store_password_secret: None,
                 bucket: "s3://ludex-dev-catalog".into(),
                 upload_prefix: "uploads/".into(),
+                reporting: Reporting {
+                    log_format: Some(ludex::telemetry::LogFormat::Json),
+                    metrics: None,
+                },
             }
         );
     }
@@ -478,7 +487,7 @@ mod tests {
             );
         }
         // Read by the library for every binary, not by these definitions.
-        let process_wide = ["LUDEX_LOG_FORMAT", "LUDEX_METRICS", "LUDEX_S3_ENDPOINT"];
+        let process_wide = ["LUDEX_S3_ENDPOINT"];
         let mut set = 0;
         for module in ["ingest_function", "api_function"] {
             let main = std::fs::read_to_string(

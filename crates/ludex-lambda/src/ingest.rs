@@ -67,7 +67,7 @@ impl IngestHandler {
             crate::open_bucket(&config)?,
             IngestConfig::default(),
         )
-        .with_metrics(Metrics::from_env());
+        .with_metrics(Metrics::for_sink(config.reporting.metrics));
         Ok(Self::new(
             ingestor,
             config.bucket_name(),

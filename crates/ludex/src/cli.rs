@@ -10,7 +10,7 @@ use crate::ingest::{
 };
 use crate::keys::{KeyFile, Keys, Scope};
 use crate::metrics::Metrics;
-use crate::settings::{Access, Location};
+use crate::settings::{Access, Location, Reporting};
 use crate::store::{self, Stores};
 use crate::synthetic;
 use anyhow::{Context, Result};
@@ -93,6 +93,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     #[command(flatten)]
     pub location: Location,
+    #[command(flatten)]
+    pub reporting: Reporting,
     /// Valid records written per store transaction.
     #[arg(long, global = true, env = "LUDEX_BATCH_SIZE", default_value_t = 3000)]
     pub batch_size: usize,
@@ -476,6 +478,16 @@ impl Cli {
         }
     }
 
+    /// Installs logging as the environment and `--log-format` ask.
+    pub fn init_logging(&self) {
+        let level = self.default_log_level();
+        let mut settings = crate::telemetry::LogSettings::from_env(level);
+        if let Some(format) = self.settings.reporting.log_format {
+            settings.format = format;
+        }
+        crate::telemetry::install(&settings, level);
+    }
+
     pub async fn run(self) -> Result<ExitCode> {
         let settings = self.settings;
         match self.command {
@@ -650,7 +662,7 @@ async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     let stores = settings.open_stores().await?;
     let bucket = settings.open_bucket()?;
     let keys = Keys::from_file(&settings.key_file_path())?;
-    let metrics = Metrics::from_env();
+    let metrics = Metrics::for_sink(settings.reporting.metrics);
     let state = AppState {
         stores: stores.clone(),
         bucket: bucket.clone(),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = ludex::cli::Cli::from_env_and_args();
-    ludex::telemetry::init(cli.default_log_level());
+    cli.init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

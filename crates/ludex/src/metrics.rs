@@ -139,6 +139,17 @@ pub struct IngestMetrics {
     pub status: String,
 }
 
+/// Where metrics can go (`LUDEX_METRICS`, `--metrics`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MetricsSink {
+    /// An in-process registry served at `GET /metrics`.
+    Prometheus,
+    /// CloudWatch Embedded Metric Format lines on standard output.
+    Emf,
+    /// Nowhere.
+    Off,
+}
+
 /// Where metrics go. Cheap to clone; clones share the sink.
 #[derive(Clone)]
 pub struct Metrics {
@@ -156,17 +167,16 @@ enum Sink {
 }
 
 impl Metrics {
-    /// The sink for this environment: EMF on standard output on Lambda (or when
-    /// `LUDEX_METRICS=emf`), the Prometheus registry otherwise.
-    pub fn from_env() -> Self {
-        let forced = std::env::var("LUDEX_METRICS").unwrap_or_default();
+    /// The sink chosen (`LUDEX_METRICS`, `--metrics`; `None`: EMF on standard output on
+    /// Lambda, the Prometheus registry elsewhere).
+    pub fn for_sink(sink: Option<MetricsSink>) -> Self {
         let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
-        match forced.to_ascii_lowercase().as_str() {
-            "emf" => Self::emf(Box::new(std::io::stdout())),
-            "prometheus" => Self::prometheus(),
-            "off" => Self::off(),
-            _ if on_lambda => Self::emf(Box::new(std::io::stdout())),
-            _ => Self::prometheus(),
+        match sink {
+            Some(MetricsSink::Emf) => Self::emf(Box::new(std::io::stdout())),
+            Some(MetricsSink::Prometheus) => Self::prometheus(),
+            Some(MetricsSink::Off) => Self::off(),
+            None if on_lambda => Self::emf(Box::new(std::io::stdout())),
+            None => Self::prometheus(),
         }
     }
 

@@ -4,6 +4,8 @@
 //! which runs each variable through the parser its argument declares.
 
 use crate::api::session::SessionKey;
+use crate::metrics::MetricsSink;
+use crate::telemetry::LogFormat;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser};
 use std::ffi::OsString;
@@ -17,6 +19,38 @@ pub struct Location {
     /// The bucket for uploads, rejects reports and covers: a folder, or s3://BUCKET (LUDEX_S3_ENDPOINT or AWS_ENDPOINT_URL for a server other than AWS) [default: DATA_DIR/bucket]
     #[arg(long, global = true, env = "LUDEX_BUCKET")]
     pub bucket: Option<String>,
+}
+
+/// How a process reports on itself: every binary reads these.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Args)]
+pub struct Reporting {
+    /// Log lines as text or as JSON objects [default: json on Lambda, text elsewhere]
+    #[arg(long, global = true, env = "LUDEX_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Where metrics go: prometheus (served at GET /metrics), emf (CloudWatch Embedded Metric Format lines on standard output) or off [default: emf on Lambda, prometheus elsewhere]
+    #[arg(long, global = true, env = "LUDEX_METRICS", value_enum)]
+    pub metrics: Option<MetricsSink>,
+}
+
+#[derive(Parser)]
+struct ReportingVars {
+    #[command(flatten)]
+    reporting: Reporting,
+}
+
+impl Reporting {
+    /// The reporting settings in the variables read through `var`; when one is not valid, a
+    /// warning on standard error and the defaults (logging must start whatever is set; the
+    /// Lambda functions then refuse the setting at init, naming it).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        match from_env_vars::<ReportingVars>(var) {
+            Ok(vars) => vars.reporting,
+            Err(error) => {
+                eprintln!("warning: {error}; using the default");
+                Self::default()
+            }
+        }
+    }
 }
 
 /// Who may use the API, and how web UI sessions are sealed.

@@ -24,7 +24,7 @@ pub const TRACE_ENV: &str = "_X_AMZN_TRACE_ID";
 pub const TRACE_HEADER: &str = "x-amzn-trace-id";
 
 /// How log lines are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     /// `timestamp LEVEL spans: target: message fields`, coloured on a terminal.
     Text,
@@ -41,15 +41,17 @@ pub struct LogSettings {
 }
 
 impl LogSettings {
-    /// Reads `LUDEX_LOG_FORMAT`, `RUST_LOG` and Lambda's variables through `var`.
+    /// Reads `LUDEX_LOG_FORMAT` (as [`crate::settings::Reporting`] declares it), `RUST_LOG`
+    /// and Lambda's variables through `var`.
     pub fn from_vars(default_level: &str, var: impl Fn(&str) -> Option<String>) -> Self {
         let on_lambda = var("AWS_LAMBDA_FUNCTION_NAME").is_some();
-        let format = match var("LUDEX_LOG_FORMAT").map(|f| f.to_ascii_lowercase()) {
-            Some(f) if f == "json" => LogFormat::Json,
-            Some(f) if f == "text" => LogFormat::Text,
-            _ if on_lambda => LogFormat::Json,
-            _ => LogFormat::Text,
-        };
+        let format = crate::settings::Reporting::from_vars(&var)
+            .log_format
+            .unwrap_or(if on_lambda {
+                LogFormat::Json
+            } else {
+                LogFormat::Text
+            });
         let filter = var("RUST_LOG")
             .filter(|f| !f.trim().is_empty())
             .or_else(|| {
@@ -71,7 +73,12 @@ impl LogSettings {
 /// Installs the global subscriber; `default_level` applies when neither `RUST_LOG` nor
 /// `AWS_LAMBDA_LOG_LEVEL` is set.
 pub fn init(default_level: &str) {
-    let settings = LogSettings::from_env(default_level);
+    install(&LogSettings::from_env(default_level), default_level);
+}
+
+/// Installs the global subscriber for `settings`; `default_level` applies when their filter
+/// is not valid.
+pub fn install(settings: &LogSettings, default_level: &str) {
     let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|e| {
         eprintln!(
             "warning: ignoring the log filter {:?} ({e}); logging at {default_level}",
@@ -359,6 +366,15 @@ mod tests {
             ])
             .format,
             LogFormat::Text
+        );
+        // A value that is not a format: a warning, and the default.
+        assert_eq!(
+            settings(&[
+                ("AWS_LAMBDA_FUNCTION_NAME", "ludex-api"),
+                ("LUDEX_LOG_FORMAT", "xml")
+            ])
+            .format,
+            LogFormat::Json
         );
     }
 

@@ -517,6 +517,14 @@ fn bad_values_are_usage_errors_that_name_the_option_and_the_range() {
         ),
         (&["ingests", "--limit", "0"][..], "1..=1000"),
         (&["completions", "tcsh"][..], "possible values"),
+        (
+            &["--log-format", "xml", "games", "list"][..],
+            "possible values",
+        ),
+        (
+            &["games", "list", "--metrics", "statsd"][..],
+            "possible values",
+        ),
     ] {
         let output = ludex(data.path(), args);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
