@@ -5,7 +5,7 @@
 //!   request) gets `header_timeout` from its first byte; a kept-alive connection with nothing
 //!   to say is closed after `idle_timeout`. A request in flight (its response body not yet
 //!   sent) is never cut by either. Request bodies get `body_timeout` between chunks
-//!   (tower-http's `RequestBodyTimeoutLayer`, applied by the caller).
+//!   (tower-http's `TimeoutBody`).
 //! - At most `max_connections` are open at once, and never more than the open-files limit
 //!   leaves room for once the stores, the bucket and the inbox have what they need
 //!   ([`connection_budget`]). A new connection over the cap takes the place of the connection
@@ -30,6 +30,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
+use tower_http::timeout::TimeoutBody;
 
 /// The limits every connection is served under.
 #[derive(Clone, Copy, Debug)]
@@ -367,7 +368,8 @@ pub async fn serve(
                 let in_flight = connection.request_started();
                 let mut router = router.clone();
                 async move {
-                    let mut request = request.map(Body::new);
+                    let mut request =
+                        request.map(|body| Body::new(TimeoutBody::new(limits.body_timeout, body)));
                     request
                         .extensions_mut()
                         .insert(crate::api::rate::ClientAddr(peer.ip()));

@@ -56,10 +56,7 @@ pub async fn run(
             Ok(())
         }),
     };
-    let app = api::router(state).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-        limits.body_timeout,
-    ));
-    connections::serve(listener, app, limits, async move {
+    connections::serve(listener, api::router(state), limits, async move {
         stop_signal().await;
         tracing::info!("stopping: no new connections; finishing requests and the running ingest");
         let _ = stop_tx.send(true);

@@ -142,8 +142,6 @@ pub fn router(state: AppState) -> Router {
             "/uploads/direct",
             put(ingests::direct).fallback(method_not_allowed),
         )
-        // Bodies are read by the handlers with their own limits and problem+json errors.
-        .layer(DefaultBodyLimit::disable())
         .with_state(state);
     let cors = (!config.cors_origins.is_empty()).then(|| {
         let origins: Vec<HeaderValue> = config
@@ -168,21 +166,26 @@ pub fn router(state: AppState) -> Router {
             ])
             .expose_headers([header::ETAG, header::LOCATION])
     });
-    // The last layer is the outermost: the request id is set and echoed, then the request is
-    // observed (metrics, request context, access log), so a panic turned into a 500 by the
-    // layer inside is counted and logged with its request id.
+    // One `ServiceBuilder`, given to `Router::layer` once: each `Router::layer` call boxes the
+    // route again, and axum clones a route's boxes for every request at every level, so a stack
+    // of separate calls cost a box per layer per level on each request (BENCHMARKS.md, "Each
+    // route's layer stack is cloned per request").
+    // The first layer is the outermost. Security headers, so every response has them, a
+    // panic's 500 and a timeout's 408 included: no response is ever sniffed into another type
+    // (a cover that holds HTML, a report). Then the request id is set and echoed, then the
+    // request is observed (metrics, request context, access log), so a panic turned into a 500
+    // by the layer inside is counted and logged with its request id.
     // The span is at debug level: an info span per request costs about a third of the read
     // throughput (BENCHMARKS.md); info lines get the request id from the request context.
-    routes
-        .layer(tower::util::option_layer(cors))
-        // Rate limits, no-store and conditional GET (see `manners`). Inside the compression:
-        // the ETag is of the identity body, and weak, so one tag stands for every encoding.
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&config.rate_limiters),
-            manners::manners,
-        ))
-        // gzip, brotli or zstd by Accept-Encoding, for bodies of text (not images).
-        .layer(tower::layer::layer_fn(manners::compress_when_asked))
+    let stack = tower::ServiceBuilder::new()
+        .layer(tower::layer::layer_fn(manners::security_headers))
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(observe::ObserveLayer::new(metrics, config.slow_request))
+        .map_response(IntoResponse::into_response)
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("a handler panicked".into()).into_response()
+        }))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<Body>| {
                 let id = request
@@ -205,15 +208,15 @@ pub fn router(state: AppState) -> Router {
                 )
             }),
         )
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal("a handler panicked".into()).into_response()
-        }))
-        .layer(observe::ObserveLayer::new(metrics, config.slow_request))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(RequestIds::default()))
-        // Outermost, so every response has them, a panic's 500 and a timeout's 408 included: no
-        // response is ever sniffed into another type (a cover that holds HTML, a report).
-        .layer(tower::layer::layer_fn(manners::security_headers))
+        // gzip, brotli or zstd by Accept-Encoding, for bodies of text (not images).
+        .layer(tower::layer::layer_fn(manners::compress_when_asked))
+        // Rate limits, no-store and conditional GET (see `manners`). Inside the compression:
+        // the ETag is of the identity body, and weak, so one tag stands for every encoding.
+        .layer(manners::manners(Arc::clone(&config.rate_limiters)))
+        .option_layer(cors)
+        // Bodies are read by the handlers with their own limits and problem+json errors.
+        .layer(DefaultBodyLimit::disable());
+    routes.layer(stack)
 }
 
 /// Request ids for requests that come without one: a per-process random prefix and a counter.
