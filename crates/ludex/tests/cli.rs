@@ -582,6 +582,60 @@ fn ingest_reports_as_json_or_one_quiet_line_and_draws_no_bar_off_a_terminal() {
     );
 }
 
+/// `ludex ingest` with its standard streams on a pseudo-terminal (util-linux's `script`, in
+/// every Debian): the bar shows bytes read of the file's size, the rate, the time left and
+/// the records and rejects so far, and is cleared before the summary.
+#[test]
+fn on_a_terminal_ingest_draws_a_progress_bar_by_bytes_with_records_and_rejects() {
+    if Command::new("script").arg("--version").output().is_err() {
+        crate::moto::skip::skipped(
+            "progress bar",
+            "util-linux's `script` is not installed, so there is no terminal to draw on",
+            "Install bsdutils (`apt-get install bsdutils`).",
+        );
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let bad = examples().join("bad-games.ndjson");
+    let command = format!(
+        "'{}' --data-dir '{}' ingest '{}'",
+        env!("CARGO_BIN_EXE_ludex"),
+        data.path().display(),
+        bad.display()
+    );
+    let output = Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script runs");
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let screen = stdout(&output);
+    let size = std::fs::metadata(&bad).unwrap().len();
+    let total = format!("/{:.2} KiB", size as f64 / 1024.0);
+    let last_frame = screen
+        .split('\r')
+        .rfind(|frame| frame.contains("bad-games.ndjson ["))
+        .unwrap_or_else(|| panic!("no bar drawn: {screen:?}"));
+    assert!(
+        last_frame.contains(&format!("{total}{total}")[1..]),
+        "{last_frame:?}"
+    );
+    assert!(
+        last_frame.contains("/s, ") && last_frame.contains(" left)"),
+        "{last_frame:?}"
+    );
+    assert!(
+        last_frame.contains("10 records, 7 rejected"),
+        "{last_frame:?}"
+    );
+    let summary = screen
+        .find("partially_failed")
+        .expect("the summary is printed");
+    let cleared = screen.rfind("\u{1b}[2K").expect("the bar is cleared");
+    assert!(cleared < summary, "{screen:?}");
+}
+
 /// Runs `ludex ingest` on a data directory that is a 12 MB tmpfs (in a mount namespace of its
 /// own, so that no privilege is needed where user namespaces are allowed), copies the
 /// database out after the failure, gives the file system room, and ingests again.
