@@ -168,8 +168,8 @@ pub fn router(state: AppState) -> Router {
     });
     // One `ServiceBuilder`, given to `Router::layer` once: each `Router::layer` call boxes the
     // route again, and axum clones a route's boxes for every request at every level, so a stack
-    // of separate calls cost a box per layer per level on each request (BENCHMARKS.md, "Each
-    // route's layer stack is cloned per request").
+    // of separate calls cost a box per layer per level on each request (BENCHMARKS.md, "Found:
+    // each route's layer stack was cloned per request, once per layer").
     // The first layer is the outermost. Security headers, so every response has them, a
     // panic's 500 and a timeout's 408 included: no response is ever sniffed into another type
     // (a cover that holds HTML, a report). Then the request id is set and echoed, then the
