@@ -293,6 +293,81 @@ describe('the ludex web UI', () => {
     if (process.env.LUDEX_UPDATE_SCREENSHOTS) copyFileSync(path.join(shots, 'reports-desktop.png'), path.join(root, 'docs/screenshots/reports.png'));
   });
 
+  test('markup, script and formula payloads in a game render as text on every page and in the CSVs', async () => {
+    const script = '<script>pwn("script")</script>';
+    const attr = '"><img src=x onerror="pwn(\'attribute\')">';
+    const link = 'javascript:pwn("link")';
+    const formula = '=HYPERLINK("http://evil.example","x")';
+    const game = {
+      id: 'xss-probe',
+      title: `${script}${attr}`,
+      platforms: [attr, formula],
+      genres: [script, '@SUM(1+1)'],
+      tags: [link, attr],
+      developer: link,
+      publisher: '-2+3',
+      description: `</textarea>${script}`,
+      homepage: link,
+      '<b>bold</b>': script,
+    };
+    const created = await page.request.post('/games', { headers: { Authorization: `Bearer ${key}` }, data: game });
+    assert.equal(created.status(), 201, await created.text());
+
+    const probe = await context.newPage();
+    // Injected markup would be blocked by the CSP; count the blocks too, not only what ran.
+    await probe.addInitScript(() => {
+      window.ran = [];
+      window.pwn = (what) => window.ran.push(what);
+      window.blocked = [];
+      document.addEventListener('securitypolicyviolation', (e) => window.blocked.push(e.violatedDirective));
+    });
+    const inert = async (url) => {
+      await probe.goto(url);
+      const found = await probe.evaluate(() => ({
+        handlers: [...document.querySelectorAll('*')].filter((e) => [...e.attributes].some((a) => a.name.startsWith('on'))).map((e) => e.outerHTML),
+        scripts: [...document.querySelectorAll('script')].map((e) => e.getAttribute('src')).filter((src) => !src || !src.startsWith('/ui/assets/ui.js')),
+        links: [...document.querySelectorAll('[href],[src],[action]')].map((e) => e.getAttribute('href') || e.getAttribute('src') || e.getAttribute('action')).filter((v) => /^\s*javascript:/i.test(v)),
+        ran: window.ran,
+        blocked: window.blocked,
+      }));
+      assert.deepEqual(found.handlers, [], url);
+      assert.deepEqual(found.scripts, [], url);
+      assert.deepEqual(found.links, [], url);
+      assert.deepEqual(found.ran, [], url);
+      assert.deepEqual(found.blocked, [], url);
+    };
+
+    await inert('/');
+    assert.equal(await probe.locator('table.games tbody th a').first().textContent(), game.title);
+    await inert('/ui/games/xss-probe');
+    assert.equal(await probe.locator('h1').textContent(), game.title);
+    assert.equal(await probe.locator('dd', { hasText: 'onerror' }).first().textContent(), `${attr}, ${formula}`);
+    assert.match(await probe.locator('pre.extra').textContent(), /"<b>bold<\/b>": "<script>/);
+    await inert('/ui/games/xss-probe/edit');
+    assert.equal(await probe.getByLabel('Title').inputValue(), game.title);
+    assert.equal(await probe.getByLabel('Description').inputValue(), game.description);
+    assert.equal(await probe.getByLabel('Tags').inputValue(), `${link}\n${attr}`);
+    await inert('/ui/reports');
+    assert.equal(await probe.locator('#platforms tbody th', { hasText: 'onerror' }).textContent(), attr);
+    // Reflected: what a link can put in the query or the path comes back as text too.
+    await inert(`/?q=${encodeURIComponent(attr)}&platform=${encodeURIComponent(script)}`);
+    assert.equal(await probe.getByLabel('Title search').inputValue(), attr);
+    await inert(`/ui/sign-in?next=${encodeURIComponent(`/${attr}`)}`);
+    await inert(`/ui/games/${encodeURIComponent(attr)}`);
+    await inert(`/ui/ingests/${encodeURIComponent(script)}`);
+    await probe.close();
+
+    // CSV: no cell a spreadsheet would take for a formula.
+    for (const report of ['platforms', 'genres']) {
+      const csv = await (await page.request.get(`/ui/reports/${report}.csv`)).text();
+      const firstCells = csv.split('\r\n').filter(Boolean).map((line) => line.replace(/^"/, ''));
+      assert.deepEqual(firstCells.filter((cell) => /^[=+\-@\t\r]/.test(cell)), [], csv);
+      assert.ok(csv.includes(report === 'platforms' ? `"'=HYPERLINK(""http://evil.example"",""x"")",1\r\n` : "'@SUM(1+1),1\r\n"), csv);
+    }
+    const removed = await page.request.delete('/games/xss-probe', { headers: { Authorization: `Bearer ${key}` } });
+    assert.equal(removed.status(), 204);
+  });
+
   test('signing out ends the session', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('link', { name: 'Sign in' }).waitFor();

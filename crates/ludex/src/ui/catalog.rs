@@ -2,13 +2,14 @@
 //! links and cursor pagination. The URL holds the whole view, so it can be bookmarked; the
 //! script only re-fetches this page as you type.
 
-use super::html::{Html, esc, query_string};
+use super::html::query_string;
 use super::{Section, Viewer, failure_page, html_response, page as layout};
 use crate::api::{AppState, ListFailure, list_within};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use ludex_domain::{ListQuery, Rating, Sort, SortField, StoreError, StoredGame};
+use maud::{Markup, html};
 use serde::Deserialize;
 
 /// The page's query: the parameters of `GET /games`, as text.
@@ -146,78 +147,65 @@ const SORTS: [(&str, &str); 8] = [
     ("release_date", "Oldest releases"),
 ];
 
-fn filter_form(params: &CatalogParams, sort: &str) -> String {
-    let mut out = Html::default();
-    out.raw("<form class=\"filters\" method=\"get\" action=\"/\" role=\"search\" aria-label=\"Filter the catalog\" data-live>");
-    let input = |out: &mut Html, name: &str, label: &str, value: &str, attrs: &str| {
-        out.raw(&format!(
-            "<div class=\"field\"><label for=\"f-{name}\">{label}</label><input id=\"f-{name}\" name=\"{name}\" value=\"{}\" {attrs}></div>",
-            esc(value)
-        ));
-    };
-    input(
-        &mut out,
-        "q",
-        "Title search",
-        &params.q,
-        "type=\"search\" autocomplete=\"off\" placeholder=\"e.g. zelda\" class=\"wide\"",
-    );
-    input(
-        &mut out,
-        "platform",
-        "Platform",
-        &params.platform,
-        "type=\"text\" placeholder=\"e.g. PC\"",
-    );
-    input(
-        &mut out,
-        "genre",
-        "Genre",
-        &params.genre,
-        "type=\"text\" placeholder=\"e.g. RPG\"",
-    );
-    input(
-        &mut out,
-        "year_from",
-        "Released from",
-        &params.year_from,
-        "type=\"number\" inputmode=\"numeric\" min=\"1950\" max=\"2100\" placeholder=\"1950\"",
-    );
-    input(
-        &mut out,
-        "year_to",
-        "Released to",
-        &params.year_to,
-        "type=\"number\" inputmode=\"numeric\" min=\"1950\" max=\"2100\" placeholder=\"2100\"",
-    );
-    input(
-        &mut out,
-        "min_rating",
-        "Min. rating",
-        &params.min_rating,
-        "type=\"number\" inputmode=\"decimal\" min=\"0\" max=\"10\" step=\"0.1\" placeholder=\"0–10\"",
-    );
-    out.raw("<div class=\"field\"><label for=\"f-sort\">Sort by</label><select id=\"f-sort\" name=\"sort\">");
-    for (value, label) in SORTS {
-        let selected = if value == sort { " selected" } else { "" };
-        out.raw(&format!(
-            "<option value=\"{value}\"{selected}>{label}</option>"
-        ));
+/// One text input of the filter form.
+fn filter_input(name: &str, label: &str, value: &str, kind: &str, hint: &str) -> Markup {
+    let id = format!("f-{name}");
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            input #(id) name=(name) value=(value) type=(kind) placeholder=(hint)
+                class=[(name == "q").then_some("wide")]
+                autocomplete=[(name == "q").then_some("off")]
+                inputmode=[match name {
+                    "year_from" | "year_to" => Some("numeric"),
+                    "min_rating" => Some("decimal"),
+                    _ => None,
+                }]
+                min=[match name {
+                    "year_from" | "year_to" => Some("1950"),
+                    "min_rating" => Some("0"),
+                    _ => None,
+                }]
+                max=[match name {
+                    "year_from" | "year_to" => Some("2100"),
+                    "min_rating" => Some("10"),
+                    _ => None,
+                }]
+                step=[(name == "min_rating").then_some("0.1")];
+        }
     }
-    out.raw("</select></div>");
-    if !params.limit.is_empty() {
-        out.raw(&format!(
-            "<input type=\"hidden\" name=\"limit\" value=\"{}\">",
-            esc(&params.limit)
-        ));
+}
+
+fn filter_form(params: &CatalogParams, sort: &str) -> Markup {
+    html! {
+        form.filters method="get" action="/" role="search" aria-label="Filter the catalog" data-live {
+            (filter_input("q", "Title search", &params.q, "search", "e.g. zelda"))
+            (filter_input("platform", "Platform", &params.platform, "text", "e.g. PC"))
+            (filter_input("genre", "Genre", &params.genre, "text", "e.g. RPG"))
+            (filter_input("year_from", "Released from", &params.year_from, "number", "1950"))
+            (filter_input("year_to", "Released to", &params.year_to, "number", "2100"))
+            (filter_input("min_rating", "Min. rating", &params.min_rating, "number", "0–10"))
+            div.field {
+                label for="f-sort" { "Sort by" }
+                select #f-sort name="sort" {
+                    @for (value, label) in SORTS {
+                        option value=(value) selected[value == sort] { (label) }
+                    }
+                }
+            }
+            @if !params.limit.is_empty() {
+                input type="hidden" name="limit" value=(params.limit);
+            }
+            div.actions {
+                button type="submit" { "Apply filters" }
+                a.button.secondary href="/" { "Reset" }
+            }
+        }
     }
-    out.raw("<div class=\"actions\"><button type=\"submit\">Apply filters</button><a class=\"button secondary\" href=\"/\">Reset</a></div>");
-    out.raw("</form>");
-    out.into_string()
 }
 
 /// A column header that sorts by its field, the other way round when it already does.
-fn sort_header(params: &CatalogParams, current: Sort, field: SortField, label: &str) -> String {
+fn sort_header(params: &CatalogParams, current: Sort, field: SortField, label: &str) -> Markup {
     let (aria, next) = if current.field == field {
         if current.descending {
             ("descending", field.as_str().to_owned())
@@ -232,48 +220,52 @@ fn sort_header(params: &CatalogParams, current: Sort, field: SortField, label: &
         };
         ("none", first)
     };
-    let arrow = match aria {
-        "ascending" => " <span aria-hidden=\"true\">▲</span>",
-        "descending" => " <span aria-hidden=\"true\">▼</span>",
-        _ => "",
-    };
-    format!(
-        "<th scope=\"col\" aria-sort=\"{aria}\"><a href=\"{}\" data-nav>{label}{arrow}<span class=\"visually-hidden\">, sort</span></a></th>",
-        esc(&params.link(&next, ""))
-    )
+    html! {
+        th scope="col" aria-sort=(aria) {
+            a href=(params.link(&next, "")) data-nav {
+                (label)
+                @match aria {
+                    "ascending" => { " " span aria-hidden="true" { "▲" } }
+                    "descending" => { " " span aria-hidden="true" { "▼" } }
+                    _ => {}
+                }
+                span.visually-hidden { ", sort" }
+            }
+        }
+    }
 }
 
-fn row(stored: &StoredGame) -> String {
+fn row(stored: &StoredGame) -> Markup {
     let id = stored.id.as_str();
     let updated = stored.updated_at.get(..10).unwrap_or(&stored.updated_at);
-    match stored.game() {
-        Ok(game) => {
-            let join = |labels: &[ludex_domain::fields::Label]| {
-                labels
-                    .iter()
-                    .map(|l| l.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            format!(
-                "<tr><th scope=\"row\"><a href=\"/ui/games/{}\">{}</a></th><td>{}</td><td>{}</td><td class=\"nowrap\">{}</td><td class=\"num\">{}</td><td class=\"nowrap\"><time datetime=\"{}\">{}</time></td></tr>",
-                esc(id),
-                esc(game.title.as_str()),
-                esc(&join(&game.platforms)),
-                esc(&join(&game.genres)),
-                game.release_date.map(|d| d.to_string()).unwrap_or_default(),
-                game.rating
-                    .map(|r| format!("{:.1}", r.value()))
-                    .unwrap_or_else(|| "<span class=\"muted\">–</span>".into()),
-                esc(&stored.updated_at),
-                esc(updated),
-            )
+    let href = format!("/ui/games/{id}");
+    let join = |labels: &[ludex_domain::fields::Label]| {
+        labels
+            .iter()
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    html! {
+        @match stored.game() {
+            Ok(game) => tr {
+                th scope="row" { a href=(href) { (game.title.as_str()) } }
+                td { (join(&game.platforms)) }
+                td { (join(&game.genres)) }
+                td.nowrap { @if let Some(date) = game.release_date { (date) } }
+                td.num {
+                    @match game.rating {
+                        Some(r) => (format!("{:.1}", r.value())),
+                        None => span.muted { "–" },
+                    }
+                }
+                td.nowrap { time datetime=(stored.updated_at) { (updated) } }
+            },
+            Err(_) => tr {
+                th scope="row" { a href=(href) { (id) } }
+                td.muted colspan="5" { "This record could not be read." }
+            },
         }
-        Err(_) => format!(
-            "<tr><th scope=\"row\"><a href=\"/ui/games/{}\">{}</a></th><td colspan=\"5\" class=\"muted\">This record could not be read.</td></tr>",
-            esc(id),
-            esc(id)
-        ),
     }
 }
 
@@ -282,86 +274,70 @@ fn results(
     query: &ListQuery,
     items: &[StoredGame],
     next: Option<&str>,
-) -> String {
-    let mut out = Html::default();
-    let sort_text = query.sort.to_string();
+) -> Markup {
     if items.is_empty() {
-        out.raw("<div class=\"empty\">");
-        if params.has_filters() {
-            out.raw("<h2>No games match these filters</h2><p>Try fewer words, another platform or a wider range of years.</p><p><a class=\"button secondary\" href=\"/\">Clear the filters</a></p>");
-        } else if query.cursor.is_some() {
-            out.raw("<h2>No more games</h2><p><a href=\"/\">Back to the first page</a></p>");
-        } else {
-            out.raw("<h2>The catalog is empty</h2><p>Upload a JSON or NDJSON file of games, or add one by hand.</p><p><a class=\"button\" href=\"/ui/uploads\">Upload a file</a> <a class=\"button secondary\" href=\"/ui/games/new\">New game</a></p>");
-        }
-        out.raw("</div>");
-        return out.into_string();
+        return html! {
+            div.empty {
+                @if params.has_filters() {
+                    h2 { "No games match these filters" }
+                    p { "Try fewer words, another platform or a wider range of years." }
+                    p { a.button.secondary href="/" { "Clear the filters" } }
+                } @else if query.cursor.is_some() {
+                    h2 { "No more games" }
+                    p { a href="/" { "Back to the first page" } }
+                } @else {
+                    h2 { "The catalog is empty" }
+                    p { "Upload a JSON or NDJSON file of games, or add one by hand." }
+                    p {
+                        a.button href="/ui/uploads" { "Upload a file" }
+                        " "
+                        a.button.secondary href="/ui/games/new" { "New game" }
+                    }
+                }
+            }
+        };
     }
     let count = items.len();
-    out.raw(&format!(
-        "<p class=\"summary\">{count} game{} on this page{}.</p>",
-        if count == 1 { "" } else { "s" },
-        if next.is_some() {
-            ", more on the next"
-        } else {
-            ""
+    html! {
+        p.summary {
+            (count) " game" @if count != 1 { "s" } " on this page"
+            @if next.is_some() { ", more on the next" } "."
         }
-    ));
-    out.raw("<div class=\"table-scroll\" tabindex=\"0\" role=\"region\" aria-label=\"Games\"><table class=\"games\"><caption class=\"visually-hidden\">Games, sorted by ");
-    out.text(&sort_text);
-    out.raw("</caption><thead><tr>");
-    out.raw(&sort_header(params, query.sort, SortField::Title, "Title"));
-    out.raw("<th scope=\"col\">Platforms</th><th scope=\"col\">Genres</th>");
-    out.raw(&sort_header(
-        params,
-        query.sort,
-        SortField::ReleaseDate,
-        "Released",
-    ));
-    out.raw(&sort_header(
-        params,
-        query.sort,
-        SortField::Rating,
-        "Rating",
-    ));
-    out.raw(&sort_header(
-        params,
-        query.sort,
-        SortField::UpdatedAt,
-        "Updated",
-    ));
-    out.raw("</tr></thead><tbody>");
-    for stored in items {
-        out.raw(&row(stored));
+        div.table-scroll tabindex="0" role="region" aria-label="Games" {
+            table.games {
+                caption.visually-hidden { "Games, sorted by " (query.sort) }
+                thead {
+                    tr {
+                        (sort_header(params, query.sort, SortField::Title, "Title"))
+                        th scope="col" { "Platforms" }
+                        th scope="col" { "Genres" }
+                        (sort_header(params, query.sort, SortField::ReleaseDate, "Released"))
+                        (sort_header(params, query.sort, SortField::Rating, "Rating"))
+                        (sort_header(params, query.sort, SortField::UpdatedAt, "Updated"))
+                    }
+                }
+                tbody { @for stored in items { (row(stored)) } }
+            }
+        }
+        nav.pager aria-label="Pages" {
+            @if query.cursor.is_some() {
+                a href=(params.link(&params.sort, "")) data-nav { "First page" }
+            }
+            @if let Some(cursor) = next {
+                a.button href=(params.link(&params.sort, cursor)) rel="next" data-nav { "Next page" }
+            }
+        }
     }
-    out.raw("</tbody></table></div>");
-    out.raw("<nav class=\"pager\" aria-label=\"Pages\">");
-    if query.cursor.is_some() {
-        out.raw(&format!(
-            "<a href=\"{}\" data-nav>First page</a>",
-            esc(&params.link(&params.sort, ""))
-        ));
-    }
-    if let Some(cursor) = next {
-        out.raw(&format!(
-            "<a class=\"button\" href=\"{}\" rel=\"next\" data-nav>Next page</a>",
-            esc(&params.link(&params.sort, cursor))
-        ));
-    }
-    out.raw("</nav>");
-    out.into_string()
 }
 
-fn problems(messages: &[String]) -> String {
-    let mut out = Html::default();
-    out.raw("<div class=\"notice error\" role=\"alert\"><h2>These filters cannot be used</h2><ul>");
-    for m in messages {
-        out.raw("<li>");
-        out.text(m);
-        out.raw("</li>");
+fn problems(messages: &[String]) -> Markup {
+    html! {
+        div.notice.error role="alert" {
+            h2 { "These filters cannot be used" }
+            ul { @for m in messages { li { (m) } } }
+            p { a href="/" { "Clear the filters" } }
+        }
     }
-    out.raw("</ul><p><a href=\"/\">Clear the filters</a></p></div>");
-    out.into_string()
 }
 
 pub async fn page(
@@ -394,21 +370,17 @@ pub async fn page(
     } else {
         params.sort.clone()
     };
-    let mut body = Html::default();
-    body.raw("<div class=\"page-head\"><h1>Catalog</h1>");
-    body.raw("<a class=\"button\" href=\"/ui/games/new\">New game</a></div>");
-    if !params.deleted.is_empty() {
-        body.raw("<div class=\"notice success\" role=\"status\"><p>Deleted ");
-        body.text(&params.deleted);
-        body.raw(".</p></div>");
-    }
-    body.raw(&filter_form(&params, &sort));
-    body.raw("<p class=\"loading\" hidden role=\"status\">Loading…</p>");
-    body.raw("<section id=\"results\" aria-live=\"polite\" aria-label=\"Results\">");
-    body.raw(&region);
-    body.raw("</section>");
-    html_response(
-        status,
-        layout(&viewer, Section::Catalog, "Catalog", &body.into_string()),
-    )
+    let body = html! {
+        div.page-head {
+            h1 { "Catalog" }
+            a.button href="/ui/games/new" { "New game" }
+        }
+        @if !params.deleted.is_empty() {
+            div.notice.success role="status" { p { "Deleted " (params.deleted) "." } }
+        }
+        (filter_form(&params, &sort))
+        p.loading hidden role="status" { "Loading…" }
+        section #results aria-live="polite" aria-label="Results" { (region) }
+    };
+    html_response(status, layout(&viewer, Section::Catalog, "Catalog", body))
 }

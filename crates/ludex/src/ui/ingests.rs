@@ -2,7 +2,7 @@
 //! /uploads/presign` and follows the ingest) and
 //! the ingest history and ingest pages, rendered from the ledger.
 
-use super::html::{Html, esc};
+use super::html::query_string;
 use super::{
     Section, Viewer, error_page, failure_page, html_response, page as layout, sign_in_notice,
 };
@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use ludex_domain::LedgerQuery;
 use ludex_domain::report::{IngestId, IngestRecord, IngestStatus, Reject};
+use maud::{Markup, html};
 use serde::Deserialize;
 
 /// Rejects listed on an ingest's page; the full report stays in the bucket.
@@ -27,12 +28,9 @@ fn status_name(status: IngestStatus) -> &'static str {
     }
 }
 
-fn status_badge(status: IngestStatus) -> String {
+fn status_badge(status: IngestStatus) -> Markup {
     let name = status_name(status);
-    format!(
-        "<span class=\"badge badge-{name}\">{}</span>",
-        name.replace('_', " ")
-    )
+    html! { span class={ "badge badge-" (name) } { (name.replace('_', " ")) } }
 }
 
 fn file_name(key: &str) -> &str {
@@ -45,37 +43,51 @@ pub struct HistoryParams {
     cursor: String,
 }
 
-fn history(records: &[IngestRecord], next: Option<&str>, first_page: bool) -> String {
-    let mut out = Html::default();
+fn history(records: &[IngestRecord], next: Option<&str>, first_page: bool) -> Markup {
     if records.is_empty() {
-        out.raw("<div class=\"empty\"><h3>No uploads yet</h3><p>Files you upload here, or drop into the inbox folder, are listed with their outcome.</p></div>");
-        return out.into_string();
+        return html! {
+            div.empty {
+                h3 { "No uploads yet" }
+                p { "Files you upload here, or drop into the inbox folder, are listed with their outcome." }
+            }
+        };
     }
-    out.raw("<div class=\"table-scroll\" tabindex=\"0\" role=\"region\" aria-label=\"Ingest history\"><table class=\"ingests\"><thead><tr><th scope=\"col\">File</th><th scope=\"col\">Started</th><th scope=\"col\">Status</th><th scope=\"col\" class=\"num\">Accepted</th><th scope=\"col\" class=\"num\">Rejected</th></tr></thead><tbody>");
-    for r in records {
-        out.raw(&format!(
-            "<tr><th scope=\"row\"><a href=\"/ui/ingests/{}\">{}</a></th><td><time datetime=\"{}\">{}</time></td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            r.id,
-            esc(file_name(&r.key)),
-            esc(&r.started_at),
-            esc(&r.started_at.replace('T', " ").chars().take(19).collect::<String>()),
-            status_badge(r.status),
-            r.accepted,
-            r.rejected
-        ));
+    html! {
+        div.table-scroll tabindex="0" role="region" aria-label="Ingest history" {
+            table.ingests {
+                thead {
+                    tr {
+                        th scope="col" { "File" }
+                        th scope="col" { "Started" }
+                        th scope="col" { "Status" }
+                        th.num scope="col" { "Accepted" }
+                        th.num scope="col" { "Rejected" }
+                    }
+                }
+                tbody {
+                    @for r in records {
+                        tr {
+                            th scope="row" { a href={ "/ui/ingests/" (r.id) } { (file_name(&r.key)) } }
+                            td {
+                                time datetime=(r.started_at) {
+                                    (r.started_at.replace('T', " ").chars().take(19).collect::<String>())
+                                }
+                            }
+                            td { (status_badge(r.status)) }
+                            td.num { (r.accepted) }
+                            td.num { (r.rejected) }
+                        }
+                    }
+                }
+            }
+        }
+        nav.pager aria-label="Pages of the history" {
+            @if !first_page { a href="/ui/uploads" { "Newest" } }
+            @if let Some(cursor) = next {
+                a.button rel="next" href={ "/ui/uploads" (query_string([("cursor", cursor)])) } { "Older" }
+            }
+        }
     }
-    out.raw("</tbody></table></div><nav class=\"pager\" aria-label=\"Pages of the history\">");
-    if !first_page {
-        out.raw("<a href=\"/ui/uploads\">Newest</a>");
-    }
-    if let Some(cursor) = next {
-        out.raw(&format!(
-            "<a class=\"button\" rel=\"next\" href=\"/ui/uploads?cursor={}\">Older</a>",
-            super::html::url_encode(cursor)
-        ));
-    }
-    out.raw("</nav>");
-    out.into_string()
 }
 
 pub async fn uploads(
@@ -99,52 +111,73 @@ pub async fn uploads(
         }
         Err(e) => return failure_page(&viewer, "listing the ledger failed", &e),
     };
-    let mut body = Html::default();
-    body.raw("<h1>Upload games</h1>");
-    if viewer.can_write() {
-        body.raw("<section class=\"panel\" aria-labelledby=\"upload-heading\"><h2 id=\"upload-heading\">Send a file</h2>");
-        body.raw("<form id=\"upload-form\" class=\"upload\"><label class=\"dropzone\" for=\"upload-file\" id=\"dropzone\"><span class=\"dropzone-title\">Drop a JSON or NDJSON file here</span><span>or press to choose one (.json, .ndjson, .jsonl, optionally .gz)</span></label>");
-        body.raw("<input id=\"upload-file\" class=\"visually-hidden-file\" name=\"file\" type=\"file\" accept=\".json,.ndjson,.jsonl,.gz,application/json,application/x-ndjson\">");
-        body.raw("<noscript><p class=\"notice\">Uploading from this page needs JavaScript. Without it, use <code>POST /uploads</code> or drop files into the inbox folder.</p></noscript>");
-        body.raw("<div class=\"progress\" hidden><label for=\"upload-progress\" id=\"upload-label\">Uploading…</label><progress id=\"upload-progress\" max=\"100\" value=\"0\"></progress></div>");
-        body.raw("<p class=\"status\" role=\"status\" id=\"upload-status\"></p></form>");
-        body.raw("<div id=\"ingest-result\" aria-live=\"polite\"></div></section>");
-    } else {
-        body.raw(&sign_in_notice(&viewer, "upload files"));
-    }
-    body.raw(
-        "<section aria-labelledby=\"history-heading\"><h2 id=\"history-heading\">History</h2>",
-    );
-    body.raw(&history(
-        &page.items,
-        page.next_cursor.as_deref(),
-        query.cursor.is_none(),
-    ));
-    body.raw("</section>");
+    let body = html! {
+        h1 { "Upload games" }
+        @if viewer.can_write() {
+            section.panel aria-labelledby="upload-heading" {
+                h2 #upload-heading { "Send a file" }
+                form #upload-form.upload {
+                    label.dropzone for="upload-file" #dropzone {
+                        span.dropzone-title { "Drop a JSON or NDJSON file here" }
+                        span { "or press to choose one (.json, .ndjson, .jsonl, optionally .gz)" }
+                    }
+                    input #upload-file.visually-hidden-file name="file" type="file"
+                        accept=".json,.ndjson,.jsonl,.gz,application/json,application/x-ndjson";
+                    noscript {
+                        p.notice {
+                            "Uploading from this page needs JavaScript. Without it, use "
+                            code { "POST /uploads" } " or drop files into the inbox folder."
+                        }
+                    }
+                    div.progress hidden {
+                        label for="upload-progress" #upload-label { "Uploading…" }
+                        progress #upload-progress max="100" value="0" {}
+                    }
+                    p.status role="status" #upload-status {}
+                }
+                div #ingest-result aria-live="polite" {}
+            }
+        } @else {
+            (sign_in_notice(&viewer, "upload files"))
+        }
+        section aria-labelledby="history-heading" {
+            h2 #history-heading { "History" }
+            (history(&page.items, page.next_cursor.as_deref(), query.cursor.is_none()))
+        }
+    };
     html_response(
         StatusCode::OK,
-        layout(&viewer, Section::Uploads, "Upload", &body.into_string()),
+        layout(&viewer, Section::Uploads, "Upload", body),
     )
 }
 
-fn rejects_table(rejects: &[Reject]) -> String {
-    let mut out = Html::default();
-    out.raw("<div class=\"table-scroll\" tabindex=\"0\" role=\"region\" aria-label=\"Rejected records\"><table class=\"rejects\"><thead><tr><th scope=\"col\">Position</th><th scope=\"col\">Id</th><th scope=\"col\">Field</th><th scope=\"col\">Reason</th></tr></thead><tbody>");
-    for reject in rejects {
-        for error in &reject.errors {
-            out.raw("<tr><td>");
-            out.text(&reject.position.to_string());
-            out.raw("</td><td>");
-            out.text(reject.id.as_deref().unwrap_or("–"));
-            out.raw("</td><td>");
-            out.text(error.field.as_deref().unwrap_or("(record)"));
-            out.raw("</td><td>");
-            out.text(&error.reason);
-            out.raw("</td></tr>");
+fn rejects_table(rejects: &[Reject]) -> Markup {
+    html! {
+        div.table-scroll tabindex="0" role="region" aria-label="Rejected records" {
+            table.rejects {
+                thead {
+                    tr {
+                        th scope="col" { "Position" }
+                        th scope="col" { "Id" }
+                        th scope="col" { "Field" }
+                        th scope="col" { "Reason" }
+                    }
+                }
+                tbody {
+                    @for reject in rejects {
+                        @for error in &reject.errors {
+                            tr {
+                                td { (reject.position) }
+                                td { (reject.id.as_deref().unwrap_or("–")) }
+                                td { (error.field.as_deref().unwrap_or("(record)")) }
+                                td { (error.reason) }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
-    out.raw("</tbody></table></div>");
-    out.into_string()
 }
 
 pub async fn page(
@@ -192,62 +225,61 @@ pub async fn page(
         }
     }
     let name = file_name(&record.key).to_owned();
-    let mut body = Html::default();
-    body.raw("<p class=\"crumbs\"><a href=\"/ui/uploads\">Uploads</a> / </p><div class=\"page-head\"><h1>");
-    body.text(&name);
-    body.raw("</h1>");
-    body.raw(&status_badge(record.status));
-    body.raw("</div>");
     let busy = matches!(record.status, IngestStatus::Queued | IngestStatus::Running);
-    if busy {
-        body.raw("<div class=\"notice\" role=\"status\" data-refresh=\"2\"><p>This ingest is still in progress; the page refreshes by itself.</p></div>");
-    }
-    if let Some(error) = &record.error {
-        body.raw("<div class=\"notice error\" role=\"alert\"><p>");
-        body.text(error);
-        body.raw("</p></div>");
-    }
-    body.raw("<dl class=\"facts counts\">");
-    for (label, value) in [
+    let counts = [
         ("Accepted", record.accepted),
         ("Inserted", record.inserted),
         ("Updated", record.updated),
         ("Unchanged", record.unchanged),
         ("Rejected", record.rejected),
-    ] {
-        body.raw(&format!("<dt>{label}</dt><dd>{value}</dd>"));
-    }
-    body.raw(&format!("<dt>Size</dt><dd>{} bytes</dd>", record.size));
-    body.raw("<dt>Started</dt><dd>");
-    body.text(&record.started_at);
-    body.raw("</dd>");
-    if let Some(finished) = &record.finished_at {
-        body.raw("<dt>Finished</dt><dd>");
-        body.text(finished);
-        body.raw("</dd>");
-    }
-    body.raw(&format!(
-        "<dt>Ingest id</dt><dd><code>{id}</code> (<a href=\"/ingests/{id}\">JSON</a>)</dd></dl>"
-    ));
-    body.raw("<h2>Rejected records</h2>");
-    if rejects.is_empty() {
-        body.raw(if busy {
-            "<p class=\"empty\">None so far.</p>"
-        } else {
-            "<p class=\"empty\">None: every record was accepted.</p>"
-        });
-    } else {
-        if record.rejected > rejects.len() as u64 {
-            body.raw(&format!(
-                "<p>The first {} of {} rejects; <a href=\"/ingests/{id}/rejects?limit=1000\">the rejects as JSON</a>.</p>",
-                rejects.len(),
-                record.rejected
-            ));
+    ];
+    let body = html! {
+        p.crumbs { a href="/ui/uploads" { "Uploads" } " / " }
+        div.page-head {
+            h1 { (name) }
+            (status_badge(record.status))
         }
-        body.raw(&rejects_table(&rejects));
-    }
+        @if busy {
+            div.notice role="status" data-refresh="2" {
+                p { "This ingest is still in progress; the page refreshes by itself." }
+            }
+        }
+        @if let Some(error) = &record.error {
+            div.notice.error role="alert" { p { (error) } }
+        }
+        dl.facts.counts {
+            @for (label, value) in counts {
+                dt { (label) }
+                dd { (value) }
+            }
+            dt { "Size" }
+            dd { (record.size) " bytes" }
+            dt { "Started" }
+            dd { (record.started_at) }
+            @if let Some(finished) = &record.finished_at {
+                dt { "Finished" }
+                dd { (finished) }
+            }
+            dt { "Ingest id" }
+            dd { code { (id) } " (" a href={ "/ingests/" (id) } { "JSON" } ")" }
+        }
+        h2 { "Rejected records" }
+        @if rejects.is_empty() {
+            p.empty {
+                @if busy { "None so far." } @else { "None: every record was accepted." }
+            }
+        } @else {
+            @if record.rejected > rejects.len() as u64 {
+                p {
+                    "The first " (rejects.len()) " of " (record.rejected) " rejects; "
+                    a href={ "/ingests/" (id) "/rejects?limit=1000" } { "the rejects as JSON" } "."
+                }
+            }
+            (rejects_table(&rejects))
+        }
+    };
     html_response(
         StatusCode::OK,
-        layout(&viewer, Section::Uploads, &name, &body.into_string()),
+        layout(&viewer, Section::Uploads, &name, body),
     )
 }

@@ -19,7 +19,7 @@ use axum::extract::{FromRequestParts, Query};
 use axum::http::{HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use html::{Html, esc};
+use maud::{DOCTYPE, Markup, html};
 use std::sync::LazyLock;
 
 const CSS: &str = include_str!("assets/ui.css");
@@ -121,11 +121,7 @@ impl FromRequestParts<AppState> for Viewer {
             None => false,
         };
         if state.config.reads_require_key && viewer.scope.is_none() && !bearer_reads {
-            return Err(Redirect::to(&format!(
-                "/ui/sign-in?next={}",
-                html::url_encode(&viewer.here)
-            ))
-            .into_response());
+            return Err(Redirect::to(&sign_in_link(&viewer)).into_response());
         }
         Ok(viewer)
     }
@@ -168,64 +164,72 @@ pub enum Section {
 }
 
 /// A whole page: the shared header and navigation around `body`.
-pub fn page(viewer: &Viewer, section: Section, title: &str, body: &str) -> String {
-    let mut out = Html::with_capacity(body.len() + 2048);
-    out.raw("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
-    out.raw("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-    // No favicon: saves the browser a request that would only find a 404.
-    out.raw("<link rel=\"icon\" href=\"data:,\">");
-    out.raw(&format!("<title>{} · ludex</title>", esc(title)));
-    out.raw(&format!(
-        "<link rel=\"stylesheet\" href=\"/ui/assets/ui.css?v={v}\"><script src=\"/ui/assets/ui.js?v={v}\" defer></script>",
-        v = *ASSET_VERSION
-    ));
-    if let Some(csrf) = viewer.csrf() {
-        out.raw(&format!(
-            "<meta name=\"csrf-token\" content=\"{}\">",
-            esc(csrf)
-        ));
-    }
-    out.raw("</head><body>");
-    out.raw("<a class=\"skip\" href=\"#main\">Skip to content</a>");
-    out.raw("<header class=\"top\"><a class=\"brand\" href=\"/\">ludex</a>");
-    out.raw("<nav aria-label=\"Main\"><ul>");
-    for (target, href, label) in [
-        (Section::Catalog, "/", "Catalog"),
-        (Section::Uploads, "/ui/uploads", "Upload"),
-        (Section::Reports, "/ui/reports", "Reports"),
-    ] {
-        let current = if target == section {
-            " aria-current=\"page\""
-        } else {
-            ""
-        };
-        out.raw(&format!("<li><a href=\"{href}\"{current}>{label}</a></li>"));
-    }
-    out.raw("<li><a href=\"/docs\">API</a></li></ul></nav>");
-    out.raw("<div class=\"who\">");
-    match (&viewer.session, viewer.scope) {
-        (Some(s), Some(scope)) => {
-            let what = match scope {
-                Scope::Write => "Signed in",
-                Scope::Read => "Signed in (read only)",
-            };
-            out.raw(&format!(
-                "<span class=\"who-name\">{what}</span><form method=\"post\" action=\"/ui/sign-out\"><input type=\"hidden\" name=\"{}\" value=\"{}\"><button type=\"submit\" class=\"link\">Sign out</button></form>",
-                session::CSRF_FIELD,
-                esc(&s.csrf)
-            ));
+pub fn page(viewer: &Viewer, section: Section, title: &str, body: Markup) -> String {
+    let asset = |name: &str| format!("/ui/assets/{name}?v={}", *ASSET_VERSION);
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                // No favicon: saves the browser a request that would only find a 404.
+                link rel="icon" href="data:,";
+                title { (title) " · ludex" }
+                link rel="stylesheet" href=(asset("ui.css"));
+                script src=(asset("ui.js")) defer {}
+                @if let Some(csrf) = viewer.csrf() {
+                    meta name="csrf-token" content=(csrf);
+                }
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    a.brand href="/" { "ludex" }
+                    nav aria-label="Main" {
+                        ul {
+                            @for (target, href, label) in [
+                                (Section::Catalog, "/", "Catalog"),
+                                (Section::Uploads, "/ui/uploads", "Upload"),
+                                (Section::Reports, "/ui/reports", "Reports"),
+                            ] {
+                                li { a href=(href) aria-current=[(target == section).then_some("page")] { (label) } }
+                            }
+                            li { a href="/docs" { "API" } }
+                        }
+                    }
+                    div.who {
+                        @match (&viewer.session, viewer.scope) {
+                            (Some(s), Some(scope)) => {
+                                span.who-name {
+                                    @match scope {
+                                        Scope::Write => "Signed in",
+                                        Scope::Read => "Signed in (read only)",
+                                    }
+                                }
+                                form method="post" action="/ui/sign-out" {
+                                    input type="hidden" name=(session::CSRF_FIELD) value=(s.csrf);
+                                    button.link type="submit" { "Sign out" }
+                                }
+                            }
+                            _ if section == Section::SignIn => {}
+                            _ => a href=(sign_in_link(viewer)) { "Sign in" },
+                        }
+                    }
+                }
+                main #main tabindex="-1" { (body) }
+                footer { p { "ludex · " a href="/openapi.json" { "OpenAPI" } } }
+            }
         }
-        _ if section == Section::SignIn => {}
-        _ => out.raw(&format!(
-            "<a href=\"/ui/sign-in?next={}\">Sign in</a>",
-            html::url_encode(&viewer.here)
-        )),
     }
-    out.raw("</div></header>");
-    out.raw("<main id=\"main\" tabindex=\"-1\">");
-    out.raw(body);
-    out.raw("</main><footer><p>ludex · <a href=\"/openapi.json\">OpenAPI</a></p></footer></body></html>\n");
-    out.into_string()
+    .into_string()
+}
+
+/// The sign-in page, coming back to this one.
+fn sign_in_link(viewer: &Viewer) -> String {
+    format!(
+        "/ui/sign-in{}",
+        html::query_string([("next", viewer.here.as_str())])
+    )
 }
 
 /// An HTML response: never stored, as pages show who is signed in.
@@ -243,12 +247,12 @@ pub fn html_response(status: StatusCode, body: String) -> Response {
 
 /// A page that says what went wrong and where to go from here.
 pub fn error_page(viewer: &Viewer, status: StatusCode, title: &str, message: &str) -> Response {
-    let body = format!(
-        "<h1>{}</h1><div class=\"notice error\" role=\"alert\"><p>{}</p></div><p><a href=\"/\">Back to the catalog</a></p>",
-        esc(title),
-        esc(message)
-    );
-    html_response(status, page(viewer, Section::Catalog, title, &body))
+    let body = html! {
+        h1 { (title) }
+        div.notice.error role="alert" { p { (message) } }
+        p { a href="/" { "Back to the catalog" } }
+    };
+    html_response(status, page(viewer, Section::Catalog, title, body))
 }
 
 /// The page for a failure of the store or bucket: logged, never echoed.
@@ -263,15 +267,13 @@ pub fn failure_page(viewer: &Viewer, what: &str, error: &dyn std::fmt::Display) 
 }
 
 /// The notice shown in place of a form when the viewer may not write.
-pub fn sign_in_notice(viewer: &Viewer, what: &str) -> String {
+pub fn sign_in_notice(viewer: &Viewer, what: &str) -> Markup {
     let reason = if viewer.scope == Some(Scope::Read) {
         "Your API key may only read; sign in with a key that has the write scope"
     } else {
         "Sign in with an API key"
     };
-    format!(
-        "<div class=\"notice\"><p>{reason} to {}. <a href=\"/ui/sign-in?next={}\">Sign in</a></p></div>",
-        esc(what),
-        html::url_encode(&viewer.here)
-    )
+    html! {
+        div.notice { p { (reason) " to " (what) ". " a href=(sign_in_link(viewer)) { "Sign in" } } }
+    }
 }

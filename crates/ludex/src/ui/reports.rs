@@ -4,7 +4,7 @@
 //! The numbers are the store's aggregates (`Catalog::counts`), kept as games are written: a
 //! view costs the number of distinct platforms, genres and years, whatever the catalog's size.
 
-use super::html::{Html, csv_field};
+use super::html::csv_field;
 use super::{Section, Viewer, error_page, failure_page, html_response, page as layout};
 use crate::api::AppState;
 use axum::extract::{Path, State};
@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ludex_domain::CatalogCounts;
 use ludex_domain::counts::LabelCount;
+use maud::{Markup, html};
 use std::collections::BTreeMap;
 
 /// Rows drawn in a chart; the table and the CSV have them all.
@@ -103,7 +104,7 @@ fn truncate(label: &str, max: usize) -> String {
 }
 
 /// A horizontal bar chart; the numbers are printed at the end of each bar.
-fn bar_chart(report: &Report) -> String {
+fn bar_chart(report: &Report) -> Markup {
     const WIDTH: u64 = 640;
     const LABELS: u64 = 170;
     const BARS: u64 = 400;
@@ -115,65 +116,52 @@ fn bar_chart(report: &Report) -> String {
     let rows = &all[..all.len().min(CHART_ROWS)];
     let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
     let height = rows.len() as u64 * ROW + 8;
-    let mut out = Html::default();
-    out.raw(&format!(
-        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-labelledby=\"{n}-chart-title {n}-chart-desc\" xmlns=\"http://www.w3.org/2000/svg\">",
-        n = report.name
-    ));
-    out.raw(&format!("<title id=\"{}-chart-title\">", report.name));
-    out.text(report.heading);
-    out.raw(&format!("</title><desc id=\"{}-chart-desc\">", report.name));
-    let shown = if rows.len() < all.len() {
-        format!("The {} largest of {}; ", rows.len(), all.len())
-    } else {
-        String::new()
-    };
-    out.text(&format!(
-        "{shown}bar chart of games per {what}; the numbers are in the table below."
-    ));
-    out.raw("</desc>");
-    for (i, (label, count)) in rows.iter().enumerate() {
-        let y = i as u64 * ROW + 4;
-        let w = if *count == 0 {
-            0
-        } else {
-            (count * BARS / max).max(2)
-        };
-        out.raw(&format!(
-            "<text class=\"chart-label\" x=\"{}\" y=\"{}\" text-anchor=\"end\">",
-            LABELS - 8,
-            y + 14
-        ));
-        out.text(&truncate(label, 22));
-        out.raw(&format!(
-            "</text><rect class=\"bar\" x=\"{LABELS}\" y=\"{y}\" width=\"{w}\" height=\"18\" rx=\"2\"></rect><text class=\"chart-value\" x=\"{}\" y=\"{}\">{count}</text>",
-            LABELS + w + 6,
-            y + 14
-        ));
+    let n = report.name;
+    html! {
+        svg.chart viewBox={ "0 0 " (WIDTH) " " (height) } role="img"
+            aria-labelledby={ (n) "-chart-title " (n) "-chart-desc" } xmlns="http://www.w3.org/2000/svg" {
+            title #{ (n) "-chart-title" } { (report.heading) }
+            desc #{ (n) "-chart-desc" } {
+                @if rows.len() < all.len() {
+                    "The " (rows.len()) " largest of " (all.len()) "; "
+                }
+                "bar chart of games per " (what) "; the numbers are in the table below."
+            }
+            @for (i, (label, count)) in rows.iter().enumerate() {
+                @let y = i as u64 * ROW + 4;
+                @let w = if *count == 0 { 0 } else { (count * BARS / max).max(2) };
+                text.chart-label x=(LABELS - 8) y=(y + 14) text-anchor="end" { (truncate(label, 22)) }
+                rect.bar x=(LABELS) y=(y) width=(w) height="18" rx="2" {}
+                text.chart-value x=(LABELS + w + 6) y=(y + 14) { (count) }
+            }
+        }
     }
-    out.raw("</svg>");
-    out.into_string()
 }
 
-fn table(report: &Report) -> String {
-    let mut out = Html::default();
-    out.raw(&format!(
-        "<details class=\"numbers\" open><summary>The numbers</summary><div class=\"table-scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{} as a table\"><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\" class=\"num\">Games</th></tr></thead><tbody>",
-        report.heading,
-        capitalise(report.what)
-    ));
-    for (label, count) in &report.rows {
-        out.raw("<tr><th scope=\"row\">");
-        out.text(label);
-        out.raw(&format!("</th><td class=\"num\">{count}</td></tr>"));
+fn table(report: &Report) -> Markup {
+    html! {
+        details.numbers open {
+            summary { "The numbers" }
+            div.table-scroll tabindex="0" role="region" aria-label={ (report.heading) " as a table" } {
+                table {
+                    thead {
+                        tr {
+                            th scope="col" { (capitalise(report.what)) }
+                            th.num scope="col" { "Games" }
+                        }
+                    }
+                    tbody {
+                        @for (label, count) in &report.rows {
+                            tr { th scope="row" { (label) } td.num { (count) } }
+                        }
+                        @if let Some((label, count)) = report.missing {
+                            tr.muted { th scope="row" { (label) } td.num { (count) } }
+                        }
+                    }
+                }
+            }
+        }
     }
-    if let Some((label, count)) = report.missing {
-        out.raw(&format!(
-            "<tr class=\"muted\"><th scope=\"row\">{label}</th><td class=\"num\">{count}</td></tr>"
-        ));
-    }
-    out.raw("</tbody></table></div></details>");
-    out.into_string()
 }
 
 fn capitalise(word: &str) -> String {
@@ -189,46 +177,50 @@ pub async fn page(viewer: Viewer, State(state): State<AppState>) -> Response {
         Ok(t) => t,
         Err(e) => return failure_page(&viewer, "computing the reports failed", &e),
     };
-    let mut body = Html::default();
-    body.raw("<h1>Reports</h1>");
-    if totals.games == 0 {
-        body.raw("<div class=\"empty\"><h2>Nothing to report yet</h2><p>The catalog is empty. Reports appear once games are added.</p><p><a class=\"button\" href=\"/ui/uploads\">Upload a file</a></p></div>");
-    } else {
-        body.raw(&format!(
-            "<p class=\"summary\">Across all {} game{} in the catalog.</p>",
-            totals.games,
-            if totals.games == 1 { "" } else { "s" }
-        ));
-        body.raw("<nav class=\"toc\" aria-label=\"Reports\"><ul>");
-        for report in reports(&totals) {
-            body.raw(&format!(
-                "<li><a href=\"#{}\">{}</a></li>",
-                report.name, report.heading
-            ));
-        }
-        body.raw("</ul></nav><div class=\"reports\">");
-        for report in reports(&totals) {
-            body.raw(&format!(
-                "<section class=\"report panel\" id=\"{n}\" aria-labelledby=\"{n}-heading\"><div class=\"page-head\"><h2 id=\"{n}-heading\">{h}</h2><a class=\"button secondary\" href=\"/ui/reports/{n}.csv\" download>Download CSV<span class=\"visually-hidden\"> of {h}</span></a></div>",
-                n = report.name,
-                h = report.heading
-            ));
-            if report.rows.is_empty() {
-                body.raw(&format!(
-                    "<p class=\"empty\">No game has a {} yet.</p>",
-                    report.what
-                ));
-            } else {
-                body.raw(&bar_chart(&report));
+    let body = html! {
+        h1 { "Reports" }
+        @if totals.games == 0 {
+            div.empty {
+                h2 { "Nothing to report yet" }
+                p { "The catalog is empty. Reports appear once games are added." }
+                p { a.button href="/ui/uploads" { "Upload a file" } }
             }
-            body.raw(&table(&report));
-            body.raw("</section>");
+        } @else {
+            p.summary {
+                "Across all " (totals.games) " game" @if totals.games != 1 { "s" } " in the catalog."
+            }
+            nav.toc aria-label="Reports" {
+                ul {
+                    @for report in reports(&totals) {
+                        li { a href={ "#" (report.name) } { (report.heading) } }
+                    }
+                }
+            }
+            div.reports {
+                @for report in reports(&totals) {
+                    @let n = report.name;
+                    section.report.panel #(n) aria-labelledby={ (n) "-heading" } {
+                        div.page-head {
+                            h2 #{ (n) "-heading" } { (report.heading) }
+                            a.button.secondary href={ "/ui/reports/" (n) ".csv" } download {
+                                "Download CSV"
+                                span.visually-hidden { " of " (report.heading) }
+                            }
+                        }
+                        @if report.rows.is_empty() {
+                            p.empty { "No game has a " (report.what) " yet." }
+                        } @else {
+                            (bar_chart(&report))
+                        }
+                        (table(&report))
+                    }
+                }
+            }
         }
-        body.raw("</div>");
-    }
+    };
     html_response(
         StatusCode::OK,
-        layout(&viewer, Section::Reports, "Reports", &body.into_string()),
+        layout(&viewer, Section::Reports, "Reports", body),
     )
 }
 
@@ -304,7 +296,7 @@ mod chart_tests {
             chart: Some(("decade", decades(&years))),
             missing: None,
         };
-        let svg = bar_chart(&report);
+        let svg = bar_chart(&report).into_string();
         assert!(svg.contains(">2020s<"), "{svg}");
         assert!(!svg.contains(">1985<"));
         assert!(svg.contains("bar chart of games per decade"));

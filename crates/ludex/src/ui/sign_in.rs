@@ -3,7 +3,6 @@
 //! double-submit token (a cookie and a hidden field that must match, as there is no session
 //! yet), the sign-out form by the session's CSRF token.
 
-use super::html::{Html, esc};
 use super::{Section, Viewer, error_page, html_response, page as layout};
 use crate::api::AppState;
 use crate::api::error::ApiError;
@@ -14,6 +13,7 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
 use serde::Deserialize;
 
 /// The double-submit cookie of the sign-in form.
@@ -36,39 +36,42 @@ pub struct Next {
 }
 
 fn form_page(viewer: &Viewer, next: &str, token: &str, error: Option<&str>) -> String {
-    let mut body = Html::default();
-    body.raw("<div class=\"narrow\"><h1>Sign in</h1>");
-    if let Some(scope) = viewer.scope {
-        body.raw(&format!(
-            "<div class=\"notice success\"><p>You are signed in with a {} key. Sign in again to use another key.</p></div>",
-            match scope {
-                Scope::Write => "write",
-                Scope::Read => "read-only",
+    let body = html! {
+        div.narrow {
+            h1 { "Sign in" }
+            @if let Some(scope) = viewer.scope {
+                div.notice.success {
+                    p {
+                        "You are signed in with a "
+                        @match scope { Scope::Write => "write", Scope::Read => "read-only" }
+                        " key. Sign in again to use another key."
+                    }
+                }
             }
-        ));
-    }
-    body.raw("<p>Reading the catalog needs no key. To add, edit or upload games, sign in with an API key that has the write scope; create one on the server with <code>ludex keys create --name NAME</code>.</p>");
-    if let Some(message) = error {
-        body.raw("<div class=\"error-summary\" role=\"alert\" id=\"sign-in-error\"><p>");
-        body.text(message);
-        body.raw("</p></div>");
-    }
-    body.raw(&format!(
-        "<form method=\"post\" action=\"{SIGN_IN_PATH}\" class=\"sign-in\"><input type=\"hidden\" name=\"sign_in_token\" value=\"{}\"><input type=\"hidden\" name=\"next\" value=\"{}\">",
-        esc(token),
-        esc(next)
-    ));
-    let invalid = if error.is_some() {
-        " aria-invalid=\"true\" aria-describedby=\"sign-in-error\""
-    } else {
-        ""
+            p {
+                "Reading the catalog needs no key. To add, edit or upload games, sign in with an API key that has the write scope; create one on the server with "
+                code { "ludex keys create --name NAME" } "."
+            }
+            @if let Some(message) = error {
+                div.error-summary role="alert" #sign-in-error { p { (message) } }
+            }
+            form.sign-in method="post" action=(SIGN_IN_PATH) {
+                input type="hidden" name="sign_in_token" value=(token);
+                input type="hidden" name="next" value=(next);
+                div.field {
+                    label for="api-key" { "API key" }
+                    input #api-key name="key" type="password" autocomplete="off" spellcheck="false" required
+                        aria-invalid=[error.map(|_| "true")]
+                        aria-describedby=[error.map(|_| "sign-in-error")];
+                }
+                p.hint {
+                    "The key stays on the server side: your browser keeps only a session cookie, valid for 12 hours or until you sign out."
+                }
+                div.actions { button type="submit" { "Sign in" } }
+            }
+        }
     };
-    body.raw(&format!(
-        "<div class=\"field\"><label for=\"api-key\">API key</label><input id=\"api-key\" name=\"key\" type=\"password\" autocomplete=\"off\" spellcheck=\"false\" required{invalid}></div>"
-    ));
-    body.raw("<p class=\"hint\">The key stays on the server side: your browser keeps only a session cookie, valid for 12 hours or until you sign out.</p>");
-    body.raw("<div class=\"actions\"><button type=\"submit\">Sign in</button></div></form></div>");
-    layout(viewer, Section::SignIn, "Sign in", &body.into_string())
+    layout(viewer, Section::SignIn, "Sign in", body)
 }
 
 /// The sign-in form, with a fresh double-submit token.
