@@ -1345,6 +1345,7 @@ async fn the_openapi_document_lists_every_endpoint() {
         "/games",
         "/games/{id}",
         "/games/{id}/cover",
+        "/games/batch",
         "/uploads",
         "/ingests",
         "/ingests/{ingest_id}",
@@ -1814,4 +1815,204 @@ async fn a_direct_upload_url_is_only_for_writers_a_plain_name_and_the_size_limit
     )
     .await
     .problem(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_malformed_batch_is_refused_whole_and_writes_nothing() {
+    let app = app();
+    let good = json!({"op": "create", "game": {"id": "kept-out", "title": "Kept Out"}});
+    for (operations, says) in [
+        (
+            json!([good, {"op": "frobnicate", "id": "x"}]),
+            "operations[1]: \"op\" must be",
+        ),
+        (
+            json!([good, {"op": "create", "id": "x", "game": {"title": "X"}}]),
+            "operations[1]: a \"create\" operation takes no \"id\"",
+        ),
+        (
+            json!([good, {"op": "patch", "id": "x"}]),
+            "operations[1]: a \"patch\" operation needs \"patch\"",
+        ),
+        (
+            json!([good, {"op": "replace", "id": "x", "game": [1]}]),
+            "operations[1]: \"game\" must be a JSON object",
+        ),
+        (
+            json!([good, {"op": "delete", "id": 5}]),
+            "operations[1]: invalid type",
+        ),
+        (
+            json!([good, {"op": "delete", "id": "x", "force": true}]),
+            "operations[1]: unknown field `force`",
+        ),
+        (json!([good, "delete x"]), "operations[1]: invalid type"),
+    ] {
+        let reply = app
+            .write_json("POST", "/games/batch", json!({"operations": operations}))
+            .await;
+        let problem = reply.problem(StatusCode::BAD_REQUEST);
+        assert!(
+            problem["detail"].as_str().unwrap().contains(says),
+            "{problem}"
+        );
+        app.get("/games/kept-out")
+            .await
+            .problem(StatusCode::NOT_FOUND);
+    }
+    for body in [
+        json!([good]),
+        json!({"operations": good}),
+        json!({"operations": [], "more": 1}),
+    ] {
+        let reply = app.write_json("POST", "/games/batch", body).await;
+        assert!(
+            reply.problem(StatusCode::BAD_REQUEST)["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("not a batch")
+        );
+    }
+    let empty = app
+        .write_json("POST", "/games/batch", json!({"operations": []}))
+        .await;
+    assert_eq!(empty.json_of(StatusCode::OK), json!({"results": []}));
+}
+
+#[tokio::test]
+async fn a_batch_holds_at_most_1000_operations_and_5_mib() {
+    let app = app();
+    let deletes = |n: usize| -> Vec<Value> {
+        (0..n)
+            .map(|i| json!({"op": "delete", "id": format!("g{i}")}))
+            .collect()
+    };
+    let full = app
+        .write_json("POST", "/games/batch", json!({"operations": deletes(1000)}))
+        .await
+        .json_of(StatusCode::OK);
+    assert_eq!(full["results"].as_array().unwrap().len(), 1000);
+    assert_eq!(full["results"][999]["status"], 404);
+    let over = app
+        .write_json("POST", "/games/batch", json!({"operations": deletes(1001)}))
+        .await;
+    assert!(
+        over.problem(StatusCode::BAD_REQUEST)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1000 operations")
+    );
+    let description = "d".repeat(9000);
+    let big: Vec<Value> = (0..600)
+        .map(|i| json!({"op": "create", "game": {"id": format!("big{i}"), "title": "Big", "description": description}}))
+        .collect();
+    let too_large = app
+        .write_json("POST", "/games/batch", json!({"operations": big}))
+        .await;
+    too_large.problem(StatusCode::PAYLOAD_TOO_LARGE);
+    app.get("/games/big0").await.problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_batch_needs_the_write_scope_and_json() {
+    let app = app();
+    let body = json!({"operations": [{"op": "create", "game": {"title": "Nope"}}]}).to_string();
+    let as_reader = app
+        .send(
+            Request::post("/games/batch")
+                .header(header::AUTHORIZATION, format!("Bearer {}", app.reader))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.clone()))
+                .unwrap(),
+        )
+        .await;
+    as_reader.problem(StatusCode::FORBIDDEN);
+    let anonymous = app
+        .send(
+            Request::post("/games/batch")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.clone()))
+                .unwrap(),
+        )
+        .await;
+    anonymous.problem(StatusCode::UNAUTHORIZED);
+    let as_text = app
+        .send(
+            app.write("POST", "/games/batch")
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await;
+    as_text.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn a_game_whose_id_is_batch_is_read_and_written_at_its_own_path() {
+    let app = app();
+    app.create(json!({"title": "Batch"})).await;
+    let read = app.get("/games/batch").await.json_of(StatusCode::OK);
+    assert_eq!(read["title"], "Batch");
+    let patched = app
+        .send(
+            app.write("PATCH", "/games/batch")
+                .header(header::CONTENT_TYPE, "application/merge-patch+json")
+                .header(header::IF_MATCH, "\"1\"")
+                .body(Body::from(r#"{"rating": 7}"#))
+                .unwrap(),
+        )
+        .await
+        .json_of(StatusCode::OK);
+    assert_eq!(patched["rating"], 7.0);
+    let deleted = app
+        .send(
+            app.write("DELETE", "/games/batch")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    app.get("/games/batch").await.problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn each_operation_of_a_batch_counts_as_a_write_against_the_rate_limit() {
+    use ludex::api::rate::{Limiters, RateLimits};
+    let app = app_with(ApiConfig {
+        rate_limiters: std::sync::Arc::new(Limiters::new(RateLimits {
+            writes_per_minute: 10,
+            sign_ins_per_minute: 0,
+        })),
+        ..ApiConfig::default()
+    });
+    let creates = |from: usize, n: usize| -> Value {
+        let operations: Vec<Value> = (from..from + n)
+            .map(|i| json!({"op": "create", "game": {"id": format!("r{i}"), "title": "R"}}))
+            .collect();
+        json!({"operations": operations})
+    };
+    let beyond = app.write_json("POST", "/games/batch", creates(0, 11)).await;
+    let problem = beyond.problem(StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("send smaller batches"),
+        "{problem}"
+    );
+    app.get("/games/r0").await.problem(StatusCode::NOT_FOUND);
+    // 1 (the refused request) + 6 = 7 of 10 writes spent; 4 more is over.
+    let six = app.write_json("POST", "/games/batch", creates(0, 6)).await;
+    assert_eq!(six.json_of(StatusCode::OK)["results"][5]["status"], 201);
+    let four = app.write_json("POST", "/games/batch", creates(6, 4)).await;
+    let problem = four.problem(StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("this batch needs 4 writes"),
+        "{problem}"
+    );
+    assert!(four.header(header::RETRY_AFTER).parse::<u64>().unwrap() >= 1);
+    app.get("/games/r6").await.problem(StatusCode::NOT_FOUND);
 }

@@ -179,8 +179,10 @@ pub struct ProblemLogged {
     pub detail: String,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The problem document that answers this error, what the access log keeps of it, and
+    /// the seconds of its `Retry-After`, if any. Internal causes are logged here, never sent.
+    pub fn problem(self) -> (Problem, ProblemLogged, Option<u64>) {
         let (status, kind, title) = self.parts();
         let detail = match &self {
             Self::Internal(message) => {
@@ -217,6 +219,15 @@ impl IntoResponse for ApiError {
             errors,
             current_version,
         };
+        (problem, logged, retry_after)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (problem, logged, retry_after) = self.problem();
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
         response.extensions_mut().insert(logged);

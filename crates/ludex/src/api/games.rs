@@ -1,7 +1,7 @@
 //! `/games`: list, read, create, replace, patch (JSON Merge Patch), delete, covers.
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Path, Query};
+use super::extract::{GamePath, Query};
 use super::{AppState, CanRead, CanWrite, content_type_is, json_response, read_body};
 use axum::body::Body;
 use axum::extract::State;
@@ -115,22 +115,17 @@ impl ListParams {
     }
 }
 
-fn path_id(raw: &str) -> ApiResult<GameId> {
-    GameId::parse(raw).map_err(|e| ApiError::bad_parameter("id", e))
-}
-
 fn etag(version: u64) -> HeaderValue {
     // Digits and quotes are always a valid header value.
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
-/// The versions an `If-Match` / `If-None-Match` header names; `None` for `*`.
-fn versions(headers: &HeaderMap, name: header::HeaderName) -> Option<Option<Vec<Option<u64>>>> {
-    let value = headers.get(name)?.to_str().unwrap_or("");
+/// The versions an `If-Match` / `If-None-Match` value names; `None` for `*`.
+fn versions_in(value: &str) -> Option<Vec<Option<u64>>> {
     if value.trim() == "*" {
-        return Some(None);
+        return None;
     }
-    Some(Some(
+    Some(
         value
             .split(',')
             .map(|tag| {
@@ -141,16 +136,42 @@ fn versions(headers: &HeaderMap, name: header::HeaderName) -> Option<Option<Vec<
                     .and_then(|t| t.parse().ok())
             })
             .collect(),
-    ))
+    )
 }
 
-/// Checks `If-Match` against the stored version.
-fn check_if_match(headers: &HeaderMap, current: u64) -> ApiResult<()> {
-    match versions(headers, header::IF_MATCH) {
-        Some(Some(tags)) if !tags.contains(&Some(current)) => {
-            Err(ApiError::PreconditionFailed { current })
+/// The versions a header names, when it is there; `Some(None)` for `*`.
+fn versions(headers: &HeaderMap, name: header::HeaderName) -> Option<Option<Vec<Option<u64>>>> {
+    let value = headers.get(name)?.to_str().unwrap_or("");
+    Some(versions_in(value))
+}
+
+/// What a write asks of the stored version (`If-Match`): nothing, that the game exists (`*`),
+/// or one of some versions.
+#[derive(Clone, Debug, Default)]
+pub struct Precondition(Option<Option<Vec<Option<u64>>>>);
+
+impl Precondition {
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        Self(versions(headers, header::IF_MATCH))
+    }
+
+    /// An `If-Match` value, e.g. `"3"` (with its quotes), `"3", "4"` or `*`.
+    pub fn parse(value: &str) -> Self {
+        Self(Some(versions_in(value)))
+    }
+
+    fn names_versions(&self) -> bool {
+        matches!(self.0, Some(Some(_)))
+    }
+
+    /// 412 unless the stored version is one of those named.
+    fn check(&self, current: u64) -> ApiResult<()> {
+        match &self.0 {
+            Some(Some(tags)) if !tags.contains(&Some(current)) => {
+                Err(ApiError::PreconditionFailed { current })
+            }
+            _ => Ok(()),
         }
-        _ => Ok(()),
     }
 }
 
@@ -162,10 +183,9 @@ fn check_if_match(headers: &HeaderMap, current: u64) -> ApiResult<()> {
 async fn update(
     state: &AppState,
     id: &GameId,
-    headers: &HeaderMap,
+    precondition: &Precondition,
     mut change: impl FnMut(&StoredGame) -> ApiResult<Game>,
 ) -> ApiResult<StoredGame> {
-    let names_versions = matches!(versions(headers, header::IF_MATCH), Some(Some(_)));
     for attempt in 0..UPDATE_ATTEMPTS {
         if attempt > 0 {
             let backoff = std::time::Duration::from_millis(1 << attempt);
@@ -173,14 +193,14 @@ async fn update(
         }
         let current = stored(state, id).await?;
         let game = change(&current)?;
-        check_if_match(headers, current.version)?;
+        precondition.check(current.version)?;
         match state
             .stores
             .catalog
             .replace(&game, Some(current.version))
             .await
         {
-            Err(StoreError::VersionMismatch { .. }) if !names_versions => continue,
+            Err(StoreError::VersionMismatch { .. }) if !precondition.names_versions() => continue,
             result => return Ok(result?),
         }
     }
@@ -203,7 +223,7 @@ async fn stored(state: &AppState, id: &GameId) -> ApiResult<StoredGame> {
         .ok_or_else(|| StoreError::NotFound(id.clone()).into())
 }
 
-fn game_response(status: StatusCode, stored: &StoredGame) -> Response {
+pub fn game_response(status: StatusCode, stored: &StoredGame) -> Response {
     let mut response = json_response(status, stored.to_json());
     response
         .headers_mut()
@@ -219,10 +239,15 @@ async fn read_object(headers: &HeaderMap, body: Body, limit: usize) -> ApiResult
         ));
     }
     let bytes = read_body(body, limit).await?;
-    RecordFields::parse(&bytes).map_err(|e| match e {
+    object_fields(&bytes)
+}
+
+/// A JSON object's fields: known fields parsed, unknown ones kept as their text.
+pub fn object_fields(bytes: &[u8]) -> ApiResult<RecordFields> {
+    RecordFields::parse(bytes).map_err(|e| match e {
         RecordError::Malformed(e) => ApiError::bad_request(format!(
             "the body is not valid JSON: {e} (byte {})",
-            byte_offset(&bytes, e.line(), e.column())
+            byte_offset(bytes, e.line(), e.column())
         )),
         not_an_object => ApiError::Validation(vec![FieldError::record(not_an_object.to_string())]),
     })
@@ -299,10 +324,9 @@ pub async fn list(
 pub async fn get(
     _: CanRead,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    GamePath(id): GamePath,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let id = path_id(&id)?;
     let stored = stored(&state, &id).await?;
     if let Some(tags) = versions(&headers, header::IF_NONE_MATCH)
         && tags.is_none_or(|t| t.contains(&Some(stored.version)))
@@ -337,8 +361,7 @@ pub async fn create(
     body: Body,
 ) -> ApiResult<Response> {
     let fields = read_object(&headers, body, state.config.max_json_bytes).await?;
-    let game = parse_game(fields)?;
-    let stored = state.stores.catalog.create(&game).await?;
+    let stored = create_game(&state, fields).await?;
     let mut response = game_response(StatusCode::CREATED, &stored);
     if let Ok(location) = HeaderValue::from_str(&format!("/games/{}", stored.id)) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -365,14 +388,12 @@ pub async fn create(
 pub async fn replace(
     _: CanWrite,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    GamePath(id): GamePath,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let id = path_id(&id)?;
     let fields = read_object(&headers, body, state.config.max_json_bytes).await?;
-    let game = parse_game(with_path_id(fields, &id)?)?;
-    let stored = update(&state, &id, &headers, |_| Ok(game.clone())).await?;
+    let stored = replace_game(&state, &id, &Precondition::from_headers(&headers), fields).await?;
     Ok(game_response(StatusCode::OK, &stored))
 }
 
@@ -395,20 +416,12 @@ pub async fn replace(
 pub async fn patch(
     _: CanWrite,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    GamePath(id): GamePath,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let id = path_id(&id)?;
     let patch = read_object(&headers, body, state.config.max_json_bytes).await?;
-    let stored = update(&state, &id, &headers, |current| {
-        let mut fields = current
-            .fields()
-            .map_err(|e| ApiError::Internal(format!("stored document of {id}: {e:?}")))?;
-        fields.merge_patch(&patch);
-        parse_game(with_path_id(fields, &id)?)
-    })
-    .await?;
+    let stored = patch_game(&state, &id, &Precondition::from_headers(&headers), &patch).await?;
     Ok(game_response(StatusCode::OK, &stored))
 }
 
@@ -427,23 +440,68 @@ pub async fn patch(
 pub async fn delete(
     _: CanWrite,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    GamePath(id): GamePath,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let id = path_id(&id)?;
-    let current = stored(&state, &id).await?;
-    check_if_match(&headers, current.version)?;
+    delete_game(&state, &id, &Precondition::from_headers(&headers)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// The writes, as `POST /games/batch` applies them too.
+
+/// Creates a game from a JSON object's fields.
+pub async fn create_game(state: &AppState, fields: RecordFields) -> ApiResult<StoredGame> {
+    let game = parse_game(fields)?;
+    Ok(state.stores.catalog.create(&game).await?)
+}
+
+/// Replaces a game with a JSON object's fields (an id in them must be `id`).
+pub async fn replace_game(
+    state: &AppState,
+    id: &GameId,
+    precondition: &Precondition,
+    fields: RecordFields,
+) -> ApiResult<StoredGame> {
+    let game = parse_game(with_path_id(fields, id)?)?;
+    update(state, id, precondition, |_| Ok(game.clone())).await
+}
+
+/// Applies a JSON Merge Patch to a game.
+pub async fn patch_game(
+    state: &AppState,
+    id: &GameId,
+    precondition: &Precondition,
+    patch: &RecordFields,
+) -> ApiResult<StoredGame> {
+    update(state, id, precondition, |current| {
+        let mut fields = current
+            .fields()
+            .map_err(|e| ApiError::Internal(format!("stored document of {id}: {e:?}")))?;
+        fields.merge_patch(patch);
+        parse_game(with_path_id(fields, id)?)
+    })
+    .await
+}
+
+/// Deletes a game and its own cover.
+pub async fn delete_game(
+    state: &AppState,
+    id: &GameId,
+    precondition: &Precondition,
+) -> ApiResult<()> {
+    let current = stored(state, id).await?;
+    precondition.check(current.version)?;
     let deleted = state
         .stores
         .catalog
-        .delete(&id, Some(current.version))
+        .delete(id, Some(current.version))
         .await?;
     if let Ok(game) = deleted.game()
-        && let Some(cover) = game.cover_image.filter(|c| is_own_cover(&id, c))
+        && let Some(cover) = game.cover_image.filter(|c| is_own_cover(id, c))
     {
         state.bucket.delete(cover.as_str()).await?;
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
 }
 
 /// Whether `key` is where `PUT /games/{id}/cover` keeps the cover of `id`. A game may name any
@@ -511,11 +569,10 @@ fn image_type(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
 pub async fn put_cover(
     _: CanWrite,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    GamePath(id): GamePath,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let id = path_id(&id)?;
     let bytes = read_body(body, state.config.max_cover_bytes).await?;
     let Some((_, extension)) = image_type(&bytes) else {
         return Err(ApiError::UnsupportedMediaType(
@@ -524,12 +581,13 @@ pub async fn put_cover(
     };
     // Checked before the image is written, so that a missing game or a stale version writes
     // nothing; `update` checks again against the version it replaces.
-    check_if_match(&headers, stored(&state, &id).await?.version)?;
+    let precondition = Precondition::from_headers(&headers);
+    precondition.check(stored(&state, &id).await?.version)?;
     let key = cover_key(&id, extension);
     let cover = CoverKey::parse(&key).map_err(ApiError::Internal)?;
     state.bucket.put(&key, bytes).await?;
     let mut previous = None;
-    let stored = update(&state, &id, &headers, |current| {
+    let stored = update(&state, &id, &precondition, |current| {
         let mut game = current
             .game()
             .map_err(|e| ApiError::Internal(format!("stored game {id}: {e:?}")))?;
@@ -554,9 +612,8 @@ pub async fn put_cover(
 pub async fn get_cover(
     _: CanRead,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    GamePath(id): GamePath,
 ) -> ApiResult<Response> {
-    let id = path_id(&id)?;
     let stored = stored(&state, &id).await?;
     let game = stored
         .game()

@@ -1,6 +1,7 @@
 //! The HTTP API: one `axum::Router` served by `ludex serve`, by the API Lambda function and by
 //! the tests, unchanged.
 
+mod batch;
 pub mod error;
 mod extract;
 mod games;
@@ -104,6 +105,16 @@ pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     let routes = Router::new()
         .route("/games", get(games::list).post(games::create))
+        // `POST /games/batch`; the game whose id is `batch` keeps its other methods (see
+        // `extract::GamePath`).
+        .route(
+            "/games/batch",
+            post(batch::apply)
+                .get(games::get)
+                .put(games::replace)
+                .patch(games::patch)
+                .delete(games::delete),
+        )
         .route(
             "/games/{id}",
             get(games::get)

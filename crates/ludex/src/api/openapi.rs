@@ -240,6 +240,64 @@ pub struct RejectListDoc {
     items: Vec<RejectDoc>,
 }
 
+/// One operation of `POST /games/batch`. `game` and `patch` are any JSON object here: each is
+/// checked as `POST /games`, `PUT` or `PATCH /games/{id}` would check it, and a game that is
+/// not valid is that operation's 422, not the batch's.
+#[derive(ToSchema)]
+#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
+#[allow(dead_code)] // describes request bodies; batch::RawOperation reads them
+pub enum BatchOperation {
+    Create {
+        game: serde_json::Map<String, Value>,
+    },
+    Replace {
+        id: String,
+        /// As the `If-Match` header: the game's ETag, e.g. `"3"` with its quotes, or `*`.
+        #[schema(format = "ludex-etag")]
+        if_match: Option<String>,
+        game: serde_json::Map<String, Value>,
+    },
+    Patch {
+        id: String,
+        #[schema(format = "ludex-etag")]
+        if_match: Option<String>,
+        /// A JSON Merge Patch (RFC 7396) of the game.
+        patch: serde_json::Map<String, Value>,
+    },
+    Delete {
+        id: String,
+        #[schema(format = "ludex-etag")]
+        if_match: Option<String>,
+    },
+}
+
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // describes request bodies
+pub struct BatchRequest {
+    #[schema(max_items = 1000)]
+    operations: Vec<BatchOperation>,
+}
+
+/// What one operation's own request would have answered: its status and the game written
+/// (201, 200), nothing (204), or the problem.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes responses
+pub struct BatchResult {
+    status: u16,
+    #[schema(required = false)]
+    game: Option<GameDoc>,
+    #[schema(required = false)]
+    problem: Option<Problem>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes responses
+pub struct BatchResults {
+    /// In the order of the operations.
+    results: Vec<BatchResult>,
+}
+
 #[derive(ToSchema)]
 #[allow(dead_code)] // describes request bodies
 pub struct UploadForm {
@@ -271,6 +329,7 @@ impl Modify for BearerKeys {
     paths(
         super::games::list, super::games::get, super::games::create, super::games::replace,
         super::games::patch, super::games::delete, super::games::put_cover, super::games::get_cover,
+        super::batch::apply,
         super::ingests::upload, super::ingests::presign, super::ingests::direct, super::ingests::latest_upload, super::ingests::list, super::ingests::get, super::ingests::rejects,
         healthz_doc, readyz_doc, metrics_doc,
     ),
@@ -332,6 +391,15 @@ pub fn render(max_upload_bytes: u64) -> Value {
             .collect();
         document["paths"][link.path][link.method]["responses"][link.status]["links"] =
             Value::Object(targets);
+    }
+    // A batch and its operations take no other fields (the derive does not say so for an
+    // enum's variants).
+    let schemas = &mut document["components"]["schemas"];
+    schemas["BatchRequest"]["additionalProperties"] = json!(false);
+    if let Some(variants) = schemas["BatchOperation"]["oneOf"].as_array_mut() {
+        for variant in variants {
+            variant["additionalProperties"] = json!(false);
+        }
     }
     // A raw upload is the file's bytes, whatever they hold: the ingest reads them later and
     // reports each record, so the request itself takes any body.

@@ -41,6 +41,7 @@ impl Default for RateLimits {
 /// One limiter per kind of request.
 pub struct Limiters {
     writes: Option<DefaultKeyedRateLimiter<String>>,
+    writes_per_minute: u32,
     sign_ins: Option<DefaultKeyedRateLimiter<String>>,
     checks: AtomicU64,
 }
@@ -61,6 +62,7 @@ impl Limiters {
         };
         Self {
             writes: keyed(limits.writes_per_minute),
+            writes_per_minute: limits.writes_per_minute,
             sign_ins: keyed(limits.sign_ins_per_minute),
             checks: AtomicU64::new(0),
         }
@@ -71,11 +73,57 @@ impl Limiters {
             limiter.retain_recent();
         }
         limiter.check_key(&key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            // Whole seconds, rounded up: a client that waits that long is let through.
-            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+            whole_seconds(not_until.wait_time_from(DefaultClock::default().now()))
         })
     }
+
+    /// Counts `n` more writes against the writer of a request already admitted (the further
+    /// operations of a batch): 429 when they are more than are left, and nothing is counted.
+    pub fn admit_more(
+        &self,
+        headers: &HeaderMap,
+        address: Option<ClientAddr>,
+        n: usize,
+    ) -> Result<(), ApiError> {
+        let (Some(limiter), Some(key), Some(n)) = (
+            &self.writes,
+            writer(headers, address),
+            u32::try_from(n).ok().and_then(NonZeroU32::new),
+        ) else {
+            return Ok(());
+        };
+        let needs = u64::from(n.get()) + 1;
+        let never = || ApiError::TooManyRequests {
+            detail: format!(
+                "this batch needs {needs} writes, more than a key may make in a minute ({}); send smaller batches",
+                self.writes_per_minute
+            ),
+            retry_after: 60,
+        };
+        // The request itself took one write: the batch fits only if the whole quota holds it.
+        if needs > u64::from(self.writes_per_minute) {
+            return Err(never());
+        }
+        match limiter.check_key_n(&key, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => {
+                let retry_after =
+                    whole_seconds(not_until.wait_time_from(DefaultClock::default().now()));
+                Err(ApiError::TooManyRequests {
+                    detail: format!(
+                        "this batch needs {needs} writes, more than this key has left now; try again in {retry_after} s"
+                    ),
+                    retry_after,
+                })
+            }
+            Err(_insufficient_capacity) => Err(never()),
+        }
+    }
+}
+
+/// A wait in whole seconds, rounded up: a client that waits that long is let through.
+fn whole_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 /// Who a write counts against: the API key, else the session, else the client's address.

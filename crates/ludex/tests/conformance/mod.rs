@@ -63,6 +63,7 @@ pub async fn run_all(stores: &Stores) {
     // Last: on DynamoDB an ingest that overwrites an edit made since its read leaves the
     // aggregates off (docs/dynamodb.md, "Where the counters can drift"); the listings not.
     an_ingest_racing_an_edit_leaves_one_consistent_index(stores).await;
+    a_batch_answers_each_operation_as_its_own_request(stores).await;
 }
 
 /// The ids listed with `platform` (and nothing else), in pages of 2.
@@ -1168,4 +1169,141 @@ async fn content_that_comes_back_under_a_name_is_ingested_again(stores: &Stores)
     assert_eq!(replay.record.id, third.record.id);
     assert_eq!(entries_of(stores, key).await.len(), 3);
     assert_eq!(title().await, "A");
+}
+
+/// `POST /games/batch` through the router over this store, with a write key.
+async fn batch(router: &axum::Router, writer: &str, operations: Value) -> Vec<Value> {
+    use tower::ServiceExt as _;
+    let request = axum::http::Request::post("/games/batch")
+        .header("authorization", format!("Bearer {writer}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            json!({"operations": operations}).to_string(),
+        ))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let reply: Value = serde_json::from_slice(&body).unwrap();
+    let results = reply["results"].as_array().unwrap().clone();
+    assert_eq!(
+        results.len(),
+        operations.as_array().unwrap().len(),
+        "{reply}"
+    );
+    results
+}
+
+fn statuses(results: &[Value]) -> Vec<u64> {
+    results
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect()
+}
+
+/// Each operation of a batch gets the status its own request would have had, in order; one
+/// that fails stops nothing; a batch naming one game twice applies its operations in order, and
+/// one naming many games applies them all (concurrently, on this store).
+async fn a_batch_answers_each_operation_as_its_own_request(stores: &Stores) {
+    let app = crate::app::app_over(
+        tempfile::tempdir().unwrap(),
+        stores.clone(),
+        ludex::api::ApiConfig::default(),
+        ludex::metrics::Metrics::prometheus(),
+    );
+    let (router, writer) = (&app.router, app.writer.as_str());
+    let created = batch(
+        router,
+        writer,
+        json!([
+            {"op": "create", "game": {"id": "b-one", "title": "Batch One", "platforms": ["PC"]}},
+            {"op": "create", "game": {"id": "b-two", "title": "Batch Two"}},
+            {"op": "create", "game": {"id": "b-one", "title": "Taken"}},
+            {"op": "create", "game": {"title": ""}},
+        ]),
+    )
+    .await;
+    assert_eq!(statuses(&created), [201, 201, 409, 422], "{created:?}");
+    assert_eq!(created[0]["game"]["version"], 1);
+    assert_eq!(created[3]["problem"]["errors"][0]["field"], "title");
+
+    let mixed = batch(
+        router,
+        writer,
+        json!([
+            {"op": "patch", "id": "b-one", "if_match": "\"1\"", "patch": {"rating": 8.5}},
+            {"op": "patch", "id": "b-two", "if_match": "\"7\"", "patch": {"rating": 1}},
+            {"op": "replace", "id": "b-missing", "game": {"title": "Nobody"}},
+            {"op": "patch", "id": "b-one", "patch": {"rating": 11}},
+            {"op": "delete", "id": "Not An Id!"},
+            {"op": "patch", "id": "b-one", "if_match": "\"2\"", "patch": {"platforms": ["PC", "Switch"]}},
+            {"op": "replace", "id": "b-two", "if_match": "\"1\"", "game": {"title": "Batch Two, Again"}},
+            {"op": "delete", "id": "b-two", "if_match": "\"2\""},
+        ]),
+    )
+    .await;
+    assert_eq!(
+        statuses(&mixed),
+        [200, 412, 404, 422, 400, 200, 200, 204],
+        "{mixed:?}"
+    );
+    assert_eq!(mixed[1]["problem"]["current_version"], 1);
+    assert_eq!(mixed[3]["problem"]["errors"][0]["field"], "rating");
+    assert_eq!(mixed[5]["game"]["version"], 3);
+    assert_eq!(
+        mixed[5]["game"]["rating"], 8.5,
+        "the first patch was applied first"
+    );
+    assert!(mixed[7].get("game").is_none());
+    let one = stores
+        .catalog
+        .get(&GameId::parse("b-one").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(one.version, 3);
+    assert!(
+        stores
+            .catalog
+            .get(&GameId::parse("b-two").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Many games at once: every patch lands, each on its own game.
+    let many: Vec<Value> = (0..40)
+        .map(|i| json!({"op": "create", "game": {"id": format!("b-many-{i}"), "title": format!("Many {i}")}}))
+        .collect();
+    assert!(
+        statuses(&batch(router, writer, Value::Array(many)).await)
+            .iter()
+            .all(|s| *s == 201)
+    );
+    let patches: Vec<Value> = (0..40)
+        .map(|i| json!({"op": "patch", "id": format!("b-many-{i}"), "if_match": "\"1\"", "patch": {"developer": format!("Studio {i}")}}))
+        .collect();
+    let patched = batch(router, writer, Value::Array(patches)).await;
+    for (i, result) in patched.iter().enumerate() {
+        assert_eq!(result["status"], 200, "{result}");
+        assert_eq!(
+            result["game"]["id"],
+            format!("b-many-{i}"),
+            "results in order"
+        );
+        assert_eq!(result["game"]["developer"], format!("Studio {i}"));
+    }
+    let deletes: Vec<Value> = (0..40)
+        .map(|i| json!({"op": "delete", "id": format!("b-many-{i}")}))
+        .chain([json!({"op": "delete", "id": "b-one", "if_match": "\"3\""})])
+        .collect();
+    assert!(
+        statuses(&batch(router, writer, Value::Array(deletes)).await)
+            .iter()
+            .all(|s| *s == 204)
+    );
 }
