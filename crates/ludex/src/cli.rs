@@ -147,6 +147,11 @@ pub enum Command {
         /// it was a replay, the ledger entry and the rejects shown. No progress bar.
         #[arg(long)]
         json: bool,
+        /// Only tell what ingesting would do: how many records are new, changed, unchanged and
+        /// rejected, and the fields each changed record changes (the first 100). Writes
+        /// nothing: no game, no ledger entry, no rejects report. Exits as an ingest would.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Send files to a ludex API, here or on AWS, and wait for their ingests.
     ///
@@ -509,9 +514,15 @@ impl Cli {
                 show_rejects,
                 quiet,
                 json,
+                dry_run,
             } => {
                 let mut config = settings.ingest_config();
                 config.rejects_shown = if quiet { 0 } else { show_rejects };
+                if dry_run {
+                    let output = if json { Output::Json } else { Output::Human };
+                    return preview_files(&settings.open_stores().await?, config, &files, output)
+                        .await;
+                }
                 let ingestor = Ingestor::new(
                     settings.open_stores().await?,
                     settings.open_bucket()?,
@@ -901,6 +912,86 @@ async fn ingest_files(ingestor: &Ingestor, files: &[PathBuf], output: Output) ->
         });
     }
     Ok(ExitCode::from(worst))
+}
+
+/// Tells what ingesting each file would do; the exit code is what the ingest's would be.
+async fn preview_files(
+    stores: &Stores,
+    config: IngestConfig,
+    files: &[PathBuf],
+    output: Output,
+) -> Result<ExitCode> {
+    let mut worst = 0;
+    for file in files {
+        let reader =
+            std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+        let preview = crate::preview::preview(stores, Box::new(reader), config)
+            .await
+            .with_context(|| format!("previewing {}", file.display()))?;
+        if output == Output::Json {
+            let line = serde_json::json!({
+                "file": file.display().to_string(),
+                "dry_run": true,
+                "preview": preview,
+            });
+            println!("{line}");
+        } else {
+            print_preview(file, &preview, config.rejects_shown);
+        }
+        worst = worst.max(if preview.error.is_some() {
+            exit::FILE_FAILED
+        } else if preview.rejected > 0 {
+            exit::REJECTED
+        } else {
+            0
+        });
+    }
+    Ok(ExitCode::from(worst))
+}
+
+fn print_preview(file: &Path, preview: &crate::preview::Preview, rejects_shown: usize) {
+    println!(
+        "{}: dry run, nothing written — {} records: {} new, {} changed, {} unchanged, {} rejected",
+        file.display(),
+        preview.records,
+        preview.new,
+        preview.changed,
+        preview.unchanged,
+        preview.rejected
+    );
+    if let Some(error) = &preview.error {
+        println!("  error: {error}");
+    }
+    let text = |value: &Option<Box<serde_json::value::RawValue>>| {
+        value.as_ref().map_or("(none)", |v| v.get()).to_owned()
+    };
+    for change in &preview.changes {
+        println!(
+            "  {} ({}, version {}):",
+            change.id, change.position, change.version
+        );
+        for field in &change.fields {
+            println!(
+                "    {}: {} → {}",
+                field.field,
+                text(&field.from),
+                text(&field.to)
+            );
+        }
+    }
+    if preview.changed > preview.changes.len() as u64 {
+        println!(
+            "  … and {} more changed",
+            preview.changed - preview.changes.len() as u64
+        );
+    }
+    for reject in preview.rejects.iter().take(rejects_shown) {
+        println!("  {reject}");
+    }
+    let listed = preview.rejects.len().min(rejects_shown) as u64;
+    if preview.rejected > listed {
+        println!("  … and {} more rejected", preview.rejected - listed);
+    }
 }
 
 /// The summary line of an ingest (and its error); unless quiet, also the rejects shown and

@@ -130,7 +130,7 @@ pub struct Ingestor {
 /// One parsed record on its way to the writer. Valid records are the common case and are
 /// moved by value; boxing them would cost an allocation per record.
 #[allow(clippy::large_enum_variant)]
-enum Item {
+pub(crate) enum Item {
     Valid(StagedGame),
     /// Boxed: rejects are rare and much smaller than the games beside them in a batch.
     Rejected(Box<Reject>),
@@ -424,23 +424,11 @@ impl Ingestor {
             .instrument(tracing::debug_span!("download"))
             .await?;
         stages.add(Stage::Download, opened.elapsed());
-        let meter = Arc::new(ReadMeter::default());
-        let reader = MeteredRead {
-            inner: reader,
-            meter: Arc::clone(&meter),
-        };
-        let (tx, mut rx) = mpsc::channel::<Vec<Item>>(2);
-        let config = self.config;
-        // The parser thread logs with the same ids and inside the same span as this task.
-        let context = RequestContext::current();
-        let parse_span = tracing::debug_span!("parse");
-        let parser = tokio::task::spawn_blocking(move || {
-            let work = || parse_span.in_scope(|| parse(reader, config, &tx));
-            match context {
-                Some(context) => context.sync_scope(work),
-                None => work(),
-            }
-        });
+        let Parser {
+            mut rx,
+            thread: parser,
+            meter,
+        } = Parser::start(reader, self.config);
 
         let report_key = rejects_key(&record.key, &record.id);
         let mut report: Option<BucketWriter> = None;
@@ -594,9 +582,39 @@ fn log_reject(reject: &Reject) {
     }
 }
 
+/// The parser thread and what it hands over: batches of records, and at the end its summary.
+pub(crate) struct Parser {
+    pub rx: mpsc::Receiver<Vec<Item>>,
+    pub thread: tokio::task::JoinHandle<(Result<upload::UploadSummary, UploadError>, ParseTimes)>,
+    pub meter: Arc<ReadMeter>,
+}
+
+impl Parser {
+    /// Reads, validates and batches `reader` on a blocking thread.
+    pub fn start(reader: Box<dyn Read + Send>, config: IngestConfig) -> Self {
+        let meter = Arc::new(ReadMeter::default());
+        let reader = MeteredRead {
+            inner: reader,
+            meter: Arc::clone(&meter),
+        };
+        let (tx, rx) = mpsc::channel::<Vec<Item>>(2);
+        // The parser thread logs with the same ids and inside the same span as this task.
+        let context = RequestContext::current();
+        let parse_span = tracing::debug_span!("parse");
+        let thread = tokio::task::spawn_blocking(move || {
+            let work = || parse_span.in_scope(|| parse(reader, config, &tx));
+            match context {
+                Some(context) => context.sync_scope(work),
+                None => work(),
+            }
+        });
+        Self { rx, thread, meter }
+    }
+}
+
 /// Busy time of the parser thread, split by stage.
 #[derive(Default)]
-struct ParseTimes {
+pub(crate) struct ParseTimes {
     /// Reading the upload's bytes.
     download: Duration,
     /// Decompressing and parsing, without the reads, the validation and the waits for the writer.
@@ -607,11 +625,11 @@ struct ParseTimes {
 /// What reading the upload object cost so far: the time spent in reads (the download stage)
 /// and the bytes read (the progress by bytes).
 #[derive(Default)]
-struct ReadMeter {
+pub(crate) struct ReadMeter {
     nanos: AtomicU64,
     bytes: AtomicU64,
     /// Why reading the object itself failed (the bucket, not the file's content), if it did.
-    broken: std::sync::Mutex<Option<String>>,
+    pub broken: std::sync::Mutex<Option<String>>,
 }
 
 /// The upload object's reader, measured by its [`ReadMeter`].

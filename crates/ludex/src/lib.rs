@@ -11,6 +11,7 @@ pub mod inbox;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;
+pub mod preview;
 pub mod serve;
 pub mod settings;
 pub mod store;

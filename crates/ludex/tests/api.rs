@@ -2016,3 +2016,116 @@ async fn each_operation_of_a_batch_counts_as_a_write_against_the_rate_limit() {
     assert!(four.header(header::RETRY_AFTER).parse::<u64>().unwrap() >= 1);
     app.get("/games/r6").await.problem(StatusCode::NOT_FOUND);
 }
+
+/// `POST /uploads?dry_run=true` with a raw body.
+async fn dry_run(app: &TestApp, body: String) -> Reply {
+    app.send(
+        app.write("POST", "/uploads?filename=games.ndjson&dry_run=true")
+            .header(header::CONTENT_TYPE, "application/x-ndjson")
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_dry_run_upload_counts_and_shows_changes_and_stores_nothing() {
+    let app = app();
+    for i in 0..150 {
+        app.create(json!({"id": format!("d{i}"), "title": format!("Game {i}")}))
+            .await;
+    }
+    let mut file: String = (0..150)
+        .map(|i| {
+            format!(
+                "{}\n",
+                json!({"id": format!("d{i}"), "title": format!("Game {i}"), "rating": 5})
+            )
+        })
+        .collect();
+    file.push_str("{\"id\": \"fresh\", \"title\": \"Fresh\"}\n{\"title\": \"\"}\nnot json\n");
+    let reply = dry_run(&app, file).await.json_of(StatusCode::OK);
+    assert_eq!(reply["dry_run"], true);
+    let preview = &reply["preview"];
+    assert_eq!(
+        [
+            &preview["records"],
+            &preview["new"],
+            &preview["changed"],
+            &preview["unchanged"],
+            &preview["rejected"]
+        ],
+        [153, 1, 150, 0, 2],
+        "{preview}"
+    );
+    let changes = preview["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 100, "the first 100 shown, all counted");
+    assert_eq!(
+        changes[0],
+        json!({"id": "d0", "line": 1, "version": 1, "fields": [{"field": "rating", "from": null, "to": 5.0}]})
+    );
+    assert_eq!(preview["rejects"][0]["line"], 152);
+    assert_eq!(preview["rejects"][1]["errors"][0]["field"], Value::Null);
+    // Nothing stored: no game changed or added, no ledger entry, no upload, no report.
+    assert_eq!(app.get("/games/d0").await.json()["version"], 1);
+    app.get("/games/fresh").await.problem(StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/ingests").await.json()["items"], json!([]));
+    for prefix in ["uploads/", "rejected/"] {
+        assert_eq!(
+            app.state.bucket.list(prefix).await.unwrap(),
+            Vec::<String>::new(),
+            "{prefix}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dry_run_takes_a_form_and_keeps_the_upload_rules() {
+    let app = app_with(ApiConfig {
+        max_upload_bytes: 200,
+        ..ApiConfig::default()
+    });
+    let form = |parts: &[(&str, &str)]| -> String {
+        let mut body = String::new();
+        for (name, content) in parts {
+            body.push_str(&format!("--{FORM_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"g.ndjson\"\r\nContent-Type: application/x-ndjson\r\n\r\n{content}\r\n"));
+        }
+        body.push_str(&format!("--{FORM_BOUNDARY}--\r\n"));
+        body
+    };
+    let one = form(&[("file", "{\"title\": \"Form Game\"}\n")]);
+    let previewed = app
+        .post_form("?dry_run=true", one)
+        .await
+        .json_of(StatusCode::OK);
+    assert_eq!(previewed["preview"]["new"], 1);
+    let two = form(&[
+        ("file", "{\"title\": \"A\"}"),
+        ("file", "{\"title\": \"B\"}"),
+    ]);
+    let refused = app.post_form("?dry_run=true", two).await;
+    assert!(
+        refused.problem(StatusCode::BAD_REQUEST)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("more than one `file` part")
+    );
+    let big = format!("{}\n", json!({"title": "x".repeat(300)}));
+    dry_run(&app, big)
+        .await
+        .problem(StatusCode::PAYLOAD_TOO_LARGE);
+    let no_name = app
+        .send(
+            app.write("POST", "/uploads?dry_run=true")
+                .header(header::CONTENT_TYPE, "application/x-ndjson")
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+    no_name.problem(StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.state.bucket.list("uploads/").await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(app.get("/ingests").await.json()["items"], json!([]));
+}

@@ -1,6 +1,6 @@
 //! The `ludex` binary driven as a user would: real files, a real data directory, real processes.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -153,6 +153,76 @@ fn the_same_records_in_a_new_file_land_unchanged_and_changed_records_are_updated
         serde_json::from_str(&stdout(&ludex(data.path(), &["games", "get", "hades"]))).unwrap();
     assert_eq!(hades["rating"], 9.4);
     assert_eq!(hades["version"], 2);
+}
+
+#[test]
+fn a_dry_run_tells_new_changed_unchanged_and_rejected_and_writes_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let games = examples().join("games.ndjson");
+    ludex(data.path(), &["ingest", games.to_str().unwrap()]);
+    let before = stdout(&ludex(data.path(), &["export"]));
+    let ledger = stdout(&ludex(data.path(), &["ingests"]));
+    let edited = std::fs::read_to_string(&games).unwrap().replace(
+        "\"rating\":9.3,\"price\":24.99",
+        "\"rating\":9.4,\"price\":24.99",
+    ) + "{\"id\": \"brand-new\", \"title\": \"Brand New\"}\n{\"title\": \"Broken\", \"rating\": 99}\n";
+    let file = dir.path().join("edited.ndjson");
+    std::fs::write(&file, edited).unwrap();
+
+    let dry = ludex(
+        data.path(),
+        &["ingest", "--dry-run", file.to_str().unwrap()],
+    );
+    let text = stdout(&dry);
+    assert_eq!(
+        dry.status.code(),
+        Some(3),
+        "rejects make it exit as the ingest would: {text}"
+    );
+    assert!(
+        text.contains(
+            "dry run, nothing written — 26 records: 1 new, 1 changed, 23 unchanged, 1 rejected"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("  hades (line "), "{text}");
+    assert!(text.contains("    rating: 9.3 → 9.4"), "{text}");
+    assert!(
+        text.contains("line 26: rating: 99 is above the maximum 10"),
+        "{text}"
+    );
+    assert_eq!(
+        stdout(&ludex(data.path(), &["export"])),
+        before,
+        "no game written"
+    );
+    assert_eq!(
+        stdout(&ludex(data.path(), &["ingests"])),
+        ledger,
+        "no ledger entry"
+    );
+    assert!(
+        !data.path().join("bucket/rejected").exists(),
+        "no rejects report"
+    );
+
+    let json = ludex(
+        data.path(),
+        &["ingest", "--dry-run", "--json", file.to_str().unwrap()],
+    );
+    let line: Value = serde_json::from_str(stdout(&json).trim()).unwrap();
+    assert_eq!(line["dry_run"], true);
+    assert_eq!(
+        line["preview"]["changes"][0]["fields"],
+        json!([{"field": "rating", "from": 9.3, "to": 9.4}])
+    );
+
+    let applied = stdout(&ludex(data.path(), &["ingest", file.to_str().unwrap()]));
+    assert!(
+        applied.contains("(1 new, 1 changed, 23 unchanged), 1 rejected"),
+        "the ingest does what the dry run said: {applied}"
+    );
 }
 
 #[test]

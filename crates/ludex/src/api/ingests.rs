@@ -5,16 +5,19 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Path, Query};
 use super::{AppState, CanRead, CanWrite, content_type_is, json_response};
 use crate::bucket::{Bucket, BucketWriter, ObjectInfo};
+use crate::ingest::IngestConfig;
 use crate::store::now_rfc3339;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use futures::{Stream, StreamExt};
+use futures::{SinkExt, Stream, StreamExt};
 use ludex_domain::LedgerQuery;
 use ludex_domain::report::{IngestId, IngestRecord, IngestStatus, Reject};
+use ludex_domain::upload::ParseLimits;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use tokio_util::io::{StreamReader, SyncIoBridge};
 
 /// Content types of raw upload bodies.
 const UPLOAD_TYPES: [&str; 5] = [
@@ -33,6 +36,9 @@ pub struct UploadParams {
     /// The file name to store the upload under: required with a raw body; with a form, it
     /// names the file instead of the file part's own name.
     filename: Option<String>,
+    /// Only tell what ingesting the file would do (200 with the counts and the differences);
+    /// nothing is stored or written.
+    dry_run: Option<bool>,
 }
 
 /// The longest upload file name.
@@ -190,36 +196,49 @@ async fn write_form(
                 return Err(unreadable(e));
             }
         };
-        if field.name() != Some("file") {
-            if let Some(pending) = pending.take() {
-                pending.abort().await;
-            }
-            let name = field.name().unwrap_or_default().to_owned();
-            return Err(ApiError::bad_parameter(
-                &name,
-                "the form may have only a `file` part; send settings as query parameters",
-            ));
-        }
-        if let Some(first) = pending.take() {
-            first.abort().await;
-            return Err(ApiError::bad_parameter(
-                "file",
-                "the form has more than one `file` part; send one file per request",
-            ));
-        }
-        let key = match (&named, field.file_name()) {
-            (Some(key), _) => key.clone(),
-            (None, Some(name)) => upload_key(name)?,
-            (None, None) => {
-                return Err(ApiError::bad_parameter(
-                    "filename",
-                    "the file part has no file name",
-                ));
+        let key = match file_part_key(&field, named.as_deref(), pending.is_some()) {
+            Ok(key) => key,
+            Err(e) => {
+                if let Some(pending) = pending.take() {
+                    pending.abort().await;
+                }
+                return Err(e);
             }
         };
         pending = Some(write_stream(&state.bucket, &key, field, limit).await?);
     }
     pending.ok_or_else(|| ApiError::bad_parameter("file", "the form has no `file` part"))
+}
+
+/// The upload key a form part names, if the form may have it: only `file` parts, and one of
+/// them (`after_file` when one came before); `named` (`?filename=`) names it over the part's
+/// own file name.
+fn file_part_key(
+    field: &axum::extract::multipart::Field<'_>,
+    named: Option<&str>,
+    after_file: bool,
+) -> ApiResult<String> {
+    if field.name() != Some("file") {
+        let name = field.name().unwrap_or_default().to_owned();
+        return Err(ApiError::bad_parameter(
+            &name,
+            "the form may have only a `file` part; send settings as query parameters",
+        ));
+    }
+    if after_file {
+        return Err(ApiError::bad_parameter(
+            "file",
+            "the form has more than one `file` part; send one file per request",
+        ));
+    }
+    match (named, field.file_name()) {
+        (Some(key), _) => Ok(key.to_owned()),
+        (None, Some(name)) => upload_key(name),
+        (None, None) => Err(ApiError::bad_parameter(
+            "filename",
+            "the file part has no file name",
+        )),
+    }
 }
 
 /// What `POST /uploads` answers.
@@ -247,6 +266,7 @@ pub struct UploadAccepted {
         )),
     security(("api_key" = [])),
     responses(
+        (status = 200, description = "With dry_run=true: what ingesting the file would do; nothing was stored or written", body = crate::preview::DryRun),
         (status = 202, description = "Stored; the ingest runs in the background", body = UploadAccepted,
             headers(("Location" = String, description = "The ingest's status"))),
         (status = 400, description = "A bad file name or an interrupted body", body = super::error::Problem, content_type = "application/problem+json"),
@@ -274,6 +294,11 @@ pub async fn upload(
     };
     // Checked before the body is read, and it names a form's file as well as a raw body.
     let named = params.filename.as_deref().map(upload_key).transpose()?;
+    if params.dry_run == Some(true) {
+        return dry_run(&state, request, named, limit)
+            .await
+            .map_err(too_large);
+    }
     let pending = if content_type_is(&headers, &["multipart/form-data"]) {
         let form = Multipart::from_request(request, &state)
             .await
@@ -299,6 +324,116 @@ pub async fn upload(
         )));
     };
     accepted(&state, pending).await
+}
+
+/// `POST /uploads?dry_run=true`: the file streamed from the request straight into a preview
+/// ([`crate::preview`]), under the same rules of form parts, names, types and size as an
+/// upload; nothing is stored.
+async fn dry_run(
+    state: &AppState,
+    request: Request,
+    named: Option<String>,
+    limit: u64,
+) -> ApiResult<Response> {
+    let headers = request.headers().clone();
+    let (mut tx, rx) = futures::channel::mpsc::channel::<std::io::Result<Bytes>>(4);
+    let reader = SyncIoBridge::new(StreamReader::new(rx));
+    let config = IngestConfig {
+        limits: ParseLimits {
+            max_bytes: limit,
+            ..ParseLimits::default()
+        },
+        ..IngestConfig::default()
+    };
+    let preview = crate::preview::preview(&state.stores, Box::new(reader), config);
+    let pump = async move {
+        let sent = pump(state.clone(), request, &headers, named, limit, &mut tx).await;
+        if let Err(e) = &sent {
+            // The reader fails instead of seeing a short file.
+            let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+        }
+        sent
+    };
+    let (sent, previewed) = tokio::join!(pump, preview);
+    sent?;
+    let preview =
+        previewed.map_err(|e| ApiError::Internal(format!("previewing an upload: {e}")))?;
+    let body = serde_json::to_string(&crate::preview::DryRun {
+        dry_run: true,
+        preview,
+    })
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json_response(StatusCode::OK, body))
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "the upload is larger than the limit of {limit} bytes"
+    ))
+}
+
+fn unreadable_form(e: axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::unreadable_body("the form could not be read", &e)
+}
+
+/// Sends the upload file of a request to `tx`, under the rules of `POST /uploads`, until it
+/// ends or the reader stops reading.
+async fn pump(
+    state: AppState,
+    request: Request,
+    headers: &axum::http::HeaderMap,
+    named: Option<String>,
+    limit: u64,
+    tx: &mut futures::channel::mpsc::Sender<std::io::Result<Bytes>>,
+) -> ApiResult<()> {
+    let mut size = 0u64;
+    if content_type_is(headers, &["multipart/form-data"]) {
+        let mut form = Multipart::from_request(request, &state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("the form could not be read: {e}")))?;
+        let mut files = 0;
+        while let Some(mut field) = form.next_field().await.map_err(unreadable_form)? {
+            file_part_key(&field, named.as_deref(), files > 0)?;
+            files += 1;
+            while let Some(chunk) = field.chunk().await.map_err(unreadable_form)? {
+                size += chunk.len() as u64;
+                if size > limit {
+                    return Err(too_large(limit));
+                }
+                // A preview that stopped reading (a broken file) needs no more.
+                if tx.send(Ok(chunk)).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if files == 0 {
+            return Err(ApiError::bad_parameter(
+                "file",
+                "the form has no `file` part",
+            ));
+        }
+        Ok(())
+    } else if content_type_is(headers, &UPLOAD_TYPES) {
+        named.ok_or_else(|| ApiError::bad_parameter("filename", "is required with a raw body"))?;
+        let mut body = request.into_body().into_data_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::unreadable_body("the upload was interrupted", &e))?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(too_large(limit));
+            }
+            if tx.send(Ok(chunk)).await.is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "send the file as multipart/form-data or as a raw body of type {}",
+            UPLOAD_TYPES.join(", ")
+        )))
+    }
 }
 
 /// Makes a written upload visible and answers `202` with the ledger entry its ingest will
@@ -501,6 +636,7 @@ pub struct DirectParams {
             (Vec<u8> = "application/gzip"),
         )),
     responses(
+        (status = 200, description = "With dry_run=true: what ingesting the file would do; nothing was stored or written", body = crate::preview::DryRun),
         (status = 202, description = "Stored; the ingest runs in the background", body = UploadAccepted,
             headers(("Location" = String, description = "The ingest's status"))),
         (status = 400, description = "A body of another size than the URL was made for, or an interrupted body", body = super::error::Problem, content_type = "application/problem+json"),

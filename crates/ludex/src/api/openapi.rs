@@ -231,6 +231,17 @@ pub struct RejectDoc {
     errors: Vec<FieldErrorDoc>,
 }
 
+/// Where a record is in its upload: `line` (NDJSON and CSV, 1-based) or `index` (arrays,
+/// 0-based).
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes responses
+pub struct PositionDoc {
+    #[schema(required = false)]
+    line: Option<u64>,
+    #[schema(required = false)]
+    index: Option<u64>,
+}
+
 #[derive(ToSchema)]
 #[allow(dead_code)] // describes responses
 pub struct RejectListDoc {

@@ -64,6 +64,7 @@ pub async fn run_all(stores: &Stores) {
     // aggregates off (docs/dynamodb.md, "Where the counters can drift"); the listings not.
     an_ingest_racing_an_edit_leaves_one_consistent_index(stores).await;
     a_batch_answers_each_operation_as_its_own_request(stores).await;
+    a_dry_run_tells_what_an_ingest_would_do_and_writes_nothing(stores).await;
 }
 
 /// The ids listed with `platform` (and nothing else), in pages of 2.
@@ -1306,4 +1307,102 @@ async fn a_batch_answers_each_operation_as_its_own_request(stores: &Stores) {
             .iter()
             .all(|s| *s == 204)
     );
+}
+
+/// A dry run counts new, changed, unchanged and rejected records against this store, names the
+/// changed fields, and writes nothing; the ingest that follows does what it said.
+async fn a_dry_run_tells_what_an_ingest_would_do_and_writes_nothing(stores: &Stores) {
+    let catalog = &stores.catalog;
+    catalog
+        .create(&game(
+            json!({"id": "dry-same", "title": "Same", "rating": 7}),
+        ))
+        .await
+        .unwrap();
+    catalog
+        .create(&game(
+            json!({"id": "dry-edit", "title": "Edit", "tags": ["old"]}),
+        ))
+        .await
+        .unwrap();
+    let file = [
+        json!({"id": "dry-same", "title": "Same", "rating": 7}),
+        json!({"id": "dry-edit", "title": "Edited", "developer": "Someone"}),
+        json!({"id": "dry-new", "title": "New"}),
+        json!({"id": "dry-bad", "title": "Bad", "rating": 12}),
+        json!({"id": "dry-new", "title": "New again"}),
+    ]
+    .iter()
+    .map(|v| format!("{v}\n"))
+    .collect::<String>();
+    let preview = ludex::preview::preview(
+        stores,
+        Box::new(std::io::Cursor::new(file.clone().into_bytes())),
+        IngestConfig::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            preview.records,
+            preview.new,
+            preview.changed,
+            preview.unchanged,
+            preview.rejected
+        ),
+        (5, 1, 1, 1, 2),
+        "{preview:?}"
+    );
+    let change = &preview.changes[0];
+    assert_eq!(
+        (change.id.as_str(), change.position, change.version),
+        ("dry-edit", Position::Line(2), 1)
+    );
+    let fields: Vec<(&str, Option<&str>, Option<&str>)> = change
+        .fields
+        .iter()
+        .map(|f| {
+            (
+                f.field.as_str(),
+                f.from.as_ref().map(|v| v.get()),
+                f.to.as_ref().map(|v| v.get()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            ("developer", None, Some("\"Someone\"")),
+            ("tags", Some("[\"old\"]"), None),
+            ("title", Some("\"Edit\""), Some("\"Edited\"")),
+        ]
+    );
+    assert_eq!(preview.rejects[0].position, Position::Line(4));
+    assert_eq!(
+        preview.rejects[1].errors[0].reason,
+        "dry-new appears earlier in this file, at line 3"
+    );
+    let edit = catalog
+        .get(&GameId::parse("dry-edit").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (edit.version, edit.game().unwrap().title.as_str()),
+        (1, "Edit"),
+        "nothing written"
+    );
+    assert!(
+        catalog
+            .get(&GameId::parse("dry-new").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    for id in ["dry-same", "dry-edit"] {
+        catalog
+            .delete(&GameId::parse(id).unwrap(), None)
+            .await
+            .unwrap();
+    }
 }
