@@ -34,13 +34,17 @@ let page;
 const pageErrors = [];
 
 function ludex(...args) {
-  return execFileSync(binary, ['--data-dir', dataDir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return ludexIn(dataDir, ...args);
+}
+
+function ludexIn(dir, ...args) {
+  return execFileSync(binary, ['--data-dir', dir, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /** Starts `ludex serve` on a free port; resolves with its address from the first stdout line. */
-function serve() {
+function serve(dir = dataDir) {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, ['--data-dir', dataDir, 'serve', '--listen', '127.0.0.1:0'], {
+    const child = spawn(binary, ['--data-dir', dir, 'serve', '--listen', '127.0.0.1:0'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
     });
@@ -58,6 +62,28 @@ function serve() {
     });
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`ludex serve exited with ${code}: ${stderr}`)); });
   });
+}
+
+/** A new browser context signed in with `apiKey` on the server at `url`. */
+async function signedIn(url, apiKey, viewport = DESKTOP) {
+  const ctx = await browser.newContext({ baseURL: url, viewport });
+  const p = await ctx.newPage();
+  p.on('pageerror', (error) => pageErrors.push(error));
+  await p.goto('/ui/sign-in');
+  await p.getByLabel('API key').fill(apiKey);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.getByRole('button', { name: 'Sign out' }).waitFor();
+  return { ctx, page: p };
+}
+
+/** The game as the API has it. */
+async function stored(target, id) {
+  return (await target.request.get(`/games/${encodeURIComponent(id)}`)).json();
+}
+
+/** The grid cell of a game's field. */
+function cell(target, id, field) {
+  return target.locator(`#grid tr[data-id="${id}"] [data-field="${field}"]`);
 }
 
 /** Saves the page at desktop and at mobile width. */
@@ -279,6 +305,139 @@ describe('the ludex web UI', () => {
     await page.goto('/?q=zzzz-nothing');
     await page.getByText('No games match these filters').waitFor();
     await screenshot('catalog-empty');
+  });
+
+  test('ten games are entered into an empty catalog with the keyboard alone', async () => {
+    const emptyDir = mkdtempSync(path.join(tmpdir(), 'ludex-ui-empty-'));
+    const emptyKey = ludexIn(emptyDir, 'keys', 'create', '--name', 'typist').trim();
+    const started = await serve(emptyDir);
+    try {
+      const { ctx, page: p } = await signedIn(started.url, emptyKey);
+      await p.goto('/');
+      await p.getByText('The catalog is empty').waitFor();
+      // Tab into the grid: one stop, on the new row's title.
+      for (let i = 0; i < 40; i += 1) {
+        await p.keyboard.press('Tab');
+        if (await p.evaluate(() => document.activeElement.closest('tr[data-new]') !== null)) break;
+      }
+      assert.equal(await p.evaluate(() => document.activeElement.dataset.field), 'title');
+      for (let i = 1; i <= 10; i += 1) {
+        await p.keyboard.press('Enter');
+        await p.keyboard.type(`Keyboard Game ${i}`);
+        await p.keyboard.press('Enter');
+        await p.locator('#grid tr[data-id]', { hasText: `Keyboard Game ${i}` }).waitFor();
+      }
+      // Up to the last game added, right to its platforms, two entries, saved.
+      await p.keyboard.press('ArrowUp');
+      await p.keyboard.press('ArrowRight');
+      await p.keyboard.press('Enter');
+      await p.keyboard.type('PC');
+      await p.keyboard.press('Enter');
+      await p.keyboard.type('Nintendo Switch');
+      await p.keyboard.press('Enter');
+      await p.keyboard.press('Enter');
+      await p.locator('#grid tr[data-id="keyboard-game-10"] [data-field="platforms"]', { hasText: 'PC, Nintendo Switch' }).waitFor();
+      const listed = await (await p.request.get('/games?limit=100&sort=title')).json();
+      assert.deepEqual(listed.items.map((g) => g.title).sort(), Array.from({ length: 10 }, (_, i) => `Keyboard Game ${i + 1}`).sort());
+      assert.deepEqual((await stored(p, 'keyboard-game-10')).platforms, ['PC', 'Nintendo Switch']);
+      await screenshot('grid-typed', p);
+      await ctx.close();
+    } finally {
+      started.child.kill('SIGTERM');
+      await new Promise((resolve) => started.child.once('exit', resolve));
+      rmSync(emptyDir, { recursive: true, force: true });
+    }
+  });
+
+  test('a cell edit shows the API\'s field error in the cell, and Esc leaves the game as it was', async () => {
+    await page.goto('/?sort=title');
+    await cell(page, 'celeste', 'genres').click();
+    await screenshot('grid');
+    if (process.env.LUDEX_UPDATE_SCREENSHOTS) copyFileSync(path.join(shots, 'grid-desktop.png'), path.join(root, 'docs/screenshots/grid.png'));
+    await page.keyboard.press('Escape');
+    await page.goto('/?q=hades');
+    const rating = cell(page, 'hades', 'rating');
+    await rating.click();
+    const input = rating.locator('input');
+    await input.fill('11');
+    await input.press('Enter');
+    await rating.locator('.cell-note').waitFor();
+    assert.equal(await rating.locator('.cell-note').textContent(), 'rating: 11 is above the maximum 10');
+    assert.equal(await rating.getAttribute('aria-invalid'), 'true');
+    await input.press('Escape');
+    assert.equal(await rating.textContent(), '9.3');
+    assert.equal((await stored(page, 'hades')).rating, 9.3);
+    await rating.click();
+    await rating.locator('input').fill('9.4');
+    await rating.locator('input').press('Enter');
+    await rating.getByText('9.4').waitFor();
+    assert.equal((await stored(page, 'hades')).rating, 9.4);
+  });
+
+  test('a conflict between two signed-in browsers shows both values and keeps the one chosen', async () => {
+    const other = await signedIn(base, key);
+    await page.goto('/?q=celeste');
+    await other.page.goto('/?q=celeste');
+    const mine = cell(page, 'celeste', 'developer');
+    await mine.click();
+    await mine.locator('input').fill('Extremely OK Games');
+    const theirs = cell(other.page, 'celeste', 'developer');
+    await theirs.click();
+    await theirs.locator('input').fill('Maddy Thorson');
+    await theirs.locator('input').press('Enter');
+    await theirs.getByText('Maddy Thorson').waitFor();
+    await mine.locator('input').press('Enter');
+    const note = mine.locator('.cell-note.conflict');
+    await note.waitFor();
+    assert.match(await note.textContent(), /Yours: Extremely OK Games/);
+    assert.match(await note.textContent(), /Saved \(version \d+\): Maddy Thorson/);
+    await screenshot('grid-conflict');
+    await note.getByRole('button', { name: 'Keep mine' }).click();
+    await mine.getByText('Extremely OK Games').waitFor();
+    assert.equal((await stored(page, 'celeste')).developer, 'Extremely OK Games');
+    await other.ctx.close();
+  });
+
+  test('a platform added to every game of a filtered selection, then undone', async () => {
+    await page.goto('/?genre=RPG');
+    const ids = await page.locator('#grid tbody tr[data-id]').evaluateAll((rows) => rows.map((r) => r.dataset.id));
+    assert.ok(ids.length >= 2, ids.join(', '));
+    const before = await Promise.all(ids.map((id) => stored(page, id)));
+    await page.locator('#grid thead input[data-select-all]').check();
+    await page.getByText(`${ids.length} selected`).waitFor();
+    await page.getByLabel('What to do').selectOption('add');
+    await page.getByLabel('Which field').selectOption('platforms');
+    await page.getByLabel('Value').fill('Stadia');
+    await page.getByRole('button', { name: `Apply to ${ids.length} games…` }).click();
+    await page.getByRole('heading', { name: `Add platform “Stadia” to ${ids.length} games?` }).waitFor();
+    await screenshot('grid-bulk-confirm');
+    await page.getByRole('button', { name: 'Apply', exact: true }).click();
+    await page.locator('#bulk-status', { hasText: `${ids.length} changed.` }).waitFor();
+    for (const id of ids) assert.ok((await stored(page, id)).platforms.includes('Stadia'), id);
+    await page.getByRole('button', { name: /^Undo: Add platform/ }).click();
+    await page.locator('#bulk-status', { hasText: `Undone: ${ids.length} restored.` }).waitFor();
+    for (const [i, id] of ids.entries()) {
+      const now = await stored(page, id);
+      assert.deepEqual(now.platforms, before[i].platforms, id);
+      assert.equal(now.version, before[i].version + 2, `${id}: the undo is a new version`);
+    }
+  });
+
+  test('the grid works at 375 px wide: it scrolls inside its box, and cells still edit', async () => {
+    const phone = await signedIn(base, key, MOBILE);
+    await phone.page.goto('/?q=celeste');
+    const width = await phone.page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= MOBILE.width, `the page is ${width} px wide`);
+    const tags = cell(phone.page, 'celeste', 'tags');
+    await tags.scrollIntoViewIfNeeded();
+    await tags.click();
+    await tags.locator('input').fill('pixel art');
+    await tags.locator('input').press('Enter');
+    await tags.locator('input').press('Enter');
+    await tags.getByText('pixel art').waitFor();
+    assert.ok((await stored(phone.page, 'celeste')).tags.includes('pixel art'));
+    await phone.page.screenshot({ path: path.join(shots, 'grid-mobile-375.png'), fullPage: true });
+    await phone.ctx.close();
   });
 
   test('the reports chart the catalog, with tables and CSV downloads', async () => {

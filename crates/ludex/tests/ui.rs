@@ -7,6 +7,7 @@ use http_body_util::BodyExt;
 use ludex::api::session::{self, SessionKey, SessionKeys};
 use ludex::api::{ApiConfig, AppState};
 use ludex_domain::Game;
+use serde_json::json;
 use std::sync::Arc;
 use tower::ServiceExt;
 
@@ -583,5 +584,48 @@ async fn the_assets_are_served_from_the_binary() {
     assert!(
         !js.body.contains("http://") && !js.body.contains("https://"),
         "nothing is loaded from elsewhere"
+    );
+}
+
+#[tokio::test]
+async fn the_catalog_is_an_editable_grid_only_for_sessions_that_may_write() {
+    let ui = ui();
+    ui.add(json!({"id": "quote", "title": "Say \"hi\" <b>", "platforms": ["PC"]}))
+        .await;
+    let visitor = ui.get("/").await;
+    assert!(
+        visitor.body.contains("<table class=\"games\""),
+        "{}",
+        visitor.body
+    );
+    assert!(!visitor.body.contains("role=\"grid\""));
+    assert!(!visitor.body.contains("data-game="));
+    let (_, reader, _) = ui.sign_in(&ui.reader, None).await;
+    let read_only = ui.get_signed_in("/", &reader).await;
+    assert!(!read_only.body.contains("role=\"grid\""));
+    let (_, writer, _) = ui.sign_in(&ui.writer, None).await;
+    let grid = ui.get_signed_in("/", &writer).await;
+    assert!(grid.body.contains("role=\"grid\""));
+    assert!(
+        grid.body
+            .contains("data-field=\"platforms\" data-kind=\"list\"")
+    );
+    assert!(grid.body.contains("<tr class=\"new-row\" data-new>"));
+    // The row's document is an attribute, escaped: it parses back to the stored game.
+    let marker = "data-game=\"";
+    let start = grid.body.find(marker).unwrap() + marker.len();
+    let attr = &grid.body[start..start + grid.body[start..].find('"').unwrap()];
+    let unescaped = attr
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let game: serde_json::Value = serde_json::from_str(&unescaped).unwrap();
+    assert_eq!(game["title"], "Say \"hi\" <b>");
+    assert_eq!(game["version"], 1);
+    let suggestions = ui.get_signed_in("/ui/suggestions", &writer).await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&suggestions.body).unwrap()["platforms"],
+        json!(["PC"])
     );
 }

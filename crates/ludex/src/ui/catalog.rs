@@ -274,7 +274,18 @@ fn results(
     query: &ListQuery,
     items: &[StoredGame],
     next: Option<&str>,
+    editable: bool,
 ) -> Markup {
+    let first_page_of_all = !params.has_filters() && query.cursor.is_none();
+    if editable && (!items.is_empty() || first_page_of_all) {
+        return html! {
+            @if items.is_empty() {
+                p.summary #grid-empty { "The catalog is empty: type a title in the last row to add a game, or upload a file." }
+            }
+            (grid(params, query, items))
+            (pager(params, query, next))
+        };
+    }
     if items.is_empty() {
         return html! {
             div.empty {
@@ -319,6 +330,12 @@ fn results(
                 tbody { @for stored in items { (row(stored)) } }
             }
         }
+        (pager(params, query, next))
+    }
+}
+
+fn pager(params: &CatalogParams, query: &ListQuery, next: Option<&str>) -> Markup {
+    html! {
         nav.pager aria-label="Pages" {
             @if query.cursor.is_some() {
                 a href=(params.link(&params.sort, "")) data-nav { "First page" }
@@ -326,6 +343,110 @@ fn results(
             @if let Some(cursor) = next {
                 a.button href=(params.link(&params.sort, cursor)) rel="next" data-nav { "Next page" }
             }
+        }
+    }
+}
+
+/// The editable columns of the grid: the field, its heading, how the script edits it
+/// (`text`, `list` or `number`) and the sort it has, if any.
+const GRID_COLUMNS: [(&str, &str, &str, Option<SortField>); 7] = [
+    ("title", "Title", "text", Some(SortField::Title)),
+    ("platforms", "Platforms", "list", None),
+    ("genres", "Genres", "list", None),
+    ("tags", "Tags", "list", None),
+    (
+        "release_date",
+        "Released",
+        "text",
+        Some(SortField::ReleaseDate),
+    ),
+    ("developer", "Developer", "text", None),
+    ("rating", "Rating", "number", Some(SortField::Rating)),
+];
+
+/// What a grid cell shows of a game's field.
+fn cell_text(game: &ludex_domain::Game, field: &str) -> String {
+    let join = |labels: &[ludex_domain::fields::Label]| {
+        labels
+            .iter()
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match field {
+        "title" => game.title.as_str().to_owned(),
+        "platforms" => join(&game.platforms),
+        "genres" => join(&game.genres),
+        "tags" => join(&game.tags),
+        "release_date" => game.release_date.map(|d| d.to_string()).unwrap_or_default(),
+        "developer" => game
+            .developer
+            .as_ref()
+            .map_or_else(String::new, |n| n.as_str().to_owned()),
+        "rating" => game
+            .rating
+            .map_or_else(String::new, |r| format!("{:.1}", r.value())),
+        _ => String::new(),
+    }
+}
+
+/// The catalog as a grid for those who may write: every row carries its stored document (the
+/// script edits, conflicts and undoes from it), each editable cell names its field; without
+/// the script it reads as the table does.
+fn grid(params: &CatalogParams, query: &ListQuery, items: &[StoredGame]) -> Markup {
+    html! {
+        div #bulk-bar.bulk-bar hidden {}
+        div.table-scroll.grid-scroll tabindex="-1" {
+            table.games.grid #grid role="grid" aria-label="Games: move with the arrow keys, Enter to edit" aria-describedby="grid-help" {
+                caption.visually-hidden { "Games, sorted by " (query.sort) }
+                thead {
+                    tr {
+                        th.select scope="col" {
+                            input type="checkbox" data-select-all aria-label="Select every game on this page" tabindex="-1";
+                        }
+                        @for (field, label, _, sort) in GRID_COLUMNS {
+                            @match sort {
+                                Some(sort) => (sort_header(params, query.sort, sort, label)),
+                                None => th scope="col" data-column=(field) { (label) },
+                            }
+                        }
+                        (sort_header(params, query.sort, SortField::UpdatedAt, "Updated"))
+                    }
+                }
+                tbody {
+                    @for stored in items {
+                        @match stored.game() {
+                            Ok(game) => tr data-id=(stored.id.as_str()) data-version=(stored.version) data-game=(stored.to_json()) {
+                                td.select {
+                                    input type="checkbox" data-select tabindex="-1" aria-label={ "Select " (game.title.as_str()) };
+                                }
+                                @for (field, _, kind, _) in GRID_COLUMNS {
+                                    @if field == "title" {
+                                        th scope="row" data-field=(field) data-kind=(kind) {
+                                            a href={ "/ui/games/" (stored.id.as_str()) } tabindex="-1" { (game.title.as_str()) }
+                                        }
+                                    } @else {
+                                        td data-field=(field) data-kind=(kind) class=[(field == "rating").then_some("num")] { (cell_text(&game, field)) }
+                                    }
+                                }
+                                td.nowrap { time datetime=(stored.updated_at) { (stored.updated_at.get(..10).unwrap_or(&stored.updated_at)) } }
+                            },
+                            Err(_) => (row(stored)),
+                        }
+                    }
+                    tr.new-row data-new {
+                        td.select {}
+                        th scope="row" data-field="title" data-kind="text" {
+                            span.muted { "New game…" }
+                        }
+                        td.muted colspan=(GRID_COLUMNS.len()) { "Type a title, then Enter" }
+                    }
+                }
+            }
+        }
+        p #grid-help.hint {
+            "Arrow keys or Tab move between cells; Enter (or a click) edits a cell, Enter saves, Esc cancels. "
+            "In a list cell, Enter adds an entry and Backspace removes the last. Tick rows to edit them together."
         }
     }
 }
@@ -350,7 +471,13 @@ pub async fn page(
         Ok(query) => match list_within(&state, &query).await {
             Ok(page) => (
                 StatusCode::OK,
-                results(&params, &query, &page.items, page.next_cursor.as_deref()),
+                results(
+                    &params,
+                    &query,
+                    &page.items,
+                    page.next_cursor.as_deref(),
+                    viewer.can_write(),
+                ),
             ),
             Err(ListFailure::Store(StoreError::InvalidCursor(reason))) => (
                 StatusCode::BAD_REQUEST,
@@ -383,4 +510,28 @@ pub async fn page(
         section #results aria-live="polite" aria-label="Results" { (region) }
     };
     html_response(status, layout(&viewer, Section::Catalog, "Catalog", body))
+}
+
+/// `/ui/suggestions`: the platforms and genres in the catalog, most used first, for the
+/// grid's list cells (from the store's counters: one read whatever the catalog's size).
+pub async fn suggestions(viewer: Viewer, State(state): State<AppState>) -> Response {
+    let counts = match state.stores.catalog.counts().await {
+        Ok(counts) => counts,
+        Err(e) => return failure_page(&viewer, "reading the suggestions failed", &e),
+    };
+    let labels = |counts: &[ludex_domain::counts::LabelCount]| -> Vec<String> {
+        let mut sorted: Vec<_> = counts.iter().collect();
+        sorted.sort_by(|a, b| b.games.cmp(&a.games).then_with(|| a.label.cmp(&b.label)));
+        sorted.into_iter().map(|c| c.label.clone()).collect()
+    };
+    let body = serde_json::json!({
+        "platforms": labels(&counts.platforms),
+        "genres": labels(&counts.genres),
+    });
+    let mut response = crate::api::json_response(StatusCode::OK, body.to_string());
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }

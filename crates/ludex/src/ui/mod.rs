@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(catalog::page))
         .route("/ui/assets/ui.css", get(stylesheet))
         .route("/ui/assets/ui.js", get(script))
+        .route("/ui/suggestions", get(catalog::suggestions))
         .route("/ui/games/new", get(games::new_form))
         .route("/ui/games/{id}", get(games::page))
         .route("/ui/games/{id}/edit", get(games::edit_form))

@@ -80,6 +80,7 @@
         const fresh = doc.getElementById('results');
         if (!fresh) throw new Error(`the server answered ${response.status}`);
         results.innerHTML = fresh.innerHTML;
+        results.dispatchEvent(new Event('results:loaded'));
         if (push) history.pushState({ url }, '', url);
         else history.replaceState({ url }, '', url);
       } catch (error) {
@@ -115,6 +116,552 @@
       load(target.pathname + target.search, true).then(() => results.scrollIntoView({ block: 'nearest' }));
     });
     window.addEventListener('popstate', () => { location.reload(); });
+  }
+
+  // ---------------------------------------------------------------- grid
+  // The catalog for those who may write: a grid of cells (roving focus: one Tab stop, arrows and
+  // Tab inside), edited in place. Each save is a PATCH with If-Match; a field error shows in the
+  // cell in the API's words; a conflict shows both values and lets you choose. Rows can be
+  // ticked and edited together through POST /games/batch, and the last bulk edit undone.
+  const GRID_UNDO = 'ludex.grid.undo';
+
+  function gridCellText(kind, field, value) {
+    if (value == null) return '';
+    if (Array.isArray(value)) return value.join(', ');
+    if (field === 'rating' && typeof value === 'number') return value.toFixed(1);
+    return String(value);
+  }
+
+  function enhanceGrid() {
+    const results = $('#results');
+    if (!results || !csrf) return;
+    let suggestions = null;
+    let editing = null; // { cell, editor, chips, input, kind, field }
+    let anchor = null; // the last row ticked, for Shift-click ranges
+
+    const grid = () => $('#grid', results);
+    const rows = () => $$('#grid tbody tr', results);
+    const cellsOf = (row) => $$(':scope > td, :scope > th', row).filter((c) => c.dataset.field || c.classList.contains('select'));
+    const gameOf = (row) => (row.dataset.game ? JSON.parse(row.dataset.game) : null);
+
+    function setActive(cell, focus) {
+      const g = grid();
+      if (!g || !cell) return;
+      for (const other of $$('[tabindex="0"]', g)) if (other !== cell) other.setAttribute('tabindex', '-1');
+      cell.setAttribute('tabindex', '0');
+      if (focus) cell.focus();
+    }
+
+    function prepare() {
+      const g = grid();
+      if (!g) return;
+      for (const row of rows()) for (const cell of cellsOf(row)) cell.setAttribute('tabindex', '-1');
+      const first = rows()[0];
+      if (first) setActive(cellsOf(first)[1] || cellsOf(first)[0], false);
+      updateBulkBar();
+    }
+
+    async function loadSuggestions() {
+      if (suggestions) return suggestions;
+      suggestions = { platforms: [], genres: [], tags: [] };
+      try {
+        const response = await api('GET', '/ui/suggestions');
+        if (response.ok) Object.assign(suggestions, await response.json());
+      } catch (_) { /* suggestions are a help, not a need */ }
+      const tags = new Set();
+      for (const row of rows()) for (const tag of (gameOf(row) || {}).tags || []) tags.add(tag);
+      suggestions.tags = [...tags].sort();
+      return suggestions;
+    }
+
+    function datalistFor(field) {
+      const id = `suggest-${field}`;
+      let list = document.getElementById(id);
+      if (!list) {
+        list = el('datalist', { id });
+        document.body.append(list);
+      }
+      list.replaceChildren(...((suggestions && suggestions[field]) || []).map((v) => el('option', { value: v })));
+      return id;
+    }
+
+    function message(cell, text, kind) {
+      let note = $('.cell-note', cell);
+      if (!text) { if (note) note.remove(); cell.removeAttribute('aria-invalid'); return; }
+      if (!note) { note = el('div', { class: 'cell-note', role: 'alert' }); cell.append(note); }
+      note.className = `cell-note ${kind || 'error'}`;
+      note.replaceChildren(...(Array.isArray(text) ? text : [text]).map((t) => (t instanceof Node ? t : el('p', { text: t }))));
+      if ((kind || 'error') === 'error') cell.setAttribute('aria-invalid', 'true');
+    }
+
+    function render(row, game) {
+      row.dataset.game = JSON.stringify(game);
+      row.dataset.version = game.version;
+      for (const cell of cellsOf(row)) {
+        const field = cell.dataset.field;
+        if (!field) continue;
+        const text = gridCellText(cell.dataset.kind, field, game[field]);
+        if (field === 'title') {
+          cell.replaceChildren(el('a', { href: `/ui/games/${encodeURIComponent(game.id)}`, tabindex: '-1' }, text));
+        } else {
+          cell.replaceChildren(text);
+        }
+      }
+      const time = $('time', row);
+      if (time && game.updated_at) { time.dateTime = game.updated_at; time.textContent = game.updated_at.slice(0, 10); }
+      const box = $('input[data-select]', row);
+      if (box) box.setAttribute('aria-label', `Select ${game.title}`);
+    }
+
+    function newRow(game) {
+      const row = el('tr', { 'data-id': game.id });
+      row.append(el('td', { class: 'select' }, el('input', { type: 'checkbox', 'data-select': '', tabindex: '-1', 'aria-label': `Select ${game.title}` })));
+      const fields = ['title', 'platforms', 'genres', 'tags', 'release_date', 'developer', 'rating'];
+      const kinds = { title: 'text', platforms: 'list', genres: 'list', tags: 'list', release_date: 'text', developer: 'text', rating: 'number' };
+      for (const field of fields) {
+        const attrs = { 'data-field': field, 'data-kind': kinds[field], tabindex: '-1' };
+        if (field === 'title') attrs.scope = 'row';
+        if (field === 'rating') attrs.class = 'num';
+        row.append(el(field === 'title' ? 'th' : 'td', attrs));
+      }
+      row.append(el('td', { class: 'nowrap' }, el('time')));
+      render(row, game);
+      return row;
+    }
+
+    function startEdit(cell, typed) {
+      if (editing || !cell || !cell.dataset.field) return;
+      const row = cell.closest('tr');
+      if (row.dataset.new !== undefined && cell.dataset.field !== 'title') return;
+      const game = gameOf(row) || {};
+      const field = cell.dataset.field;
+      const kind = cell.dataset.kind;
+      const value = game[field];
+      message(cell, null);
+      const label = `${$(`#grid thead th:nth-child(${cellsOf(row).indexOf(cell) + 1})`, results)?.textContent.replace(', sort', '').trim() || field}`;
+      let input;
+      let chips = null;
+      if (kind === 'list') {
+        chips = el('span', { class: 'chips' });
+        for (const entry of value || []) chips.append(chip(entry));
+        input = el('input', { type: 'text', class: 'cell-input', 'aria-label': `${label}: type an entry, Enter to add it`, autocomplete: 'off' });
+        cell.replaceChildren(el('div', { class: 'chip-editor' }, chips, input));
+        // The editor takes keys at once; the suggestions come when they come.
+        loadSuggestions().then(() => input.setAttribute('list', datalistFor(field)));
+      } else {
+        input = el('input', { type: 'text', class: 'cell-input', 'aria-label': label, autocomplete: 'off', inputmode: kind === 'number' ? 'decimal' : 'text' });
+        input.value = typed != null ? typed : gridCellText(kind, field, value);
+        cell.replaceChildren(input);
+      }
+      cell.classList.add('editing');
+      editing = { cell, input, chips, kind, field, row };
+      input.focus();
+      if (typed == null && kind !== 'list') input.select();
+    }
+
+    function chip(text) {
+      const remove = el('button', { type: 'button', class: 'chip-remove', tabindex: '-1', 'aria-label': `Remove ${text}` }, '×');
+      return el('span', { class: 'chip', 'data-value': text }, el('span', { text }), remove);
+    }
+
+    function editedValue() {
+      const { input, chips, kind } = editing;
+      if (kind === 'list') {
+        const entries = $$('.chip', chips).map((c) => c.dataset.value);
+        const pending = input.value.trim();
+        if (pending) entries.push(pending);
+        return entries.length ? entries : null;
+      }
+      const raw = input.value.trim();
+      if (raw === '') return null;
+      if (kind === 'number') return /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
+      return raw;
+    }
+
+    function stopEdit(restore) {
+      if (!editing) return;
+      const { cell, row } = editing;
+      editing = null;
+      cell.classList.remove('editing');
+      if (restore) {
+        if (row.dataset.new !== undefined) cell.replaceChildren(el('span', { class: 'muted' }, 'New game…'));
+        else render(row, gameOf(row));
+      }
+      setActive(cell, true);
+    }
+
+    /** Saves the cell being edited; true when saved (or nothing changed). */
+    async function commit() {
+      if (!editing) return true;
+      const { cell, row, field, input } = editing;
+      const value = editedValue();
+      const before = gameOf(row);
+      if (before && JSON.stringify(before[field] ?? null) === JSON.stringify(value)) { stopEdit(true); return true; }
+      input.disabled = true;
+      let response;
+      try {
+        response = row.dataset.new !== undefined
+          ? await api('POST', '/games', { body: JSON.stringify({ [field]: value }), headers: { 'Content-Type': 'application/json' } })
+          : await api('PATCH', `/games/${encodeURIComponent(row.dataset.id)}`, {
+            body: JSON.stringify({ [field]: value }),
+            headers: { 'Content-Type': 'application/merge-patch+json', 'If-Match': `"${row.dataset.version}"` },
+          });
+      } catch (error) {
+        input.disabled = false;
+        input.focus();
+        message(cell, `The server could not be reached (${error.message}); nothing was saved.`);
+        return false;
+      }
+      input.disabled = false;
+      if (response.ok) {
+        const game = await response.json();
+        if (row.dataset.new !== undefined) {
+          editing = null;
+          cell.classList.remove('editing');
+          cell.replaceChildren(el('span', { class: 'muted' }, 'New game…'));
+          const added = newRow(game);
+          row.before(added);
+          for (const c of cellsOf(added)) c.setAttribute('tabindex', '-1');
+          announce(`Added ${game.title}.`);
+          $('#grid-empty')?.remove();
+          setActive(cell, true);
+          return true;
+        }
+        render(row, game);
+        editing = null;
+        cell.classList.remove('editing');
+        message(cell, null);
+        setActive(cell, true);
+        return true;
+      }
+      const p = await problem(response);
+      if (response.status === 412) {
+        await conflict(cell, row, field, value);
+        return false;
+      }
+      const errors = p.errors.filter((e) => !e.field || fieldBase(e.field) === field);
+      const lines = (errors.length ? errors : p.errors.length ? p.errors : [{ reason: p.detail }])
+        .map((e) => (e.field ? `${e.field}: ${e.reason}` : e.reason));
+      message(cell, lines);
+      input.setAttribute('aria-invalid', 'true');
+      input.focus();
+      return false;
+    }
+
+    async function conflict(cell, row, field, mine) {
+      const response = await api('GET', `/games/${encodeURIComponent(row.dataset.id)}`);
+      if (!response.ok) {
+        const p = await problem(response);
+        message(cell, `Someone else changed this game, and it could not be read again: ${p.detail}`);
+        return;
+      }
+      const theirs = await response.json();
+      const kind = cell.dataset.kind;
+      const keepMine = el('button', { type: 'button', 'data-keep': 'mine' }, 'Keep mine');
+      const takeTheirs = el('button', { type: 'button', class: 'secondary', 'data-keep': 'theirs' }, 'Take saved');
+      message(cell, [
+        el('p', {}, el('strong', { text: 'Someone else saved this game meanwhile.' })),
+        el('p', { text: `Yours: ${gridCellText(kind, field, mine) || '—'}` }),
+        el('p', { text: `Saved (version ${theirs.version}): ${gridCellText(kind, field, theirs[field]) || '—'}` }),
+        el('div', { class: 'actions' }, keepMine, takeTheirs),
+      ], 'conflict');
+      const note = $('.cell-note', cell);
+      note.addEventListener('click', async (event) => {
+        const choice = event.target.closest('button[data-keep]');
+        if (!choice) return;
+        event.stopPropagation();
+        message(cell, null);
+        if (choice.dataset.keep === 'theirs') {
+          editing = null;
+          cell.classList.remove('editing');
+          render(row, theirs);
+          setActive(cell, true);
+        } else {
+          row.dataset.version = theirs.version;
+          const stored = gameOf(row);
+          stored.version = theirs.version;
+          row.dataset.game = JSON.stringify(Object.assign({}, theirs, { [field]: stored[field] }));
+          if (await commit()) announce('Saved your value over the other change.');
+        }
+      });
+      keepMine.focus();
+    }
+
+    function announce(text) {
+      const live = $('#grid-status') || (() => {
+        const node = el('p', { id: 'grid-status', class: 'visually-hidden', role: 'status' });
+        results.after(node);
+        return node;
+      })();
+      live.textContent = text;
+    }
+
+    function move(cell, dRow, dCol) {
+      const row = cell.closest('tr');
+      const all = rows();
+      let r = all.indexOf(row);
+      let c = cellsOf(row).indexOf(cell);
+      if (dCol) {
+        c += dCol;
+        const width = cellsOf(row).length;
+        if (c < 0 && r > 0) { r -= 1; c = cellsOf(all[r]).length - 1; }
+        if (c >= width && r < all.length - 1) { r += 1; c = 0; }
+      }
+      r = Math.max(0, Math.min(all.length - 1, r + dRow));
+      const target = cellsOf(all[r]);
+      const next = target[Math.max(0, Math.min(target.length - 1, c))];
+      if (next === cell && dCol) return false;
+      setActive(next, true);
+      return true;
+    }
+
+    results.addEventListener('keydown', async (event) => {
+      const g = grid();
+      if (!g || !g.contains(event.target)) return;
+      if (editing) {
+        const { input, chips, kind } = editing;
+        if (event.key === 'Escape') { event.preventDefault(); message(editing.cell, null); stopEdit(true); return; }
+        if (event.key === 'Enter') {
+          event.preventDefault();
+          if (kind === 'list' && input.value.trim()) {
+            chips.append(chip(input.value.trim()));
+            input.value = '';
+            return;
+          }
+          await commit();
+          return;
+        }
+        if (event.key === 'Backspace' && kind === 'list' && input.value === '') {
+          const last = $$('.chip', chips).pop();
+          if (last) { event.preventDefault(); last.remove(); }
+          return;
+        }
+        if (event.key === 'Tab') {
+          event.preventDefault();
+          const cell = editing.cell;
+          if (await commit()) move(cell, 0, event.shiftKey ? -1 : 1);
+        }
+        return;
+      }
+      const cell = event.target.closest('td, th');
+      if (!cell || !cellsOf(cell.closest('tr')).includes(cell)) return;
+      const keys = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+      if (keys[event.key]) { event.preventDefault(); move(cell, ...keys[event.key]); return; }
+      if (event.key === 'Tab') {
+        if (move(cell, 0, event.shiftKey ? -1 : 1)) event.preventDefault();
+        return;
+      }
+      if (event.key === 'Enter' || event.key === 'F2') {
+        event.preventDefault();
+        if (cell.classList.contains('select')) { toggle(cell.closest('tr'), event.shiftKey); return; }
+        startEdit(cell);
+        return;
+      }
+      if (event.key === ' ' && cell.classList.contains('select')) { event.preventDefault(); toggle(cell.closest('tr'), event.shiftKey); return; }
+      if (event.key.length === 1 && !event.ctrlKey && !event.metaKey && !event.altKey && cell.dataset.kind && cell.dataset.kind !== 'list') {
+        event.preventDefault();
+        startEdit(cell, event.key);
+      }
+    });
+
+    results.addEventListener('click', (event) => {
+      const g = grid();
+      if (!g || !g.contains(event.target)) return;
+      const remove = event.target.closest('.chip-remove');
+      if (remove) { remove.closest('.chip').remove(); if (editing) editing.input.focus(); return; }
+      if (event.target.closest('a, .cell-note, input')) {
+        const box = event.target.closest('input[data-select]');
+        if (box) { event.preventDefault(); toggle(box.closest('tr'), event.shiftKey); }
+        const all = event.target.closest('input[data-select-all]');
+        if (all) selectAll(all.checked);
+        return;
+      }
+      const cell = event.target.closest('td, th');
+      if (!cell || !cell.dataset.field) return;
+      if (editing && editing.cell === cell) return;
+      if (editing) { commit(); return; }
+      setActive(cell, true);
+      startEdit(cell);
+    });
+
+    // ------------------------------------------------------------ selection and bulk edits
+    const selected = () => rows().filter((r) => r.dataset.id && $('input[data-select]', r)?.checked);
+
+    function toggle(row, range) {
+      const box = $('input[data-select]', row);
+      if (!box) return;
+      const all = rows();
+      if (range && anchor && all.includes(anchor)) {
+        const [from, to] = [all.indexOf(anchor), all.indexOf(row)].sort((a, b) => a - b);
+        const value = $('input[data-select]', anchor).checked;
+        for (const r of all.slice(from, to + 1)) { const b = $('input[data-select]', r); if (b) b.checked = value; }
+      } else {
+        box.checked = !box.checked;
+        anchor = row;
+      }
+      updateBulkBar();
+    }
+
+    function selectAll(value) {
+      for (const r of rows()) { const b = $('input[data-select]', r); if (b) b.checked = value; }
+      updateBulkBar();
+    }
+
+    function updateBulkBar() {
+      const bar = $('#bulk-bar', results);
+      if (!bar) return;
+      const count = selected().length;
+      const undo = undoable();
+      if (!count && !undo) { bar.hidden = true; return; }
+      if (bar.dataset.count === String(count) && !bar.hidden && bar.dataset.undo === String(Boolean(undo))) return;
+      bar.dataset.count = String(count);
+      bar.dataset.undo = String(Boolean(undo));
+      bar.hidden = false;
+      bar.replaceChildren();
+      if (count) {
+        const action = el('select', { id: 'bulk-action', 'aria-label': 'What to do' },
+          el('option', { value: 'add' }, 'Add'), el('option', { value: 'remove' }, 'Remove'),
+          el('option', { value: 'set' }, 'Set'), el('option', { value: 'delete' }, 'Delete'));
+        const field = el('select', { id: 'bulk-field', 'aria-label': 'Which field' });
+        const value = el('input', { id: 'bulk-value', type: 'text', 'aria-label': 'Value', autocomplete: 'off' });
+        const fields = () => {
+          const list = action.value === 'set'
+            ? [['developer', 'developer'], ['release_date', 'release date'], ['rating', 'rating'], ['title', 'title']]
+            : [['platforms', 'platform'], ['genres', 'genre'], ['tags', 'tag']];
+          field.replaceChildren(...list.map(([v, t]) => el('option', { value: v }, t)));
+          field.hidden = value.hidden = action.value === 'delete';
+          loadSuggestions().then(() => value.setAttribute('list', datalistFor(field.value)));
+        };
+        action.addEventListener('change', fields);
+        field.addEventListener('change', () => value.setAttribute('list', datalistFor(field.value)));
+        fields();
+        const apply = el('button', { type: 'button', id: 'bulk-apply' }, `Apply to ${count} game${count === 1 ? '' : 's'}…`);
+        apply.addEventListener('click', () => confirmBulk(action.value, field.value, value.value.trim()));
+        bar.append(el('strong', { text: `${count} selected` }), action, field, value, apply);
+      }
+      if (undo) {
+        const button = el('button', { type: 'button', class: 'secondary', id: 'bulk-undo' }, `Undo: ${undo.label}`);
+        button.addEventListener('click', undoBulk);
+        bar.append(button);
+      }
+      bar.append(el('p', { class: 'status', role: 'status', id: 'bulk-status' }));
+    }
+
+    function confirmBulk(action, field, value) {
+      const targets = selected();
+      const status = $('#bulk-status');
+      if (action !== 'delete' && !value && action !== 'set') { setStatus(status, 'Type the value first.', 'error'); return; }
+      const what = { add: `Add ${field.replace(/s$/, '')} “${value}” to`, remove: `Remove ${field.replace(/s$/, '')} “${value}” from`, set: `Set ${field} to “${value || '(empty)'}” on`, delete: 'Delete' }[action];
+      const label = `${what} ${targets.length} game${targets.length === 1 ? '' : 's'}`;
+      const dialog = el('dialog', { id: 'bulk-dialog', 'aria-labelledby': 'bulk-heading' },
+        el('form', { method: 'dialog' },
+          el('h2', { id: 'bulk-heading', text: `${label}?` }),
+          el('p', { text: 'Each game is changed only if nobody changed it since this page was loaded.' }),
+          el('div', { class: 'actions' },
+            el('button', { value: 'cancel', class: 'secondary' }, 'Cancel'),
+            el('button', { value: 'apply', class: action === 'delete' ? 'danger' : '' }, action === 'delete' ? 'Delete' : 'Apply'))));
+      document.body.append(dialog);
+      dialog.addEventListener('close', async () => {
+        dialog.remove();
+        if (dialog.returnValue === 'apply') await applyBulk(action, field, value, targets, label);
+        else $('#bulk-apply')?.focus();
+      });
+      dialog.showModal();
+    }
+
+    function patchFor(action, field, value, game) {
+      const key = (s) => s.toLowerCase();
+      if (action === 'set') return { [field]: value === '' ? null : field === 'rating' && /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value };
+      const list = game[field] || [];
+      if (action === 'add') return list.some((v) => key(v) === key(value)) ? null : { [field]: [...list, value] };
+      const kept = list.filter((v) => key(v) !== key(value));
+      return kept.length === list.length ? null : { [field]: kept.length ? kept : null };
+    }
+
+    async function batch(operations) {
+      const response = await api('POST', '/games/batch', { body: JSON.stringify({ operations }), headers: { 'Content-Type': 'application/json' } });
+      if (!response.ok) throw new Error((await problem(response)).detail);
+      return (await response.json()).results;
+    }
+
+    async function applyBulk(action, field, value, targets, label) {
+      const status = $('#bulk-status');
+      const planned = [];
+      for (const row of targets) {
+        const game = gameOf(row);
+        if (action === 'delete') planned.push({ row, before: game, op: { op: 'delete', id: game.id, if_match: `"${game.version}"` } });
+        else {
+          const patch = patchFor(action, field, value, game);
+          if (patch) planned.push({ row, before: game, op: { op: 'patch', id: game.id, if_match: `"${game.version}"`, patch } });
+        }
+      }
+      if (!planned.length) { setStatus(status, 'Nothing to change: every selected game already is that way.', 'ok'); return; }
+      setStatus(status, `Applying to ${planned.length} games…`);
+      let outcome;
+      try { outcome = await batch(planned.map((p) => p.op)); } catch (error) {
+        setStatus(status, `Nothing was changed: ${error.message}`, 'error');
+        return;
+      }
+      const done = [];
+      const failed = [];
+      outcome.forEach((result, i) => {
+        const { row, before } = planned[i];
+        if (result.status === 200) { render(row, result.game); done.push({ before, after: result.game.version }); }
+        else if (result.status === 204) { row.remove(); done.push({ before, after: null }); }
+        else failed.push(`${before.title}: ${result.status === 412 ? 'changed by someone else meanwhile; left as it is' : (result.problem && result.problem.detail) || result.status}`);
+      });
+      const undo = { label, done };
+      sessionStorage.setItem(GRID_UNDO, JSON.stringify(undo));
+      selectAll(false);
+      const bar = $('#bulk-bar', results);
+      bar.dataset.count = '';
+      updateBulkBar();
+      setStatus($('#bulk-status'), `${label}: ${done.length} changed${failed.length ? `; ${failed.length} not: ${failed.join('; ')}` : '.'}`, failed.length ? 'error' : 'ok');
+    }
+
+    function undoable() {
+      try { return JSON.parse(sessionStorage.getItem(GRID_UNDO) || 'null'); } catch (_) { return null; }
+    }
+
+    async function undoBulk() {
+      const undo = undoable();
+      if (!undo) return;
+      const server = ['id', 'version', 'created_at', 'updated_at'];
+      const content = (game) => Object.fromEntries(Object.entries(game).filter(([k]) => !server.includes(k) || k === 'id'));
+      const operations = undo.done.map(({ before, after }) => (after == null
+        ? { op: 'create', game: content(before) }
+        : { op: 'replace', id: before.id, if_match: `"${after}"`, game: content(before) }));
+      let outcome;
+      try { outcome = await batch(operations); } catch (error) {
+        setStatus($('#bulk-status'), `Nothing was undone: ${error.message}`, 'error');
+        return;
+      }
+      const kept = [];
+      let restored = 0;
+      outcome.forEach((result, i) => {
+        const { before } = undo.done[i];
+        if (result.status === 200 || result.status === 201) {
+          restored += 1;
+          const row = rows().find((r) => r.dataset.id === before.id);
+          if (row) render(row, result.game);
+          else $('tr[data-new]', results)?.before(newRow(result.game));
+        } else kept.push(`${before.title} (${result.status === 412 ? 'changed since' : result.status === 409 ? 'created again since' : result.status})`);
+      });
+      sessionStorage.removeItem(GRID_UNDO);
+      const bar = $('#bulk-bar', results);
+      bar.dataset.count = '';
+      updateBulkBar();
+      prepare();
+      const status = $('#bulk-status') || el('p');
+      const text = `Undone: ${restored} restored${kept.length ? `; left as they are: ${kept.join(', ')}` : '.'}`;
+      announce(text);
+      const bulkBar = $('#bulk-bar', results);
+      if (bulkBar.hidden) { bulkBar.hidden = false; bulkBar.replaceChildren(el('p', { class: 'status', role: 'status', id: 'bulk-status' })); }
+      setStatus($('#bulk-status') || status, text, kept.length ? 'error' : 'ok');
+    }
+
+    results.addEventListener('results:loaded', prepare);
+    prepare();
   }
 
   // ---------------------------------------------------------------- game form
@@ -574,6 +1121,7 @@
   document.addEventListener('DOMContentLoaded', () => {
     enhanceSkipLink();
     enhanceCatalog();
+    enhanceGrid();
     enhanceGameForm();
     enhanceGamePage();
     enhanceUploads();
