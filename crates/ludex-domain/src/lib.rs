@@ -21,4 +21,6 @@ pub use ports::{
 };
 pub use record::{RecordError, RecordFields};
 pub use report::{IngestId, IngestRecord, IngestStatus, Lease, Reject};
-pub use upload::{ParseLimits, Position, UploadError, UploadFormat, UploadSummary};
+pub use upload::{
+    ColumnMapping, ParseLimits, Position, UploadError, UploadFormat, UploadOptions, UploadSummary,
+};

@@ -1,4 +1,10 @@
-//! Streaming reader of upload files: a single JSON object, a JSON array of objects, or NDJSON.
+//! Streaming reader of upload files: a single JSON object, a JSON array of objects, NDJSON, or
+//! CSV with a header row.
+//!
+//! The format is detected from the first byte after a UTF-8 byte order mark and white space:
+//! `{` is NDJSON or a single object, `[` an array, anything else CSV (see [`csv`]: each row is
+//! turned into the JSON text of one object, its columns mapped to fields by their headers or a
+//! [`ColumnMapping`]).
 //!
 //! The reader never holds more than one record (plus a read buffer) in memory, whatever the
 //! file size. Problems with one record are handed to the caller with the record's position and
@@ -10,8 +16,14 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
 
-/// Where a record sits in its upload: the line of an NDJSON file (1-based) or the index of an
-/// array element (0-based).
+pub mod csv;
+
+pub use csv::{
+    ColumnMapping, ColumnTarget, CsvColumn, CsvColumns, MappingError, guess_mapping, known_field,
+};
+
+/// Where a record sits in its upload: the line of an NDJSON file or the line a CSV row starts
+/// on (1-based, counting every physical line), or the index of an array element (0-based).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Position {
@@ -35,6 +47,7 @@ pub enum UploadFormat {
     Object,
     Array,
     Ndjson,
+    Csv,
 }
 
 /// Bounds on what one upload may make the reader do.
@@ -43,7 +56,8 @@ pub struct ParseLimits {
     /// Bytes of JSON (after decompression) in one file.
     pub max_bytes: u64,
     /// Bytes of one record, in every format: an NDJSON line, an array element, a single
-    /// object. A longer record is skipped to its end in constant memory and rejected.
+    /// object, a CSV row (as written in the file, without its line end; the header line too).
+    /// A longer record is skipped to its end in constant memory and rejected.
     pub max_record_bytes: usize,
 }
 
@@ -100,38 +114,124 @@ pub fn decompressed<'r, R: Read + Send + 'r>(reader: R) -> io::Result<Box<dyn Re
     })
 }
 
+/// How to read an upload beyond its [`ParseLimits`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UploadOptions {
+    /// CSV only: how columns map to fields, over the guess from their headers.
+    pub mapping: Option<ColumnMapping>,
+}
+
 /// Reads `reader` as an upload and hands every record to `sink` in file order.
 pub fn read_upload<R: Read>(
     reader: R,
     limits: ParseLimits,
     sink: &mut RecordSink<'_>,
 ) -> Result<UploadSummary, UploadError> {
-    let mut input = Input {
-        inner: BufReader::with_capacity(256 * 1024, Metered::new(reader, limits.max_bytes)),
-        offset: 0,
-    };
-    // Skips a UTF-8 byte order mark and leading white space, keeping line numbers right.
-    let bom = input.fill()?.starts_with(&[0xEF, 0xBB, 0xBF]);
-    if bom {
-        input.consume(3);
+    read_upload_with(reader, limits, &UploadOptions::default(), sink)
+}
+
+/// [`read_upload`] with options (a CSV column mapping).
+pub fn read_upload_with<R: Read>(
+    reader: R,
+    limits: ParseLimits,
+    options: &UploadOptions,
+    sink: &mut RecordSink<'_>,
+) -> Result<UploadSummary, UploadError> {
+    UploadReader::open(reader, limits, options)?.read(sink)
+}
+
+/// An upload whose format has been detected (and, for CSV, whose header has been read and its
+/// columns mapped), ready to hand its records over. [`UploadReader::csv_columns`] lets the
+/// caller name the CSV column behind a field before the first record arrives.
+pub struct UploadReader<R> {
+    input: Input<R>,
+    limits: ParseLimits,
+    start: Start,
+}
+
+enum Start {
+    Array,
+    /// NDJSON or a single object, starting on this line.
+    Lines(u64),
+    Csv(Box<csv::CsvReader>),
+}
+
+impl<R: Read> UploadReader<R> {
+    /// Detects the format; for CSV also reads the header and maps the columns, failing with a
+    /// [`FileError`] when they cannot be mapped (no title or id column, two columns for one
+    /// field, a mapping that names a missing column).
+    pub fn open(
+        reader: R,
+        limits: ParseLimits,
+        options: &UploadOptions,
+    ) -> Result<Self, UploadError> {
+        let mut input = Input {
+            inner: BufReader::with_capacity(256 * 1024, Metered::new(reader, limits.max_bytes)),
+            offset: 0,
+        };
+        // Skips a UTF-8 byte order mark and leading white space, keeping line numbers right.
+        let bom = input.fill()?.starts_with(&[0xEF, 0xBB, 0xBF]);
+        if bom {
+            input.consume(3);
+        }
+        let line = 1 + input.skip_white_space()?;
+        let start = match input.fill()?.first().copied() {
+            None => {
+                return Err(FileError {
+                    offset: input.offset,
+                    reason: "the file is empty; expected a JSON object, a JSON array, NDJSON or \
+                             CSV with a header row"
+                        .into(),
+                }
+                .into());
+            }
+            Some(b'[') => Start::Array,
+            Some(b'{') => Start::Lines(line),
+            // No CSV header starts with a control character: a compressed or binary file.
+            Some(other) if other.is_ascii_control() => {
+                return Err(FileError {
+                    offset: input.offset,
+                    reason: format!(
+                        "expected '{{', '[' or a CSV header at the start of the upload, found {}",
+                        describe_byte(other)
+                    ),
+                }
+                .into());
+            }
+            Some(_) => Start::Csv(Box::new(csv::CsvReader::open(
+                &mut input,
+                line,
+                limits.max_record_bytes,
+                options.mapping.as_ref(),
+            )?)),
+        };
+        Ok(Self {
+            input,
+            limits,
+            start,
+        })
     }
-    let line = 1 + input.skip_white_space()?;
-    match input.fill()?.first().copied() {
-        None => Err(FileError {
-            offset: input.offset,
-            reason: "the file is empty; expected a JSON object, a JSON array or NDJSON".into(),
+
+    /// The upload's CSV columns and the fields they map to; `None` for JSON uploads.
+    pub fn csv_columns(&self) -> Option<&CsvColumns> {
+        match &self.start {
+            Start::Csv(csv) => Some(csv.columns()),
+            _ => None,
         }
-        .into()),
-        Some(b'[') => read_array(input, limits.max_record_bytes, sink),
-        Some(b'{') => read_lines(input, line, limits.max_record_bytes, sink),
-        Some(other) => Err(FileError {
-            offset: input.offset,
-            reason: format!(
-                "expected '{{' or '[' at the start of the upload, found {}",
-                describe_byte(other)
-            ),
+    }
+
+    /// Hands every record to `sink` in file order.
+    pub fn read(mut self, sink: &mut RecordSink<'_>) -> Result<UploadSummary, UploadError> {
+        self.run(sink)
+    }
+
+    fn run(&mut self, sink: &mut RecordSink<'_>) -> Result<UploadSummary, UploadError> {
+        let max_record = self.limits.max_record_bytes;
+        match &mut self.start {
+            Start::Array => read_array(&mut self.input, max_record, sink),
+            Start::Lines(line) => read_lines(&mut self.input, *line, max_record, sink),
+            Start::Csv(csv) => csv.read(&mut self.input, max_record, sink),
         }
-        .into()),
     }
 }
 
@@ -326,7 +426,7 @@ impl Scanner {
 
 /// NDJSON, or a single (possibly pretty-printed) object.
 fn read_lines<R: Read>(
-    mut input: Input<R>,
+    input: &mut Input<R>,
     mut line_no: u64,
     max_record: usize,
     sink: &mut RecordSink<'_>,
@@ -336,7 +436,7 @@ fn read_lines<R: Read>(
     let mut first = true;
     loop {
         let start = input.offset;
-        let Some(fits) = read_line_bounded(&mut input, &mut line, max_record)? else {
+        let Some(fits) = read_line_bounded(input, &mut line, max_record)? else {
             break;
         };
         let this_line = line_no;
@@ -422,7 +522,7 @@ fn expect_end<R: Read>(input: &mut Input<R>, after: &str) -> Result<(), UploadEr
 }
 
 fn read_single_object<R: Read>(
-    mut input: Input<R>,
+    input: &mut Input<R>,
     mut scanner: Scanner,
     mut record: Vec<u8>,
     start: u64,
@@ -442,7 +542,7 @@ fn read_single_object<R: Read>(
         Err(over_limit(max_record))
     };
     sink(Position::Line(line), value).map_err(|Stop| UploadError::Stopped)?;
-    expect_end(&mut input, "the object")?;
+    expect_end(input, "the object")?;
     Ok(UploadSummary {
         format: UploadFormat::Object,
         records: 1,
@@ -450,7 +550,7 @@ fn read_single_object<R: Read>(
 }
 
 fn read_array<R: Read>(
-    mut input: Input<R>,
+    input: &mut Input<R>,
     max_record: usize,
     sink: &mut RecordSink<'_>,
 ) -> Result<UploadSummary, UploadError> {
@@ -514,7 +614,7 @@ fn read_array<R: Read>(
             }
         }
     }
-    expect_end(&mut input, "the array")?;
+    expect_end(input, "the array")?;
     Ok(UploadSummary {
         format: UploadFormat::Array,
         records: index,
