@@ -446,7 +446,8 @@ enum Kind {
     Number,
 }
 
-/// A column that is kept: its key as JSON text (`"title":`) and how its cells are written.
+/// A column that is kept: its key as JSON text after a comma (`,"title":`) and how its cells
+/// are written.
 struct Slot {
     key: Vec<u8>,
     kind: Kind,
@@ -454,8 +455,7 @@ struct Slot {
 
 /// Reads the rows of a CSV upload after its header, reusing its buffers from row to row.
 pub(super) struct CsvReader {
-    columns: CsvColumns,
-    slots: Vec<Option<Slot>>,
+    layout: Layout,
     reader: Reader,
     /// The unquoted cells of the current row, back to back; never longer than the record limit
     /// + 2 bytes.
@@ -463,6 +463,15 @@ pub(super) struct CsvReader {
     /// Where each cell of the current row ends in `cells`; one more than the header's count.
     ends: Vec<usize>,
     json: Vec<u8>,
+}
+
+/// How a row's cells become a JSON object.
+struct Layout {
+    columns: CsvColumns,
+    slots: Vec<Option<Slot>>,
+    /// Bytes of the slots' keys with their quotes, commas and brackets: what a row's JSON adds
+    /// to its cells, but for escapes.
+    keys: usize,
 }
 
 /// What reading one row found.
@@ -526,7 +535,7 @@ impl CsvReader {
         let mut columns =
             CsvColumns::resolve(&headers, mapping).map_err(|MappingError(e)| file_error(e))?;
         columns.delimiter = delimiter;
-        let slots = columns
+        let slots: Vec<Option<Slot>> = columns
             .columns
             .iter()
             .map(|column| {
@@ -539,18 +548,23 @@ impl CsvReader {
                     ColumnTarget::Field(field) => (*field, Kind::Text),
                     ColumnTarget::Extra(name) => (name.as_str(), Kind::Text),
                 };
-                let mut key = Vec::with_capacity(name.len() + 3);
+                let mut key = Vec::with_capacity(name.len() + 4);
+                key.push(b',');
                 write_str(&mut key, name);
                 key.push(b':');
                 Some(Slot { key, kind })
             })
             .collect();
+        let keys: usize = slots.iter().flatten().map(|slot| slot.key.len() + 4).sum();
         let mut reader = csv_reader(delimiter);
         reader.set_line(line + count_newlines(&header));
         let ends = vec![0; columns.columns.len() + 1];
         Ok(Self {
-            columns,
-            slots,
+            layout: Layout {
+                columns,
+                slots,
+                keys,
+            },
             reader,
             cells: vec![0; 4096.min(max_record + 2)],
             ends,
@@ -559,7 +573,7 @@ impl CsvReader {
     }
 
     pub(super) fn columns(&self) -> &CsvColumns {
-        &self.columns
+        &self.layout.columns
     }
 
     pub(super) fn read<R: Read>(
@@ -568,32 +582,71 @@ impl CsvReader {
         max_record: usize,
         sink: &mut RecordSink<'_>,
     ) -> Result<UploadSummary, UploadError> {
-        let header_cells = self.columns.columns.len();
+        let delimiter = self.layout.columns.delimiter;
         let mut records = 0u64;
         while self.skip_line_ends(input)? {
             let line = self.reader.line();
-            let row = self.read_row(input, max_record)?;
-            let record = if row.bytes > max_record {
-                Err(format!(
-                    "the row is longer than the limit of {max_record} bytes"
-                ))
-            } else if self.cells[..row.text].iter().all(u8::is_ascii_whitespace) {
-                continue;
-            } else if row.cells != header_cells {
-                Err(format!(
-                    "the row has {} cells; the header has {header_cells}",
-                    row.cells
-                ))
-            } else {
-                self.write_json(row.text).map(|()| &self.json[..])
+            let mut send = |record| {
+                records += 1;
+                sink(Position::Line(line), record).map_err(|Stop| UploadError::Stopped)
             };
-            records += 1;
-            sink(Position::Line(line), record).map_err(|Stop| UploadError::Stopped)?;
+            // A row with no quote that ends in the read buffer is split where its delimiters
+            // are, as csv-core would split it, without copying its cells.
+            let buf = input.fill()?;
+            if let Some((len, cells)) = self.simple_row(buf, max_record) {
+                let row = &buf[..len];
+                if !row
+                    .iter()
+                    .all(|&b| b.is_ascii_whitespace() || b == delimiter)
+                {
+                    send(
+                        self.layout
+                            .record(&mut self.json, row, &self.ends, 1, cells),
+                    )?;
+                }
+                input.consume(len);
+                continue;
+            }
+            let row = self.read_row(input, max_record)?;
+            let text = &self.cells[..row.text];
+            if row.bytes > max_record {
+                send(Err(format!(
+                    "the row is longer than the limit of {max_record} bytes"
+                )))?;
+            } else if !text.iter().all(u8::is_ascii_whitespace) {
+                send(
+                    self.layout
+                        .record(&mut self.json, text, &self.ends, 0, row.cells),
+                )?;
+            }
         }
         Ok(UploadSummary {
             format: UploadFormat::Csv,
             records,
         })
+    }
+
+    /// The length and cell count of the row at the start of `buf` when it holds no quote, ends
+    /// in `buf` and fits in `max` bytes; the cells' ends go to `ends`, each followed by one
+    /// delimiter byte.
+    fn simple_row(&mut self, buf: &[u8], max: usize) -> Option<(usize, usize)> {
+        let len = memchr::memchr2(b'\n', b'\r', buf)?;
+        let row = &buf[..len];
+        if len > max || memchr::memchr(b'"', row).is_some() {
+            return None;
+        }
+        let mut cells = 0;
+        for at in memchr::memchr_iter(self.layout.columns.delimiter, row) {
+            // A row with more cells than the header has only their count kept.
+            if let Some(end) = self.ends.get_mut(cells) {
+                *end = at;
+            }
+            cells += 1;
+        }
+        if let Some(end) = self.ends.get_mut(cells) {
+            *end = len;
+        }
+        Some((len, cells + 1))
     }
 
     /// Skips the line ends before a row (blank lines, the `\n` of a CRLF), counting the lines;
@@ -659,25 +712,59 @@ impl CsvReader {
             }
         }
     }
+}
+
+impl Layout {
+    /// A row's record: its JSON text in `json`, or why it is rejected. `cells` holds the row's
+    /// cells, each ending where `ends` says and followed by `gap` bytes.
+    fn record<'j>(
+        &self,
+        json: &'j mut Vec<u8>,
+        cells: &[u8],
+        ends: &[usize],
+        gap: usize,
+        count: usize,
+    ) -> Result<&'j [u8], String> {
+        let header = self.columns.columns.len();
+        if count != header {
+            return Err(format!(
+                "the row has {count} cells; the header has {header}"
+            ));
+        }
+        self.write_json(json, cells, ends, gap)?;
+        Ok(json)
+    }
 
     /// The current row (`text` bytes of cells) as a JSON object, in `json`.
-    fn write_json(&mut self, text: usize) -> Result<(), String> {
-        let json = &mut self.json;
+    fn write_json(
+        &self,
+        json: &mut Vec<u8>,
+        cells: &[u8],
+        ends: &[usize],
+        gap: usize,
+    ) -> Result<(), String> {
         json.clear();
         json.push(b'{');
         let mut start = 0;
         let mut first = true;
-        let cells = &self.cells[..text];
-        for (i, (&end, slot)) in self.ends.iter().zip(&self.slots).enumerate() {
-            let cell = &cells[start..end];
-            start = end;
+        // One check for the whole row; a cell is checked alone only when the row fails or the
+        // cell's ends split a character.
+        let row = std::str::from_utf8(cells).ok();
+        // Likewise one look for what JSON strings must escape.
+        let plain = !needs_escape(cells);
+        json.reserve(cells.len() + self.keys + 2);
+        for (i, (&end, slot)) in ends.iter().zip(&self.slots).enumerate() {
+            let range = start..end;
+            start = end + gap;
             let Some(slot) = slot else {
                 continue;
             };
-            if cell.trim_ascii().is_empty() {
+            let bytes = &cells[range.clone()];
+            if bytes.trim_ascii().is_empty() {
                 continue;
             }
-            let Ok(cell) = std::str::from_utf8(cell) else {
+            let checked = row.and_then(|row| row.get(range));
+            let Some(cell) = checked.or_else(|| std::str::from_utf8(bytes).ok()) else {
                 return Err(format!(
                     "the cell in column {} ({:?}) is not valid UTF-8 (is the file saved in \
                      another encoding?)",
@@ -685,37 +772,40 @@ impl CsvReader {
                     self.columns.columns[i].header
                 ));
             };
+            // The key with a comma before it, but for the first.
             let mut key = |json: &mut Vec<u8>| {
-                if !first {
-                    json.push(b',');
-                }
+                json.extend_from_slice(&slot.key[usize::from(first)..]);
                 first = false;
-                json.extend_from_slice(&slot.key);
             };
             match slot.kind {
                 Kind::Text => {
                     key(json);
-                    write_str(json, cell);
+                    write_text(json, cell.as_bytes(), plain);
                 }
                 Kind::Number => {
                     key(json);
                     write_number(json, cell);
                 }
                 Kind::List => {
-                    let separator = if cell.contains(';') { ';' } else { '|' };
-                    let mut items = cell
-                        .split(separator)
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty());
+                    let separator = if memchr::memchr(b';', bytes).is_some() {
+                        b';'
+                    } else {
+                        b'|'
+                    };
+                    // Split at an ASCII byte and trimmed of ASCII, the items are still UTF-8.
+                    let mut items = bytes
+                        .split(|&b| b == separator)
+                        .map(<[u8]>::trim_ascii)
+                        .filter(|item| !item.is_empty());
                     let Some(item) = items.next() else {
                         continue;
                     };
                     key(json);
                     json.push(b'[');
-                    write_str(json, item);
+                    write_text(json, item, plain);
                     for item in items {
                         json.push(b',');
-                        write_str(json, item);
+                        write_text(json, item, plain);
                     }
                     json.push(b']');
                 }
@@ -726,9 +816,30 @@ impl CsvReader {
     }
 }
 
+/// Whether JSON must escape some of `bytes` (quotes, backslashes, control characters).
+fn needs_escape(bytes: &[u8]) -> bool {
+    let escaped = |b: u8| (b < 0x20) | (b == b'"') | (b == b'\\');
+    // Without short-circuiting inside a chunk the check compiles to vector instructions.
+    let mut chunks = bytes.chunks_exact(32);
+    chunks.any(|chunk| chunk.iter().fold(false, |any, &b| any | escaped(b)))
+        || chunks.remainder().iter().any(|&b| escaped(b))
+}
+
+/// A JSON string of `text` (UTF-8), known to need no escapes when `plain`.
+#[inline]
+fn write_text(out: &mut Vec<u8>, text: &[u8], plain: bool) {
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(text);
+        out.push(b'"');
+    } else {
+        write_str(out, std::str::from_utf8(text).unwrap_or_default());
+    }
+}
+
 /// A JSON string.
 fn write_str(out: &mut Vec<u8>, text: &str) {
-    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if !needs_escape(text.as_bytes()) {
         out.push(b'"');
         out.extend_from_slice(text.as_bytes());
         out.push(b'"');
@@ -741,7 +852,15 @@ fn write_str(out: &mut Vec<u8>, text: &str) {
 /// A JSON number when the trimmed cell is a finite number (as written when it is JSON
 /// already), else a JSON string.
 fn write_number(out: &mut Vec<u8>, cell: &str) {
-    let trimmed = cell.trim();
+    let trimmed = cell.trim_ascii();
+    // A JSON number without an exponent and under 300 digits is finite.
+    if trimmed.len() < 300
+        && is_json_number(trimmed.as_bytes())
+        && !trimmed.bytes().any(|b| b == b'e' || b == b'E')
+    {
+        out.extend_from_slice(trimmed.as_bytes());
+        return;
+    }
     match trimmed.parse::<f64>() {
         Ok(n) if n.is_finite() => {
             if is_json_number(trimmed.as_bytes()) {
@@ -1299,6 +1418,86 @@ mod tests {
         assert!(matches!(result, Err(UploadError::Stopped)));
     }
 
+    /// Hands over its bytes one at a time, so no row ever ends in the read buffer.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some((&first, rest)) = self.0.split_first() else {
+                return Ok(0);
+            };
+            buf[0] = first;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn rows_read_alike_whether_csv_core_or_the_quote_free_path_splits_them() {
+        let input = b"title;platforms;rating;Notes\r\n\
+            A;PC|Mac;7.5;x\r\n\
+            ;;;\r\n\
+            \t \r\n\
+            B;PC\r\n\
+            C;;;;;;\r\n\
+            D;PC; 8 ;caf\xE9\r\n\
+            \xC3;\xA9;1;2\n\
+            E;Switch;9;y\n";
+        let collect = |reader: &mut dyn io::Read| {
+            let mut seen = Vec::new();
+            read_upload_with(
+                reader,
+                ParseLimits::default(),
+                &UploadOptions::default(),
+                &mut |pos, rec| {
+                    seen.push((pos, rec.map(|t| String::from_utf8_lossy(t).into_owned())));
+                    Ok(())
+                },
+            )
+            .unwrap();
+            seen
+        };
+        let whole = collect(&mut &input[..]);
+        assert_eq!(whole, collect(&mut Trickle(input)));
+        assert_eq!(
+            whole,
+            [
+                (
+                    Position::Line(2),
+                    Ok(r#"{"title":"A","platforms":["PC","Mac"],"rating":7.5,"Notes":"x"}"#.into())
+                ),
+                (
+                    Position::Line(5),
+                    Err("the row has 2 cells; the header has 4".into())
+                ),
+                (
+                    Position::Line(6),
+                    Err("the row has 7 cells; the header has 4".into())
+                ),
+                (
+                    Position::Line(7),
+                    Err(
+                        "the cell in column 4 (\"Notes\") is not valid UTF-8 (is the file saved \
+                         in another encoding?)"
+                            .into()
+                    )
+                ),
+                (
+                    Position::Line(8),
+                    Err(
+                        "the cell in column 1 (\"title\") is not valid UTF-8 (is the file saved \
+                         in another encoding?)"
+                            .into()
+                    ),
+                ),
+                (
+                    Position::Line(9),
+                    Ok(r#"{"title":"E","platforms":["Switch"],"rating":9,"Notes":"y"}"#.into())
+                ),
+            ]
+        );
+    }
+
     #[test]
     fn json_numbers_are_recognised_exactly() {
         for yes in ["0", "-0", "7", "7.5", "-12.25e+3", "1E2", "10"] {
@@ -1316,5 +1515,118 @@ mod tests {
             record(&seen, 0),
             &json!({"title": "A \\ \"b\"", "description": "tab\there\u{1}"})
         );
+        // Past the first 32 bytes of a row, in quoted cells and in unquoted ones.
+        let long = "x".repeat(80);
+        for (quoted, unquoted, last) in [
+            ("\u{1}", "\u{1}", '\u{1}'),
+            ("\\", "\\", '\\'),
+            ("\"\"", "\"", '"'),
+        ] {
+            for row in [format!("\"{long}{quoted}\""), format!("{long}{unquoted}")] {
+                let seen = read(format!("title,description\nA,{row}\n").as_bytes());
+                let description = record(&seen, 0)["description"].as_str().unwrap();
+                assert_eq!(description, format!("{long}{last}"), "{row}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::super::{ParseLimits, read_upload};
+    use crate::Game;
+    use crate::record::RecordFields;
+    use std::fmt::Write;
+    use std::time::{Duration, Instant};
+
+    /// The same records as NDJSON and as CSV.
+    fn catalogs(count: usize) -> (Vec<u8>, Vec<u8>) {
+        let mut ndjson = String::new();
+        let mut csv = String::from(
+            "id,title,platforms,genres,release_date,developer,publisher,rating,price,currency,\
+             tags,description\n",
+        );
+        for i in 0..count {
+            let platforms = ["PC", "Nintendo Switch", "Xbox Series X|S"];
+            let (p1, p2) = (platforms[i % 3], platforms[(i / 3) % 3]);
+            let (rating, price) = (i % 101, i % 7000);
+            let (r, p) = (
+                format!("{}.{}", rating / 10, rating % 10),
+                format!("{}.{:02}", price / 100, price % 100),
+            );
+            let description = "A generated game used to measure ludex; it has no story worth \
+                               telling, only bytes.";
+            let _ = writeln!(
+                ndjson,
+                "{{\"id\":\"g{i:07}\",\"title\":\"Silent Kingdom {i}\",\"platforms\":[\"{p1}\",\
+                 \"{p2}\"],\"genres\":[\"RPG\"],\"release_date\":\"2001-02-03\",\"developer\":\
+                 \"Quiet Owl\",\"publisher\":\"Tin Robot\",\"rating\":{r},\"price\":{p},\
+                 \"currency\":\"USD\",\"tags\":[\"synthetic\",\"batch-{}\"],\"description\":\
+                 \"{description}\"}}",
+                i / 1000
+            );
+            let _ = writeln!(
+                csv,
+                "g{i:07},Silent Kingdom {i},{p1};{p2},RPG,2001-02-03,Quiet Owl,Tin Robot,{r},{p},\
+                 USD,synthetic;batch-{},\"{description}\"",
+                i / 1000
+            );
+        }
+        (ndjson.into_bytes(), csv.into_bytes())
+    }
+
+    /// One run: reading alone, or reading with decoding and validation as an ingest does.
+    fn time(input: &[u8], validate: bool) -> Duration {
+        let began = Instant::now();
+        let mut valid = 0;
+        read_upload(input, ParseLimits::default(), &mut |_, text| {
+            let text = text.unwrap();
+            if validate {
+                let fields = RecordFields::parse(text).unwrap();
+                valid += usize::from(Game::from_record(fields).is_ok());
+            } else {
+                valid += usize::from(!text.is_empty());
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert!(valid > 0);
+        began.elapsed()
+    }
+
+    /// CSV against NDJSON for the same records, reading alone and reading with the decoding and
+    /// validation an ingest does: `cargo test -p ludex-domain --release --lib -- --ignored
+    /// --nocapture csv_speed` (`ROUNDS=n` runs of each, 9 by default; `CSV_ONLY=1` reads only
+    /// the CSV, for a profiler). Prints the rates; asserts nothing, the machine's noise is too
+    /// large for a bound.
+    #[test]
+    #[ignore = "a measurement: run it in release"]
+    fn csv_speed() {
+        let count = 200_000;
+        let (ndjson, csv) = catalogs(count);
+        let rounds: usize = std::env::var("ROUNDS").map_or(9, |r| r.parse().unwrap());
+        if std::env::var_os("CSV_ONLY").is_some() {
+            let best = (0..rounds).map(|_| time(&csv, false)).min().unwrap();
+            println!(
+                "CSV alone: {:.0} records/s",
+                count as f64 / best.as_secs_f64()
+            );
+            return;
+        }
+        for validate in [false, true] {
+            // Alternating runs, the best of each: the machine's noise hits both alike.
+            let (mut n, mut c) = (Duration::MAX, Duration::MAX);
+            for _ in 0..rounds {
+                n = n.min(time(&ndjson, validate));
+                c = c.min(time(&csv, validate));
+            }
+            let rate = |d: Duration| count as f64 / d.as_secs_f64();
+            println!(
+                "validate {validate}: NDJSON {:.0} records/s, CSV {:.0} records/s, CSV/NDJSON {:.3}",
+                rate(n),
+                rate(c),
+                rate(c) / rate(n)
+            );
+        }
     }
 }
