@@ -53,7 +53,7 @@ pub enum UploadFormat {
 /// Bounds on what one upload may make the reader do.
 #[derive(Clone, Copy, Debug)]
 pub struct ParseLimits {
-    /// Bytes of JSON (after decompression) in one file.
+    /// Bytes of one file (after decompression), in every format.
     pub max_bytes: u64,
     /// Bytes of one record, in every format: an NDJSON line, an array element, a single
     /// object, a CSV row (as written in the file, without its line end; the header line too).
