@@ -15,15 +15,17 @@
 //! - **Rows.** Each row becomes the JSON text of one object: empty cells (or only white space)
 //!   are left out; `platforms`, `genres` and `tags` are split into lists of trimmed, non-empty
 //!   strings on `;` when the cell holds one, else on `|` (so `PC; Xbox Series X|S` keeps its
-//!   `|`); `rating` and `price` are JSON numbers when the trimmed cell is
-//!   a finite number (else strings, which validation rejects with its usual reason); every
-//!   other cell is a JSON string as written. Blank lines and rows of empty cells are skipped.
-//!   A row is rejected (and reading goes on) when its cell count differs from the header's,
-//!   when a cell it keeps is not UTF-8, or when it is longer than
-//!   [`ParseLimits::max_record_bytes`](super::ParseLimits) as written in the file; a long row is
-//!   skipped to its end without being held.
+//!   `|`); `rating` and `price` are JSON numbers when the trimmed cell is a finite number (else
+//!   strings, which validation rejects with its usual reason); every other cell is a JSON
+//!   string as written. Blank lines and rows of empty cells are skipped. A row is rejected (and
+//!   reading goes on) when its cell count differs from the header's, when a cell it keeps is
+//!   not UTF-8, or when it is longer than [`ParseLimits::max_record_bytes`](super::ParseLimits)
+//!   as written in the file; a long row is skipped to its end without being held.
 //! - **Positions.** A row's [`Position::Line`] is the physical line it starts on, counting the
 //!   lines inside quoted cells and blank lines.
+//! - **Reading.** csv-core reads the rows, into buffers reused from row to row. A row with no
+//!   quote that ends inside the read buffer is split at its delimiters in place instead, which
+//!   is how csv-core splits it too, without copying its cells.
 
 use super::{
     FileError, Input, Position, RecordSink, Stop, UploadError, UploadFormat, UploadSummary,
@@ -434,7 +436,7 @@ impl CsvColumns {
         })
     }
 
-    /// The delimiter the file uses: `,` or `;`.
+    /// The delimiter the file uses: `,` or `;` (`,` for columns resolved from a list of headers).
     pub fn delimiter(&self) -> u8 {
         self.delimiter
     }
