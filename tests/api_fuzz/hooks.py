@@ -52,6 +52,14 @@ schemathesis.openapi.format("ludex-cursor", st.just(""))
 # version. A stale version is answered 412, as the document says.
 schemathesis.openapi.format("ludex-etag", st.just("*"))
 
+# ludex-mapping: a CSV column mapping names known fields (or extra.NAME, or nothing to drop a
+# column); which headers it may name depends on the file, so the mappings sent are ones any file
+# with a `title` column can take.
+schemathesis.openapi.format(
+    "ludex-mapping",
+    st.sampled_from(["", "Title=title", "Title=title,Notes=", "Title=title,Studio=extra.studio"]),
+)
+
 # Covers are recognised by their first bytes, whatever the Content-Type says.
 MAGIC = {
     "image/jpeg": b"\xff\xd8\xff\xe0",

@@ -273,6 +273,48 @@ describe('the ludex web UI', () => {
     await screenshot('ingest');
   });
 
+  test('a CSV import maps its columns, previews what it would change, then imports', async () => {
+    const before = await stored(page, 'celeste');
+    const csv = [
+      'Id;Game;Systems;Score;Studio',
+      `celeste;Celeste;PC|Nintendo Switch;9.8;${before.developer || 'Maddy Makes Games'}`,
+      'tunic-2022;Tunic;PC;8.5;Finji',
+      'bad-one;Bad One;PC;eleven;Nobody',
+    ].join('\r\n') + '\r\n';
+    await page.goto('/ui/uploads');
+    await page.locator('#upload-file').setInputFiles({ name: 'spreadsheet.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    await page.getByRole('heading', { name: 'Map the columns of spreadsheet.csv' }).waitFor();
+    assert.equal(await page.getByLabel('Id').inputValue(), 'id', 'a column named as a field is guessed');
+    assert.equal(await page.getByLabel('Studio').inputValue(), 'extra.Studio');
+    assert.equal(await page.getByLabel(/keep the fields this file does not have/).isChecked(), true, 'merging is the default');
+    await page.getByLabel('Game', { exact: true }).selectOption('title');
+    await page.getByLabel('Systems').selectOption('platforms');
+    await page.getByLabel('Score').selectOption('rating');
+    await page.getByRole('button', { name: 'Preview the import' }).click();
+    await page.getByRole('heading', { name: 'Preview of spreadsheet.csv: nothing is written yet' }).waitFor();
+    const counts = await page.locator('#preview-counts dd').allTextContents();
+    assert.deepEqual(counts, ['1', '1', '0', '1'], 'new, changed, unchanged, rejected');
+    const change = page.getByRole('region', { name: 'Changes' }).locator('tbody tr', { hasText: 'rating' });
+    assert.deepEqual(await change.locator('td').allTextContents(), ['celeste', 'rating', String(before.rating), '9.8']);
+    assert.match(await page.locator('#import-step').textContent(), /line 4.*4 \(Score\).*rating/);
+    await screenshot('import-preview');
+    if (process.env.LUDEX_UPDATE_SCREENSHOTS) copyFileSync(path.join(shots, 'import-preview-desktop.png'), path.join(root, 'docs/screenshots/import-preview.png'));
+    assert.equal((await stored(page, 'celeste')).rating, before.rating, 'the preview wrote nothing');
+    assert.equal((await page.request.get('/games/tunic-2022')).status(), 404);
+    await page.getByRole('button', { name: 'Import 2 records' }).click();
+    await page.getByText('1 accepted (1 new, 1 updated, 0 unchanged), 1 rejected.').or(page.getByText('2 accepted (1 new, 1 updated, 0 unchanged), 1 rejected.')).waitFor({ timeout: 30000 });
+    const tunic = await stored(page, 'tunic-2022');
+    assert.deepEqual(tunic.platforms, ['PC']);
+    assert.equal(tunic.Studio, 'Finji');
+    const celeste = await stored(page, 'celeste');
+    assert.deepEqual(celeste.platforms, ['PC', 'Nintendo Switch']);
+    assert.deepEqual(celeste.genres, before.genres, 'merged: what the file does not have stays');
+    const ledger = await (await page.request.get('/ingests?limit=1')).json();
+    assert.equal(ledger.items[0].mapping, 'Id=id,Game=title,Systems=platforms,Score=rating,Studio=extra.Studio');
+    assert.equal(ledger.items[0].merge, true);
+    assert.equal(ledger.items[0].key, 'uploads/spreadsheet.csv');
+  });
+
   test('the catalog filters as you type, sorts by column and pages by cursor, in the URL', async () => {
     await page.goto('/');
     await page.getByLabel('Title search').fill('kingdom');

@@ -27,6 +27,15 @@ MODULE_DIRS = sorted(p for p in (TERRAFORM_ROOT / "modules").iterdir() if p.is_d
 ]
 ENV_DIRS = sorted(p for p in (TERRAFORM_ROOT / "envs").iterdir() if p.is_dir())
 CONFIG_DIRS = MODULE_DIRS + ENV_DIRS
+# The upload suffixes the ingest takes, as the Rust code declares them (ludex::inbox).
+UPLOAD_SUFFIXES = re.findall(
+    r'"(\.[a-z.]+)"',
+    re.search(
+        r"pub const UPLOAD_SUFFIXES: \[&str; \d+\] = \[(.*?)\];",
+        (REPO_ROOT / "crates" / "ludex" / "src" / "inbox.rs").read_text(),
+        re.S,
+    ).group(1),
+)
 TF_FILES = sorted(TERRAFORM_ROOT.rglob("*.tf"))
 
 MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md")
@@ -400,7 +409,11 @@ def test_there_is_exactly_one_bucket_notification_and_it_covers_every_upload_suf
     assert len(notifications) == 1, "aws_s3_bucket_notification is exclusive per bucket"
     _, body = notifications[0]
     targets = blocks(body, "lambda_function")
-    assert sorted(scalar(t.get("filter_suffix")) for t in targets) == [".json", ".json.gz", ".ndjson"]
+    suffixes = sorted(scalar(t.get("filter_suffix")) for t in targets)
+    assert len(UPLOAD_SUFFIXES) >= 7, UPLOAD_SUFFIXES
+    assert suffixes == sorted(UPLOAD_SUFFIXES)
+    # S3 refuses rules of one prefix whose suffixes overlap (one ends the other).
+    assert [(a, b) for a in suffixes for b in suffixes if a != b and a.endswith(b)] == []
     assert {scalar(t.get("filter_prefix")) for t in targets} == {"${local.upload_prefix}"}
 
 

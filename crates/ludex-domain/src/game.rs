@@ -16,6 +16,16 @@ use std::fmt;
 pub struct FieldError {
     pub field: Option<String>,
     pub reason: String,
+    /// The CSV column the field was read from, in the rejects of a CSV upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<SourceColumn>,
+}
+
+/// A column of a CSV upload: its number (1-based) and its header.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SourceColumn {
+    pub number: usize,
+    pub header: String,
 }
 
 impl FieldError {
@@ -23,6 +33,7 @@ impl FieldError {
         Self {
             field: Some(field.into()),
             reason: reason.into(),
+            column: None,
         }
     }
 
@@ -30,15 +41,21 @@ impl FieldError {
         Self {
             field: None,
             reason: reason.into(),
+            column: None,
         }
     }
 }
 
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.field {
-            Some(field) => write!(f, "{field}: {}", self.reason),
-            None => f.write_str(&self.reason),
+        match (&self.field, &self.column) {
+            (Some(field), Some(column)) => write!(
+                f,
+                "column {} ({:?}) {field}: {}",
+                column.number, column.header, self.reason
+            ),
+            (Some(field), None) => write!(f, "{field}: {}", self.reason),
+            (None, _) => f.write_str(&self.reason),
         }
     }
 }

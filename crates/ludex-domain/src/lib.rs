@@ -14,7 +14,7 @@ pub mod upload;
 
 pub use counts::{CatalogCounts, CountChanges, Dimension};
 pub use fields::{GameId, Rating};
-pub use game::{FieldError, Game, StoredGame};
+pub use game::{FieldError, Game, SourceColumn, StoredGame};
 pub use ports::{
     AttemptId, Catalog, Claim, Ledger, LedgerQuery, ListQuery, Page, Sort, SortField, StagedGame,
     StoreError, StoreResult, UpsertOutcome, query_limits, search_words,

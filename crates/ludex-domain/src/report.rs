@@ -114,15 +114,33 @@ impl IngestId {
         Self(hasher.finalize().to_hex()[..Self::DIGITS].to_owned())
     }
 
-    /// The entry an upload of `fingerprint` under `key` belongs to, given the key's newest
-    /// entry: that entry when it holds the same content (a replay, or a retry of an ingest that
-    /// did not finish), else a new one that follows it. A key's first entry has the id
-    /// [`for_upload`](Self::for_upload) gives, as entries written before this rule have.
-    pub fn for_upload_after(key: &str, fingerprint: &str, latest: Option<&IngestRecord>) -> Self {
-        match latest {
-            None => Self::for_upload(key, fingerprint),
-            Some(latest) if latest.fingerprint == fingerprint => latest.id.clone(),
-            Some(latest) => Self::of(&[key, fingerprint, latest.id.as_str()]),
+    /// The entry an upload of `fingerprint` under `key`, read as `mapping` tells
+    /// ([`UploadOptions::reading`](crate::upload::UploadOptions::reading); `None`: as it was
+    /// before, or plainly), belongs to, given the key's newest entry:
+    /// that entry when it holds the same content read the same way (a replay, or a retry of an
+    /// ingest that did not finish), else a new one that follows it. A key's first entry without
+    /// a mapping has the id [`for_upload`](Self::for_upload) gives, as entries written before
+    /// this rule have.
+    pub fn for_upload_after(
+        key: &str,
+        fingerprint: &str,
+        mapping: Option<&str>,
+        latest: Option<&IngestRecord>,
+    ) -> Self {
+        let same_reading = |latest: &IngestRecord| {
+            latest.fingerprint == fingerprint
+                && mapping.is_none_or(|m| latest.reading().as_deref() == Some(m))
+        };
+        match (latest, mapping) {
+            (None, None) => Self::for_upload(key, fingerprint),
+            (None, Some(mapping)) => Self::of(&[key, fingerprint, mapping]),
+            (Some(latest), _) if same_reading(latest) => latest.id.clone(),
+            (Some(latest), mapping) => Self::of(&[
+                key,
+                fingerprint,
+                latest.id.as_str(),
+                mapping.unwrap_or_default(),
+            ]),
         }
     }
 
@@ -188,6 +206,14 @@ pub struct IngestRecord {
     /// before the lease expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<Lease>,
+    /// The column mapping a CSV upload was read with (`Name=title,Systems=platforms`), when one
+    /// was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<String>,
+    /// True when the upload's records were merged into existing games instead of replacing
+    /// them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub merge: bool,
 }
 
 /// Who runs an upload's ingest, and until when unless they renew it.
@@ -199,7 +225,25 @@ pub struct Lease {
     pub until: String,
 }
 
+/// How an upload is read and applied, as one text (`Name=title,Notes= (merge)`): `None` for
+/// the plain reading. Two entries of one file read differently have different ids.
+pub fn reading_of(mapping: Option<&str>, merge: bool) -> Option<String> {
+    match (mapping, merge) {
+        (None, false) => None,
+        (mapping, merge) => Some(format!(
+            "{}{}",
+            mapping.unwrap_or_default(),
+            if merge { " (merge)" } else { "" }
+        )),
+    }
+}
+
 impl IngestRecord {
+    /// How the entry's upload was read and applied ([`reading_of`]).
+    pub fn reading(&self) -> Option<String> {
+        reading_of(self.mapping.as_deref(), self.merge)
+    }
+
     /// The entry of an upload that has not produced an outcome yet: nothing counted, nothing
     /// finished.
     pub fn new(
@@ -227,6 +271,8 @@ impl IngestRecord {
             error: None,
             retryable: false,
             lease: None,
+            mapping: None,
+            merge: false,
         }
     }
 
@@ -295,18 +341,58 @@ mod tests {
                 "2026-01-01T00:00:00.000Z".into(),
             )
         };
-        let a = IngestId::for_upload_after(key, "fa", None);
+        let a = IngestId::for_upload_after(key, "fa", None, None);
         assert_eq!(a, IngestId::for_upload(key, "fa"));
         let a_entry = entry(&a, "fa");
-        assert_eq!(IngestId::for_upload_after(key, "fa", Some(&a_entry)), a);
-        let b = IngestId::for_upload_after(key, "fb", Some(&a_entry));
+        assert_eq!(
+            IngestId::for_upload_after(key, "fa", None, Some(&a_entry)),
+            a
+        );
+        let b = IngestId::for_upload_after(key, "fb", None, Some(&a_entry));
         assert_ne!(b, IngestId::for_upload(key, "fb"));
         let b_entry = entry(&b, "fb");
-        let a_again = IngestId::for_upload_after(key, "fa", Some(&b_entry));
+        let a_again = IngestId::for_upload_after(key, "fa", None, Some(&b_entry));
         assert_ne!(a_again, a, "A after B follows B");
         assert_eq!(
-            IngestId::for_upload_after(key, "fa", Some(&entry(&a_again, "fa"))),
+            IngestId::for_upload_after(key, "fa", None, Some(&entry(&a_again, "fa"))),
             a_again
+        );
+    }
+
+    #[test]
+    fn the_same_content_read_with_another_mapping_is_a_new_entry() {
+        let key = "uploads/a.csv";
+        let read_as = |mapping: Option<&str>| IngestRecord {
+            mapping: mapping.map(str::to_owned),
+            ..IngestRecord::new(
+                IngestId::for_upload_after(key, "fa", mapping, None),
+                key.into(),
+                1,
+                "fa".into(),
+                IngestStatus::Failed,
+                "2026-01-01T00:00:00.000Z".into(),
+            )
+        };
+        let plain = read_as(None);
+        let mapped = IngestId::for_upload_after(key, "fa", Some("Game=title"), Some(&plain));
+        assert_ne!(mapped, plain.id, "a mapping reads the file anew");
+        let mapped_entry = IngestRecord {
+            id: mapped.clone(),
+            ..read_as(Some("Game=title"))
+        };
+        assert_eq!(
+            IngestId::for_upload_after(key, "fa", Some("Game=title"), Some(&mapped_entry)),
+            mapped,
+            "the same mapping again is a replay"
+        );
+        assert_eq!(
+            IngestId::for_upload_after(key, "fa", None, Some(&mapped_entry)),
+            mapped,
+            "no mapping: read as the entry was (the watcher picking up a queued upload)"
+        );
+        assert_ne!(
+            IngestId::for_upload_after(key, "fa", Some("Game=title,X="), Some(&mapped_entry)),
+            mapped
         );
     }
 }

@@ -119,6 +119,20 @@ pub fn decompressed<'r, R: Read + Send + 'r>(reader: R) -> io::Result<Box<dyn Re
 pub struct UploadOptions {
     /// CSV only: how columns map to fields, over the guess from their headers.
     pub mapping: Option<ColumnMapping>,
+    /// What an existing game keeps when a record of its id comes: with `false` the record
+    /// replaces it whole; with `true` the record's fields are merged into it (RFC 7396), so
+    /// fields the record does not have (columns a CSV does not map) keep their values. The
+    /// reader itself does not look at it: the ingest does.
+    pub merge: bool,
+}
+
+impl UploadOptions {
+    /// How the upload is read and applied, as its ledger entry keeps it and as the entry's id
+    /// tells two readings of one file apart: `None` for the plain reading.
+    pub fn reading(&self) -> Option<String> {
+        let mapping = self.mapping.as_ref().map(ToString::to_string);
+        crate::report::reading_of(mapping.as_deref(), self.merge)
+    }
 }
 
 /// Reads `reader` as an upload and hands every record to `sink` in file order.

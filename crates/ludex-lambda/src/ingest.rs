@@ -138,7 +138,7 @@ impl IngestHandler {
             return Ok(());
         }
         if !key.starts_with(&self.upload_prefix) || !ludex::inbox::is_upload(&key) {
-            tracing::info!(%key, prefix = %self.upload_prefix, "not an upload (outside the upload prefix, or not .json, .ndjson or .json.gz); ignored");
+            tracing::info!(%key, prefix = %self.upload_prefix, "not an upload (outside the upload prefix, or not a name of ludex::inbox::UPLOAD_SUFFIXES); ignored");
             return Ok(());
         }
         let upload = Upload {

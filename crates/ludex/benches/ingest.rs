@@ -5,6 +5,9 @@
 //! `cargo bench -p ludex --bench ingest -- [RECORDS...]` (default: 100000 1000000). With
 //! `LUDEX_BENCH_BASELINE=PATH` another `ludex` binary (an earlier build) ingests the same files
 //! in the same run, for a before/after.
+//!
+//! Each size is also ingested as CSV: the same records, one column a field, list fields joined
+//! by `;` (the `csv` row, and its records/s as a share of NDJSON's in the same run).
 
 mod common;
 #[path = "common/rss.rs"]
@@ -21,6 +24,51 @@ fn generate(path: &Path, records: u64) {
     let mut out = BufWriter::new(std::fs::File::create(path).expect("create the catalog file"));
     ludex::synthetic::write_catalog(&mut out, records, None).expect("write the catalog");
     out.flush().expect("flush the catalog");
+}
+
+/// The NDJSON catalog as CSV: a header of the fields, one row a record, list fields joined by
+/// `;`, every cell quoted when it needs to be (RFC 4180).
+fn to_csv(ndjson: &Path, csv: &Path) {
+    const COLUMNS: [&str; 12] = [
+        "id",
+        "title",
+        "platforms",
+        "genres",
+        "release_date",
+        "developer",
+        "publisher",
+        "rating",
+        "price",
+        "currency",
+        "tags",
+        "description",
+    ];
+    let cell = |value: &serde_json::Value| -> String {
+        let text = match value {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .filter_map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(";"),
+            other => other.to_string(),
+        };
+        if text.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text
+        }
+    };
+    let mut out = BufWriter::new(std::fs::File::create(csv).expect("create the CSV file"));
+    writeln!(out, "{}", COLUMNS.join(",")).expect("write the header");
+    for line in BufReader::new(std::fs::File::open(ndjson).expect("open the catalog")).lines() {
+        let record: serde_json::Value =
+            serde_json::from_str(&line.expect("read a line")).expect("valid JSON");
+        let cells: Vec<String> = COLUMNS.iter().map(|c| cell(&record[*c])).collect();
+        writeln!(out, "{}", cells.join(",")).expect("write a row");
+    }
+    out.flush().expect("flush the CSV file");
 }
 
 /// Seconds to insert the file's rows, prepared in advance, into a fresh catalog.
@@ -93,6 +141,17 @@ fn main() {
             n / ingest_s,
             ceiling_s / ingest_s,
             peak_kib as f64 / 1024.0
+        );
+        let csv = dir.path().join("catalog.csv");
+        to_csv(&file, &csv);
+        let csv_mb = std::fs::metadata(&csv).map_or(0, |m| m.len()) as f64 / 1e6;
+        let (csv_s, csv_kib) = ingest(Path::new(env!("CARGO_BIN_EXE_ludex")), &csv, dir.path());
+        println!(
+            "| {records} csv | {csv_mb:.0} | | | {csv_s:.2} | {:.0} | {:.2} (csv / ndjson: {:.2}) | {:.1} |",
+            n / csv_s,
+            ceiling_s / csv_s,
+            ingest_s / csv_s,
+            csv_kib as f64 / 1024.0
         );
     }
 }

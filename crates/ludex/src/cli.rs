@@ -17,6 +17,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use ludex_domain::report::IngestStatus;
+use ludex_domain::upload::{ColumnMapping, UploadOptions};
 use ludex_domain::{GameId, LedgerQuery, ListQuery, ParseLimits, Rating, Sort};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -125,7 +126,7 @@ pub enum Command {
     /// Create, list and revoke the API keys that writes need.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Ingest JSON, JSON-array or NDJSON files (optionally .gz) into the catalog.
+    /// Ingest JSON, JSON-array, NDJSON or CSV files (optionally .gz) into the catalog.
     ///
     /// Each file is parsed record by record: valid records land, invalid ones are printed
     /// with their line (or array index) and reason, and written to the bucket's rejects
@@ -147,6 +148,15 @@ pub enum Command {
         /// it was a replay, the ledger entry and the rejects shown. No progress bar.
         #[arg(long)]
         json: bool,
+        /// For CSV files: where columns go, e.g. "Name=title,Systems=platforms,Notes=" (a known
+        /// field, extra.NAME, or nothing to leave the column out). Other columns go to the field
+        /// their header names, or to an extra field of that name. Recorded in the ledger.
+        #[arg(long, value_name = "COLUMN=FIELD,...")]
+        map: Option<ColumnMapping>,
+        /// Merge each record into the game of its id instead of replacing it: fields the record
+        /// does not have (columns a CSV does not map, empty cells) keep their values.
+        #[arg(long)]
+        merge: bool,
         /// Only tell what ingesting would do: how many records are new, changed, unchanged and
         /// rejected, and the fields each changed record changes (the first 100). Writes
         /// nothing: no game, no ledger entry, no rejects report. Exits as an ingest would.
@@ -160,7 +170,7 @@ pub enum Command {
     /// behind API Gateway too. Prints each ingest's outcome; the exit code is the worst, as
     /// with `ingest`.
     Upload {
-        /// Files to send (.json, .ndjson, .jsonl, optionally .gz).
+        /// Files to send (.json, .ndjson, .jsonl, .csv, optionally .gz).
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// The API's address, e.g. http://127.0.0.1:8080 or the API Gateway URL.
@@ -514,14 +524,20 @@ impl Cli {
                 show_rejects,
                 quiet,
                 json,
+                map,
+                merge,
                 dry_run,
             } => {
                 let mut config = settings.ingest_config();
                 config.rejects_shown = if quiet { 0 } else { show_rejects };
+                let options = UploadOptions {
+                    mapping: map,
+                    merge,
+                };
                 if dry_run {
                     let output = if json { Output::Json } else { Output::Human };
-                    return preview_files(&settings.open_stores().await?, config, &files, output)
-                        .await;
+                    let stores = settings.open_stores().await?;
+                    return preview_files(&stores, config, &options, &files, output).await;
                 }
                 let ingestor = Ingestor::new(
                     settings.open_stores().await?,
@@ -533,7 +549,7 @@ impl Cli {
                     (true, _) => Output::Quiet,
                     _ => Output::Human,
                 };
-                ingest_files(&ingestor, &files, output).await
+                ingest_files(&ingestor, &options, &files, output).await
             }
             Command::Upload {
                 files,
@@ -843,13 +859,14 @@ impl Drop for Bar {
 async fn ingest_when_free(
     ingestor: &Ingestor,
     upload: &Upload<'_>,
+    options: &UploadOptions,
     file: &Path,
     output: Output,
 ) -> Result<IngestOutcome, IngestError> {
     let mut told = false;
     loop {
         let bar = Bar::new(upload.key, file, output);
-        match ingestor.ingest(upload, &bar).await {
+        match ingestor.ingest_with(upload, options, &bar).await {
             Err(IngestError::Busy { holder, until }) => {
                 drop(bar);
                 if !told && output == Output::Human {
@@ -868,7 +885,12 @@ async fn ingest_when_free(
 }
 
 /// Ingests each file; the exit code is the worst outcome (see [`exit`]).
-async fn ingest_files(ingestor: &Ingestor, files: &[PathBuf], output: Output) -> Result<ExitCode> {
+async fn ingest_files(
+    ingestor: &Ingestor,
+    options: &UploadOptions,
+    files: &[PathBuf],
+    output: Output,
+) -> Result<ExitCode> {
     let mut worst = 0;
     for file in files {
         let absolute = std::path::absolute(file)
@@ -884,7 +906,7 @@ async fn ingest_files(ingestor: &Ingestor, files: &[PathBuf], output: Output) ->
             ledger_key: format!("file://{}", absolute.display()),
         };
         let started = Instant::now();
-        let outcome = ingest_when_free(ingestor, &upload, file, output)
+        let outcome = ingest_when_free(ingestor, &upload, options, file, output)
             .await
             .with_context(|| format!("ingesting {}", file.display()))?;
         if output == Output::Json {
@@ -918,6 +940,7 @@ async fn ingest_files(ingestor: &Ingestor, files: &[PathBuf], output: Output) ->
 async fn preview_files(
     stores: &Stores,
     config: IngestConfig,
+    options: &UploadOptions,
     files: &[PathBuf],
     output: Output,
 ) -> Result<ExitCode> {
@@ -925,7 +948,7 @@ async fn preview_files(
     for file in files {
         let reader =
             std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-        let preview = crate::preview::preview(stores, Box::new(reader), config)
+        let preview = crate::preview::preview(stores, Box::new(reader), config, options.clone())
             .await
             .with_context(|| format!("previewing {}", file.display()))?;
         if output == Output::Json {

@@ -18,7 +18,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// Endings of files the inbox ingests (the S3 notification filters on the same).
-pub const UPLOAD_SUFFIXES: [&str; 5] = [".json", ".ndjson", ".jsonl", ".json.gz", ".ndjson.gz"];
+pub const UPLOAD_SUFFIXES: [&str; 7] = [
+    ".json",
+    ".ndjson",
+    ".jsonl",
+    ".csv",
+    ".json.gz",
+    ".ndjson.gz",
+    ".csv.gz",
+];
 
 /// A file counts as complete once it has not changed for this long.
 const QUIET: Duration = Duration::from_millis(250);
@@ -312,7 +320,8 @@ mod tests {
         std::fs::create_dir_all(&uploads).unwrap();
         for name in [
             "a.ndjson",
-            "b.csv",
+            "b.xlsx",
+            "g.csv",
             "c.json#1",
             ".d.ndjson",
             "e.ndjson.part",
@@ -324,7 +333,11 @@ mod tests {
             key_of(root.path(), &uploads.join("a.ndjson")).as_deref(),
             Some("uploads/sub/a.ndjson")
         );
-        assert_eq!(key_of(root.path(), &uploads.join("b.csv")), None);
+        assert_eq!(key_of(root.path(), &uploads.join("b.xlsx")), None);
+        assert_eq!(
+            key_of(root.path(), &uploads.join("g.csv")).as_deref(),
+            Some("uploads/sub/g.csv")
+        );
         for name in ["c.json#1", ".d.ndjson", "e.ndjson.part", "f.json.tmp"] {
             assert_eq!(key_of(root.path(), &uploads.join(name)), None, "{name}");
         }

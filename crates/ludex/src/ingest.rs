@@ -13,11 +13,14 @@ use crate::bucket::{Bucket, BucketError, BucketWriter};
 use crate::metrics::{IngestMetrics, Metrics, Stage, StageDurations};
 use crate::store::{Stores, now_rfc3339, rfc3339_in};
 use crate::telemetry::RequestContext;
+use futures::StreamExt;
 use ludex_domain::report::{IngestId, IngestRecord, IngestStatus, Reject};
-use ludex_domain::upload::{self, ParseLimits, Position, Stop, UploadError};
+use ludex_domain::upload::{
+    self, CsvColumns, ParseLimits, Position, Stop, UploadError, UploadOptions,
+};
 use ludex_domain::{
-    AttemptId, Claim, FieldError, Game, Lease, RecordError, RecordFields, StagedGame, StoreError,
-    UpsertOutcome,
+    AttemptId, Claim, FieldError, Game, Lease, RecordError, RecordFields, SourceColumn, StagedGame,
+    StoreError, StoredGame, UpsertOutcome,
 };
 use std::io::Read;
 use std::sync::Arc;
@@ -134,6 +137,8 @@ pub(crate) enum Item {
     Valid(StagedGame),
     /// Boxed: rejects are rare and much smaller than the games beside them in a batch.
     Rejected(Box<Reject>),
+    /// Merge mode: a record to merge into its stored game before it is validated.
+    Patch(Box<Patch>),
 }
 
 /// Names one attempt at an ingest in the ledger's leases and in logs: the host, the process and
@@ -198,12 +203,25 @@ impl Ingestor {
         upload: &Upload<'_>,
         progress: &dyn Progress,
     ) -> Result<IngestOutcome, IngestError> {
+        self.ingest_with(upload, &UploadOptions::default(), progress)
+            .await
+    }
+
+    /// Ingests an upload read with `options` (a CSV's column mapping), which its ledger entry
+    /// records. Without a mapping of its own, an upload takes the one its queued entry was
+    /// given (`POST /uploads?map=`).
+    pub async fn ingest_with(
+        &self,
+        upload: &Upload<'_>,
+        options: &UploadOptions,
+        progress: &dyn Progress,
+    ) -> Result<IngestOutcome, IngestError> {
         let span = tracing::info_span!(
             "ingest",
             key = %upload.ledger_key,
             ingest_id = tracing::field::Empty
         );
-        self.ingest_in(upload, progress, &span)
+        self.ingest_in(upload, options, progress, &span)
             .instrument(span.clone())
             .await
     }
@@ -211,6 +229,7 @@ impl Ingestor {
     async fn ingest_in(
         &self,
         upload: &Upload<'_>,
+        options: &UploadOptions,
         progress: &dyn Progress,
         span: &tracing::Span,
     ) -> Result<IngestOutcome, IngestError> {
@@ -225,7 +244,12 @@ impl Ingestor {
         // Only what the key last brought is a replay: content it had before (A → B → A) is
         // ingested again, as a new entry.
         let latest = self.stores.ledger.latest(&upload.ledger_key).await?;
-        let id = IngestId::for_upload_after(&upload.ledger_key, &info.fingerprint, latest.as_ref());
+        let id = IngestId::for_upload_after(
+            &upload.ledger_key,
+            &info.fingerprint,
+            options.reading().as_deref(),
+            latest.as_ref(),
+        );
         span.record("ingest_id", id.as_str());
         let earlier = latest.filter(|latest| latest.id == id);
         if let Some(earlier) = earlier.as_ref()
@@ -240,6 +264,22 @@ impl Ingestor {
                 stages: StageDurations::default(),
             });
         }
+        // Asked for nothing particular, the upload is read as its entry says (the mapping and
+        // merge `POST /uploads` queued it with, or those of the attempt being retried).
+        let options = match earlier.as_ref() {
+            Some(entry) if options.reading().is_none() => UploadOptions {
+                mapping: entry
+                    .mapping
+                    .as_deref()
+                    .map(str::parse)
+                    .transpose()
+                    .map_err(|e: upload::MappingError| {
+                        IngestError::Parser(format!("the mapping of the queued upload: {e}"))
+                    })?,
+                merge: entry.merge,
+            },
+            _ => options.clone(),
+        };
         // An earlier attempt failed, or stopped half-way (still `running`): this one re-runs
         // its writes.
         let retry = earlier.is_some_and(|e| e.retryable || e.status == IngestStatus::Running);
@@ -258,6 +298,8 @@ impl Ingestor {
                 now_rfc3339(),
             )
         };
+        record.mapping = options.mapping.as_ref().map(ToString::to_string);
+        record.merge = options.merge;
         match self.stores.ledger.claim(&record, &now_rfc3339()).await? {
             Claim::Taken => {}
             // Another attempt finished it since the ledger was read.
@@ -288,7 +330,7 @@ impl Ingestor {
         // The claim is renewed while the ingest runs; losing it stops the ingest.
         let claimed = record.clone();
         let result = tokio::select! {
-            result = self.run(upload, &mut record, &mut rejects, progress, &mut stages) => result,
+            result = self.run(upload, &options, &mut record, &mut rejects, progress, &mut stages) => result,
             lost = self.keep_claim(claimed, &holder) => Err(lost),
         };
         record.lease = None;
@@ -411,6 +453,7 @@ impl Ingestor {
     async fn run(
         &self,
         upload: &Upload<'_>,
+        options: &UploadOptions,
         record: &mut IngestRecord,
         shown: &mut Vec<Reject>,
         progress: &dyn Progress,
@@ -428,13 +471,21 @@ impl Ingestor {
             mut rx,
             thread: parser,
             meter,
-        } = Parser::start(reader, self.config);
+        } = Parser::start(reader, self.config, options.clone());
 
         let report_key = rejects_key(&record.key, &record.id);
         let mut report: Option<BucketWriter> = None;
         let mut processed = 0u64;
         let written = async {
             while let Some(batch) = rx.recv().await {
+                let batch = if options.merge {
+                    let reading = Instant::now();
+                    let merged = merge_batch(&self.stores, batch).await?;
+                    stages.add(Stage::Write, reading.elapsed());
+                    merged
+                } else {
+                    batch
+                };
                 // Valid records go to the store; rejects wait in their slots so the report
                 // keeps file order.
                 let mut staged = Vec::with_capacity(batch.len());
@@ -447,6 +498,7 @@ impl Ingestor {
                             Ok(slot)
                         }
                         Item::Rejected(reject) => Err(*reject),
+                        Item::Patch(patch) => Err(patch.unmerged()),
                     })
                     .collect();
                 let write = Instant::now();
@@ -591,7 +643,11 @@ pub(crate) struct Parser {
 
 impl Parser {
     /// Reads, validates and batches `reader` on a blocking thread.
-    pub fn start(reader: Box<dyn Read + Send>, config: IngestConfig) -> Self {
+    pub fn start(
+        reader: Box<dyn Read + Send>,
+        config: IngestConfig,
+        options: UploadOptions,
+    ) -> Self {
         let meter = Arc::new(ReadMeter::default());
         let reader = MeteredRead {
             inner: reader,
@@ -602,7 +658,7 @@ impl Parser {
         let context = RequestContext::current();
         let parse_span = tracing::debug_span!("parse");
         let thread = tokio::task::spawn_blocking(move || {
-            let work = || parse_span.in_scope(|| parse(reader, config, &tx));
+            let work = || parse_span.in_scope(|| parse(reader, config, &options, &tx));
             match context {
                 Some(context) => context.sync_scope(work),
                 None => work(),
@@ -662,6 +718,7 @@ impl Read for MeteredRead {
 fn parse(
     reader: MeteredRead,
     config: IngestConfig,
+    options: &UploadOptions,
     tx: &mpsc::Sender<Vec<Item>>,
 ) -> (Result<upload::UploadSummary, UploadError>, ParseTimes) {
     let began = Instant::now();
@@ -670,7 +727,7 @@ fn parse(
     let mut validating = Duration::ZERO;
     // Waiting for the writer to take a batch is nobody's busy time.
     let mut waiting = Duration::ZERO;
-    let summary = parse_records(reader, config, tx, &mut validating, &mut waiting);
+    let summary = parse_records(reader, config, options, tx, &mut validating, &mut waiting);
     let download = Duration::from_nanos(meter.nanos.load(Ordering::Relaxed));
     let times = ParseTimes {
         download,
@@ -685,6 +742,7 @@ fn parse(
 fn parse_records(
     reader: Box<dyn Read + Send>,
     config: IngestConfig,
+    options: &UploadOptions,
     tx: &mpsc::Sender<Vec<Item>>,
     validating: &mut Duration,
     waiting: &mut Duration,
@@ -700,11 +758,20 @@ fn parse_records(
         tx.blocking_send(full).map_err(|_| Stop)?;
         Ok(began.elapsed())
     };
-    let summary = upload::read_upload(reader, config.limits, &mut |position, text| {
+    let opened = upload::UploadReader::open(reader, config.limits, options)?;
+    // A CSV's columns, to name the column of each field a reject names.
+    let columns = opened.csv_columns().cloned().map(Arc::new);
+    let summary = opened.read(&mut |position, text| {
         // Decoding the JSON counts as parsing; what follows is validation.
         let fields = text.and_then(decode);
         let began = Instant::now();
-        let item = validate(position, fields);
+        let mut item = validate(position, fields, options.merge);
+        match (&columns, &mut item) {
+            (Some(columns), Item::Rejected(reject)) => name_columns(reject, columns),
+            // Validated once merged: the columns go along, for its rejects.
+            (Some(columns), Item::Patch(patch)) => patch.columns = Some(Arc::clone(columns)),
+            _ => {}
+        }
         *validating += began.elapsed();
         batch.push(item);
         if batch.len() >= config.batch_size {
@@ -717,6 +784,129 @@ fn parse_records(
         *waiting += send(&mut batch).map_err(|Stop| UploadError::Stopped)?;
     }
     summary
+}
+
+/// Merge mode: each valid record of a batch is merged into its stored game (the record's
+/// fields over the stored ones, RFC 7396), so that fields the record does not have keep their
+/// values; a merged game that is not valid is a reject. Records of new games pass as they are.
+/// The stored games are read just before the batch is written: an edit that lands in between
+/// is overwritten, as a replacing ingest overwrites it.
+pub(crate) async fn merge_batch(
+    stores: &Stores,
+    batch: Vec<Item>,
+) -> Result<Vec<Item>, StoreError> {
+    let ids = batch
+        .iter()
+        .filter_map(|item| match item {
+            Item::Valid(game) => Some(game.game.id.clone()),
+            Item::Patch(patch) => Some(patch.id.clone()),
+            Item::Rejected(_) => None,
+        })
+        .collect();
+    let mut stored = read_stored(stores, ids).await?.into_iter();
+    Ok(batch
+        .into_iter()
+        .map(|item| match item {
+            Item::Valid(game) => match stored.next().flatten() {
+                Some(current) => match RecordFields::parse(game.content.as_bytes()) {
+                    Ok(record) => merged(game.position, &game.game.id, record, Some(&current)),
+                    Err(_) => Item::Valid(game),
+                },
+                None => Item::Valid(game),
+            },
+            Item::Patch(patch) => {
+                let Patch {
+                    position,
+                    id,
+                    fields,
+                    columns,
+                } = *patch;
+                let mut item = merged(position, &id, fields, stored.next().flatten().as_ref());
+                if let (Some(columns), Item::Rejected(reject)) = (columns, &mut item) {
+                    name_columns(reject, &columns);
+                }
+                item
+            }
+            rejected @ Item::Rejected(_) => rejected,
+        })
+        .collect())
+}
+
+/// A record merged into its stored game, if there is one, and validated.
+fn merged(
+    position: Position,
+    id: &ludex_domain::GameId,
+    record: RecordFields,
+    current: Option<&StoredGame>,
+) -> Item {
+    let fields = match current.map(StoredGame::fields) {
+        Some(Ok(mut fields)) => {
+            fields.merge_patch(&record);
+            // Stored content leaves the id out (it is the key); without it one would be made up.
+            fields
+                .known
+                .insert("id".into(), serde_json::Value::String(id.to_string()));
+            fields
+        }
+        // A new game, or a stored document that cannot be read: the record as it is.
+        None | Some(Err(_)) => record,
+    };
+    validate(position, Ok(fields), false)
+}
+
+/// A record of merge mode with an id, kept as its fields until it is merged into the stored
+/// game of that id and validated.
+pub(crate) struct Patch {
+    position: Position,
+    id: ludex_domain::GameId,
+    fields: RecordFields,
+    /// A CSV's columns, to name them in the rejects of the merged record.
+    columns: Option<Arc<CsvColumns>>,
+}
+
+impl Patch {
+    /// The reject of a patch that reached a writer unmerged: [`merge_batch`] settles every
+    /// patch, so this names a defect rather than losing the record without a word.
+    pub(crate) fn unmerged(self) -> Reject {
+        Reject {
+            position: self.position,
+            id: Some(self.id.to_string()),
+            errors: vec![FieldError::record("the record was not merged")],
+        }
+    }
+}
+
+/// The stored games of `ids`, in their order, read a few at a time.
+pub(crate) async fn read_stored(
+    stores: &Stores,
+    ids: Vec<ludex_domain::GameId>,
+) -> Result<Vec<Option<StoredGame>>, StoreError> {
+    let catalog = Arc::clone(&stores.catalog);
+    futures::stream::iter(ids)
+        .map(move |id| {
+            let catalog = Arc::clone(&catalog);
+            async move { catalog.get(&id).await }
+        })
+        .buffered(READS_AT_ONCE)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// Stored games read at once by [`read_stored`].
+const READS_AT_ONCE: usize = 16;
+
+/// Names the CSV column of each field error of a reject.
+fn name_columns(reject: &mut Reject, columns: &CsvColumns) {
+    for error in &mut reject.errors {
+        if let Some((number, header)) = error.field.as_deref().and_then(|f| columns.column_of(f)) {
+            error.column = Some(SourceColumn {
+                number,
+                header: header.to_owned(),
+            });
+        }
+    }
 }
 
 /// One record's fields, or why its text is not a record: malformed JSON names the line and
@@ -739,7 +929,9 @@ fn decode(text: &[u8]) -> Result<RecordFields, String> {
     })
 }
 
-fn validate(position: Position, fields: Result<RecordFields, String>) -> Item {
+/// A record's item: valid or rejected; in merge mode a record with an id is left whole, to be
+/// validated once merged ([`merge_batch`]).
+fn validate(position: Position, fields: Result<RecordFields, String>, merge: bool) -> Item {
     let fields = match fields {
         Ok(fields) => fields,
         Err(reason) => {
@@ -750,6 +942,14 @@ fn validate(position: Position, fields: Result<RecordFields, String>) -> Item {
             }));
         }
     };
+    if merge && let Some(Ok(id)) = fields.known.get("id").map(ludex_domain::GameId::from_json) {
+        return Item::Patch(Box::new(Patch {
+            position,
+            id,
+            fields,
+            columns: None,
+        }));
+    }
     let RecordFields { known, extra } = fields;
     match Game::from_fields(&known, extra) {
         Ok(game) => Item::Valid(StagedGame::new(game, position)),

@@ -7,12 +7,11 @@
 //! time). Ids seen earlier in the file are rejected as the ingest rejects them, so the ids of
 //! the file are kept in memory while it is read: about 50 bytes a record.
 
-use crate::ingest::{IngestConfig, IngestError, Item, Parser};
+use crate::ingest::{IngestConfig, IngestError, Item, Parser, merge_batch, read_stored};
 use crate::store::Stores;
-use futures::StreamExt;
 use ludex_domain::report::Reject;
-use ludex_domain::upload::{Position, UploadError};
-use ludex_domain::{FieldError, GameId, RecordFields, StagedGame, StoreError, StoredGame};
+use ludex_domain::upload::{Position, UploadError, UploadOptions};
+use ludex_domain::{FieldError, GameId, RecordFields, StagedGame};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -20,9 +19,6 @@ use std::io::Read;
 
 /// Changed records and rejects listed in a preview; all are counted.
 pub const SHOWN: usize = 100;
-
-/// Stored games read at once while comparing.
-const READS_AT_ONCE: usize = 16;
 
 /// What an ingest would do.
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
@@ -82,16 +78,23 @@ pub async fn preview(
     stores: &Stores,
     reader: Box<dyn Read + Send>,
     config: IngestConfig,
+    options: UploadOptions,
 ) -> Result<Preview, IngestError> {
+    let merge = options.merge;
     let Parser {
         mut rx,
         thread,
         meter,
-    } = Parser::start(reader, config);
+    } = Parser::start(reader, config, options);
     let mut preview = Preview::default();
     let mut seen: HashMap<GameId, Position> = HashMap::new();
     let compared = async {
         while let Some(batch) = rx.recv().await {
+            let batch = if merge {
+                merge_batch(stores, batch).await?
+            } else {
+                batch
+            };
             let mut valid: Vec<StagedGame> = Vec::with_capacity(batch.len());
             let mut slots: Vec<Result<usize, Reject>> = Vec::with_capacity(batch.len());
             for item in batch {
@@ -115,9 +118,11 @@ pub async fn preview(
                         }
                     },
                     Item::Rejected(reject) => slots.push(Err(*reject)),
+                    Item::Patch(patch) => slots.push(Err(patch.unmerged())),
                 }
             }
-            let stored = read_stored(stores, &valid).await?;
+            let ids = valid.iter().map(|g| g.game.id.clone()).collect();
+            let stored = read_stored(stores, ids).await?;
             for slot in slots {
                 preview.records += 1;
                 match slot {
@@ -169,25 +174,6 @@ pub async fn preview(
         }
     }
     Ok(preview)
-}
-
-/// The stored games of `games`, in their order, read a few at a time.
-async fn read_stored(
-    stores: &Stores,
-    games: &[StagedGame],
-) -> Result<Vec<Option<StoredGame>>, StoreError> {
-    let ids: Vec<GameId> = games.iter().map(|g| g.game.id.clone()).collect();
-    let catalog = std::sync::Arc::clone(&stores.catalog);
-    futures::stream::iter(ids)
-        .map(move |id| {
-            let catalog = std::sync::Arc::clone(&catalog);
-            async move { catalog.get(&id).await }
-        })
-        .buffered(READS_AT_ONCE)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect()
 }
 
 /// The fields whose values differ between two stored documents, in field-name order, each

@@ -1105,7 +1105,7 @@ async fn a_filename_parameter_is_checked_and_names_a_form_upload_too() {
     let form = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"form.ndjson\"\r\n\r\n{{\"title\":\"F\"}}\n\r\n--{boundary}--\r\n"
     );
-    for bad in ["?filename=", "?filename=..%2Fx.json", "?filename=x.csv"] {
+    for bad in ["?filename=", "?filename=..%2Fx.json", "?filename=x.xlsx"] {
         let problem = app
             .post_form(bad, form.clone())
             .await
@@ -1196,7 +1196,7 @@ async fn uploads_take_multipart_forms_and_refuse_bad_names_and_types() {
         .await
         .problem(StatusCode::BAD_REQUEST);
     assert_eq!(bad_name["errors"][0]["field"], "filename");
-    upload_raw(&app, "games.csv", b"{}")
+    upload_raw(&app, "games.xlsx", b"{}")
         .await
         .problem(StatusCode::BAD_REQUEST);
     app.send(
@@ -2128,4 +2128,115 @@ async fn a_dry_run_takes_a_form_and_keeps_the_upload_rules() {
         Vec::<String>::new()
     );
     assert_eq!(app.get("/ingests").await.json()["items"], json!([]));
+}
+
+#[tokio::test]
+async fn a_csv_upload_with_a_mapping_lands_and_its_rejects_name_line_and_column() {
+    let app = app();
+    let csv = "Name;Systems;Score;Studio;Notes\r\n\
+               Hades;PC|Switch;9.3;Supergiant;loved\r\n\
+               \"Celeste; the climb\";PC;eleven;Maddy Makes Games;\"multi\r\nline\"\r\n\
+               ;PC;5;Nobody;no title\r\n";
+    let map = "Name=title,Systems=platforms,Score=rating,Notes=";
+    let query = format!(
+        "/uploads?filename=games.csv&map={}",
+        map.replace(',', "%2C")
+    );
+    // A dry run first: the same reading, nothing stored.
+    let dry = app
+        .send(
+            app.write("POST", &format!("{query}&dry_run=true"))
+                .header(header::CONTENT_TYPE, "text/csv")
+                .body(Body::from(csv))
+                .unwrap(),
+        )
+        .await
+        .json_of(StatusCode::OK);
+    assert_eq!(
+        [&dry["preview"]["new"], &dry["preview"]["rejected"]],
+        [1, 2],
+        "{dry}"
+    );
+    let accepted = app
+        .send(
+            app.write("POST", &query)
+                .header(header::CONTENT_TYPE, "text/csv")
+                .body(Body::from(csv))
+                .unwrap(),
+        )
+        .await
+        .json_of(StatusCode::ACCEPTED);
+    let id = accepted["ingest_id"].as_str().unwrap().to_owned();
+    let queued = app.get(&format!("/ingests/{id}")).await.json();
+    assert_eq!(
+        queued["mapping"], map,
+        "the mapping is kept with the upload"
+    );
+    // The watcher's ingest of the stored file takes the mapping of its queued entry.
+    let ingestor = Ingestor::new(
+        app.state.stores.clone(),
+        app.state.bucket.clone(),
+        IngestConfig::default(),
+    );
+    let outcome = ingestor
+        .ingest(
+            &Upload {
+                source: &app.state.bucket,
+                key: "uploads/games.csv",
+                ledger_key: "uploads/games.csv".into(),
+            },
+            &(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.record.id.as_str(), id);
+    assert_eq!(outcome.record.mapping.as_deref(), Some(map));
+    assert_eq!((outcome.record.accepted, outcome.record.rejected), (1, 2));
+    let hades = app.get("/games/hades").await.json();
+    assert_eq!(hades["platforms"], json!(["PC", "Switch"]));
+    assert_eq!(hades["rating"], 9.3);
+    assert_eq!(
+        hades["Studio"], "Supergiant",
+        "an unmapped column is an extra field"
+    );
+    assert!(
+        hades.get("Notes").is_none(),
+        "a column mapped to nothing is left out"
+    );
+    let rejects = app.get(&format!("/ingests/{id}/rejects")).await.json();
+    let first = &rejects["items"][0];
+    assert_eq!(first["line"], 3);
+    assert_eq!(
+        first["errors"][0],
+        json!({"field": "rating", "reason": first["errors"][0]["reason"], "column": {"number": 3, "header": "Score"}})
+    );
+    assert_eq!(
+        rejects["items"][1]["line"], 5,
+        "lines count inside quoted cells"
+    );
+    assert_eq!(rejects["items"][1]["errors"][0]["column"]["header"], "Name");
+}
+
+#[tokio::test]
+async fn a_bad_mapping_is_refused_before_the_body_is_read() {
+    let app = app();
+    for map in ["Name=titel", "Name=title,Name=platforms", "Name=created_at"] {
+        let reply = app
+            .send(
+                app.write(
+                    "POST",
+                    &format!("/uploads?filename=g.csv&map={}", map.replace(',', "%2C")),
+                )
+                .header(header::CONTENT_TYPE, "text/csv")
+                .body(Body::from("Name\nHades\n"))
+                .unwrap(),
+            )
+            .await;
+        let problem = reply.problem(StatusCode::BAD_REQUEST);
+        assert_eq!(problem["errors"][0]["field"], "map", "{map}: {problem}");
+    }
+    assert_eq!(
+        app.state.bucket.list("uploads/").await.unwrap(),
+        Vec::<String>::new()
+    );
 }

@@ -226,6 +226,116 @@ fn a_dry_run_tells_new_changed_unchanged_and_rejected_and_writes_nothing() {
 }
 
 #[test]
+fn a_csv_file_is_ingested_with_a_mapping_and_its_rejects_name_line_and_column() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("spreadsheet.csv");
+    std::fs::write(
+        &file,
+        "\u{feff}Game,Systems,Release Date,Score\nHades,PC;Nintendo Switch,2020-09-17,9.3\nCeleste,PC,2018-01-25,11\n",
+    )
+    .unwrap();
+    let without = ludex(data.path(), &["ingest", file.to_str().unwrap()]);
+    assert_eq!(
+        without.status.code(),
+        Some(4),
+        "no title column: the file fails"
+    );
+    assert!(
+        String::from_utf8_lossy(&without.stdout).contains("Game"),
+        "the error lists the columns: {}",
+        stdout(&without)
+    );
+    let mapped = ludex(
+        data.path(),
+        &[
+            "ingest",
+            "--map",
+            "Game=title,Systems=platforms,Score=rating",
+            file.to_str().unwrap(),
+        ],
+    );
+    let text = stdout(&mapped);
+    assert_eq!(mapped.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("1 accepted (1 new, 0 changed, 0 unchanged), 1 rejected"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 3: column 4 (\"Score\") rating: 11 is above the maximum 10"),
+        "{text}"
+    );
+    let hades: Value = serde_json::from_str(&stdout(&ludex(
+        data.path(),
+        &["games", "get", "hades-2020"],
+    )))
+    .unwrap();
+    assert_eq!(hades["platforms"], json!(["PC", "Nintendo Switch"]));
+    assert_eq!(hades["release_date"], "2020-09-17");
+    let bad = ludex(
+        data.path(),
+        &["ingest", "--map", "Game=titel", file.to_str().unwrap()],
+    );
+    assert_eq!(bad.status.code(), Some(2), "a bad mapping is a usage error");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--map"));
+}
+
+#[test]
+fn a_merging_import_changes_only_the_fields_its_records_have() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    ludex(
+        data.path(),
+        &["ingest", examples().join("games.ndjson").to_str().unwrap()],
+    );
+    let before: Value =
+        serde_json::from_str(&stdout(&ludex(data.path(), &["games", "get", "hades"]))).unwrap();
+    let file = dir.path().join("ratings.csv");
+    std::fs::write(&file, "id,rating,Studio Notes\nhades,9.9,\n").unwrap();
+
+    let replaced = ludex(
+        data.path(),
+        &["ingest", "--dry-run", file.to_str().unwrap()],
+    );
+    assert!(
+        stdout(&replaced).contains("title: is required"),
+        "replacing needs the whole game: {}",
+        stdout(&replaced)
+    );
+    let dry = stdout(&ludex(
+        data.path(),
+        &["ingest", "--dry-run", "--merge", file.to_str().unwrap()],
+    ));
+    assert!(dry.contains("1 changed, 0 unchanged, 0 rejected"), "{dry}");
+    assert!(dry.contains("    rating: 9.3 → 9.9"), "{dry}");
+    assert!(
+        !dry.contains("platforms:"),
+        "only what the record has changes: {dry}"
+    );
+
+    let merged = ludex(
+        data.path(),
+        &["ingest", "--merge", "--json", file.to_str().unwrap()],
+    );
+    assert_eq!(merged.status.code(), Some(0), "{}", stdout(&merged));
+    let outcome: Value = serde_json::from_str(stdout(&merged).trim()).unwrap();
+    assert_eq!(
+        outcome["ingest"]["merge"], true,
+        "the ledger says how it was applied"
+    );
+    let after: Value =
+        serde_json::from_str(&stdout(&ludex(data.path(), &["games", "get", "hades"]))).unwrap();
+    assert_eq!(after["rating"], 9.9);
+    for field in ["title", "platforms", "genres", "developer", "tags"] {
+        assert_eq!(after[field], before[field], "{field} kept");
+    }
+    assert!(
+        after.get("Studio Notes").is_none(),
+        "an empty cell sets nothing"
+    );
+}
+
+#[test]
 fn export_then_ingest_into_an_empty_catalog_gives_the_same_games() {
     let source = tempfile::tempdir().unwrap();
     for file in ["games.ndjson", "games.json"] {

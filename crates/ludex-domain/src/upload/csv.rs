@@ -949,6 +949,7 @@ mod tests {
     ) -> (Result<UploadSummary, UploadError>, Seen) {
         let options = UploadOptions {
             mapping: Some(mapping.parse().unwrap()),
+            ..UploadOptions::default()
         };
         let mut seen = Vec::new();
         let result = read_upload_with(input, limits, &options, &mut |pos, rec| {
@@ -1305,6 +1306,7 @@ mod tests {
         let input = &b"Name;Systems;Notes;Rating\nA;PC;x;9\n"[..];
         let options = UploadOptions {
             mapping: Some("Name=title,Systems=platforms,Notes=".parse().unwrap()),
+            ..UploadOptions::default()
         };
         let upload = UploadReader::open(input, ParseLimits::default(), &options).unwrap();
         let columns = upload.csv_columns().unwrap().clone();

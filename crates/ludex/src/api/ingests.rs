@@ -14,15 +14,16 @@ use axum::response::Response;
 use futures::{SinkExt, Stream, StreamExt};
 use ludex_domain::LedgerQuery;
 use ludex_domain::report::{IngestId, IngestRecord, IngestStatus, Reject};
-use ludex_domain::upload::ParseLimits;
+use ludex_domain::upload::{ColumnMapping, ParseLimits, UploadOptions};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 /// Content types of raw upload bodies.
-const UPLOAD_TYPES: [&str; 5] = [
+const UPLOAD_TYPES: [&str; 6] = [
     "application/json",
     "application/x-ndjson",
+    "text/csv",
     "application/gzip",
     "application/octet-stream",
     "text/plain",
@@ -39,6 +40,30 @@ pub struct UploadParams {
     /// Only tell what ingesting the file would do (200 with the counts and the differences);
     /// nothing is stored or written.
     dry_run: Option<bool>,
+    /// For a CSV file: where its columns go, e.g. `Name=title,Systems=platforms,Notes=`
+    /// (a known field, `extra.NAME`, or nothing to leave the column out). Kept with the upload's
+    /// ledger entry; columns it does not name go to the field their header names.
+    map: Option<String>,
+    /// Merge each record into the game of its id instead of replacing it: fields the record
+    /// does not have (columns a CSV does not map, empty cells) keep their values. Kept with
+    /// the upload's ledger entry.
+    merge: Option<bool>,
+}
+
+impl UploadParams {
+    fn options(&self) -> ApiResult<UploadOptions> {
+        let mapping = match self.map.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(
+                text.parse::<ColumnMapping>()
+                    .map_err(|e| ApiError::bad_parameter("map", e.to_string()))?,
+            ),
+        };
+        Ok(UploadOptions {
+            mapping,
+            merge: self.merge.unwrap_or(false),
+        })
+    }
 }
 
 /// The longest upload file name.
@@ -259,6 +284,7 @@ pub struct UploadAccepted {
         content(
             (Vec<u8> = "application/x-ndjson"),
             (Vec<u8> = "application/json"),
+            (Vec<u8> = "text/csv"),
             (Vec<u8> = "application/gzip"),
             (Vec<u8> = "application/octet-stream"),
             (Vec<u8> = "text/plain"),
@@ -294,8 +320,9 @@ pub async fn upload(
     };
     // Checked before the body is read, and it names a form's file as well as a raw body.
     let named = params.filename.as_deref().map(upload_key).transpose()?;
+    let options = params.options()?;
     if params.dry_run == Some(true) {
-        return dry_run(&state, request, named, limit)
+        return dry_run(&state, request, named, limit, options)
             .await
             .map_err(too_large);
     }
@@ -323,7 +350,7 @@ pub async fn upload(
             UPLOAD_TYPES.join(", ")
         )));
     };
-    accepted(&state, pending).await
+    accepted(&state, pending, &options).await
 }
 
 /// `POST /uploads?dry_run=true`: the file streamed from the request straight into a preview
@@ -334,6 +361,7 @@ async fn dry_run(
     request: Request,
     named: Option<String>,
     limit: u64,
+    options: UploadOptions,
 ) -> ApiResult<Response> {
     let headers = request.headers().clone();
     let (mut tx, rx) = futures::channel::mpsc::channel::<std::io::Result<Bytes>>(4);
@@ -345,7 +373,7 @@ async fn dry_run(
         },
         ..IngestConfig::default()
     };
-    let preview = crate::preview::preview(&state.stores, Box::new(reader), config);
+    let preview = crate::preview::preview(&state.stores, Box::new(reader), config, options);
     let pump = async move {
         let sent = pump(state.clone(), request, &headers, named, limit, &mut tx).await;
         if let Err(e) = &sent {
@@ -438,22 +466,35 @@ async fn pump(
 
 /// Makes a written upload visible and answers `202` with the ledger entry its ingest will
 /// use, created `queued` unless it exists.
-async fn accepted(state: &AppState, pending: PendingUpload) -> ApiResult<Response> {
+async fn accepted(
+    state: &AppState,
+    pending: PendingUpload,
+    options: &UploadOptions,
+) -> ApiResult<Response> {
     let info = pending.commit(&state.bucket).await?;
     // The same entry the ingest will pick: the key's latest when it holds this content.
     let latest = state.stores.ledger.latest(&info.key).await?;
-    let id = IngestId::for_upload_after(&info.key, &info.fingerprint, latest.as_ref());
+    let id = IngestId::for_upload_after(
+        &info.key,
+        &info.fingerprint,
+        options.reading().as_deref(),
+        latest.as_ref(),
+    );
     let status = match latest.filter(|latest| latest.id == id) {
         Some(earlier) => earlier.status,
         None => {
-            let queued = IngestRecord::new(
-                id.clone(),
-                info.key.clone(),
-                info.size,
-                info.fingerprint.clone(),
-                IngestStatus::Queued,
-                now_rfc3339(),
-            );
+            let queued = IngestRecord {
+                mapping: options.mapping.as_ref().map(ToString::to_string),
+                merge: options.merge,
+                ..IngestRecord::new(
+                    id.clone(),
+                    info.key.clone(),
+                    info.size,
+                    info.fingerprint.clone(),
+                    IngestStatus::Queued,
+                    now_rfc3339(),
+                )
+            };
             // An ingest that claimed the upload meanwhile keeps its entry.
             if state.stores.ledger.create(&queued).await? {
                 IngestStatus::Queued
@@ -633,6 +674,7 @@ pub struct DirectParams {
         content(
             (Vec<u8> = "application/x-ndjson"),
             (Vec<u8> = "application/json"),
+            (Vec<u8> = "text/csv"),
             (Vec<u8> = "application/gzip"),
         )),
     responses(
@@ -696,7 +738,7 @@ pub async fn direct(
             grant.size
         )));
     }
-    accepted(&state, pending).await
+    accepted(&state, pending, &UploadOptions::default()).await
 }
 
 #[utoipa::path(get, path = "/uploads/{filename}", operation_id = "get_upload", tag = "ingests",
@@ -879,7 +921,8 @@ mod tests {
         assert_eq!(upload_key("games.ndjson").unwrap(), "uploads/games.ndjson");
         assert!(upload_key("games.json.gz").is_ok());
         assert!(upload_key("../etc/passwd.json").is_err());
-        assert!(upload_key("games.csv").is_err());
+        assert!(upload_key("games.csv").is_ok());
+        assert!(upload_key("games.xlsx").is_err());
         assert!(upload_key(".hidden.json").is_err());
     }
 }

@@ -117,6 +117,7 @@ fn parameter(path: &str, name: &str, max_upload_bytes: u64) -> Option<Value> {
             json!({"type": "string", "pattern": IngestId::pattern()})
         }
         (_, "If-Match") => json!({"type": "string", "format": ETAG_FORMAT}),
+        ("/uploads", "map") => json!({"type": "string", "format": MAPPING_FORMAT}),
         ("/uploads/presign", "size") => {
             json!({"type": "integer", "minimum": 0, "maximum": max_upload_bytes})
         }
@@ -142,6 +143,10 @@ pub const CURSOR_FORMAT: &str = "ludex-cursor";
 /// The named format of `If-Match`: `*` or ETags, one of which must be the game's current
 /// version (else 412).
 pub const ETAG_FORMAT: &str = "ludex-etag";
+
+/// The named format of a CSV column mapping: `Column=field` pairs, comma-separated, a field
+/// being a known one, `extra.NAME`, or empty to drop the column.
+pub const MAPPING_FORMAT: &str = "ludex-mapping";
 
 /// A stored game: its content plus the fields the server keeps.
 #[derive(ToSchema)]
@@ -180,6 +185,18 @@ pub struct GamePage {
 pub struct FieldErrorDoc {
     field: Option<String>,
     reason: String,
+    /// In the rejects of a CSV upload: the column the field was read from.
+    #[schema(required = false)]
+    column: Option<SourceColumnDoc>,
+}
+
+/// A column of a CSV upload.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes responses
+pub struct SourceColumnDoc {
+    /// 1-based.
+    number: u64,
+    header: String,
 }
 
 #[derive(ToSchema)]
@@ -212,6 +229,12 @@ pub struct IngestRecordDoc {
     rejects_key: Option<String>,
     error: Option<String>,
     retryable: bool,
+    /// The column mapping a CSV upload was read with, when one was given.
+    #[schema(required = false)]
+    mapping: Option<String>,
+    /// True when the records were merged into existing games instead of replacing them.
+    #[schema(required = false)]
+    merge: Option<bool>,
 }
 
 #[derive(ToSchema)]

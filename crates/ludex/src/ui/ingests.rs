@@ -118,11 +118,17 @@ pub async fn uploads(
                 h2 #upload-heading { "Send a file" }
                 form #upload-form.upload {
                     label.dropzone for="upload-file" #dropzone {
-                        span.dropzone-title { "Drop a JSON or NDJSON file here" }
-                        span { "or press to choose one (.json, .ndjson, .jsonl, optionally .gz)" }
+                        span.dropzone-title { "Drop a JSON, NDJSON or CSV file here" }
+                        span { "or press to choose one (.json, .ndjson, .jsonl, .csv, optionally .gz)" }
                     }
                     input #upload-file.visually-hidden-file name="file" type="file"
-                        accept=".json,.ndjson,.jsonl,.gz,application/json,application/x-ndjson";
+                        accept=".json,.ndjson,.jsonl,.csv,.gz,application/json,application/x-ndjson,text/csv";
+                    div.field.check {
+                        input #preview-first type="checkbox" name="preview";
+                        label for="preview-first" {
+                            "Preview what the file would change before importing it (CSV files always get a column mapping step and a preview)"
+                        }
+                    }
                     noscript {
                         p.notice {
                             "Uploading from this page needs JavaScript. Without it, use "
@@ -135,6 +141,7 @@ pub async fn uploads(
                     }
                     p.status role="status" #upload-status {}
                 }
+                section #import-step.import-step hidden aria-live="polite" {}
                 div #ingest-result aria-live="polite" {}
             }
         } @else {

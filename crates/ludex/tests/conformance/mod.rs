@@ -65,6 +65,7 @@ pub async fn run_all(stores: &Stores) {
     an_ingest_racing_an_edit_leaves_one_consistent_index(stores).await;
     a_batch_answers_each_operation_as_its_own_request(stores).await;
     a_dry_run_tells_what_an_ingest_would_do_and_writes_nothing(stores).await;
+    a_csv_mapping_is_kept_with_its_ledger_entry(stores).await;
 }
 
 /// The ids listed with `platform` (and nothing else), in pages of 2.
@@ -1339,6 +1340,7 @@ async fn a_dry_run_tells_what_an_ingest_would_do_and_writes_nothing(stores: &Sto
         stores,
         Box::new(std::io::Cursor::new(file.clone().into_bytes())),
         IngestConfig::default(),
+        ludex_domain::upload::UploadOptions::default(),
     )
     .await
     .unwrap();
@@ -1405,4 +1407,17 @@ async fn a_dry_run_tells_what_an_ingest_would_do_and_writes_nothing(stores: &Sto
             .await
             .unwrap();
     }
+}
+
+/// The column mapping of a CSV upload is part of its ledger entry.
+async fn a_csv_mapping_is_kept_with_its_ledger_entry(stores: &Stores) {
+    let ledger = &stores.ledger;
+    let mapped = IngestRecord {
+        mapping: Some("Name=title,Notes=".into()),
+        ..entry("mapped", "2026-01-01T00:00:00.500Z", IngestStatus::Queued)
+    };
+    assert!(ledger.create(&mapped).await.unwrap());
+    let stored = ledger.get(&mapped.id).await.unwrap().unwrap();
+    assert_eq!(stored.mapping.as_deref(), Some("Name=title,Notes="));
+    assert_eq!(stored, mapped);
 }

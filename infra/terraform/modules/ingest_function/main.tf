@@ -199,5 +199,37 @@ resource "aws_s3_bucket_notification" "uploads" {
     filter_suffix       = ".json.gz"
   }
 
+  lambda_function {
+    id                  = "ingest-jsonl"
+    lambda_function_arn = aws_lambda_alias.live.arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = local.upload_prefix
+    filter_suffix       = ".jsonl"
+  }
+
+  lambda_function {
+    id                  = "ingest-ndjson-gz"
+    lambda_function_arn = aws_lambda_alias.live.arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = local.upload_prefix
+    filter_suffix       = ".ndjson.gz"
+  }
+
+  lambda_function {
+    id                  = "ingest-csv"
+    lambda_function_arn = aws_lambda_alias.live.arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = local.upload_prefix
+    filter_suffix       = ".csv"
+  }
+
+  lambda_function {
+    id                  = "ingest-csv-gz"
+    lambda_function_arn = aws_lambda_alias.live.arn
+    events              = ["s3:ObjectCreated:*"]
+    filter_prefix       = local.upload_prefix
+    filter_suffix       = ".csv.gz"
+  }
+
   depends_on = [aws_lambda_permission.s3_invoke]
 }

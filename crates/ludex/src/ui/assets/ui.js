@@ -937,6 +937,7 @@
 
   function contentType(name) {
     if (/\.gz$/i.test(name)) return 'application/gzip';
+    if (/\.csv$/i.test(name)) return 'text/csv';
     if (/\.(ndjson|jsonl)$/i.test(name)) return 'application/x-ndjson';
     return 'application/json';
   }
@@ -1082,7 +1083,180 @@
       }
     }
 
-    input.addEventListener('change', () => upload(input.files[0]));
+    // ------------------------------------------------------------ import with a preview
+    // A CSV file gets a mapping step (guessed from its header as the server guesses), then a
+    // dry run (POST /uploads?dry_run=true) shows what it would change; "Import" sends it with
+    // its mapping (POST /uploads?map=…), which the ledger keeps. Other files get the same
+    // preview when "Preview first" is ticked, then go straight to the bucket as always.
+    const step = $('#import-step');
+    const previewFirst = $('#preview-first');
+    const FIELDS = ['id', 'title', 'platforms', 'genres', 'release_date', 'developer', 'publisher', 'rating', 'price', 'currency', 'description', 'tags', 'cover_image'];
+    const SERVER_FIELDS = ['created_at', 'updated_at', 'version'];
+    const normal = (header) => header.trim().toLowerCase().replace(/[\s-]+/g, '_');
+
+    /** The header row of a CSV file: its cells and delimiter, read from its first 64 KiB. */
+    async function csvHeader(file) {
+      const text = await file.slice(0, 65536).text();
+      const body = text.replace(/^\uFEFF/, '');
+      let quoted = false;
+      let end = body.length;
+      for (let i = 0; i < body.length; i += 1) {
+        if (body[i] === '"') quoted = !quoted;
+        else if (!quoted && (body[i] === '\n' || body[i] === '\r')) { end = i; break; }
+      }
+      const line = body.slice(0, end);
+      const count = (c) => { let n = 0; let q = false; for (const ch of line) { if (ch === '"') q = !q; else if (!q && ch === c) n += 1; } return n; };
+      const delimiter = count(';') > count(',') ? ';' : ',';
+      const cells = [];
+      let cell = '';
+      let q = false;
+      for (let i = 0; i < line.length; i += 1) {
+        const ch = line[i];
+        if (ch === '"') { if (q && line[i + 1] === '"') { cell += '"'; i += 1; } else q = !q; }
+        else if (ch === delimiter && !q) { cells.push(cell); cell = ''; }
+        else cell += ch;
+      }
+      cells.push(cell);
+      return cells.map((c) => c.trim());
+    }
+
+    function guess(header) {
+      const name = normal(header);
+      if (!header.trim() || SERVER_FIELDS.includes(name)) return '';
+      return FIELDS.includes(name) ? name : `extra.${header.trim()}`;
+    }
+
+    function mappingStep(file, headers) {
+      return new Promise((resolve) => {
+        const rows = headers.map((header, i) => {
+          const select = el('select', { id: `map-${i}`, 'data-header': header });
+          const options = [['', 'leave out'], ...FIELDS.map((f) => [f, f])];
+          if (header && !FIELDS.includes(normal(header))) options.push([`extra.${header}`, `extra field “${header}”`]);
+          for (const [value, text] of options) select.append(el('option', { value }, text));
+          select.value = guess(header);
+          return el('tr', {}, el('th', { scope: 'row' }, el('label', { for: `map-${i}`, text: header || `(column ${i + 1})` })), el('td', {}, select));
+        });
+        const go = el('button', { type: 'button' }, 'Preview the import');
+        const cancel = el('button', { type: 'button', class: 'secondary' }, 'Cancel');
+        const merge = el('input', { type: 'checkbox', id: 'import-merge', checked: '' });
+        step.replaceChildren(
+          el('h3', { text: `Map the columns of ${file.name}` }),
+          el('p', { text: 'Each column goes to a field of the game, to an extra field of its own name, or nowhere. The guesses come from the column names.' }),
+          el('div', { class: 'table-scroll' }, el('table', { class: 'mapping' },
+            el('thead', {}, el('tr', {}, el('th', { scope: 'col', text: 'Column' }), el('th', { scope: 'col', text: 'Goes to' }))),
+            el('tbody', {}, ...rows))),
+          el('div', { class: 'field check' }, merge,
+            el('label', { for: 'import-merge', text: 'Games already in the catalog keep the fields this file does not have (merge); untick to replace them whole' })),
+          el('div', { class: 'actions' }, go, cancel));
+        step.hidden = false;
+        $('select', step).focus();
+        go.addEventListener('click', () => {
+          const pairs = $$('select[data-header]', step).map((s) => `${s.dataset.header}=${s.value}`);
+          resolve({ map: pairs.join(','), merge: merge.checked });
+        });
+        cancel.addEventListener('click', () => resolve(null));
+      });
+    }
+
+    function previewStep(file, preview) {
+      return new Promise((resolve) => {
+        const p = preview;
+        const changes = el('tbody');
+        for (const change of p.changes) {
+          for (const field of change.fields) {
+            const show = (v) => (v == null ? '—' : typeof v === 'string' ? v : JSON.stringify(v));
+            changes.append(el('tr', {}, el('td', { text: change.id }), el('td', { text: field.field }),
+              el('td', { text: show(field.from) }), el('td', { text: show(field.to) })));
+          }
+        }
+        const rejects = el('tbody');
+        for (const reject of p.rejects) {
+          for (const error of reject.errors) {
+            const column = error.column ? `${error.column.number} (${error.column.header})` : '';
+            rejects.append(el('tr', {}, el('td', { text: position(reject) }), el('td', { text: column }),
+              el('td', { text: error.field == null ? '(record)' : error.field }), el('td', { text: error.reason })));
+          }
+        }
+        const landing = p.new + p.changed + p.unchanged;
+        const go = el('button', { type: 'button' }, `Import ${landing} record${landing === 1 ? '' : 's'}`);
+        const cancel = el('button', { type: 'button', class: 'secondary' }, 'Cancel');
+        const table = (label, head, body) => el('div', { class: 'table-scroll', tabindex: '0', role: 'region', 'aria-label': label },
+          el('table', {}, el('thead', {}, el('tr', {}, ...head.map((h) => el('th', { scope: 'col', text: h })))), body));
+        step.replaceChildren(...[
+          el('h3', { text: `Preview of ${file.name}: nothing is written yet` }),
+          el('dl', { class: 'facts counts', id: 'preview-counts' },
+            ...[['New', p.new], ['Changed', p.changed], ['Unchanged', p.unchanged], ['Rejected', p.rejected]]
+              .flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: String(v) })])),
+          p.error ? el('p', { class: 'notice error', text: p.error }) : null,
+          p.changes.length ? el('h4', { text: p.changed > p.changes.length ? `The first ${p.changes.length} of ${p.changed} changed games` : 'Changed games' }) : null,
+          p.changes.length ? table('Changes', ['Game', 'Field', 'Now', 'After the import'], changes) : null,
+          p.rejects.length ? el('h4', { text: 'Records that would be rejected' }) : null,
+          p.rejects.length ? table('Rejects', ['Position', 'Column', 'Field', 'Reason'], rejects) : null,
+          el('div', { class: 'actions' }, go, cancel)].filter(Boolean));
+        step.hidden = false;
+        go.focus();
+        go.addEventListener('click', () => resolve(true));
+        cancel.addEventListener('click', () => resolve(false));
+      });
+    }
+
+    async function dryRun(file, reading) {
+      const query = new URLSearchParams({ filename: uploadName(file.name), dry_run: 'true' });
+      if (reading) { query.set('map', reading.map); query.set('merge', String(reading.merge)); }
+      const response = await api('POST', `/uploads?${query}`, { body: file, headers: { 'Content-Type': contentType(file.name) } });
+      if (!response.ok) throw new Error((await problem(response)).detail);
+      return (await response.json()).preview;
+    }
+
+    /** Sends a mapped file through the API, which keeps the mapping with its ledger entry. */
+    async function sendMapped(file, reading) {
+      const query = new URLSearchParams({ filename: uploadName(file.name), map: reading.map, merge: String(reading.merge) });
+      const response = await api('POST', `/uploads?${query}`, { body: file, headers: { 'Content-Type': contentType(file.name) } });
+      if (!response.ok) throw new Error((await problem(response)).detail);
+      const body = await response.json();
+      return { ingest: `/ingests/${body.ingest_id}` };
+    }
+
+    async function importWithPreview(file) {
+      if (busy) return;
+      busy = true;
+      result.replaceChildren();
+      setStatus(status, '');
+      try {
+        const csv = /\.csv(\.gz)?$/i.test(file.name);
+        let reading = null;
+        if (csv && !/\.gz$/i.test(file.name)) {
+          reading = await mappingStep(file, await csvHeader(file));
+          if (reading === null) { step.hidden = true; setStatus(status, 'Import cancelled; nothing was sent.'); return; }
+        }
+        setStatus(status, 'Reading the file for a preview…');
+        const preview = await dryRun(file, reading);
+        setStatus(status, '');
+        if (!(await previewStep(file, preview))) { step.hidden = true; setStatus(status, 'Import cancelled; nothing was written.'); return; }
+        step.hidden = true;
+        busy = false;
+        if (reading === null) { await upload(file); return; }
+        busy = true;
+        setStatus(status, 'Uploaded. Ingesting…');
+        const record = await follow(await sendMapped(file, reading));
+        setStatus(status, 'Done.', 'ok');
+        await showResult(record);
+        await refreshHistory();
+      } catch (error) {
+        setStatus(status, `The import failed: ${error.message}.`, 'error');
+      } finally {
+        busy = false;
+        input.value = '';
+      }
+    }
+
+    function chosen(file) {
+      if (!file) return;
+      if (/\.csv(\.gz)?$/i.test(file.name) || (previewFirst && previewFirst.checked)) importWithPreview(file);
+      else upload(file);
+    }
+
+    input.addEventListener('change', () => chosen(input.files[0]));
     zone.addEventListener('keydown', (event) => {
       if (event.key === 'Enter' || event.key === ' ') { event.preventDefault(); input.click(); }
     });
@@ -1095,7 +1269,7 @@
     zone.addEventListener('drop', (event) => {
       event.preventDefault();
       const file = event.dataTransfer && event.dataTransfer.files[0];
-      if (file) upload(file);
+      if (file) chosen(file);
     });
   }
 
