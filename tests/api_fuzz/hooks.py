@@ -52,6 +52,13 @@ schemathesis.openapi.format("ludex-cursor", st.just(""))
 # version. A stale version is answered 412, as the document says.
 schemathesis.openapi.format("ludex-etag", st.just("*"))
 
+# ludex-filter: the query string of GET /games, whose own parameters (and their bounds) the
+# document states there; the filters sent are a few valid ones.
+schemathesis.openapi.format(
+    "ludex-filter",
+    st.sampled_from(["", "platform=PC", "genre=RPG&year_from=2000", "q=witcher", "min_rating=9"]),
+)
+
 # ludex-mapping: a CSV column mapping names known fields (or extra.NAME, or nothing to drop a
 # column); which headers it may name depends on the file, so the mappings sent are ones any file
 # with a `title` column can take.

@@ -465,6 +465,35 @@ describe('the ludex web UI', () => {
     }
   });
 
+  test('a tag added to every game matching a filter, beyond the page, by a server-side job', async () => {
+    await page.goto('/?platform=PC&limit=5');
+    await page.locator('#grid thead input[data-select-all]').check();
+    await page.getByRole('button', { name: 'Select all games matching this filter' }).click();
+    const selected = page.getByText(/^All \d+ games matching this filter selected$/);
+    await selected.waitFor();
+    const n = Number((await selected.textContent()).match(/\d+/)[0]);
+    const pcGames = [];
+    for (let cursor = ''; ;) {
+      const listed = await (await page.request.get(`/games?platform=PC&limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)).json();
+      pcGames.push(...listed.items.map((g) => g.id));
+      if (!listed.next_cursor) break;
+      cursor = listed.next_cursor;
+    }
+    assert.equal(n, pcGames.length, 'the count is every match, not the page');
+    assert.ok(n > 5);
+    await page.getByLabel('What to do').selectOption('add');
+    await page.getByLabel('Which field').selectOption('tags');
+    await page.getByLabel('Value').fill('every-pc');
+    await page.getByRole('button', { name: `Apply to ${n} games…` }).click();
+    await page.getByRole('heading', { name: `Add tag “every-pc” to ${n} games?` }).waitFor();
+    await page.getByRole('button', { name: 'Apply', exact: true }).click();
+    await page.locator('#bulk-status', { hasText: `${n} changed, 0 already so.` }).waitFor({ timeout: 30000 });
+    for (const id of pcGames) assert.ok((await stored(page, id)).tags.includes('every-pc'), id);
+    const other = await (await page.request.get('/games?platform=PlayStation%205&limit=100')).json();
+    const outside = other.items.filter((g) => !(g.platforms || []).some((p) => p.toLowerCase() === 'pc'));
+    assert.ok(outside.every((g) => !(g.tags || []).includes('every-pc')), 'games outside the filter are left alone');
+  });
+
   test('the grid works at 375 px wide: it scrolls inside its box, and cells still edit', async () => {
     const phone = await signedIn(base, key, MOBILE);
     await phone.page.goto('/?q=celeste');

@@ -2240,3 +2240,215 @@ async fn a_bad_mapping_is_refused_before_the_body_is_read() {
         Vec::<String>::new()
     );
 }
+
+/// Runs a filter job to its end, step by step; returns the steps' answers.
+async fn run_job(app: &TestApp, filter: &str, change: Value, dry_run: bool) -> Vec<Value> {
+    let mut steps = Vec::new();
+    let mut cursor = Value::Null;
+    loop {
+        let step = app
+            .write_json(
+                "POST",
+                "/games/batch/filter",
+                json!({"filter": filter, "change": change, "cursor": cursor, "dry_run": dry_run}),
+            )
+            .await
+            .json_of(StatusCode::OK);
+        cursor = step["next_cursor"].clone();
+        steps.push(step);
+        if cursor.is_null() {
+            return steps;
+        }
+        assert!(steps.len() < 50, "the job ends");
+    }
+}
+
+fn total(steps: &[Value], count: &str) -> u64 {
+    steps.iter().map(|s| s[count].as_u64().unwrap()).sum()
+}
+
+#[tokio::test]
+async fn a_change_to_every_game_a_filter_matches_runs_in_bounded_steps() {
+    use ludex::api::rate::{Limiters, RateLimits};
+    // Thousands of writes with one key on purpose: no write limit here (it has its own test).
+    let app = app_with(ApiConfig {
+        rate_limiters: std::sync::Arc::new(Limiters::new(RateLimits {
+            writes_per_minute: 0,
+            sign_ins_per_minute: 0,
+        })),
+        ..ApiConfig::default()
+    });
+    let operations: Vec<Value> = (0..1200)
+        .map(|i| {
+            let platforms = if i % 3 == 0 { json!(["PC", "Switch"]) } else { json!(["PS5"]) };
+            json!({"op": "create", "game": {"id": format!("j{i:04}"), "title": format!("Job Game {i}"), "platforms": platforms, "tags": ["old"]}})
+        })
+        .collect();
+    for chunk in operations.chunks(1000) {
+        app.write_json("POST", "/games/batch", json!({"operations": chunk}))
+            .await
+            .json_of(StatusCode::OK);
+    }
+    let add = json!({"op": "add", "field": "tags", "value": "bulk"});
+    // A dry run counts every match, in steps of at most 500 games, and writes nothing.
+    let counted = run_job(&app, "platform=pc", add.clone(), true).await;
+    assert_eq!(counted.len(), 1, "400 games fit one step");
+    assert_eq!(
+        (total(&counted, "processed"), total(&counted, "changed")),
+        (400, 400)
+    );
+    assert_eq!(app.get("/games/j0000").await.json()["tags"], json!(["old"]));
+
+    let every = run_job(&app, "", add.clone(), true).await;
+    assert_eq!(every.len(), 3, "1,200 games take three steps");
+    assert!(
+        every
+            .iter()
+            .all(|s| s["processed"].as_u64().unwrap() <= 500)
+    );
+    assert_eq!(total(&every, "processed"), 1200);
+
+    let applied = run_job(&app, "platform=PC", add.clone(), false).await;
+    assert_eq!(
+        (total(&applied, "changed"), total(&applied, "failed")),
+        (400, 0)
+    );
+    let game = app.get("/games/j0003").await.json();
+    assert_eq!(game["tags"], json!(["old", "bulk"]));
+    assert_eq!(game["version"], 2);
+    assert_eq!(
+        app.get("/games/j0001").await.json()["tags"],
+        json!(["old"]),
+        "outside the filter"
+    );
+    // Again: nothing left to change.
+    let again = run_job(&app, "platform=PC", add, false).await;
+    assert_eq!(
+        (total(&again, "changed"), total(&again, "unchanged")),
+        (0, 400)
+    );
+
+    // Removing what the filter selects on: games leave the filter as they change.
+    let removed = run_job(
+        &app,
+        "platform=Switch",
+        json!({"op": "remove", "field": "platforms", "value": "switch"}),
+        false,
+    )
+    .await;
+    assert_eq!(total(&removed, "changed"), 400);
+    assert_eq!(
+        app.get("/games/j0003").await.json()["platforms"],
+        json!(["PC"])
+    );
+    let set = run_job(
+        &app,
+        "platform=PS5&q=game",
+        json!({"op": "set", "field": "rating", "value": 11}),
+        false,
+    )
+    .await;
+    assert_eq!(total(&set, "failed"), 800, "each game's own 422");
+    let first = &set[0]["failures"][0];
+    assert_eq!(first["status"], 422);
+    assert_eq!(first["problem"]["errors"][0]["field"], "rating");
+    assert_eq!(
+        set[0]["failures"].as_array().unwrap().len(),
+        100,
+        "the first 100 listed"
+    );
+    let deleted = run_job(&app, "platform=PC", json!({"op": "delete"}), false).await;
+    assert_eq!(total(&deleted, "changed"), 400);
+    app.get("/games/j0000").await.problem(StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/games?platform=PS5&limit=1").await.json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_filter_job_refuses_a_bad_filter_or_step_before_writing() {
+    let app = app();
+    app.create(json!({"id": "kept", "title": "Kept"})).await;
+    for (body, field) in [
+        (
+            json!({"filter": "sort=title", "change": {"op": "delete"}}),
+            "filter",
+        ),
+        (
+            json!({"filter": "year_from=1800", "change": {"op": "delete"}}),
+            "year_from",
+        ),
+        (
+            json!({"filter": "", "change": {"op": "add", "field": "developer", "value": "x"}}),
+            "",
+        ),
+        (
+            json!({"filter": "", "change": {"op": "delete"}, "cursor": "not-a-cursor"}),
+            "cursor",
+        ),
+        (
+            json!({"filter": "", "change": {"op": "delete"}, "force": true}),
+            "",
+        ),
+    ] {
+        let reply = app
+            .write_json("POST", "/games/batch/filter", body.clone())
+            .await;
+        let problem = reply.problem(StatusCode::BAD_REQUEST);
+        if !field.is_empty() {
+            assert_eq!(problem["errors"][0]["field"], field, "{body}: {problem}");
+        }
+        assert_eq!(
+            app.get("/games/kept").await.status,
+            StatusCode::OK,
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_filter_job_stopped_by_the_write_limit_says_when_to_go_on_and_loses_nothing() {
+    use ludex::api::rate::{Limiters, RateLimits};
+    let app = app();
+    for i in 0..12 {
+        app.create(json!({"id": format!("r{i:02}"), "title": format!("Rated {i:02}")}))
+            .await;
+    }
+    let limited = app.with_config(ApiConfig {
+        rate_limiters: std::sync::Arc::new(Limiters::new(RateLimits {
+            writes_per_minute: 5,
+            sign_ins_per_minute: 0,
+        })),
+        ..ApiConfig::default()
+    });
+    let change = json!({"op": "set", "field": "developer", "value": "Limited"});
+    let first = limited
+        .write_json(
+            "POST",
+            "/games/batch/filter",
+            json!({"filter": "", "change": change}),
+        )
+        .await
+        .json_of(StatusCode::OK);
+    assert_eq!(first["changed"], 5, "{first}");
+    assert_eq!(first["next_cursor"], "", "the first page again");
+    assert!(first["retry_after"].as_u64().unwrap() >= 1);
+    let refused = limited
+        .write_json(
+            "POST",
+            "/games/batch/filter",
+            json!({"filter": "", "change": change, "cursor": ""}),
+        )
+        .await;
+    refused.problem(StatusCode::TOO_MANY_REQUESTS);
+    // Another key, another allowance: the job goes on where it stopped and ends.
+    let steps = run_job(&app, "", change, false).await;
+    assert_eq!(
+        (total(&steps, "changed"), total(&steps, "unchanged")),
+        (7, 5)
+    );
+}

@@ -62,7 +62,12 @@ fn parse_param<T: std::str::FromStr>(
 }
 
 impl ListParams {
-    fn query(&self) -> ApiResult<ListQuery> {
+    /// Whether the parameters say how to page (sort, limit, cursor) as well as what to list.
+    pub fn orders(&self) -> bool {
+        self.sort.is_some() || self.limit.is_some() || self.cursor.is_some()
+    }
+
+    pub fn query(&self) -> ApiResult<ListQuery> {
         use ludex_domain::fields::limits::{YEAR_MAX, YEAR_MIN};
         let year = |name: &str, raw: Option<&str>| -> ApiResult<Option<u16>> {
             let year = parse_param::<u16>(name, raw, "a year")?;

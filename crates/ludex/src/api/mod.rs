@@ -2,6 +2,7 @@
 //! the tests, unchanged.
 
 mod batch;
+mod bulk;
 pub mod error;
 mod extract;
 mod games;
@@ -107,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .route("/games", get(games::list).post(games::create))
         // `POST /games/batch`; the game whose id is `batch` keeps its other methods (see
         // `extract::GamePath`).
+        .route("/games/batch/filter", post(bulk::step))
         .route(
             "/games/batch",
             post(batch::apply)

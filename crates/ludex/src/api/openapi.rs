@@ -363,11 +363,11 @@ impl Modify for BearerKeys {
     paths(
         super::games::list, super::games::get, super::games::create, super::games::replace,
         super::games::patch, super::games::delete, super::games::put_cover, super::games::get_cover,
-        super::batch::apply,
+        super::batch::apply, super::bulk::step,
         super::ingests::upload, super::ingests::presign, super::ingests::direct, super::ingests::latest_upload, super::ingests::list, super::ingests::get, super::ingests::rejects,
         healthz_doc, readyz_doc, metrics_doc,
     ),
-    components(schemas(Problem, FieldErrorDoc, GameInput, GameReplacement, GamePatch)),
+    components(schemas(Problem, FieldErrorDoc, GameInput, GameReplacement, GamePatch, super::bulk::FilterStep, super::bulk::FilterChange)),
     modifiers(&BearerKeys),
     tags((name = "games"), (name = "ingests"), (name = "operations")),
 )]
@@ -430,9 +430,12 @@ pub fn render(max_upload_bytes: u64) -> Value {
     // enum's variants).
     let schemas = &mut document["components"]["schemas"];
     schemas["BatchRequest"]["additionalProperties"] = json!(false);
-    if let Some(variants) = schemas["BatchOperation"]["oneOf"].as_array_mut() {
-        for variant in variants {
-            variant["additionalProperties"] = json!(false);
+    schemas["FilterStep"]["additionalProperties"] = json!(false);
+    for tagged in ["BatchOperation", "FilterChange"] {
+        if let Some(variants) = schemas[tagged]["oneOf"].as_array_mut() {
+            for variant in variants {
+                variant["additionalProperties"] = json!(false);
+            }
         }
     }
     // A raw upload is the file's bytes, whatever they hold: the ingest reads them later and

@@ -62,6 +62,19 @@ pub fn app_over(
     }
 }
 
+impl TestApp {
+    /// The same stores, bucket and keys behind a router with another configuration.
+    pub fn with_config(&self, config: ApiConfig) -> TestApp {
+        let mut state = self.state.clone();
+        state.config = Arc::new(config);
+        TestApp {
+            router: api::router(state.clone()),
+            state,
+            ..self.clone()
+        }
+    }
+}
+
 pub fn app() -> TestApp {
     app_with(ApiConfig::default())
 }

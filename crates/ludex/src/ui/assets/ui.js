@@ -138,6 +138,7 @@
     let suggestions = null;
     let editing = null; // { cell, editor, chips, input, kind, field }
     let anchor = null; // the last row ticked, for Shift-click ranges
+    let matching = null; // { count } once "all games matching this filter" is selected
 
     const grid = () => $('#grid', results);
     const rows = () => $$('#grid tbody tr', results);
@@ -490,6 +491,7 @@
     function toggle(row, range) {
       const box = $('input[data-select]', row);
       if (!box) return;
+      matching = null;
       const all = rows();
       if (range && anchor && all.includes(anchor)) {
         const [from, to] = [all.indexOf(anchor), all.indexOf(row)].sort((a, b) => a - b);
@@ -504,7 +506,55 @@
 
     function selectAll(value) {
       for (const r of rows()) { const b = $('input[data-select]', r); if (b) b.checked = value; }
+      matching = null;
       updateBulkBar();
+    }
+
+    /** The catalog's filter as the URL holds it, without sort, page size, cursor or notices. */
+    function currentFilter() {
+      const params = new URLSearchParams(location.search);
+      for (const name of ['sort', 'limit', 'cursor', 'deleted']) params.delete(name);
+      return params.toString();
+    }
+
+    /** Runs a filter job (POST /games/batch/filter) to its end, step by step. */
+    async function runJob(change, dryRun, progress) {
+      const totals = { processed: 0, changed: 0, unchanged: 0, failed: 0, failures: [] };
+      let cursor = null;
+      for (;;) {
+        const response = await api('POST', '/games/batch/filter', {
+          body: JSON.stringify({ filter: currentFilter(), change, cursor, dry_run: dryRun }),
+          headers: { 'Content-Type': 'application/json' },
+        });
+        if (response.status === 429) {
+          const wait = Number(response.headers.get('Retry-After') || '5');
+          progress(totals, `waiting ${wait} s for the write limit`);
+          await sleep(wait * 1000);
+          continue;
+        }
+        if (!response.ok) throw new Error((await problem(response)).detail);
+        const step = await response.json();
+        for (const key of ['processed', 'changed', 'unchanged', 'failed']) totals[key] += step[key];
+        totals.failures.push(...step.failures.slice(0, Math.max(0, 20 - totals.failures.length)));
+        progress(totals);
+        if (step.next_cursor == null) return totals;
+        if (step.retry_after) await sleep(step.retry_after * 1000);
+        cursor = step.next_cursor;
+      }
+    }
+
+    async function selectMatching() {
+      const status = $('#bulk-status');
+      setStatus(status, 'Counting the games that match…');
+      try {
+        const counted = await runJob({ op: 'delete' }, true, (t) => setStatus(status, `Counting the games that match… ${t.processed}`));
+        matching = { count: counted.processed };
+        const bar = $('#bulk-bar', results);
+        bar.dataset.count = '';
+        updateBulkBar();
+      } catch (error) {
+        setStatus(status, `The games could not be counted: ${error.message}`, 'error');
+      }
     }
 
     function updateBulkBar() {
@@ -514,10 +564,12 @@
       const undo = undoable();
       if (!count && !undo) { bar.hidden = true; return; }
       if (bar.dataset.count === String(count) && !bar.hidden && bar.dataset.undo === String(Boolean(undo))) return;
-      bar.dataset.count = String(count);
+      bar.dataset.count = matching ? `all:${matching.count}` : String(count);
       bar.dataset.undo = String(Boolean(undo));
       bar.hidden = false;
       bar.replaceChildren();
+      const more = Boolean($('.pager a[rel="next"]', results));
+      const everyRow = count > 0 && count === rows().filter((r) => r.dataset.id).length;
       if (count) {
         const action = el('select', { id: 'bulk-action', 'aria-label': 'What to do' },
           el('option', { value: 'add' }, 'Add'), el('option', { value: 'remove' }, 'Remove'),
@@ -535,9 +587,16 @@
         action.addEventListener('change', fields);
         field.addEventListener('change', () => value.setAttribute('list', datalistFor(field.value)));
         fields();
-        const apply = el('button', { type: 'button', id: 'bulk-apply' }, `Apply to ${count} game${count === 1 ? '' : 's'}…`);
+        const n = matching ? matching.count : count;
+        const apply = el('button', { type: 'button', id: 'bulk-apply' }, `Apply to ${n} game${n === 1 ? '' : 's'}…`);
         apply.addEventListener('click', () => confirmBulk(action.value, field.value, value.value.trim()));
-        bar.append(el('strong', { text: `${count} selected` }), action, field, value, apply);
+        const what = matching ? `All ${n} games matching this filter selected` : `${count} selected`;
+        bar.append(el('strong', { text: what }), action, field, value, apply);
+        if (everyRow && more && !matching) {
+          const all = el('button', { type: 'button', class: 'link', id: 'bulk-all' }, 'Select all games matching this filter');
+          all.addEventListener('click', selectMatching);
+          bar.append(all);
+        }
       }
       if (undo) {
         const button = el('button', { type: 'button', class: 'secondary', id: 'bulk-undo' }, `Undo: ${undo.label}`);
@@ -552,7 +611,8 @@
       const status = $('#bulk-status');
       if (action !== 'delete' && !value && action !== 'set') { setStatus(status, 'Type the value first.', 'error'); return; }
       const what = { add: `Add ${field.replace(/s$/, '')} “${value}” to`, remove: `Remove ${field.replace(/s$/, '')} “${value}” from`, set: `Set ${field} to “${value || '(empty)'}” on`, delete: 'Delete' }[action];
-      const label = `${what} ${targets.length} game${targets.length === 1 ? '' : 's'}`;
+      const n = matching ? matching.count : targets.length;
+      const label = `${what} ${n} game${n === 1 ? '' : 's'}`;
       const dialog = el('dialog', { id: 'bulk-dialog', 'aria-labelledby': 'bulk-heading' },
         el('form', { method: 'dialog' },
           el('h2', { id: 'bulk-heading', text: `${label}?` }),
@@ -563,7 +623,8 @@
       document.body.append(dialog);
       dialog.addEventListener('close', async () => {
         dialog.remove();
-        if (dialog.returnValue === 'apply') await applyBulk(action, field, value, targets, label);
+        if (dialog.returnValue === 'apply' && matching) await applyMatching(action, field, value, label);
+        else if (dialog.returnValue === 'apply') await applyBulk(action, field, value, targets, label);
         else $('#bulk-apply')?.focus();
       });
       dialog.showModal();
@@ -619,6 +680,31 @@
       setStatus($('#bulk-status'), `${label}: ${done.length} changed${failed.length ? `; ${failed.length} not: ${failed.join('; ')}` : '.'}`, failed.length ? 'error' : 'ok');
     }
 
+    /** A change to every game of the filter: a server-side job, run in steps, with progress. */
+    async function applyMatching(action, field, value, label) {
+      const status = $('#bulk-status');
+      const change = action === 'delete' ? { op: 'delete' }
+        : action === 'set' ? { op: 'set', field, value: value === '' ? null : field === 'rating' && /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value }
+          : { op: action, field, value };
+      const n = matching.count;
+      try {
+        const totals = await runJob(change, false, (t, note) => setStatus(status, `${label}: ${t.processed} of ${n} done${note ? ` (${note})` : ''}…`));
+        const failures = totals.failures.map((f) => `${f.id}: ${f.status === 412 ? 'changed by someone else meanwhile; left as it is' : f.problem.detail}`);
+        matching = null;
+        selectAll(false);
+        barStatus(`${label}: ${totals.changed} changed, ${totals.unchanged} already so${totals.failed ? `; ${totals.failed} not: ${failures.join('; ')}` : '.'} Reload to see every page.`, totals.failed ? 'error' : 'ok');
+      } catch (error) {
+        setStatus(status, `The change stopped: ${error.message}. What was done stands; run it again to finish.`, 'error');
+      }
+    }
+
+    /** Says how a bulk edit went, in the bar, shown even when nothing is selected any more. */
+    function barStatus(text, kind) {
+      const bar = $('#bulk-bar', results);
+      if (bar.hidden) { bar.hidden = false; bar.replaceChildren(el('p', { class: 'status', role: 'status', id: 'bulk-status' })); }
+      setStatus($('#bulk-status', bar), text, kind);
+    }
+
     function undoable() {
       try { return JSON.parse(sessionStorage.getItem(GRID_UNDO) || 'null'); } catch (_) { return null; }
     }
@@ -652,12 +738,9 @@
       bar.dataset.count = '';
       updateBulkBar();
       prepare();
-      const status = $('#bulk-status') || el('p');
       const text = `Undone: ${restored} restored${kept.length ? `; left as they are: ${kept.join(', ')}` : '.'}`;
       announce(text);
-      const bulkBar = $('#bulk-bar', results);
-      if (bulkBar.hidden) { bulkBar.hidden = false; bulkBar.replaceChildren(el('p', { class: 'status', role: 'status', id: 'bulk-status' })); }
-      setStatus($('#bulk-status') || status, text, kept.length ? 'error' : 'ok');
+      barStatus(text, kept.length ? 'error' : 'ok');
     }
 
     results.addEventListener('results:loaded', prepare);
