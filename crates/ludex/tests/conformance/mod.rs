@@ -66,6 +66,7 @@ pub async fn run_all(stores: &Stores) {
     a_batch_answers_each_operation_as_its_own_request(stores).await;
     a_dry_run_tells_what_an_ingest_would_do_and_writes_nothing(stores).await;
     a_csv_mapping_is_kept_with_its_ledger_entry(stores).await;
+    a_filter_job_changes_every_matching_game_in_steps(stores).await;
 }
 
 /// The ids listed with `platform` (and nothing else), in pages of 2.
@@ -1420,4 +1421,75 @@ async fn a_csv_mapping_is_kept_with_its_ledger_entry(stores: &Stores) {
     let stored = ledger.get(&mapped.id).await.unwrap().unwrap();
     assert_eq!(stored.mapping.as_deref(), Some("Name=title,Notes="));
     assert_eq!(stored, mapped);
+}
+
+/// `POST /games/batch/filter` through the router over this store: every game of the filter is
+/// changed, across pages, and no other.
+async fn a_filter_job_changes_every_matching_game_in_steps(stores: &Stores) {
+    use tower::ServiceExt as _;
+    let app = crate::app::app_over(
+        tempfile::tempdir().unwrap(),
+        stores.clone(),
+        ludex::api::ApiConfig::default(),
+        ludex::metrics::Metrics::prometheus(),
+    );
+    let operations: Vec<Value> = (0..130)
+        .map(|i| {
+            let platform = if i % 2 == 0 { "JobPlat" } else { "OtherPlat" };
+            json!({"op": "create", "game": {"id": format!("fj-{i:03}"), "title": format!("Filter Job {i:03}"), "platforms": [platform]}})
+        })
+        .collect();
+    assert!(
+        statuses(&batch(&app.router, &app.writer, Value::Array(operations)).await)
+            .iter()
+            .all(|s| *s == 201)
+    );
+    let mut cursor = Value::Null;
+    let mut changed = 0;
+    for _ in 0..10 {
+        let body = json!({"filter": "platform=jobplat", "change": {"op": "add", "field": "tags", "value": "job"}, "cursor": cursor});
+        let request = axum::http::Request::post("/games/batch/filter")
+            .header("authorization", format!("Bearer {}", app.writer))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap();
+        let response = app.router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let bytes = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let step: Value = serde_json::from_slice(&bytes).unwrap();
+        changed += step["changed"].as_u64().unwrap();
+        cursor = step["next_cursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    assert!(cursor.is_null(), "the job ends");
+    assert_eq!(changed, 65);
+    for i in [0, 64, 128] {
+        let game = stores
+            .catalog
+            .get(&GameId::parse(&format!("fj-{i:03}")).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(game.game().unwrap().tags.len(), 1, "fj-{i:03}");
+    }
+    let other = stores
+        .catalog
+        .get(&GameId::parse("fj-001").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(other.game().unwrap().tags.is_empty());
+    let deletes: Vec<Value> = (0..130)
+        .map(|i| json!({"op": "delete", "id": format!("fj-{i:03}")}))
+        .collect();
+    assert!(
+        statuses(&batch(&app.router, &app.writer, Value::Array(deletes)).await)
+            .iter()
+            .all(|s| *s == 204)
+    );
 }
