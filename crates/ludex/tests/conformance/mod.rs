@@ -1174,24 +1174,33 @@ async fn content_that_comes_back_under_a_name_is_ingested_again(stores: &Stores)
     assert_eq!(title().await, "A");
 }
 
-/// `POST /games/batch` through the router over this store, with a write key.
-async fn batch(router: &axum::Router, writer: &str, operations: Value) -> Vec<Value> {
+/// A JSON `POST` through the router over this store, with a write key: 200 and its body.
+async fn post_json(router: &axum::Router, writer: &str, path: &str, body: &Value) -> Value {
     use tower::ServiceExt as _;
-    let request = axum::http::Request::post("/games/batch")
+    let request = axum::http::Request::post(path)
         .header("authorization", format!("Bearer {writer}"))
         .header("content-type", "application/json")
-        .body(axum::body::Body::from(
-            json!({"operations": operations}).to_string(),
-        ))
+        .body(axum::body::Body::from(body.to_string()))
         .unwrap();
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
-    let body = http_body_util::BodyExt::collect(response.into_body())
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
         .await
         .unwrap()
         .to_bytes();
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let reply: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&bytes));
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// `POST /games/batch`: the results, one per operation.
+async fn batch(router: &axum::Router, writer: &str, operations: Value) -> Vec<Value> {
+    let reply = post_json(
+        router,
+        writer,
+        "/games/batch",
+        &json!({"operations": operations}),
+    )
+    .await;
     let results = reply["results"].as_array().unwrap().clone();
     assert_eq!(
         results.len(),
@@ -1426,7 +1435,6 @@ async fn a_csv_mapping_is_kept_with_its_ledger_entry(stores: &Stores) {
 /// `POST /games/batch/filter` through the router over this store: every game of the filter is
 /// changed, across pages, and no other.
 async fn a_filter_job_changes_every_matching_game_in_steps(stores: &Stores) {
-    use tower::ServiceExt as _;
     let app = crate::app::app_over(
         tempfile::tempdir().unwrap(),
         stores.clone(),
@@ -1448,18 +1456,7 @@ async fn a_filter_job_changes_every_matching_game_in_steps(stores: &Stores) {
     let mut changed = 0;
     for _ in 0..10 {
         let body = json!({"filter": "platform=jobplat", "change": {"op": "add", "field": "tags", "value": "job"}, "cursor": cursor});
-        let request = axum::http::Request::post("/games/batch/filter")
-            .header("authorization", format!("Bearer {}", app.writer))
-            .header("content-type", "application/json")
-            .body(axum::body::Body::from(body.to_string()))
-            .unwrap();
-        let response = app.router.clone().oneshot(request).await.unwrap();
-        assert_eq!(response.status(), 200);
-        let bytes = http_body_util::BodyExt::collect(response.into_body())
-            .await
-            .unwrap()
-            .to_bytes();
-        let step: Value = serde_json::from_slice(&bytes).unwrap();
+        let step = post_json(&app.router, &app.writer, "/games/batch/filter", &body).await;
         changed += step["changed"].as_u64().unwrap();
         cursor = step["next_cursor"].clone();
         if cursor.is_null() {
