@@ -110,6 +110,8 @@ fn upload_type(filename: &str) -> &'static str {
         "application/gzip"
     } else if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") {
         "application/x-ndjson"
+    } else if lower.ends_with(".csv") {
+        "text/csv"
     } else {
         "application/json"
     }
@@ -914,7 +916,7 @@ pub async fn rejects(
 
 #[cfg(test)]
 mod tests {
-    use super::upload_key;
+    use super::{upload_key, upload_type};
 
     #[test]
     fn upload_names_are_plain_and_end_like_uploads() {
@@ -924,5 +926,13 @@ mod tests {
         assert!(upload_key("games.csv").is_ok());
         assert!(upload_key("games.xlsx").is_err());
         assert!(upload_key(".hidden.json").is_err());
+    }
+
+    #[test]
+    fn a_presigned_upload_is_signed_for_the_type_of_its_name() {
+        assert_eq!(upload_type("a.json"), "application/json");
+        assert_eq!(upload_type("a.JSONL"), "application/x-ndjson");
+        assert_eq!(upload_type("a.csv"), "text/csv");
+        assert_eq!(upload_type("a.csv.gz"), "application/gzip");
     }
 }
