@@ -675,19 +675,37 @@ impl CsvReader {
     /// Skips the line ends before a row (blank lines, the `\n` of a CRLF), counting the lines;
     /// false at the end of the file.
     fn skip_line_ends<R: Read>(&mut self, input: &mut Input<R>) -> Result<bool, UploadError> {
+        // A line ends with `\n`, `\r\n` or a lone `\r` (old Mac files): each is one line.
+        let mut after_cr = false;
         loop {
             let buf = input.fill()?;
             if buf.is_empty() {
+                self.reader
+                    .set_line(self.reader.line() + u64::from(after_cr));
                 return Ok(false);
             }
             let at = buf.iter().position(|&b| b != b'\n' && b != b'\r');
             let skipped = at.unwrap_or(buf.len());
-            let lines = count_newlines(&buf[..skipped]);
+            let mut lines = 0;
+            for &b in &buf[..skipped] {
+                match b {
+                    b'\n' => {
+                        lines += 1;
+                        after_cr = false;
+                    }
+                    _ => {
+                        lines += u64::from(after_cr);
+                        after_cr = true;
+                    }
+                }
+            }
             input.consume(skipped);
-            self.reader.set_line(self.reader.line() + lines);
             if at.is_some() {
+                lines += u64::from(after_cr);
+                self.reader.set_line(self.reader.line() + lines);
                 return Ok(true);
             }
+            self.reader.set_line(self.reader.line() + lines);
         }
     }
 
@@ -703,6 +721,7 @@ impl CsvReader {
             let (result, nin, nout, nend) =
                 self.reader
                     .read_record(buf, &mut self.cells[text..], &mut self.ends[ended..]);
+            let ended_by_cr = nin > 0 && buf[nin - 1] == b'\r';
             input.consume(nin);
             bytes += nin;
             cells += nend;
@@ -717,6 +736,10 @@ impl CsvReader {
                 ReadRecordResult::Record | ReadRecordResult::End => {
                     if !at_end {
                         bytes -= 1; // the line end
+                    }
+                    // csv-core counts `\n` only: a row ended by a lone `\r` ends a line too.
+                    if ended_by_cr && input.fill()?.first() != Some(&b'\n') {
+                        self.reader.set_line(self.reader.line() + 1);
                     }
                     return Ok(Row { bytes, cells, text });
                 }
@@ -1385,6 +1408,19 @@ mod tests {
                 .contains("header line is longer than the limit"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_lone_carriage_return_ends_a_line_on_every_path() {
+        // Old Mac files end lines with `\r` alone; a quoted row goes through csv-core, the
+        // others through the quote-free path: lines grow by one a row either way.
+        let (result, seen) = read_csv(
+            b"title,notes\rA,x\r\"B\",y\r\rC,z\r\nD,w\n",
+            "",
+            ParseLimits::default(),
+        );
+        assert_eq!(result.unwrap().records, 4);
+        assert_eq!(lines(&seen), [2, 3, 5, 6]);
     }
 
     #[test]
