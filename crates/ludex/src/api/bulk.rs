@@ -244,14 +244,7 @@ pub async fn step(
         ..params.query()?
     }
     .bounded()
-    .map_err(|errors| ApiError::BadRequest {
-        detail: errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; "),
-        errors,
-    })?;
+    .map_err(ApiError::bad_query)?;
     let address = address.map(|Extension(a)| a);
     let began = Instant::now();
     let mut done = FilterStepDone::default();
@@ -287,7 +280,7 @@ pub async fn step(
                 return answer(&done);
             }
             done.processed += 1;
-            let listed = Precondition::parse(&format!("\"{}\"", game.version));
+            let listed = Precondition::version(game.version);
             let written = match step.change {
                 FilterChange::Delete => delete_game(&state, &game.id, &listed).await,
                 _ => patch_game(&state, &game.id, &listed, &patch)

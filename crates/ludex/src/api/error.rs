@@ -77,6 +77,18 @@ impl ApiError {
     }
 
     /// A bad query or path parameter, reported as a field error.
+    /// A query over its bounds: every field error, and their sentences joined as the detail.
+    pub fn bad_query(errors: Vec<FieldError>) -> Self {
+        Self::BadRequest {
+            detail: errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+            errors,
+        }
+    }
+
     pub fn bad_parameter(field: &str, reason: impl Into<String>) -> Self {
         let error = FieldError::field(field, reason);
         Self::BadRequest {

@@ -109,14 +109,7 @@ impl ListParams {
             cursor: self.cursor.clone().filter(|c| !c.is_empty()),
         }
         .bounded()
-        .map_err(|errors| ApiError::BadRequest {
-            detail: errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-            errors,
-        })
+        .map_err(ApiError::bad_query)
     }
 }
 
@@ -163,6 +156,11 @@ impl Precondition {
     /// An `If-Match` value, e.g. `"3"` (with its quotes), `"3", "4"` or `*`.
     pub fn parse(value: &str) -> Self {
         Self(Some(versions_in(value)))
+    }
+
+    /// `If-Match` on exactly this version.
+    pub fn version(version: u64) -> Self {
+        Self(Some(Some(vec![Some(version)])))
     }
 
     fn names_versions(&self) -> bool {
