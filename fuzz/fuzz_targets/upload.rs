@@ -4,7 +4,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ludex_domain::upload::{self, ParseLimits, Position, UploadError, UploadOptions, UploadReader};
+use ludex_domain::upload::{
+    self, ParseLimits, Position, Record, UploadError, UploadOptions, UploadReader,
+};
 use ludex_domain::{Game, RecordFields};
 
 /// Small limits, so inputs of a few kilobytes reach the paths over them.
@@ -22,28 +24,24 @@ fuzz_target!(|data: &[u8]| {
         Err(UploadError::File(_)) => return,
         Err(UploadError::Stopped) => panic!("nothing stops the reader before it reads"),
     };
-    // A CSV row's limit is on the row as written; the JSON it is handed over as may be longer
-    // (escapes, the fields' names), but only by a bounded factor: memory stays flat.
-    let max_text = if opened.csv_columns().is_some() {
-        8 * LIMITS.max_record_bytes + 64
-    } else {
-        LIMITS.max_record_bytes
-    };
     let mut handed = 0u64;
     let mut last: Option<Position> = None;
-    let read = opened.read(&mut |position, text| {
+    let read = opened.read(&mut |position, record| {
         handed += 1;
         assert!(
             last.is_none_or(|before| follows(before, position)),
             "record at {position} after {last:?}"
         );
         last = Some(position);
-        if let Ok(text) = text {
-            assert!(
-                text.len() <= max_text,
-                "a record over its limit was handed over"
-            );
-            if let Ok(RecordFields { known, extra }) = RecordFields::parse(text) {
+        if let Ok(record) = record {
+            let (size, max) = match &record {
+                Record::Json(text) => (text.len(), LIMITS.max_record_bytes),
+                // A CSV row's limit is on the row as written; as JSON its fields may be longer
+                // (escapes, the fields' names), but only by a bounded factor: memory stays flat.
+                Record::Fields(fields) => (json_size(fields), 8 * LIMITS.max_record_bytes + 64),
+            };
+            assert!(size <= max, "a record over its limit was handed over");
+            if let Ok(RecordFields { known, extra }) = record.into_fields() {
                 let _ = Game::from_fields(&known, extra);
             }
         }
@@ -62,4 +60,15 @@ fn follows(before: Position, after: Position) -> bool {
         (Position::Line(a), Position::Line(b)) | (Position::Index(a), Position::Index(b)) => a < b,
         _ => false,
     }
+}
+
+/// About the length of the fields as one JSON object.
+fn json_size(fields: &RecordFields) -> usize {
+    let known = serde_json::to_vec(&fields.known).map_or(0, |json| json.len());
+    let extra: usize = fields
+        .extra
+        .iter()
+        .map(|(key, value)| key.len() + value.get().len() + 4)
+        .sum();
+    known + extra
 }

@@ -52,9 +52,9 @@ impl ExtraValue {
         self.0.get()
     }
 
-    /// A parsed value as JSON text.
-    pub fn from_value(value: &Value) -> Self {
-        // A `Value` always serialises.
+    /// A parsed value (a [`Value`], a `str`, …) as JSON text.
+    pub fn from_value<T: Serialize + ?Sized>(value: &T) -> Self {
+        // A `Value` or a `str` always serialises.
         Self(serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::NULL.to_owned()))
     }
 

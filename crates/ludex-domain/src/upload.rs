@@ -3,7 +3,7 @@
 //!
 //! The format is detected from the first byte after a UTF-8 byte order mark and white space:
 //! `{` is NDJSON or a single object, `[` an array, anything else CSV (see [`csv`]: each row is
-//! turned into the JSON text of one object, its columns mapped to fields by their headers or a
+//! turned into the fields of one record, its columns mapped to fields by their headers or a
 //! [`ColumnMapping`]).
 //!
 //! The reader never holds more than one record (plus a read buffer) in memory, whatever the
@@ -11,6 +11,7 @@
 //! reading goes on; only a file that cannot be read as a whole stops with a [`FileError`] that
 //! names the byte offset.
 
+use crate::record::{RecordError, RecordFields};
 use flate2::read::MultiGzDecoder;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -98,9 +99,28 @@ pub struct UploadSummary {
     pub records: u64,
 }
 
-/// What the sink receives for each record: its JSON text (not yet parsed: see
-/// [`crate::record::RecordFields`]), or why it could not be taken (over the record limit).
-pub type RecordSink<'s> = dyn FnMut(Position, Result<&[u8], String>) -> Result<(), Stop> + 's;
+/// One record as the reader hands it over.
+#[derive(Debug)]
+pub enum Record<'a> {
+    /// The JSON text of an element, a line or the single object, not yet parsed.
+    Json(&'a [u8]),
+    /// A CSV row, its cells already made fields: no JSON text to write and parse again.
+    Fields(RecordFields),
+}
+
+impl Record<'_> {
+    /// The record's fields, parsing JSON text.
+    pub fn into_fields(self) -> Result<RecordFields, RecordError> {
+        match self {
+            Self::Json(text) => RecordFields::parse(text),
+            Self::Fields(fields) => Ok(fields),
+        }
+    }
+}
+
+/// What the sink receives for each record: the record, or why it could not be taken (over the
+/// record limit, a CSV row whose cells do not fit its header).
+pub type RecordSink<'s> = dyn FnMut(Position, Result<Record<'_>, String>) -> Result<(), Stop> + 's;
 
 /// The upload's JSON bytes: a gzip stream (recognised by its magic bytes, members read one
 /// after another) is decompressed as it is read, anything else is passed through.
@@ -472,7 +492,7 @@ fn read_lines<R: Read>(
         first = false;
         records += 1;
         let record = if fits {
-            Ok(text)
+            Ok(Record::Json(text))
         } else {
             Err(over_limit(max_record))
         };
@@ -551,7 +571,7 @@ fn read_single_object<R: Read>(
         ));
     };
     let value = if fits {
-        Ok(&record[..])
+        Ok(Record::Json(&record[..]))
     } else {
         Err(over_limit(max_record))
     };
@@ -601,7 +621,7 @@ fn read_array<R: Read>(
             .into());
         }
         let value = if fits {
-            Ok(&record[..])
+            Ok(Record::Json(&record[..]))
         } else {
             Err(over_limit(max_record))
         };
@@ -670,6 +690,19 @@ impl<R: Read> Read for Metered<R> {
 mod tests {
     use super::*;
 
+    /// A record as a JSON value, whichever way the reader handed it over.
+    pub(super) fn json_of(record: Record<'_>) -> serde_json::Value {
+        match record.into_fields() {
+            Ok(RecordFields { mut known, extra }) => {
+                for (key, value) in extra {
+                    known.insert(key, serde_json::from_str(value.get()).unwrap());
+                }
+                serde_json::Value::Object(known)
+            }
+            Err(e) => panic!("not a record: {e}"),
+        }
+    }
+
     /// Each record as its text, or the reader's reason for not taking it.
     type Seen = Vec<(Position, Result<String, String>)>;
 
@@ -683,10 +716,18 @@ mod tests {
     ) -> (Result<UploadSummary, UploadError>, Seen) {
         let mut seen = Vec::new();
         let result = read_upload(input, limits, &mut |pos, rec| {
-            seen.push((pos, rec.map(|t| String::from_utf8_lossy(t).into_owned())));
+            seen.push((pos, rec.map(text_of)));
             Ok(())
         });
         (result, seen)
+    }
+
+    /// The text of a record of a JSON upload.
+    fn text_of(record: Record<'_>) -> String {
+        match record {
+            Record::Json(text) => String::from_utf8_lossy(text).into_owned(),
+            Record::Fields(fields) => panic!("JSON read as CSV: {fields:?}"),
+        }
     }
 
     fn small_records(max_record_bytes: usize) -> ParseLimits {
@@ -875,8 +916,9 @@ mod tests {
             },
             small_records(1 << 20),
             &mut |pos, rec| {
-                longest = longest.max(rec.as_ref().map_or(0, |t| t.len()));
-                seen.push((pos, rec.map(|t| String::from_utf8_lossy(t).into_owned())));
+                let text = rec.map(text_of);
+                longest = longest.max(text.as_ref().map_or(0, String::len));
+                seen.push((pos, text));
                 Ok(())
             },
         )

@@ -2,9 +2,11 @@
 //! catalog through the real `ludex ingest` binary, against the ceiling measured in the same
 //! run: the same rows inserted into the same schema with no parsing or validation.
 //!
-//! `cargo bench -p ludex --bench ingest -- [RECORDS...]` (default: 100000 1000000). With
+//! `cargo bench -p ludex --bench ingest -- [RECORDS...]` (default: 100000 1000000). Each file
+//! is ingested `LUDEX_BENCH_ROUNDS` times (3 by default), the files taking turns, and the
+//! fastest run of each is shown: one run moves by 10% or more on a shared machine. With
 //! `LUDEX_BENCH_BASELINE=PATH` another `ludex` binary (an earlier build) ingests the same files
-//! in the same run, for a before/after.
+//! in the same rounds, for a before/after.
 //!
 //! Each size is also ingested as CSV: the same records, one column a field, list fields joined
 //! by `;` (the `csv` row, and its records/s as a share of NDJSON's in the same run).
@@ -110,9 +112,23 @@ fn ingest(binary: &Path, file: &Path, dir: &Path) -> (f64, u64) {
     (seconds, peak)
 }
 
+/// The fastest of `runs` ingests: (seconds, peak RSS KiB).
+fn best(runs: &[(f64, u64)]) -> (f64, u64) {
+    runs.iter()
+        .copied()
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .expect("at least one round")
+}
+
 fn main() {
     let sizes = common::record_counts(&[100_000, 1_000_000]);
+    let rounds: usize = std::env::var("LUDEX_BENCH_ROUNDS")
+        .ok()
+        .map_or(3, |r| r.parse().expect("LUDEX_BENCH_ROUNDS is a number"));
     let batch = ludex::ingest::IngestConfig::default().batch_size;
+    let ludex = Path::new(env!("CARGO_BIN_EXE_ludex"));
+    // Another build of ludex (an earlier commit), timed on the same files in the same rounds.
+    let baseline = std::env::var_os("LUDEX_BENCH_BASELINE");
     println!(
         "| records | file MB | ceiling s | ceiling rec/s | ingest s | ingest rec/s | ingest / ceiling | peak RSS MB |"
     );
@@ -121,37 +137,51 @@ fn main() {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("catalog.ndjson");
         generate(&file, records);
-        let mb = std::fs::metadata(&file).map_or(0, |m| m.len()) as f64 / 1e6;
-        let (ingest_s, peak_kib) =
-            ingest(Path::new(env!("CARGO_BIN_EXE_ludex")), &file, dir.path());
-        // Another build of ludex (an earlier commit), timed on the same file in the same run.
-        if let Some(baseline) = std::env::var_os("LUDEX_BENCH_BASELINE") {
-            let (baseline_s, baseline_kib) = ingest(Path::new(&baseline), &file, dir.path());
-            println!(
-                "| {records} baseline | | | | {baseline_s:.2} | {:.0} | | {:.1} |",
-                records as f64 / baseline_s,
-                baseline_kib as f64 / 1024.0
-            );
+        let csv = dir.path().join("catalog.csv");
+        to_csv(&file, &csv);
+        let size = |file: &Path| std::fs::metadata(file).map_or(0, |m| m.len()) as f64 / 1e6;
+        // Each round ingests every file once, in turn, so that the machine's drift falls on all.
+        let mut runs: [Vec<(f64, u64)>; 4] = Default::default();
+        for _ in 0..rounds {
+            runs[0].push(ingest(ludex, &file, dir.path()));
+            runs[1].push(ingest(ludex, &csv, dir.path()));
+            if let Some(baseline) = &baseline {
+                runs[2].push(ingest(Path::new(baseline), &file, dir.path()));
+                runs[3].push(ingest(Path::new(baseline), &csv, dir.path()));
+            }
         }
         let ceiling_s = ceiling(&file, dir.path(), batch);
         let n = records as f64;
+        let row = |label: &str, mb: Option<f64>, (seconds, kib): (f64, u64), share: String| {
+            let mb = mb.map(|mb| format!("{mb:.0}")).unwrap_or_default();
+            println!(
+                "| {records}{label} | {mb} | | | {seconds:.2} | {:.0} | {share} | {:.1} |",
+                n / seconds,
+                kib as f64 / 1024.0
+            );
+        };
+        let (ingest_s, peak_kib) = best(&runs[0]);
         println!(
-            "| {records} | {mb:.0} | {ceiling_s:.2} | {:.0} | {ingest_s:.2} | {:.0} | {:.2} | {:.1} |",
+            "| {records} | {:.0} | {ceiling_s:.2} | {:.0} | {ingest_s:.2} | {:.0} | {:.2} | {:.1} |",
+            size(&file),
             n / ceiling_s,
             n / ingest_s,
             ceiling_s / ingest_s,
             peak_kib as f64 / 1024.0
         );
-        let csv = dir.path().join("catalog.csv");
-        to_csv(&file, &csv);
-        let csv_mb = std::fs::metadata(&csv).map_or(0, |m| m.len()) as f64 / 1e6;
-        let (csv_s, csv_kib) = ingest(Path::new(env!("CARGO_BIN_EXE_ludex")), &csv, dir.path());
-        println!(
-            "| {records} csv | {csv_mb:.0} | | | {csv_s:.2} | {:.0} | {:.2} (csv / ndjson: {:.2}) | {:.1} |",
-            n / csv_s,
-            ceiling_s / csv_s,
-            ingest_s / csv_s,
-            csv_kib as f64 / 1024.0
+        let csv_run = best(&runs[1]);
+        let share = format!(
+            "{:.2} (csv / ndjson: {:.2})",
+            ceiling_s / csv_run.0,
+            ingest_s / csv_run.0
         );
+        row(" csv", Some(size(&csv)), csv_run, share);
+        if baseline.is_some() {
+            let ndjson = best(&runs[2]);
+            row(" baseline", None, ndjson, String::new());
+            let csv_run = best(&runs[3]);
+            let share = format!("(csv / ndjson: {:.2})", ndjson.0 / csv_run.0);
+            row(" csv baseline", None, csv_run, share);
+        }
     }
 }

@@ -761,9 +761,9 @@ fn parse_records(
     let opened = upload::UploadReader::open(reader, config.limits, options)?;
     // A CSV's columns, to name the column of each field a reject names.
     let columns = opened.csv_columns().cloned().map(Arc::new);
-    let summary = opened.read(&mut |position, text| {
+    let summary = opened.read(&mut |position, record| {
         // Decoding the JSON counts as parsing; what follows is validation.
-        let fields = text.and_then(decode);
+        let fields = record.and_then(decode);
         let began = Instant::now();
         let mut item = validate(position, fields, options.merge);
         match (&columns, &mut item) {
@@ -911,8 +911,8 @@ fn name_columns(reject: &mut Reject, columns: &CsvColumns) {
 
 /// One record's fields, or why its text is not a record: malformed JSON names the line and
 /// column inside the record (the column alone for a one-line record, as NDJSON lines are).
-fn decode(text: &[u8]) -> Result<RecordFields, String> {
-    RecordFields::parse(text).map_err(|e| match e {
+fn decode(record: upload::Record<'_>) -> Result<RecordFields, String> {
+    record.into_fields().map_err(|e| match e {
         RecordError::Malformed(e) => {
             let full = e.to_string();
             let suffix = format!(" at line {} column {}", e.line(), e.column());

@@ -12,8 +12,8 @@
 //!   an extra field named by its trimmed header. [`guess_mapping`] applies the same rule for a
 //!   user interface. Some column must fill `title` or `id`, and no two columns may fill the same
 //!   field.
-//! - **Rows.** Each row becomes the JSON text of one object: empty cells (or only white space)
-//!   are left out; `platforms`, `genres` and `tags` are split into lists of trimmed, non-empty
+//! - **Rows.** Each row becomes the fields of one record, as the JSON object of the same
+//!   values would: empty cells (or only white space) are left out; `platforms`, `genres` and `tags` are split into lists of trimmed, non-empty
 //!   strings on `;` when the cell holds one, else on `|` (so `PC; Xbox Series X|S` keeps its
 //!   `|`); `rating` and `price` are JSON numbers when the trimmed cell is a finite number (else
 //!   strings, which validation rejects with its usual reason); every other cell is a JSON
@@ -28,11 +28,12 @@
 //!   is how csv-core splits it too, without copying its cells.
 
 use super::{
-    FileError, Input, Position, RecordSink, Stop, UploadError, UploadFormat, UploadSummary,
+    FileError, Input, Position, Record, RecordSink, Stop, UploadError, UploadFormat, UploadSummary,
     count_newlines,
 };
-use crate::record::{KNOWN_FIELDS, SERVER_FIELDS};
+use crate::record::{ExtraValue, KNOWN_FIELDS, RecordFields, SERVER_FIELDS};
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
+use serde_json::{Number, Value};
 use std::fmt;
 use std::io::Read;
 use std::str::FromStr;
@@ -461,18 +462,22 @@ impl CsvColumns {
     }
 }
 
-/// How one column's cells are written.
+/// What one column's cells become.
 #[derive(Clone, Copy)]
 enum Kind {
+    /// A known field's string.
     Text,
+    /// A known field's list of strings.
     List,
+    /// A known field's number.
     Number,
+    /// An extra field's string.
+    Extra,
 }
 
-/// A column that is kept: its key as JSON text after a comma (`,"title":`) and how its cells
-/// are written.
+/// A column that is kept: the field it fills and what its cells become.
 struct Slot {
-    key: Vec<u8>,
+    name: String,
     kind: Kind,
 }
 
@@ -485,16 +490,12 @@ pub(super) struct CsvReader {
     cells: Vec<u8>,
     /// Where each cell of the current row ends in `cells`; one more than the header's count.
     ends: Vec<usize>,
-    json: Vec<u8>,
 }
 
-/// How a row's cells become a JSON object.
+/// How a row's cells become a record's fields.
 struct Layout {
     columns: CsvColumns,
     slots: Vec<Option<Slot>>,
-    /// Bytes of the slots' keys with their quotes, commas and brackets: what a row's JSON adds
-    /// to its cells, but for escapes.
-    keys: usize,
 }
 
 /// What reading one row found.
@@ -569,29 +570,22 @@ impl CsvReader {
                     }
                     ColumnTarget::Field(field @ ("rating" | "price")) => (*field, Kind::Number),
                     ColumnTarget::Field(field) => (*field, Kind::Text),
-                    ColumnTarget::Extra(name) => (name.as_str(), Kind::Text),
+                    ColumnTarget::Extra(name) => (name.as_str(), Kind::Extra),
                 };
-                let mut key = Vec::with_capacity(name.len() + 4);
-                key.push(b',');
-                write_str(&mut key, name);
-                key.push(b':');
-                Some(Slot { key, kind })
+                Some(Slot {
+                    name: name.to_owned(),
+                    kind,
+                })
             })
             .collect();
-        let keys: usize = slots.iter().flatten().map(|slot| slot.key.len() + 4).sum();
         let mut reader = csv_reader(delimiter);
         reader.set_line(line + count_newlines(&header));
         let ends = vec![0; columns.columns.len() + 1];
         Ok(Self {
-            layout: Layout {
-                columns,
-                slots,
-                keys,
-            },
+            layout: Layout { columns, slots },
             reader,
             cells: vec![0; 4096.min(max_record + 2)],
             ends,
-            json: Vec::with_capacity(4096),
         })
     }
 
@@ -622,10 +616,7 @@ impl CsvReader {
                     .iter()
                     .all(|&b| b.is_ascii_whitespace() || b == delimiter)
                 {
-                    send(
-                        self.layout
-                            .record(&mut self.json, row, &self.ends, 1, cells),
-                    )?;
+                    send(self.layout.record(row, &self.ends, 1, cells))?;
                 }
                 input.consume(len);
                 continue;
@@ -637,10 +628,7 @@ impl CsvReader {
                     "the row is longer than the limit of {max_record} bytes"
                 )))?;
             } else if !text.iter().all(u8::is_ascii_whitespace) {
-                send(
-                    self.layout
-                        .record(&mut self.json, text, &self.ends, 0, row.cells),
-                )?;
+                send(self.layout.record(text, &self.ends, 0, row.cells))?;
             }
         }
         Ok(UploadSummary {
@@ -761,44 +749,26 @@ impl CsvReader {
 }
 
 impl Layout {
-    /// A row's record: its JSON text in `json`, or why it is rejected. `cells` holds the row's
-    /// cells, each ending where `ends` says and followed by `gap` bytes.
-    fn record<'j>(
+    /// A row's record, or why it is rejected. `cells` holds the row's cells, each ending where
+    /// `ends` says and followed by `gap` bytes.
+    fn record(
         &self,
-        json: &'j mut Vec<u8>,
         cells: &[u8],
         ends: &[usize],
         gap: usize,
         count: usize,
-    ) -> Result<&'j [u8], String> {
+    ) -> Result<Record<'static>, String> {
         let header = self.columns.columns.len();
         if count != header {
             return Err(format!(
                 "the row has {count} cells; the header has {header}"
             ));
         }
-        self.write_json(json, cells, ends, gap)?;
-        Ok(json)
-    }
-
-    /// The current row (`text` bytes of cells) as a JSON object, in `json`.
-    fn write_json(
-        &self,
-        json: &mut Vec<u8>,
-        cells: &[u8],
-        ends: &[usize],
-        gap: usize,
-    ) -> Result<(), String> {
-        json.clear();
-        json.push(b'{');
+        let mut fields = RecordFields::default();
         let mut start = 0;
-        let mut first = true;
         // One check for the whole row; a cell is checked alone only when the row fails or the
         // cell's ends split a character.
         let row = std::str::from_utf8(cells).ok();
-        // Likewise one look for what JSON strings must escape.
-        let plain = !needs_escape(cells);
-        json.reserve(cells.len() + self.keys + 2);
         for (i, (&end, slot)) in ends.iter().zip(&self.slots).enumerate() {
             let range = start..end;
             start = end + gap;
@@ -818,106 +788,45 @@ impl Layout {
                     self.columns.columns[i].header
                 ));
             };
-            // The key with a comma before it, but for the first.
-            let mut key = |json: &mut Vec<u8>| {
-                json.extend_from_slice(&slot.key[usize::from(first)..]);
-                first = false;
-            };
-            match slot.kind {
-                Kind::Text => {
-                    key(json);
-                    write_text(json, cell.as_bytes(), plain);
-                }
-                Kind::Number => {
-                    key(json);
-                    write_number(json, cell);
-                }
+            let value = match slot.kind {
+                Kind::Text => Value::String(cell.to_owned()),
+                Kind::Number => number(cell),
                 Kind::List => {
-                    let separator = if memchr::memchr(b';', bytes).is_some() {
-                        b';'
-                    } else {
-                        b'|'
-                    };
-                    // Split at an ASCII byte and trimmed of ASCII, the items are still UTF-8.
-                    let mut items = bytes
-                        .split(|&b| b == separator)
-                        .map(<[u8]>::trim_ascii)
-                        .filter(|item| !item.is_empty());
-                    let Some(item) = items.next() else {
+                    let separator = if cell.contains(';') { ';' } else { '|' };
+                    let items: Vec<Value> = cell
+                        .split(separator)
+                        .map(str::trim_ascii)
+                        .filter(|item| !item.is_empty())
+                        .map(|item| Value::String(item.to_owned()))
+                        .collect();
+                    if items.is_empty() {
                         continue;
-                    };
-                    key(json);
-                    json.push(b'[');
-                    write_text(json, item, plain);
-                    for item in items {
-                        json.push(b',');
-                        write_text(json, item, plain);
                     }
-                    json.push(b']');
+                    Value::Array(items)
                 }
-            }
+                Kind::Extra => {
+                    let value = ExtraValue::from_value(cell);
+                    fields.extra.insert(slot.name.clone(), value);
+                    continue;
+                }
+            };
+            fields.known.insert(slot.name.clone(), value);
         }
-        json.push(b'}');
-        Ok(())
+        Ok(Record::Fields(fields))
     }
 }
 
-/// Whether JSON must escape some of `bytes` (quotes, backslashes, control characters).
-fn needs_escape(bytes: &[u8]) -> bool {
-    let escaped = |b: u8| (b < 0x20) | (b == b'"') | (b == b'\\');
-    // Without short-circuiting inside a chunk the check compiles to vector instructions.
-    let mut chunks = bytes.chunks_exact(32);
-    chunks.any(|chunk| chunk.iter().fold(false, |any, &b| any | escaped(b)))
-        || chunks.remainder().iter().any(|&b| escaped(b))
-}
-
-/// A JSON string of `text` (UTF-8), known to need no escapes when `plain`.
-#[inline]
-fn write_text(out: &mut Vec<u8>, text: &[u8], plain: bool) {
-    if plain {
-        out.push(b'"');
-        out.extend_from_slice(text);
-        out.push(b'"');
-    } else {
-        write_str(out, std::str::from_utf8(text).unwrap_or_default());
-    }
-}
-
-/// A JSON string.
-fn write_str(out: &mut Vec<u8>, text: &str) {
-    if !needs_escape(text.as_bytes()) {
-        out.push(b'"');
-        out.extend_from_slice(text.as_bytes());
-        out.push(b'"');
-    } else {
-        // Writing to a Vec does not fail, and a str always serialises.
-        let _ = serde_json::to_writer(&mut *out, text);
-    }
-}
-
-/// A JSON number when the trimmed cell is a finite number (as written when it is JSON
-/// already), else a JSON string.
-fn write_number(out: &mut Vec<u8>, cell: &str) {
+/// A number when the trimmed cell is a finite number (as JSON reads it when it is JSON
+/// already), else the cell as a string.
+fn number(cell: &str) -> Value {
     let trimmed = cell.trim_ascii();
-    // A JSON number without an exponent and under 300 digits is finite.
-    if trimmed.len() < 300
-        && is_json_number(trimmed.as_bytes())
-        && !trimmed.bytes().any(|b| b == b'e' || b == b'E')
-    {
-        out.extend_from_slice(trimmed.as_bytes());
-        return;
-    }
-    match trimmed.parse::<f64>() {
-        Ok(n) if n.is_finite() => {
-            if is_json_number(trimmed.as_bytes()) {
-                out.extend_from_slice(trimmed.as_bytes());
-            } else {
-                // A finite f64 always serialises.
-                let _ = serde_json::to_writer(&mut *out, &n);
-            }
-        }
-        _ => write_str(out, cell),
-    }
+    let number = if is_json_number(trimmed.as_bytes()) {
+        // Out of range (`1e400`) is not a number.
+        trimmed.parse::<Number>().ok()
+    } else {
+        trimmed.parse::<f64>().ok().and_then(Number::from_f64)
+    };
+    number.map_or_else(|| Value::String(cell.to_owned()), Value::Number)
 }
 
 /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
@@ -957,6 +866,7 @@ fn is_json_number(text: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::json_of;
     use super::super::{ParseLimits, UploadOptions, UploadReader, read_upload_with};
     use super::*;
     use serde_json::{Value, json};
@@ -976,11 +886,7 @@ mod tests {
         };
         let mut seen = Vec::new();
         let result = read_upload_with(input, limits, &options, &mut |pos, rec| {
-            let rec = rec.map(|t| {
-                serde_json::from_slice(t)
-                    .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(t)))
-            });
-            seen.push((pos, rec));
+            seen.push((pos, rec.map(json_of)));
             Ok(())
         });
         (result, seen)
@@ -1224,6 +1130,21 @@ mod tests {
     }
 
     #[test]
+    fn a_row_has_the_fields_its_json_object_would_have() {
+        // A field the server keeps is dropped, as JSON's is.
+        let input = "Name,version,Notes,rating\nA,3,\"caf\u{e9} \"\"x\"\" \\ \t\",-0\n";
+        let (result, seen) = read_csv(input.as_bytes(), "Name=title", ParseLimits::default());
+        result.unwrap();
+        let json = br#"{"title":"A","version":3,"Notes":"caf\u00e9 \"x\" \\ \t","rating":-0}"#;
+        let expected = crate::record::RecordFields::parse(json).unwrap();
+        let [(_, Ok(value))] = &seen[..] else {
+            panic!("{seen:?}");
+        };
+        assert_eq!(value, &json_of(super::Record::Fields(expected)));
+        assert_eq!(value["Notes"], "caf\u{e9} \"x\" \\ \t");
+    }
+
+    #[test]
     fn a_mapping_goes_before_the_guess_from_the_headers() {
         let input = b"Name,Systems,Release Date,Notes,Studio,created_at\n\
                       A,PC|Mac,2020-01-02,dropped,S,2020-01-01\n";
@@ -1440,7 +1361,7 @@ mod tests {
         let mut seen = Vec::new();
         let summary = upload
             .run(&mut |pos, rec| {
-                seen.push((pos, rec.map(|t| String::from_utf8_lossy(t).into_owned())));
+                seen.push((pos, rec.map(json_of)));
                 Ok(())
             })
             .unwrap();
@@ -1456,7 +1377,7 @@ mod tests {
             seen[1],
             (
                 Position::Line(4),
-                Ok(r#"{"title":"B","notes":"after"}"#.into())
+                Ok(json!({"title": "B", "notes": "after"}))
             )
         );
         let super::super::Start::Csv(csv) = &upload.start else {
@@ -1464,7 +1385,6 @@ mod tests {
         };
         assert!(csv.cells.len() <= 1026, "{}", csv.cells.len());
         assert!(csv.ends.len() <= 3);
-        assert!(csv.json.capacity() <= 4096);
     }
 
     #[test]
@@ -1527,7 +1447,7 @@ mod tests {
                 ParseLimits::default(),
                 &UploadOptions::default(),
                 &mut |pos, rec| {
-                    seen.push((pos, rec.map(|t| String::from_utf8_lossy(t).into_owned())));
+                    seen.push((pos, rec.map(json_of)));
                     Ok(())
                 },
             )
@@ -1541,7 +1461,9 @@ mod tests {
             [
                 (
                     Position::Line(2),
-                    Ok(r#"{"title":"A","platforms":["PC","Mac"],"rating":7.5,"Notes":"x"}"#.into())
+                    Ok(
+                        json!({"title": "A", "platforms": ["PC", "Mac"], "rating": 7.5, "Notes": "x"})
+                    )
                 ),
                 (
                     Position::Line(5),
@@ -1569,7 +1491,7 @@ mod tests {
                 ),
                 (
                     Position::Line(9),
-                    Ok(r#"{"title":"E","platforms":["Switch"],"rating":9,"Notes":"y"}"#.into())
+                    Ok(json!({"title": "E", "platforms": ["Switch"], "rating": 9, "Notes": "y"}))
                 ),
             ]
         );
@@ -1612,7 +1534,7 @@ mod tests {
 mod speed {
     use super::super::{ParseLimits, read_upload};
     use crate::Game;
-    use crate::record::RecordFields;
+    use crate::upload::Record;
     use std::fmt::Write;
     use std::time::{Duration, Instant};
 
@@ -1665,12 +1587,12 @@ mod speed {
         let began = Instant::now();
         let mut valid = 0;
         read_upload(input, ParseLimits::default(), &mut |_, text| {
-            let text = text.unwrap();
+            let record = text.unwrap();
             if validate {
-                let fields = RecordFields::parse(text).unwrap();
+                let fields = record.into_fields().unwrap();
                 valid += usize::from(Game::from_record(fields).is_ok());
             } else {
-                valid += usize::from(!text.is_empty());
+                valid += usize::from(!matches!(record, Record::Json(t) if t.is_empty()));
             }
             Ok(())
         })
