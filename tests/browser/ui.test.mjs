@@ -199,7 +199,7 @@ describe('the ludex web UI', () => {
     await page.getByLabel('Developer').fill('Night Owl Studio');
     await page.getByRole('button', { name: 'Save changes' }).click();
     await page.waitForURL('**/ui/games/lantern-quest-2024');
-    await page.getByText('Night Owl Studio').waitFor();
+    await page.locator('dd', { hasText: 'Night Owl Studio' }).waitFor();
   });
 
   test('a conflicting save from another page shows both versions and lets you choose', async () => {
@@ -232,6 +232,28 @@ describe('the ludex web UI', () => {
     const cover = await page.request.get('/games/lantern-quest-2024/cover');
     assert.equal(cover.headers()['content-type'], 'image/png');
     await screenshot('game');
+  });
+
+  test('the history lists every change with its author and restores a version with one click', async () => {
+    await page.reload();
+    const versions = page.locator('#history ol.history > li');
+    assert.equal(await versions.count(), 5);
+    assert.match(await versions.first().innerText(), /Version 5 · .* · by \S+ · current/);
+    const second = page.locator('#history li[data-version="2"]');
+    assert.match(await second.locator('ul.changes').innerText(), /developer: Night Owl Studio/);
+    const fourth = page.locator('#history li[data-version="4"]');
+    assert.match(await fourth.locator('ul.changes').innerText(), /rating: 7(\.0)? → 6\.5/);
+    assert.equal(await page.locator('#history li[data-version="5"] button[data-restore]').count(), 0, 'the current version has no restore button');
+
+    await page.getByRole('button', { name: 'Restore version 3' }).click();
+    await page.waitForURL('**/ui/games/lantern-quest-2024?restored=3**');
+    await page.getByText('Version 3 restored: it is now version 6.').waitFor();
+    await page.getByText('7.0 / 10').waitFor();
+    assert.equal(await versions.count(), 6);
+    assert.match(await page.locator('#history li[data-version="6"] ul.changes').innerText(), /rating: 6\.5 → 7(\.0)?$/m);
+    const game = await stored(page, 'lantern-quest-2024');
+    assert.equal(game.version, 6);
+    assert.equal(game.rating, 7);
   });
 
   test('deleting a game asks for confirmation', async () => {

@@ -5,6 +5,7 @@ pub mod counts;
 pub mod cursor;
 pub mod fields;
 pub mod game;
+pub mod history;
 pub mod ports;
 pub mod record;
 pub mod report;
@@ -15,6 +16,7 @@ pub mod upload;
 pub use counts::{CatalogCounts, CountChanges, Dimension};
 pub use fields::{GameId, Rating};
 pub use game::{FieldError, Game, SourceColumn, StoredGame};
+pub use history::{Author, GameVersion, HistoryQuery};
 pub use ports::{
     AttemptId, Catalog, Claim, Ledger, LedgerQuery, ListQuery, Page, Sort, SortField, StagedGame,
     StoreError, StoreResult, UpsertOutcome, query_limits, search_words,

@@ -5,6 +5,7 @@
 use crate::counts::CatalogCounts;
 use crate::fields::{GameId, Rating, limits::LABEL_MAX_CHARS};
 use crate::game::{FieldError, Game, StoredGame};
+use crate::history::{Author, GameVersion, HistoryQuery};
 use crate::report::{IngestId, IngestRecord};
 use crate::upload::Position;
 use async_trait::async_trait;
@@ -299,24 +300,46 @@ pub struct Page<T> {
 pub trait Catalog: Send + Sync {
     async fn get(&self, id: &GameId) -> StoreResult<Option<StoredGame>>;
 
-    /// Stores a new game; [`StoreError::AlreadyExists`] if the id is taken.
-    async fn create(&self, game: &Game) -> StoreResult<StoredGame>;
+    /// Stores a new game; [`StoreError::AlreadyExists`] if the id is taken. A game whose id
+    /// was deleted counts its versions on from the deletion's. Nothing is filed in the history.
+    async fn create(&self, game: &Game, author: &Author) -> StoreResult<StoredGame>;
 
     /// Replaces an existing game. With `if_version`, writes only if the stored version matches
-    /// ([`StoreError::VersionMismatch`] otherwise, and nothing is written).
-    async fn replace(&self, game: &Game, if_version: Option<u64>) -> StoreResult<StoredGame>;
+    /// ([`StoreError::VersionMismatch`] otherwise, and nothing is written). The same content
+    /// changes nothing; other content files the replaced version in the history.
+    async fn replace(
+        &self,
+        game: &Game,
+        if_version: Option<u64>,
+        author: &Author,
+    ) -> StoreResult<StoredGame>;
 
-    /// Deletes a game, with the same version check as `replace`; returns what was deleted.
-    async fn delete(&self, id: &GameId, if_version: Option<u64>) -> StoreResult<StoredGame>;
+    /// Deletes a game, with the same version check as `replace`; returns what was deleted. The
+    /// history files the deleted version and a version of its own (the next number, no content)
+    /// for the deletion.
+    async fn delete(
+        &self,
+        id: &GameId,
+        if_version: Option<u64>,
+        author: &Author,
+    ) -> StoreResult<StoredGame>;
 
-    /// Writes a batch of upload records in order, one outcome per record. Replaying the same
-    /// records changes nothing; a record whose id an earlier record of the same `attempt`
-    /// already wrote is reported as a duplicate and not written.
+    /// Writes a batch of upload records in order, one outcome per record, with `author` (the
+    /// upload's ingest) as their author. Replaying the same records changes nothing; a record
+    /// whose id an earlier record of the same `attempt` already wrote is reported as a
+    /// duplicate and not written. An update files the replaced version as `replace` does.
     async fn upsert_batch(
         &self,
         batch: Vec<StagedGame>,
         attempt: &AttemptId,
+        author: &Author,
     ) -> StoreResult<Vec<UpsertOutcome>>;
+
+    /// A game's versions, newest first: the current one (if the game exists) and every filed
+    /// one, `query.limit` of them at most, older than `query.before`. An empty page for an id
+    /// that never had a game. `next_cursor` is the version of the last one when older ones
+    /// follow.
+    async fn history(&self, id: &GameId, query: &HistoryQuery) -> StoreResult<Page<GameVersion>>;
 
     async fn list(&self, query: &ListQuery) -> StoreResult<Page<StoredGame>>;
 

@@ -201,7 +201,8 @@ async fn main() {
         json!({"title": "Hades", "platforms": ["PC"], "release_date": "2020-09-17", "rating": 9.3});
     let hades = ludex_domain::Game::from_object(hades.as_object().unwrap()).unwrap();
     let id = hades.id.to_string();
-    stores.catalog.create(&hades).await.unwrap();
+    let author = ludex_domain::Author::key("bench");
+    stores.catalog.create(&hades, &author).await.unwrap();
     let env: Vec<(String, String)> = [
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "testing"),

@@ -9,7 +9,10 @@
 //! in the same rounds, for a before/after.
 //!
 //! Each size is also ingested as CSV: the same records, one column a field, list fields joined
-//! by `;` (the `csv` row, and its records/s as a share of NDJSON's in the same run).
+//! by `;` (the `csv` row, and its records/s as a share of NDJSON's in the same run). After the
+//! NDJSON ingest the same games come again with every title changed, into the same catalog
+//! (the `changed` row: every record an update, each filing the version it replaces in the
+//! history; its time as a multiple of the first ingest's).
 
 mod common;
 #[path = "common/rss.rs"]
@@ -91,14 +94,46 @@ fn ceiling(file: &Path, dir: &Path, batch: usize) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
+/// The NDJSON catalog with every record changed (its title), as a second upload of the same
+/// games that replaces each one.
+fn changed(ndjson: &Path, out: &Path) {
+    let input = BufReader::new(std::fs::File::open(ndjson).expect("open the catalog"));
+    let mut out = BufWriter::new(std::fs::File::create(out).expect("create the changed catalog"));
+    for line in input.lines() {
+        let line = line.expect("read the catalog");
+        writeln!(
+            out,
+            "{}",
+            line.replacen("\"title\":\"", "\"title\":\"Revised ", 1)
+        )
+        .expect("write the changed catalog");
+    }
+    out.flush().expect("flush the changed catalog");
+}
+
 /// Wall seconds and peak RSS (KiB) of `BINARY ingest FILE` into a fresh data directory.
 fn ingest(binary: &Path, file: &Path, dir: &Path) -> (f64, u64) {
     let data = tempfile::tempdir_in(dir).expect("a data directory");
+    ingest_in(binary, file, data.path())
+}
+
+/// A first ingest into a fresh data directory, then `changes` ingested into the same one: the
+/// two runs' seconds and peak RSS.
+fn ingest_twice(binary: &Path, file: &Path, changes: &Path, dir: &Path) -> [(f64, u64); 2] {
+    let data = tempfile::tempdir_in(dir).expect("a data directory");
+    [
+        ingest_in(binary, file, data.path()),
+        ingest_in(binary, changes, data.path()),
+    ]
+}
+
+/// Wall seconds and peak RSS (KiB) of `BINARY ingest FILE` into the data directory `data`.
+fn ingest_in(binary: &Path, file: &Path, data: &Path) -> (f64, u64) {
     let started = Instant::now();
     let (status, peak) = rss::run_measured(
         Command::new(binary)
             .arg("--data-dir")
-            .arg(data.path())
+            .arg(data)
             .arg("ingest")
             .arg(file)
             .stdout(std::process::Stdio::null()),
@@ -139,14 +174,21 @@ fn main() {
         generate(&file, records);
         let csv = dir.path().join("catalog.csv");
         to_csv(&file, &csv);
+        let changes = dir.path().join("changed.ndjson");
+        changed(&file, &changes);
         let size = |file: &Path| std::fs::metadata(file).map_or(0, |m| m.len()) as f64 / 1e6;
         // Each round ingests every file once, in turn, so that the machine's drift falls on all.
-        let mut runs: [Vec<(f64, u64)>; 4] = Default::default();
+        // NDJSON, CSV, each again by the baseline, and the changed file after NDJSON's.
+        let mut runs: [Vec<(f64, u64)>; 6] = Default::default();
         for _ in 0..rounds {
-            runs[0].push(ingest(ludex, &file, dir.path()));
+            let [first, again] = ingest_twice(ludex, &file, &changes, dir.path());
+            runs[0].push(first);
+            runs[4].push(again);
             runs[1].push(ingest(ludex, &csv, dir.path()));
             if let Some(baseline) = &baseline {
-                runs[2].push(ingest(Path::new(baseline), &file, dir.path()));
+                let [first, again] = ingest_twice(Path::new(baseline), &file, &changes, dir.path());
+                runs[2].push(first);
+                runs[5].push(again);
                 runs[3].push(ingest(Path::new(baseline), &csv, dir.path()));
             }
         }
@@ -176,12 +218,18 @@ fn main() {
             ingest_s / csv_run.0
         );
         row(" csv", Some(size(&csv)), csv_run, share);
+        let again = best(&runs[4]);
+        let share = format!("(changed / first: {:.2})", again.0 / ingest_s);
+        row(" changed", Some(size(&changes)), again, share);
         if baseline.is_some() {
             let ndjson = best(&runs[2]);
             row(" baseline", None, ndjson, String::new());
             let csv_run = best(&runs[3]);
             let share = format!("(csv / ndjson: {:.2})", ndjson.0 / csv_run.0);
             row(" csv baseline", None, csv_run, share);
+            let again = best(&runs[5]);
+            let share = format!("(changed / first: {:.2})", again.0 / ndjson.0);
+            row(" changed baseline", None, again, share);
         }
     }
 }

@@ -19,8 +19,8 @@ use ludex_domain::upload::{
     self, CsvColumns, ParseLimits, Position, Stop, UploadError, UploadOptions,
 };
 use ludex_domain::{
-    AttemptId, Claim, FieldError, Game, Lease, RecordError, RecordFields, SourceColumn, StagedGame,
-    StoreError, StoredGame, UpsertOutcome,
+    AttemptId, Author, Claim, FieldError, Game, Lease, RecordError, RecordFields, SourceColumn,
+    StagedGame, StoreError, StoredGame, UpsertOutcome,
 };
 use std::io::Read;
 use std::sync::Arc;
@@ -460,6 +460,7 @@ impl Ingestor {
         stages: &mut StageDurations,
     ) -> Result<(), IngestError> {
         let attempt = AttemptId(format!("{}-{}", record.id, now_rfc3339()));
+        let author = Author::ingest(&record.id);
         let opened = Instant::now();
         let reader = upload
             .source
@@ -505,7 +506,7 @@ impl Ingestor {
                 let upserted = self
                     .stores
                     .catalog
-                    .upsert_batch(staged, &attempt)
+                    .upsert_batch(staged, &attempt, &author)
                     .instrument(tracing::debug_span!("write", records = slots.len()))
                     .await;
                 stages.add(Stage::Write, write.elapsed());

@@ -56,10 +56,18 @@ pub fn hash_of(key: &str) -> blake3::Hash {
     blake3::hash(key.as_bytes())
 }
 
+/// What a valid key grants: its scope, and its name, which the history records as the
+/// author of the key's writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub scope: Scope,
+    pub name: String,
+}
+
 /// The keys a server accepts, loaded once at start.
 #[derive(Clone, Debug, Default)]
 pub struct KeyRing {
-    active: Vec<(blake3::Hash, Scope)>,
+    active: Vec<(blake3::Hash, Access)>,
 }
 
 impl KeyRing {
@@ -72,7 +80,13 @@ impl KeyRing {
                 .ok_or_else(|| format!("key {:?}: the hash must start with blake3:", entry.name))?;
             let hash =
                 blake3::Hash::from_hex(hex).map_err(|e| format!("key {:?}: {e}", entry.name))?;
-            active.push((hash, entry.scope));
+            active.push((
+                hash,
+                Access {
+                    scope: entry.scope,
+                    name: entry.name.clone(),
+                },
+            ));
         }
         Ok(Self { active })
     }
@@ -85,17 +99,19 @@ impl KeyRing {
     /// The scope of a presented key, comparing against every stored hash in constant time.
     pub fn check(&self, presented: &str) -> Option<Scope> {
         self.check_hash(&hash_of(presented))
+            .map(|access| access.scope)
     }
 
-    /// The scope of the key with this hash (see [`hash_of`]).
-    pub fn check_hash(&self, hash: &blake3::Hash) -> Option<Scope> {
+    /// What the key with this hash grants (see [`hash_of`]).
+    pub fn check_hash(&self, hash: &blake3::Hash) -> Option<Access> {
         // No early exit: the time taken does not depend on which entry matched.
-        self.active.iter().fold(
-            None,
-            |found, (stored, scope)| {
-                if stored == hash { Some(*scope) } else { found }
-            },
-        )
+        self.active.iter().fold(None, |found, (stored, access)| {
+            if stored == hash {
+                Some(access.clone())
+            } else {
+                found
+            }
+        })
     }
 }
 
@@ -276,12 +292,17 @@ impl Keys {
     /// The scope of a presented key, after fetching the keys when they are due (see
     /// [`Keys::load`]). What a request that presents a key asks.
     pub async fn scope_of(&self, presented: &str) -> Result<Option<Scope>, KeyError> {
-        self.scope_of_hash(&hash_of(presented)).await
+        Ok(self.access_of(presented).await?.map(|access| access.scope))
     }
 
-    /// The scope of the key with this hash, as [`Keys::scope_of`]: what a session, which
+    /// What a presented key grants, as [`Keys::scope_of`].
+    pub async fn access_of(&self, presented: &str) -> Result<Option<Access>, KeyError> {
+        self.access_of_hash(&hash_of(presented)).await
+    }
+
+    /// What the key with this hash grants, as [`Keys::access_of`]: what a session, which
     /// holds only its key's hash, asks.
-    pub async fn scope_of_hash(&self, hash: &blake3::Hash) -> Result<Option<Scope>, KeyError> {
+    pub async fn access_of_hash(&self, hash: &blake3::Hash) -> Result<Option<Access>, KeyError> {
         self.load().await?;
         Ok(self.check_hash(hash))
     }
@@ -289,9 +310,10 @@ impl Keys {
     /// The scope of a presented key in the keys as they are now, fetching nothing.
     pub fn check(&self, presented: &str) -> Option<Scope> {
         self.check_hash(&hash_of(presented))
+            .map(|access| access.scope)
     }
 
-    fn check_hash(&self, hash: &blake3::Hash) -> Option<Scope> {
+    fn check_hash(&self, hash: &blake3::Hash) -> Option<Access> {
         self.follow();
         self.ring
             .read()

@@ -79,7 +79,11 @@ async fn batches_write_25_items_a_call_and_catch_duplicates_across_batches() {
     let first: Vec<_> = (0..260)
         .map(|i| staged(&format!("g{i:03}"), "First", i + 1))
         .collect();
-    let outcomes = stores.catalog.upsert_batch(first, &attempt).await.unwrap();
+    let outcomes = stores
+        .catalog
+        .upsert_batch(first, &attempt, &crate::conformance::tester())
+        .await
+        .unwrap();
     assert!(outcomes.iter().all(|o| *o == UpsertOutcome::Inserted));
     // "First" has five word prefixes: five index items a game, written before the games.
     assert_eq!(
@@ -89,7 +93,11 @@ async fn batches_write_25_items_a_call_and_catch_duplicates_across_batches() {
     let second: Vec<_> = (250..350)
         .map(|i| staged(&format!("g{i:03}"), "Second", i + 11))
         .collect();
-    let outcomes = stores.catalog.upsert_batch(second, &attempt).await.unwrap();
+    let outcomes = stores
+        .catalog
+        .upsert_batch(second, &attempt, &crate::conformance::tester())
+        .await
+        .unwrap();
     for (i, outcome) in (250..350).zip(&outcomes) {
         if i < 260 {
             assert_eq!(
@@ -111,7 +119,8 @@ async fn batches_write_25_items_a_call_and_catch_duplicates_across_batches() {
     assert_eq!(kept.game().unwrap().title.as_str(), "First");
 
     // Another upload: 40 games renamed, 10 unchanged. The renamed ones write the index items
-    // of "Third" (five prefixes) and delete those of "First"; the unchanged ones only their mark.
+    // of "Third" (five prefixes) with the versions they replace, filed in their history, and
+    // delete those of "First"; the unchanged ones only their mark.
     let before = requests.count("BatchWriteItem");
     let third: Vec<_> = (0..50)
         .map(|i| {
@@ -124,7 +133,11 @@ async fn batches_write_25_items_a_call_and_catch_duplicates_across_batches() {
         .collect();
     let outcomes = stores
         .catalog
-        .upsert_batch(third, &AttemptId("two".into()))
+        .upsert_batch(
+            third,
+            &AttemptId("two".into()),
+            &crate::conformance::tester(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -136,7 +149,7 @@ async fn batches_write_25_items_a_call_and_catch_duplicates_across_batches() {
     );
     assert_eq!(
         writes_since(&requests, before),
-        (40 * 5usize).div_ceil(25) + 50usize.div_ceil(25) + (40 * 5usize).div_ceil(25)
+        (40 * 6usize).div_ceil(25) + 50usize.div_ceil(25) + (40 * 5usize).div_ceil(25)
     );
 }
 
@@ -151,7 +164,7 @@ async fn unprocessed_items_are_sent_again_until_written() {
         .collect();
     let outcomes = stores
         .catalog
-        .upsert_batch(batch, &AttemptId("a".into()))
+        .upsert_batch(batch, &AttemptId("a".into()), &crate::conformance::tester())
         .await
         .unwrap();
     assert_eq!(outcomes.len(), 50);
@@ -174,7 +187,11 @@ async fn items_still_unprocessed_at_the_deadline_fail_the_batch_as_retryable() {
     let (stores, _) = counted_store(&endpoint, usize::MAX).await;
     let error = stores
         .catalog
-        .upsert_batch(vec![staged("late", "Late", 1)], &AttemptId("a".into()))
+        .upsert_batch(
+            vec![staged("late", "Late", 1)],
+            &AttemptId("a".into()),
+            &crate::conformance::tester(),
+        )
         .await
         .unwrap_err();
     assert!(
@@ -212,7 +229,11 @@ async fn the_reports_cost_one_query_and_a_batch_updates_each_counter_once() {
         let before = requests.all();
         stores
             .catalog
-            .upsert_batch(batch, &AttemptId(format!("round-{round}")))
+            .upsert_batch(
+                batch,
+                &AttemptId(format!("round-{round}")),
+                &crate::conformance::tester(),
+            )
             .await
             .unwrap();
         let updates = requests.count("UpdateItem") - before.get("UpdateItem").unwrap_or(&0);
@@ -248,7 +269,11 @@ async fn a_page_queries_each_shard_once_and_never_scans() {
     let batch: Vec<_> = (0..200).map(varied).collect();
     stores
         .catalog
-        .upsert_batch(batch, &AttemptId("seed".into()))
+        .upsert_batch(
+            batch,
+            &AttemptId("seed".into()),
+            &crate::conformance::tester(),
+        )
         .await
         .unwrap();
     let cases = [

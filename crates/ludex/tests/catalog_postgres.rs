@@ -48,7 +48,8 @@ async fn opening_migrates_once_and_reports_what_it_applied() {
                 "0001_catalog",
                 "0002_ingests by key",
                 "0003_game tombstones",
-                "0004_game counts"
+                "0004_game counts",
+                "0005_game history",
             ]
         );
         let (_, again) = store::init(&url).await.unwrap();
@@ -102,9 +103,10 @@ async fn concurrent_batches_over_the_same_ids_neither_deadlock_nor_lose_writes()
             .map(|s| staged(s.game.id.as_str(), "Backward", 0))
             .collect();
         let (one, two) = (AttemptId("forward".into()), AttemptId("backward".into()));
+        let author = crate::conformance::tester();
         let (a, b) = tokio::join!(
-            stores.catalog.upsert_batch(forward, &one),
-            stores.catalog.upsert_batch(backward, &two),
+            stores.catalog.upsert_batch(forward, &one, &author),
+            stores.catalog.upsert_batch(backward, &two, &author),
         );
         let (a, b) = (a.unwrap(), b.unwrap());
         for (x, y) in a.iter().zip(b.iter().rev()) {
@@ -145,7 +147,11 @@ async fn writes_racing_a_delete_count_on_from_its_tombstone() {
         let game =
             |id: &str| Game::from_value(&serde_json::json!({"id": id, "title": id})).unwrap();
         for id in ["made", "ingested"] {
-            stores.catalog.create(&game(id)).await.unwrap();
+            stores
+                .catalog
+                .create(&game(id), &crate::conformance::tester())
+                .await
+                .unwrap();
         }
         let mut deleter = sqlx::PgConnection::connect(&url).await.unwrap();
         let mut delete = deleter.begin().await.unwrap();
@@ -158,13 +164,18 @@ async fn writes_racing_a_delete_count_on_from_its_tombstone() {
         .unwrap();
 
         let catalog = stores.catalog.clone();
-        let created = tokio::spawn(async move { catalog.create(&game("made")).await });
+        let created = tokio::spawn(async move {
+            catalog
+                .create(&game("made"), &crate::conformance::tester())
+                .await
+        });
         let catalog = stores.catalog.clone();
         let upserted = tokio::spawn(async move {
             catalog
                 .upsert_batch(
                     vec![staged("ingested", "ingested", 1)],
                     &AttemptId("racing".into()),
+                    &crate::conformance::tester(),
                 )
                 .await
         });
@@ -252,7 +263,7 @@ async fn a_rotated_password_is_read_again_and_the_store_goes_on() {
             .unwrap();
         let fixed = PostgresStore::open(&options("first")).await.unwrap();
         let game = Game::from_value(&serde_json::json!({"id": "kept", "title": "Kept"})).unwrap();
-        rotating.create(&game).await.unwrap();
+        rotating.create(&game, &crate::conformance::tester()).await.unwrap();
         assert!(fixed.get(&game.id).await.unwrap().is_some());
 
         // Rotation: a new password, and the open sessions end (as idle connections do).

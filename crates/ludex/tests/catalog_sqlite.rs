@@ -17,7 +17,10 @@ async fn the_aggregates_migration_counts_the_games_already_stored() {
     let rewind = || async {
         rusqlite::Connection::open(&path)
             .unwrap()
-            .execute_batch("DROP TABLE game_counts; PRAGMA user_version = 3;")
+            .execute_batch(
+                "DROP TABLE game_counts; DROP TABLE game_versions;
+                 ALTER TABLE games DROP COLUMN changed_by; PRAGMA user_version = 3;",
+            )
             .unwrap();
     };
     conformance::the_aggregates_migration_counts_stored_games(

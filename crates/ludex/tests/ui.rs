@@ -94,7 +94,12 @@ impl Ui {
 
     async fn add(&self, json: serde_json::Value) {
         let game = Game::from_value(&json).unwrap();
-        self.state.stores.catalog.create(&game).await.unwrap();
+        self.state
+            .stores
+            .catalog
+            .create(&game, &crate::conformance::tester())
+            .await
+            .unwrap();
     }
 
     /// Signs in through the form; returns the session cookie and the CSRF token.

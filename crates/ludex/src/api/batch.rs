@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use futures::StreamExt;
-use ludex_domain::{GameId, RecordFields, StoredGame};
+use ludex_domain::{Author, GameId, RecordFields, StoredGame};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -170,19 +170,26 @@ impl Operation {
         })
     }
 
-    async fn apply(self, state: &AppState) -> ApiResult<(StatusCode, Option<StoredGame>)> {
+    async fn apply(
+        self,
+        state: &AppState,
+        author: &Author,
+    ) -> ApiResult<(StatusCode, Option<StoredGame>)> {
         Ok(match self {
-            Self::Create(fields) => (StatusCode::CREATED, Some(create_game(state, fields).await?)),
+            Self::Create(fields) => (
+                StatusCode::CREATED,
+                Some(create_game(state, author, fields).await?),
+            ),
             Self::Replace(id, precondition, fields) => (
                 StatusCode::OK,
-                Some(replace_game(state, &id, &precondition, fields).await?),
+                Some(replace_game(state, author, &id, &precondition, fields).await?),
             ),
             Self::Patch(id, precondition, patch) => (
                 StatusCode::OK,
-                Some(patch_game(state, &id, &precondition, &patch).await?),
+                Some(patch_game(state, author, &id, &precondition, &patch).await?),
             ),
             Self::Delete(id, precondition) => {
-                delete_game(state, &id, &precondition).await?;
+                delete_game(state, author, &id, &precondition).await?;
                 (StatusCode::NO_CONTENT, None)
             }
         })
@@ -238,7 +245,7 @@ struct Results {
         (status = 429, description = "More operations than the key's writes left this minute", body = super::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn apply(
-    _: CanWrite,
+    CanWrite(author): CanWrite,
     State(state): State<AppState>,
     address: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
@@ -283,10 +290,10 @@ pub async fn apply(
     let concurrency = if distinct { CONCURRENCY } else { 1 };
     let results = futures::stream::iter(operations)
         .map(|operation| {
-            let state = &state;
+            let (state, author) = (&state, &author);
             async move {
                 match operation {
-                    Ok(operation) => Outcome::of(operation.apply(state).await),
+                    Ok(operation) => Outcome::of(operation.apply(state, author).await),
                     Err(error) => Outcome::of(Err(error)),
                 }
             }

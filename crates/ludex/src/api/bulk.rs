@@ -210,7 +210,7 @@ pub struct FilterStepDone {
         (status = 503, description = "The listing ran longer than its timeout", body = super::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn step(
-    _: CanWrite,
+    CanWrite(author): CanWrite,
     State(state): State<AppState>,
     address: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
@@ -282,8 +282,8 @@ pub async fn step(
             done.processed += 1;
             let listed = Precondition::version(game.version);
             let written = match step.change {
-                FilterChange::Delete => delete_game(&state, &game.id, &listed).await,
-                _ => patch_game(&state, &game.id, &listed, &patch)
+                FilterChange::Delete => delete_game(&state, &author, &game.id, &listed).await,
+                _ => patch_game(&state, &author, &game.id, &listed, &patch)
                     .await
                     .map(|_| ()),
             };

@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ludex_domain::fields::CoverKey;
 use ludex_domain::{
-    FieldError, Game, GameId, ListQuery, Rating, RecordError, RecordFields, Sort, StoreError,
-    StoredGame,
+    Author, FieldError, Game, GameId, ListQuery, Rating, RecordError, RecordFields, Sort,
+    StoreError, StoredGame,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -168,7 +168,7 @@ impl Precondition {
     }
 
     /// 412 unless the stored version is one of those named.
-    fn check(&self, current: u64) -> ApiResult<()> {
+    pub(crate) fn check(&self, current: u64) -> ApiResult<()> {
         match &self.0 {
             Some(Some(tags)) if !tags.contains(&Some(current)) => {
                 Err(ApiError::PreconditionFailed { current })
@@ -185,6 +185,7 @@ impl Precondition {
 /// precondition says.
 async fn update(
     state: &AppState,
+    author: &Author,
     id: &GameId,
     precondition: &Precondition,
     mut change: impl FnMut(&StoredGame) -> ApiResult<Game>,
@@ -200,7 +201,7 @@ async fn update(
         match state
             .stores
             .catalog
-            .replace(&game, Some(current.version))
+            .replace(&game, Some(current.version), author)
             .await
         {
             Err(StoreError::VersionMismatch { .. }) if !precondition.names_versions() => continue,
@@ -236,13 +237,21 @@ pub fn game_response(status: StatusCode, stored: &StoredGame) -> Response {
 
 /// Reads a JSON object body: known fields parsed, unknown ones kept as their text.
 async fn read_object(headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<RecordFields> {
+    object_fields(&read_json(headers, body, limit).await?)
+}
+
+/// A JSON request body, up to `limit` bytes; 415 for another content type.
+pub(crate) async fn read_json(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> ApiResult<bytes::Bytes> {
     if !content_type_is(headers, &JSON_TYPES) {
         return Err(ApiError::UnsupportedMediaType(
-            "send the game as application/json".into(),
+            "send the body as application/json".into(),
         ));
     }
-    let bytes = read_body(body, limit).await?;
-    object_fields(&bytes)
+    read_body(body, limit).await
 }
 
 /// A JSON object's fields: known fields parsed, unknown ones kept as their text.
@@ -266,12 +275,12 @@ fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
     line_start + column.saturating_sub(1)
 }
 
-fn parse_game(fields: RecordFields) -> ApiResult<Game> {
+pub(crate) fn parse_game(fields: RecordFields) -> ApiResult<Game> {
     Game::from_record(fields).map_err(ApiError::Validation)
 }
 
 /// Puts the path id into a body, refusing a body that names another id.
-fn with_path_id(mut fields: RecordFields, id: &GameId) -> ApiResult<RecordFields> {
+pub(crate) fn with_path_id(mut fields: RecordFields, id: &GameId) -> ApiResult<RecordFields> {
     if let Some(given) = fields.known.get("id").filter(|v| !v.is_null()) {
         let same = GameId::from_json(given).is_ok_and(|g| &g == id);
         if !same {
@@ -358,13 +367,13 @@ pub async fn get(
         (status = 422, description = "Not a valid game", body = super::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
-    _: CanWrite,
+    CanWrite(author): CanWrite,
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let fields = read_object(&headers, body, state.config.max_json_bytes).await?;
-    let stored = create_game(&state, fields).await?;
+    let stored = create_game(&state, &author, fields).await?;
     let mut response = game_response(StatusCode::CREATED, &stored);
     if let Ok(location) = HeaderValue::from_str(&format!("/games/{}", stored.id)) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -389,14 +398,15 @@ pub async fn create(
         (status = 422, description = "Not a valid game", body = super::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn replace(
-    _: CanWrite,
+    CanWrite(author): CanWrite,
     State(state): State<AppState>,
     GamePath(id): GamePath,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let fields = read_object(&headers, body, state.config.max_json_bytes).await?;
-    let stored = replace_game(&state, &id, &Precondition::from_headers(&headers), fields).await?;
+    let precondition = Precondition::from_headers(&headers);
+    let stored = replace_game(&state, &author, &id, &precondition, fields).await?;
     Ok(game_response(StatusCode::OK, &stored))
 }
 
@@ -417,14 +427,15 @@ pub async fn replace(
         (status = 422, description = "The patched game is not valid", body = super::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn patch(
-    _: CanWrite,
+    CanWrite(author): CanWrite,
     State(state): State<AppState>,
     GamePath(id): GamePath,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     let patch = read_object(&headers, body, state.config.max_json_bytes).await?;
-    let stored = patch_game(&state, &id, &Precondition::from_headers(&headers), &patch).await?;
+    let precondition = Precondition::from_headers(&headers);
+    let stored = patch_game(&state, &author, &id, &precondition, &patch).await?;
     Ok(game_response(StatusCode::OK, &stored))
 }
 
@@ -441,42 +452,59 @@ pub async fn patch(
         (status = 412, description = "The game changed since you read it; nothing was deleted", body = super::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete(
-    _: CanWrite,
+    CanWrite(author): CanWrite,
     State(state): State<AppState>,
     GamePath(id): GamePath,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    delete_game(&state, &id, &Precondition::from_headers(&headers)).await?;
+    delete_game(&state, &author, &id, &Precondition::from_headers(&headers)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 // The writes, as `POST /games/batch` applies them too.
 
 /// Creates a game from a JSON object's fields.
-pub async fn create_game(state: &AppState, fields: RecordFields) -> ApiResult<StoredGame> {
+pub async fn create_game(
+    state: &AppState,
+    author: &Author,
+    fields: RecordFields,
+) -> ApiResult<StoredGame> {
     let game = parse_game(fields)?;
-    Ok(state.stores.catalog.create(&game).await?)
+    Ok(state.stores.catalog.create(&game, author).await?)
 }
 
 /// Replaces a game with a JSON object's fields (an id in them must be `id`).
 pub async fn replace_game(
     state: &AppState,
+    author: &Author,
     id: &GameId,
     precondition: &Precondition,
     fields: RecordFields,
 ) -> ApiResult<StoredGame> {
     let game = parse_game(with_path_id(fields, id)?)?;
-    update(state, id, precondition, |_| Ok(game.clone())).await
+    replace_with(state, author, id, precondition, game).await
+}
+
+/// Replaces a game with `game`, as `PUT` does.
+pub async fn replace_with(
+    state: &AppState,
+    author: &Author,
+    id: &GameId,
+    precondition: &Precondition,
+    game: Game,
+) -> ApiResult<StoredGame> {
+    update(state, author, id, precondition, |_| Ok(game.clone())).await
 }
 
 /// Applies a JSON Merge Patch to a game.
 pub async fn patch_game(
     state: &AppState,
+    author: &Author,
     id: &GameId,
     precondition: &Precondition,
     patch: &RecordFields,
 ) -> ApiResult<StoredGame> {
-    update(state, id, precondition, |current| {
+    update(state, author, id, precondition, |current| {
         let mut fields = current
             .fields()
             .map_err(|e| ApiError::Internal(format!("stored document of {id}: {e:?}")))?;
@@ -489,6 +517,7 @@ pub async fn patch_game(
 /// Deletes a game and its own cover.
 pub async fn delete_game(
     state: &AppState,
+    author: &Author,
     id: &GameId,
     precondition: &Precondition,
 ) -> ApiResult<()> {
@@ -497,7 +526,7 @@ pub async fn delete_game(
     let deleted = state
         .stores
         .catalog
-        .delete(id, Some(current.version))
+        .delete(id, Some(current.version), author)
         .await?;
     if let Ok(game) = deleted.game()
         && let Some(cover) = game.cover_image.filter(|c| is_own_cover(id, c))
@@ -570,7 +599,7 @@ fn image_type(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
         (status = 415, description = "Not a JPEG, PNG or WebP image", body = super::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn put_cover(
-    _: CanWrite,
+    CanWrite(author): CanWrite,
     State(state): State<AppState>,
     GamePath(id): GamePath,
     headers: HeaderMap,
@@ -590,7 +619,7 @@ pub async fn put_cover(
     let cover = CoverKey::parse(&key).map_err(ApiError::Internal)?;
     state.bucket.put(&key, bytes).await?;
     let mut previous = None;
-    let stored = update(&state, &id, &precondition, |current| {
+    let stored = update(&state, &author, &id, &precondition, |current| {
         let mut game = current
             .game()
             .map_err(|e| ApiError::Internal(format!("stored game {id}: {e:?}")))?;

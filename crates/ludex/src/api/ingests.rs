@@ -795,7 +795,7 @@ pub struct PageParams {
     cursor: Option<String>,
 }
 
-fn limit_param(raw: Option<&str>, limit: PageLimit) -> ApiResult<u32> {
+pub(crate) fn limit_param(raw: Option<&str>, limit: PageLimit) -> ApiResult<u32> {
     let Some(raw) = raw else {
         return Ok(limit.default);
     };

@@ -6,6 +6,7 @@ mod bulk;
 pub mod error;
 mod extract;
 mod games;
+mod history;
 mod ingests;
 mod manners;
 mod observe;
@@ -14,7 +15,7 @@ pub mod rate;
 pub mod session;
 
 use crate::bucket::Bucket;
-use crate::keys::{Keys, Scope};
+use crate::keys::{Access, Keys, Scope};
 use crate::metrics::Metrics;
 use crate::store::Stores;
 use axum::Router;
@@ -25,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use error::{ApiError, ApiResult};
 use http_body_util::BodyExt;
+use ludex_domain::Author;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -128,6 +130,8 @@ pub fn router(state: AppState) -> Router {
             "/games/{id}/cover",
             get(games::get_cover).put(games::put_cover),
         )
+        .route("/games/{id}/history", get(history::history))
+        .route("/games/{id}/restore", post(history::restore))
         .route("/uploads/presign", post(ingests::presign))
         .route("/uploads/{filename}", get(ingests::latest_upload))
         .route("/ingests", get(ingests::list))
@@ -328,12 +332,13 @@ fn presented_key(parts: &Parts) -> ApiResult<Option<&str>> {
     }
 }
 
-/// Checks the request's key (`Authorization: Bearer`), or else the web UI's session cookie.
-async fn require(parts: &Parts, state: &AppState, needed: Scope) -> ApiResult<()> {
-    let scope = match presented_key(parts)? {
+/// Checks the request's key (`Authorization: Bearer`), or else the web UI's session cookie;
+/// what the key grants.
+async fn require(parts: &Parts, state: &AppState, needed: Scope) -> ApiResult<Access> {
+    let access = match presented_key(parts)? {
         Some(key) => state
             .keys
-            .scope_of(key)
+            .access_of(key)
             .await?
             .ok_or_else(|| ApiError::Unauthorized("the API key is not valid".into()))?,
         None => session::authorize(parts, state).await?.ok_or_else(|| {
@@ -342,23 +347,24 @@ async fn require(parts: &Parts, state: &AppState, needed: Scope) -> ApiResult<()
             )
         })?,
     };
-    if scope < needed {
+    if access.scope < needed {
         return Err(ApiError::Forbidden(
             "this API key may only read; writes need a key with the write scope".into(),
         ));
     }
-    Ok(())
+    Ok(access)
 }
 
 /// Proof that the request may write: a valid key with the write scope, or a session opened
-/// with one (plus its CSRF token).
-pub struct CanWrite;
+/// with one (plus its CSRF token). Holds the key's name, as the author of what it writes.
+pub struct CanWrite(pub Author);
 
 impl FromRequestParts<AppState> for CanWrite {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        require(parts, state, Scope::Write).await.map(|()| Self)
+        let access = require(parts, state, Scope::Write).await?;
+        Ok(Self(Author::key(access.name)))
     }
 }
 

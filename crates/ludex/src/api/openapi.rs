@@ -107,6 +107,12 @@ fn parameter(path: &str, name: &str, max_upload_bytes: u64) -> Option<Value> {
             "format": CURSOR_FORMAT,
         }),
         ("/ingests", "limit") => page(LEDGER_LIMIT),
+        ("/games/{id}/history", "limit") => page(super::history::HISTORY_LIMIT),
+        ("/games/{id}/history", "cursor") => json!({
+            "type": "string",
+            "maxLength": 20,
+            "format": CURSOR_FORMAT,
+        }),
         ("/ingests/{ingest_id}/rejects", "limit") => page(REJECTS_LIMIT),
         (path, "id") if path.starts_with("/games/") => json!({
             "type": "string",
@@ -237,6 +243,45 @@ pub struct IngestRecordDoc {
     merge: Option<bool>,
 }
 
+/// A page of a game's history, newest first.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes responses
+pub struct HistoryPageDoc {
+    items: Vec<GameVersionDoc>,
+    /// Pass as `cursor` for older versions; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+/// One version of a game.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes responses
+pub struct GameVersionDoc {
+    version: u64,
+    /// When the version was written (RFC 3339, UTC).
+    changed_at: String,
+    /// Who wrote it; null for versions written before history was kept.
+    author: Option<AuthorDoc>,
+    /// This version deleted the game.
+    deleted: bool,
+    /// The JSON Merge Patch (RFC 7396) from the version before to this one; null for a
+    /// deletion.
+    #[schema(value_type = Option<Object>)]
+    change: Option<serde_json::Value>,
+}
+
+/// Who wrote a version: `{"kind": "key", "name": …}` (an API key, or the key of a UI
+/// session) or `{"kind": "ingest", "id": …}` (the ledger id of an upload).
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes responses
+pub struct AuthorDoc {
+    /// `key` or `ingest`.
+    kind: String,
+    /// The key's name (`kind` key).
+    name: Option<String>,
+    /// The ingest's id (`kind` ingest).
+    id: Option<String>,
+}
+
 #[derive(ToSchema)]
 #[allow(dead_code)] // describes responses
 pub struct IngestPageDoc {
@@ -363,7 +408,7 @@ impl Modify for BearerKeys {
     paths(
         super::games::list, super::games::get, super::games::create, super::games::replace,
         super::games::patch, super::games::delete, super::games::put_cover, super::games::get_cover,
-        super::batch::apply, super::bulk::step,
+        super::batch::apply, super::bulk::step, super::history::history, super::history::restore,
         super::ingests::upload, super::ingests::presign, super::ingests::direct, super::ingests::latest_upload, super::ingests::list, super::ingests::get, super::ingests::rejects,
         healthz_doc, readyz_doc, metrics_doc,
     ),

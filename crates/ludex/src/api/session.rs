@@ -20,7 +20,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
-use crate::keys::{KeyError, KeySource, Scope};
+use crate::keys::{Access, KeyError, KeySource};
 use axum::http::{HeaderMap, HeaderValue, Method, header, request::Parts};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -246,9 +246,9 @@ impl Session {
         })
     }
 
-    /// The scope of the session's key now, `None` once the key is revoked.
-    pub async fn scope(&self, state: &AppState) -> Result<Option<Scope>, KeyError> {
-        state.keys.scope_of_hash(&self.key_hash).await
+    /// What the session's key grants now, `None` once the key is revoked.
+    pub async fn access(&self, state: &AppState) -> Result<Option<Access>, KeyError> {
+        state.keys.access_of_hash(&self.key_hash).await
     }
 
     /// The cookie value that carries this session.
@@ -361,7 +361,7 @@ fn is_safe(method: &Method) -> bool {
 /// The scope a session cookie grants this request, for the `CanRead`/`CanWrite` extractors.
 /// `Ok(None)` when there is no session cookie; an error for an expired or altered session, a
 /// revoked key or an unsafe request without the session's CSRF token.
-pub(crate) async fn authorize(parts: &Parts, state: &AppState) -> ApiResult<Option<Scope>> {
+pub(crate) async fn authorize(parts: &Parts, state: &AppState) -> ApiResult<Option<Access>> {
     let session = match find(parts, state).await? {
         (false, _) => return Ok(None),
         (true, None) => {
@@ -371,7 +371,7 @@ pub(crate) async fn authorize(parts: &Parts, state: &AppState) -> ApiResult<Opti
         }
         (true, Some(session)) => session,
     };
-    let Some(scope) = session.scope(state).await? else {
+    let Some(access) = session.access(state).await? else {
         return Err(ApiError::Unauthorized(
             "the API key of this session is no longer valid; sign in again at /ui/sign-in".into(),
         ));
@@ -388,7 +388,7 @@ pub(crate) async fn authorize(parts: &Parts, state: &AppState) -> ApiResult<Opti
             ));
         }
     }
-    Ok(Some(scope))
+    Ok(Some(access))
 }
 
 #[cfg(test)]

@@ -18,8 +18,9 @@ use ludex_domain::counts::{CatalogCounts, CountChanges, Dimension, counters_of};
 use ludex_domain::cursor::{self, After};
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
-    AttemptId, Catalog, Claim, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position,
-    SortField, StagedGame, StoreError, StoreResult, StoredGame, UpsertOutcome,
+    AttemptId, Author, Catalog, Claim, Game, GameId, GameVersion, HistoryQuery, Ledger,
+    LedgerQuery, ListQuery, Page, Position, SortField, StagedGame, StoreError, StoreResult,
+    StoredGame, UpsertOutcome,
 };
 use ludex_domain::{query_limits, search};
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -68,6 +69,10 @@ const SEP: char = '\u{1}';
 const TERM_SK: &str = "T#";
 /// The sort key of the item that marks a game an ingest found unchanged.
 const MARK_SK: &str = "MARK";
+/// The sort keys of a game's filed versions start with it (`V#<version, 20 digits>`).
+const VERSION_SK: &str = "V#";
+/// Who wrote a game's version ([`Author::to_text`]), on its item and its filed versions.
+const CHANGED_BY: &str = "changed_by";
 /// The token of the write that made an item (see [`Stamp::token`]).
 const TOKEN: &str = "wt";
 /// A game's index terms, on its item, so that the next write can delete its index items.
@@ -223,6 +228,67 @@ fn tombstone_item(id: &str, version: u64) -> Item {
     item
 }
 
+/// The key of a game's filed version: in the game's partition, sorted by version.
+fn version_key(id: &str, version: u64) -> Item {
+    HashMap::from([
+        ("pk".into(), s(game_pk(id))),
+        ("sk".into(), s(format!("{VERSION_SK}{version:020}"))),
+    ])
+}
+
+/// A filed version: `content` and `changed_by` as they were (no content: the version deleted
+/// the game). Filed before the change it records is written, so a crash in between leaves a
+/// filed version at or above the game's current one, which [`Catalog::history`] skips; filing
+/// the same version twice writes the same item.
+fn version_item(
+    id: &str,
+    version: u64,
+    changed_at: String,
+    changed_by: Option<String>,
+    content: Option<String>,
+) -> Item {
+    let mut item = version_key(id, version);
+    item.extend([
+        ("version".into(), n(version)),
+        ("changed_at".into(), s(changed_at)),
+    ]);
+    if let Some(author) = changed_by {
+        item.insert(CHANGED_BY.into(), s(author));
+    }
+    if let Some(content) = content {
+        item.insert("content".into(), s(content));
+    }
+    item
+}
+
+/// The filed version of a live game's item, before a change replaces it.
+fn filed_version_of(current: &Item) -> StoreResult<Item> {
+    Ok(version_item(
+        &text(current, "id")?,
+        number(current, "version")?,
+        text(current, "updated_at")?,
+        text(current, CHANGED_BY).ok(),
+        Some(text(current, "content")?),
+    ))
+}
+
+/// A version of a game's history from its item or a filed version's.
+fn game_version(item: &Item) -> StoreResult<GameVersion> {
+    let changed_at = match item.get("changed_at") {
+        Some(_) => text(item, "changed_at")?,
+        None => text(item, "updated_at")?,
+    };
+    Ok(GameVersion {
+        version: number(item, "version")?,
+        changed_at,
+        author: text(item, CHANGED_BY)
+            .ok()
+            .as_deref()
+            .and_then(Author::from_text),
+        content: text(item, "content").ok(),
+    })
+}
+
 /// What a conditional write of a game's item expects to find.
 #[derive(Clone, Copy)]
 enum Expect {
@@ -277,6 +343,7 @@ fn game_item(
         ("updated_at".into(), s(stamp.updated_at.clone())),
         ("content".into(), s(content)),
         ("hash".into(), AttributeValue::B(Blob::new(hash.to_vec()))),
+        (CHANGED_BY.into(), s(stamp.author.clone())),
     ]);
     if let Some(mark) = stamp.attempt.clone() {
         mark_with(&mut item, mark);
@@ -378,6 +445,7 @@ pub fn write_cost(game: &Game) -> WriteCost {
         created_at: "2026-01-01T00:00:00.000000Z".into(),
         updated_at: "2026-01-01T00:00:00.000000Z".into(),
         attempt: Some(("0123456789abcdef0123456789abcdef".into(), 1_000_000)),
+        author: Author::ingest("uploads/catalog-2026-01-01.ndjson#0123456789abcdef").to_text(),
     };
     let terms = terms_of(game);
     let labels = labels_of(game);
@@ -516,6 +584,8 @@ struct Stamp {
     updated_at: String,
     /// The ingest attempt that last wrote the game and the record's position in its file.
     attempt: Option<(String, u64)>,
+    /// [`Author::to_text`].
+    author: String,
 }
 
 fn position_number(position: Position) -> u64 {
@@ -850,6 +920,9 @@ struct Existing {
     /// for a tombstone, and for a game written before index items existed.
     token: Option<String>,
     terms: Vec<String>,
+    /// The version as the history files it when the batch replaces it (`None` for a
+    /// tombstone).
+    filed: Option<Item>,
 }
 
 impl DynamoStore {
@@ -1226,8 +1299,9 @@ impl DynamoStore {
                 keys,
                 Some((
                     "pk, sk, id, version, created_at, updated_at, #hash, attempt, attempt_pos, \
-                     #deleted, #counted, #token, #terms",
+                     #deleted, #counted, #token, #terms, content, #changed_by",
                     &[
+                        ("#changed_by", CHANGED_BY),
                         ("#counted", COUNTED),
                         ("#hash", "hash"),
                         ("#deleted", DELETED),
@@ -1267,6 +1341,7 @@ impl DynamoStore {
                     counted: counted_of(&item),
                     token: text(&item, TOKEN).ok(),
                     terms: strings(&item, TERMS),
+                    filed: (!deleted).then(|| filed_version_of(&item)).transpose()?,
                 },
             );
         }
@@ -1442,7 +1517,7 @@ impl Catalog for DynamoStore {
             .transpose()
     }
 
-    async fn create(&self, game: &Game) -> StoreResult<StoredGame> {
+    async fn create(&self, game: &Game, author: &Author) -> StoreResult<StoredGame> {
         let (content, hash) = game.content_and_hash();
         let terms = terms_of(game);
         // Most ids are new: write first, and look only when something is there.
@@ -1459,6 +1534,7 @@ impl Catalog for DynamoStore {
                 created_at: now.clone(),
                 updated_at: now,
                 attempt: None,
+                author: author.to_text(),
             };
             let item = game_item(game, content.clone(), &hash, &stamp, &terms);
             let stored = into_stored(&item)?;
@@ -1483,7 +1559,12 @@ impl Catalog for DynamoStore {
         )))
     }
 
-    async fn replace(&self, game: &Game, if_version: Option<u64>) -> StoreResult<StoredGame> {
+    async fn replace(
+        &self,
+        game: &Game,
+        if_version: Option<u64>,
+        author: &Author,
+    ) -> StoreResult<StoredGame> {
         let (content, hash) = game.content_and_hash();
         let terms = terms_of(game);
         for _ in 0..CONTENDED_RETRIES {
@@ -1509,9 +1590,12 @@ impl Catalog for DynamoStore {
                 created_at: text(&current, "created_at")?,
                 updated_at: now_rfc3339(),
                 attempt,
+                author: author.to_text(),
             };
             let item = game_item(game, content.clone(), &hash, &stamp, &terms);
             let stored = into_stored(&item)?;
+            self.write_all(vec![put_request(filed_version_of(&current)?)?])
+                .await?;
             if self
                 .write_indexed(game, &stamp, &terms, item, Expect::Live(version))
                 .await?
@@ -1531,7 +1615,12 @@ impl Catalog for DynamoStore {
         )))
     }
 
-    async fn delete(&self, id: &GameId, if_version: Option<u64>) -> StoreResult<StoredGame> {
+    async fn delete(
+        &self,
+        id: &GameId,
+        if_version: Option<u64>,
+        author: &Author,
+    ) -> StoreResult<StoredGame> {
         for _ in 0..CONTENDED_RETRIES {
             // The game's item becomes its tombstone at the version it was deleted at.
             let Some(current) = self
@@ -1545,8 +1634,24 @@ impl Catalog for DynamoStore {
             if if_version.is_some_and(|expected| expected != version) {
                 return Err(StoreError::VersionMismatch { current: version });
             }
+            // The deleted version and the deletion, a version of its own that the tombstone keeps.
+            let deletion = version_item(
+                id.as_str(),
+                version + 1,
+                now_rfc3339(),
+                Some(author.to_text()),
+                None,
+            );
+            self.write_all(vec![
+                put_request(filed_version_of(&current)?)?,
+                put_request(deletion)?,
+            ])
+            .await?;
             if self
-                .put_if(tombstone_item(id.as_str(), version), Expect::Live(version))
+                .put_if(
+                    tombstone_item(id.as_str(), version + 1),
+                    Expect::Live(version),
+                )
                 .await?
             {
                 self.drop_index(&current).await?;
@@ -1566,7 +1671,9 @@ impl Catalog for DynamoStore {
         &self,
         batch: Vec<StagedGame>,
         attempt: &AttemptId,
+        author: &Author,
     ) -> StoreResult<Vec<UpsertOutcome>> {
+        let author = author.to_text();
         // The first record of each id in the batch; later ones are duplicates of it.
         let mut first_of: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
         for (i, staged) in batch.iter().enumerate() {
@@ -1577,8 +1684,8 @@ impl Catalog for DynamoStore {
         let now = now_rfc3339();
         let mut outcomes = Vec::with_capacity(batch.len());
         // Written in three rounds, each after the one before has landed: the index items of
-        // the new versions, the games' items that name them, and then the index items of the
-        // versions replaced. A crash between rounds leaves unnamed index items, never a game
+        // the new versions with the filed versions they replace, the games' items that name
+        // them, and then the index items of the versions replaced. A crash between rounds leaves unnamed index items, never a game
         // whose index items are missing.
         let mut new_index = Vec::new();
         let mut games = Vec::with_capacity(ids.len());
@@ -1629,6 +1736,7 @@ impl Catalog for DynamoStore {
                         created_at: now.clone(),
                         updated_at: now.clone(),
                         attempt: Some(mark),
+                        author: author.clone(),
                     },
                 ),
                 // Unchanged content written before index items existed gains them.
@@ -1640,6 +1748,7 @@ impl Catalog for DynamoStore {
                         created_at: b.created_at.clone(),
                         updated_at: b.updated_at.clone(),
                         attempt: Some(mark),
+                        author: author.clone(),
                     },
                 ),
                 Some(b) => (
@@ -1650,6 +1759,7 @@ impl Catalog for DynamoStore {
                         created_at: b.created_at.clone(),
                         updated_at: now.clone(),
                         attempt: Some(mark),
+                        author: author.clone(),
                     },
                 ),
             };
@@ -1658,6 +1768,9 @@ impl Catalog for DynamoStore {
                 (UpsertOutcome::Updated, Some(b)) => {
                     uncount(&b.counted, &mut changes);
                     changes.add(&staged.game);
+                    if let Some(filed) = &b.filed {
+                        new_index.push(put_request(filed.clone())?);
+                    }
                 }
                 _ => {}
             }
@@ -1682,6 +1795,50 @@ impl Catalog for DynamoStore {
         self.write_all(old_index).await?;
         self.apply_counts(changes).await?;
         Ok(outcomes)
+    }
+
+    async fn history(&self, id: &GameId, query: &HistoryQuery) -> StoreResult<Page<GameVersion>> {
+        let limit = query.limit as usize;
+        let mut versions = Vec::with_capacity(limit + 1);
+        let mut below = query.before.unwrap_or(u64::MAX);
+        if let Some(current) = self
+            .game_item_now(id)
+            .await?
+            .filter(|item| !is_tombstone(item))
+        {
+            let version = number(&current, "version")?;
+            if version < below {
+                versions.push(game_version(&current)?);
+            }
+            // Filed versions at or above the current one are from changes a crash cut short.
+            below = below.min(version);
+        }
+        let mut start = None;
+        while versions.len() <= limit && below > 1 {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+                .expression_attribute_values(":pk", s(game_pk(id.as_str())))
+                .expression_attribute_values(":low", s(VERSION_SK))
+                .expression_attribute_values(":high", s(format!("{VERSION_SK}{:020}", below - 1)))
+                .scan_index_forward(false)
+                .consistent_read(true)
+                .limit(i32::try_from(limit + 1 - versions.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.error(e))?;
+            for item in out.items() {
+                versions.push(game_version(item)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(super::history_page(&mut versions, query.limit))
     }
 
     async fn list(&self, query: &ListQuery) -> StoreResult<Page<StoredGame>> {

@@ -53,6 +53,23 @@ pub(crate) fn refused_claim(stored: IngestRecord) -> StoreResult<ludex_domain::C
     })
 }
 
+/// A page of history from up to `limit + 1` versions, newest first: the extra one only says
+/// that older versions follow.
+pub(crate) fn history_page(
+    versions: &mut Vec<ludex_domain::GameVersion>,
+    limit: u32,
+) -> ludex_domain::Page<ludex_domain::GameVersion> {
+    let more = versions.len() > limit as usize;
+    versions.truncate(limit as usize);
+    ludex_domain::Page {
+        next_cursor: versions
+            .last()
+            .filter(|_| more)
+            .map(|v| v.version.to_string()),
+        items: std::mem::take(versions),
+    }
+}
+
 /// The JSON a ledger entry is stored as.
 pub(crate) fn ledger_json(record: &IngestRecord) -> StoreResult<String> {
     serde_json::to_string(record)

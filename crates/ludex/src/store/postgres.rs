@@ -9,8 +9,9 @@ use ludex_domain::CatalogCounts;
 use ludex_domain::cursor::{self, After};
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
-    AttemptId, Catalog, Claim, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position,
-    SortField, StagedGame, StoreError, StoreResult, StoredGame, UpsertOutcome,
+    AttemptId, Author, Catalog, Claim, Game, GameId, GameVersion, HistoryQuery, Ledger,
+    LedgerQuery, ListQuery, Page, Position, SortField, StagedGame, StoreError, StoreResult,
+    StoredGame, UpsertOutcome,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -472,19 +473,20 @@ impl Catalog for PostgresStore {
         .transpose()
     }
 
-    async fn create(&self, game: &Game) -> StoreResult<StoredGame> {
+    async fn create(&self, game: &Game, author: &Author) -> StoreResult<StoredGame> {
         let row = Row::of(game);
+        let author = author.to_text();
         let now = now_rfc3339();
         let ids = [row.id.clone()];
         let created = counting_on!(self, &ids, |tx| {
             sqlx::query!(
                 "INSERT INTO games (id, title, title_key, release_key, release_year,
                          rating_key, platforms, genres, search, content, content_hash, version,
-                         created_at, updated_at)
+                         created_at, updated_at, changed_by)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_tsvector('simple', unaccent($9)),
                          $10, $11,
                          1 + coalesce((SELECT version FROM game_tombstones WHERE id = $1), 0),
-                         $12, $12)
+                         $12, $12, $13)
                      ON CONFLICT (id) DO NOTHING
                      RETURNING id, version, created_at, updated_at, content",
                 row.id,
@@ -499,6 +501,7 @@ impl Catalog for PostgresStore {
                 row.content,
                 row.content_hash,
                 now,
+                author,
             )
             .fetch_optional(tx)
         })?;
@@ -508,25 +511,37 @@ impl Catalog for PostgresStore {
         }
     }
 
-    async fn replace(&self, game: &Game, if_version: Option<u64>) -> StoreResult<StoredGame> {
+    async fn replace(
+        &self,
+        game: &Game,
+        if_version: Option<u64>,
+        author: &Author,
+    ) -> StoreResult<StoredGame> {
         let row = Row::of(game);
         let now = now_rfc3339();
         // One statement: lock the row, update it only when the version matches and the
-        // content differs, and return both the row as it was and as it is now.
+        // content differs (filing the replaced version), and return both the row as it was
+        // and as it is now.
         let result = sqlx::query!(
             r#"WITH stored AS MATERIALIZED (
-                 SELECT id, version, created_at, updated_at, content, content_hash
+                 SELECT id, version, created_at, updated_at, content, content_hash, changed_by,
+                     ($13::int8 IS NULL OR version = $13::int8) AND content_hash <> $11
+                         AS changes
                  FROM games WHERE id = $1 FOR UPDATE
              ),
              updated AS (
                  UPDATE games g SET title = $2, title_key = $3, release_key = $4,
                      release_year = $5, rating_key = $6, platforms = $7, genres = $8,
                      search = to_tsvector('simple', unaccent($9)), content = $10,
-                     content_hash = $11, version = g.version + 1, updated_at = $12
+                     content_hash = $11, version = g.version + 1, updated_at = $12,
+                     changed_by = $14
                  FROM stored c
-                 WHERE g.id = c.id AND ($13::int8 IS NULL OR g.version = $13::int8)
-                   AND c.content_hash <> $11
+                 WHERE g.id = c.id AND c.changes
                  RETURNING g.version, g.updated_at, g.content
+             ),
+             filed AS (
+                 INSERT INTO game_versions (id, version, content, changed_at, changed_by)
+                 SELECT id, version, content, updated_at, changed_by FROM stored WHERE changes
              )
              SELECT c.id, c.version AS current_version, c.created_at,
                  c.updated_at AS current_updated_at, c.content AS current_content,
@@ -546,6 +561,7 @@ impl Catalog for PostgresStore {
             row.content_hash,
             now,
             from_version(if_version)?,
+            author.to_text(),
         )
         .fetch_optional(&mut *self.connection().await?)
         .await
@@ -575,15 +591,27 @@ impl Catalog for PostgresStore {
         )
     }
 
-    async fn delete(&self, id: &GameId, if_version: Option<u64>) -> StoreResult<StoredGame> {
-        // The deleted version is kept as the id's tombstone, in the same statement.
+    async fn delete(
+        &self,
+        id: &GameId,
+        if_version: Option<u64>,
+        author: &Author,
+    ) -> StoreResult<StoredGame> {
+        // In the same statement: the deleted version and the deletion (the next version) are
+        // filed in the history, and the deletion's version is kept as the id's tombstone.
         let deleted = sqlx::query!(
             r#"WITH deleted AS (
                  DELETE FROM games WHERE id = $1 AND ($2::int8 IS NULL OR version = $2::int8)
-                 RETURNING id, version, created_at, updated_at, content
+                 RETURNING id, version, created_at, updated_at, content, changed_by
+             ),
+             filed AS (
+                 INSERT INTO game_versions (id, version, content, changed_at, changed_by)
+                 SELECT id, version, content, updated_at, changed_by FROM deleted
+                 UNION ALL
+                 SELECT id, version + 1, NULL, $3, $4 FROM deleted
              ),
              tombstone AS (
-                 INSERT INTO game_tombstones (id, version) SELECT id, version FROM deleted
+                 INSERT INTO game_tombstones (id, version) SELECT id, version + 1 FROM deleted
                  ON CONFLICT (id) DO UPDATE SET version = excluded.version
              )
              SELECT id AS "id!", version AS "version!", created_at AS "created_at!",
@@ -591,6 +619,8 @@ impl Catalog for PostgresStore {
              FROM deleted"#,
             id.as_str(),
             from_version(if_version)?,
+            now_rfc3339(),
+            author.to_text(),
         )
         .fetch_optional(&mut *self.connection().await?)
         .await
@@ -605,6 +635,7 @@ impl Catalog for PostgresStore {
         &self,
         batch: Vec<StagedGame>,
         attempt: &AttemptId,
+        author: &Author,
     ) -> StoreResult<Vec<UpsertOutcome>> {
         if batch.is_empty() {
             return Ok(Vec::new());
@@ -616,7 +647,7 @@ impl Catalog for PostgresStore {
         // were; `written` inserts or updates the first record of each id that no earlier
         // batch of this attempt wrote; the final select tells each record's outcome in input
         // order. An identical record only takes the attempt's mark: version and updated_at
-        // stay as they were.
+        // stay as they were. `filed` keeps the versions that changed records replace.
         let rows = counting_on!(self, &columns.id, |tx| {
             sqlx::query!(
                 r#"WITH input AS (
@@ -630,19 +661,27 @@ impl Catalog for PostgresStore {
                  SELECT DISTINCT ON (id) * FROM input ORDER BY id, ord
              ),
              previous AS MATERIALIZED (
-                 SELECT g.id, g.content_hash, g.attempt, g.attempt_pos FROM games g
+                 SELECT g.id, g.content_hash, g.attempt, g.attempt_pos, g.version, g.content,
+                     g.updated_at, g.changed_by FROM games g
                  WHERE g.id IN (SELECT id FROM firsts)
                  ORDER BY g.id
                  FOR UPDATE
              ),
+             filed AS (
+                 INSERT INTO game_versions (id, version, content, changed_at, changed_by)
+                 SELECT p.id, p.version, p.content, p.updated_at, p.changed_by
+                 FROM previous p JOIN firsts f ON f.id = p.id
+                 WHERE p.attempt IS DISTINCT FROM $14::text AND p.content_hash <> f.content_hash
+             ),
              written AS (
                  INSERT INTO games AS g (id, title, title_key, release_key, release_year,
                      rating_key, platforms, genres, search, content, content_hash, version,
-                     created_at, updated_at, attempt, attempt_pos)
+                     created_at, updated_at, attempt, attempt_pos, changed_by)
                  SELECT f.id, f.title, f.title_key, f.release_key, f.release_year, f.rating_key,
                      string_to_array(f.platforms, chr(31)), string_to_array(f.genres, chr(31)),
                      to_tsvector('simple', unaccent(f.words)), f.content, f.content_hash,
-                     1 + coalesce(t.version, 0), $13::text, $13::text, $14::text, f.pos
+                     1 + coalesce(t.version, 0), $13::text, $13::text, $14::text, f.pos,
+                     $15::text
                  FROM firsts f LEFT JOIN previous p ON p.id = f.id
                      LEFT JOIN game_tombstones t ON t.id = f.id
                  WHERE p.attempt IS DISTINCT FROM $14::text
@@ -657,6 +696,8 @@ impl Catalog for PostgresStore {
                          THEN g.version ELSE g.version + 1 END,
                      updated_at = CASE WHEN g.content_hash = excluded.content_hash
                          THEN g.updated_at ELSE excluded.updated_at END,
+                     changed_by = CASE WHEN g.content_hash = excluded.content_hash
+                         THEN g.changed_by ELSE excluded.changed_by END,
                      attempt = excluded.attempt, attempt_pos = excluded.attempt_pos
                  RETURNING g.id, g.xmax = 0 AS inserted
              )
@@ -687,6 +728,7 @@ impl Catalog for PostgresStore {
                 &columns.pos,
                 now,
                 attempt.0,
+                author.to_text(),
             )
             .fetch_all(tx)
         })?;
@@ -716,6 +758,38 @@ impl Catalog for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn history(&self, id: &GameId, query: &HistoryQuery) -> StoreResult<Page<GameVersion>> {
+        let rows = sqlx::query!(
+            r#"SELECT version AS "version!", changed_at AS "changed_at!", changed_by, content
+               FROM (
+                   SELECT version, updated_at AS changed_at, changed_by, content FROM games
+                     WHERE id = $1 AND ($2::int8 IS NULL OR version < $2::int8)
+                   UNION ALL
+                   SELECT version, changed_at, changed_by, content FROM game_versions
+                     WHERE id = $1 AND ($2::int8 IS NULL OR version < $2::int8)
+               ) v
+               ORDER BY version DESC LIMIT $3"#,
+            id.as_str(),
+            from_version(query.before)?,
+            i64::from(query.limit) + 1,
+        )
+        .fetch_all(&mut *self.connection().await?)
+        .await
+        .map_err(store_error)?;
+        let mut versions = rows
+            .into_iter()
+            .map(|r| {
+                Ok(GameVersion {
+                    version: to_version(r.version)?,
+                    changed_at: r.changed_at,
+                    author: r.changed_by.as_deref().and_then(Author::from_text),
+                    content: r.content,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(super::history_page(&mut versions, query.limit))
     }
 
     async fn list(&self, query: &ListQuery) -> StoreResult<Page<StoredGame>> {

@@ -8,8 +8,9 @@ use ludex_domain::counts::{self, CatalogCounts, CountChanges, Dimension};
 use ludex_domain::cursor::{self, After};
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
-    AttemptId, Catalog, Claim, Game, GameId, Ledger, LedgerQuery, ListQuery, Page, Position,
-    SortField, StagedGame, StoreError, StoreResult, StoredGame, UpsertOutcome,
+    AttemptId, Author, Catalog, Claim, Game, GameId, GameVersion, HistoryQuery, Ledger,
+    LedgerQuery, ListQuery, Page, Position, SortField, StagedGame, StoreError, StoreResult,
+    StoredGame, UpsertOutcome,
 };
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, params, params_from_iter, types::Value as SqlValue,
@@ -32,6 +33,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0004_game_counts",
         include_str!("sqlite/0004_game_counts.sql"),
+    ),
+    (
+        "0005_game_history",
+        include_str!("sqlite/0005_game_history.sql"),
     ),
 ];
 
@@ -383,10 +388,11 @@ macro_rules! insert_game_sql {
     ($version:expr) => {
         concat!(
             "INSERT INTO games (id, title, title_key, release_key, release_year, rating_key,
-    platforms_key, genres_key, content, content_hash, version, created_at, updated_at, attempt, attempt_pos)
+    platforms_key, genres_key, content, content_hash, version, created_at, updated_at, attempt, attempt_pos,
+    changed_by)
   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ",
             $version,
-            ", ?11, ?11, ?12, ?13)"
+            ", ?11, ?11, ?12, ?13, ?14)"
         )
     };
 }
@@ -420,8 +426,18 @@ fn has_tombstones(conn: &Connection) -> rusqlite::Result<bool> {
 const UPDATE_GAME: &str =
     "UPDATE games SET title = ?2, title_key = ?3, release_key = ?4, release_year = ?5,
     rating_key = ?6, platforms_key = ?7, genres_key = ?8, content = ?9, content_hash = ?10,
-    version = version + 1, updated_at = ?11, attempt = ?12, attempt_pos = ?13
+    version = version + 1, updated_at = ?11, attempt = ?12, attempt_pos = ?13, changed_by = ?14
   WHERE id = ?1";
+
+/// Files the stored version of game `?1` in its history, before a change replaces it.
+const FILE_VERSION: &str =
+    "INSERT INTO game_versions (id, version, content, changed_at, changed_by)
+  SELECT id, version, content, updated_at, changed_by FROM games WHERE id = ?1";
+
+/// Files the version `?2` that deleted game `?1`, at `?3` by `?4`.
+const FILE_DELETION: &str =
+    "INSERT INTO game_versions (id, version, content, changed_at, changed_by)
+  VALUES (?1, ?2, NULL, ?3, ?4)";
 
 const RETURNING: &str = "RETURNING id, version, created_at, updated_at, content, seq, title";
 
@@ -453,9 +469,11 @@ struct Stamp {
     now: String,
     attempt: Option<String>,
     pos: Option<u64>,
+    /// [`Author::to_text`].
+    author: String,
 }
 
-fn row_params<'a>(row: &'a Row, stamp: &'a Stamp) -> [&'a dyn rusqlite::ToSql; 13] {
+fn row_params<'a>(row: &'a Row, stamp: &'a Stamp) -> [&'a dyn rusqlite::ToSql; 14] {
     [
         &row.id,
         &row.title,
@@ -470,14 +488,16 @@ fn row_params<'a>(row: &'a Row, stamp: &'a Stamp) -> [&'a dyn rusqlite::ToSql; 1
         &stamp.now,
         &stamp.attempt,
         &stamp.pos,
+        &stamp.author,
     ]
 }
 
-fn edit_stamp() -> Stamp {
+fn edit_stamp(author: &Author) -> Stamp {
     Stamp {
         now: now_rfc3339(),
         attempt: None,
         pos: None,
+        author: author.to_text(),
     }
 }
 
@@ -541,6 +561,7 @@ fn upsert_one(
             .execute(params![row.id, attempt, pos])?;
         return Ok(UpsertOutcome::Unchanged);
     }
+    tx.prepare_cached(FILE_VERSION)?.execute([&row.id])?;
     tx.prepare_cached(UPDATE_GAME)?.execute(&params[..])?;
     retitle(tx, seq, &title, &row.title)?;
     counted.uncount(changes);
@@ -844,6 +865,7 @@ impl SqliteStore {
             now: now_rfc3339(),
             attempt: Some("ceiling".into()),
             pos: None,
+            author: Author::ingest("ceiling").to_text(),
         };
         for chunk in rows.0.chunks(batch.max(1)) {
             let tx = conn.transaction().map_err(internal)?;
@@ -877,13 +899,13 @@ impl Catalog for SqliteStore {
         })
     }
 
-    async fn create(&self, game: &Game) -> StoreResult<StoredGame> {
+    async fn create(&self, game: &Game, author: &Author) -> StoreResult<StoredGame> {
         let row = Row::of(game);
         let id = game.id.clone();
         let mut changes = CountChanges::default();
         changes.add(game);
+        let stamp = edit_stamp(author);
         self.write(move |conn| {
-            let stamp = edit_stamp();
             let tx = conn.transaction().map_err(internal)?;
             let result = tx
                 .prepare_cached(&format!("{INSERT_GAME} {RETURNING}"))
@@ -905,13 +927,18 @@ impl Catalog for SqliteStore {
         .await
     }
 
-    async fn replace(&self, game: &Game, if_version: Option<u64>) -> StoreResult<StoredGame> {
+    async fn replace(
+        &self,
+        game: &Game,
+        if_version: Option<u64>,
+        author: &Author,
+    ) -> StoreResult<StoredGame> {
         let row = Row::of(game);
         let id = game.id.clone();
         let mut changes = CountChanges::default();
         changes.add(game);
+        let stamp = edit_stamp(author);
         self.write(move |conn| {
-            let stamp = edit_stamp();
             let tx = conn.transaction().map_err(internal)?;
             let current: Option<(u64, Vec<u8>, String, CountedKeys)> = tx
                 .query_row(
@@ -938,7 +965,9 @@ impl Catalog for SqliteStore {
                     stored_from_row,
                 )
             } else {
-                tx.prepare_cached(&format!("{UPDATE_GAME} {RETURNING}"))
+                tx.prepare_cached(FILE_VERSION)
+                    .and_then(|mut s| s.execute([&row.id]))
+                    .and_then(|_| tx.prepare_cached(&format!("{UPDATE_GAME} {RETURNING}")))
                     .and_then(|mut s| s.query_row(&row_params(&row, &stamp)[..], returned_row))
                     .and_then(|(stored, seq, title)| {
                         retitle(&tx, seq, &old_title, &title)?;
@@ -954,10 +983,20 @@ impl Catalog for SqliteStore {
         .await
     }
 
-    async fn delete(&self, id: &GameId, if_version: Option<u64>) -> StoreResult<StoredGame> {
+    async fn delete(
+        &self,
+        id: &GameId,
+        if_version: Option<u64>,
+        author: &Author,
+    ) -> StoreResult<StoredGame> {
         let id = id.clone();
+        let stamp = edit_stamp(author);
         self.write(move |conn| {
             let tx = conn.transaction().map_err(internal)?;
+            // Filed first: a delete that finds nothing to delete rolls it back.
+            tx.prepare_cached(FILE_VERSION)
+                .and_then(|mut s| s.execute([id.as_str()]))
+                .map_err(internal)?;
             let deleted = tx
                 .query_row(
                     &format!("DELETE FROM games WHERE id = ?1 AND (?2 IS NULL OR version = ?2) {RETURNING}, {}", counted_columns!()),
@@ -973,11 +1012,16 @@ impl Catalog for SqliteStore {
             let mut changes = CountChanges::default();
             counted.uncount(&mut changes);
             apply_counts(&tx, changes).map_err(internal)?;
+            // The deletion is a version of its own; a game created again counts on from it.
+            let deletion = stored.1 + 1;
+            tx.prepare_cached(FILE_DELETION)
+                .and_then(|mut s| s.execute(params![stored.0, deletion, stamp.now, stamp.author]))
+                .map_err(internal)?;
             tx.prepare_cached(
                 "INSERT INTO game_tombstones (id, version) VALUES (?1, ?2)
                  ON CONFLICT (id) DO UPDATE SET version = excluded.version",
             )
-            .and_then(|mut s| s.execute(params![stored.0, stored.1]))
+            .and_then(|mut s| s.execute(params![stored.0, deletion]))
             .map_err(internal)?;
             tx.commit().map_err(internal)?;
             into_stored(stored)
@@ -989,13 +1033,16 @@ impl Catalog for SqliteStore {
         &self,
         batch: Vec<StagedGame>,
         attempt: &AttemptId,
+        author: &Author,
     ) -> StoreResult<Vec<UpsertOutcome>> {
         let attempt = attempt.0.clone();
+        let author = author.to_text();
         self.write(move |conn| {
             let mut stamp = Stamp {
                 now: now_rfc3339(),
                 attempt: Some(attempt),
                 pos: None,
+                author,
             };
             let tx = conn.transaction().map_err(internal)?;
             let before = max_seq(&tx).map_err(internal)?;
@@ -1016,6 +1063,37 @@ impl Catalog for SqliteStore {
             apply_counts(&tx, changes).map_err(internal)?;
             tx.commit().map_err(internal)?;
             Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn history(&self, id: &GameId, query: &HistoryQuery) -> StoreResult<Page<GameVersion>> {
+        let id = id.clone();
+        let (limit, before) = (query.limit, query.before);
+        self.read(move |conn| {
+            let mut versions = conn
+                .prepare_cached(
+                    "SELECT version, updated_at, changed_by, content FROM games
+                       WHERE id = ?1 AND (?2 IS NULL OR version < ?2)
+                     UNION ALL
+                     SELECT version, changed_at, changed_by, content FROM game_versions
+                       WHERE id = ?1 AND (?2 IS NULL OR version < ?2)
+                     ORDER BY version DESC LIMIT ?3",
+                )
+                .and_then(|mut s| {
+                    s.query_map(params![id.as_str(), before, limit + 1], |r| {
+                        let author: Option<String> = r.get(2)?;
+                        Ok(GameVersion {
+                            version: r.get(0)?,
+                            changed_at: r.get(1)?,
+                            author: author.as_deref().and_then(Author::from_text),
+                            content: r.get(3)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(internal)?;
+            Ok(super::history_page(&mut versions, limit))
         })
         .await
     }

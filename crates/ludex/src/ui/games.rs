@@ -6,12 +6,14 @@ use super::{
     Section, Viewer, error_page, failure_page, html_response, page as layout, sign_in_notice,
 };
 use crate::api::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use ludex_domain::fields::Label;
-use ludex_domain::{Game, GameId, StoredGame};
+use ludex_domain::{Author, Game, GameId, GameVersion, HistoryQuery, StoredGame};
 use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::Value;
 
 /// The stored game an id names and its parsed document, or the page that says why not.
 async fn load(
@@ -71,15 +73,149 @@ fn price_text(game: &Game) -> (String, String) {
     })
 }
 
+/// The query of a game's page: which versions its history shows.
+#[derive(Deserialize)]
+pub struct PageQuery {
+    /// Versions older than this one (the "Older versions" link).
+    history_before: Option<u64>,
+    /// The version the script just restored, for a notice.
+    restored: Option<u64>,
+}
+
+/// Versions a game's page shows at once.
+const HISTORY_SHOWN: u32 = 20;
+
+/// A value of a document as a line of text: strings as they are, lists joined, the rest as
+/// JSON; long texts cut.
+fn shown_value(value: Option<&Value>) -> String {
+    let text = match value {
+        None | Some(Value::Null) => return String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(", "),
+        Some(other) => other.to_string(),
+    };
+    match text.char_indices().nth(160) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// The fields that differ between two documents, by name: (field, before, after), as text.
+fn field_changes(before: Option<&Value>, after: &Value) -> Vec<(String, String, String)> {
+    let empty = serde_json::Map::new();
+    let before = before.and_then(Value::as_object).unwrap_or(&empty);
+    let after = after.as_object().unwrap_or(&empty);
+    let names: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    names
+        .into_iter()
+        .filter(|name| before.get(*name) != after.get(*name))
+        .map(|name| {
+            (
+                name.clone(),
+                shown_value(before.get(name)),
+                shown_value(after.get(name)),
+            )
+        })
+        .collect()
+}
+
+/// Who wrote a version, as a reader would say it.
+fn author_text(author: Option<&Author>) -> String {
+    match author {
+        Some(Author::Key { name }) => format!("by {name}"),
+        Some(Author::Ingest { id }) => format!("by the upload {id}"),
+        None => "author not recorded".into(),
+    }
+}
+
+/// The history panel: each version with its changes, newest first, and a restore button on
+/// the versions a writer can bring back.
+fn history_panel(
+    viewer: &Viewer,
+    stored: &StoredGame,
+    versions: &[GameVersion],
+    more: bool,
+) -> Markup {
+    let documents: Vec<Option<Value>> = versions
+        .iter()
+        .map(|v| {
+            v.content
+                .as_deref()
+                .and_then(|c| serde_json::from_str(c).ok())
+        })
+        .collect();
+    let id = stored.id.as_str();
+    html! {
+        section.panel #history aria-labelledby="history-heading" {
+            h2 #history-heading { "History" }
+            ol.history {
+                @for (i, version) in versions.iter().take(HISTORY_SHOWN as usize).enumerate() {
+                    li data-version=(version.version) {
+                        p.version-head {
+                            strong { "Version " (version.version) }
+                            " · " time datetime=(version.changed_at) { (version.changed_at) }
+                            " · " (author_text(version.author.as_ref()))
+                            @if version.version == stored.version { " · " em { "current" } }
+                        }
+                        @match &documents[i] {
+                            None => p { "Deleted the game." },
+                            Some(after) => {
+                                @let before = documents.get(i + 1).and_then(Option::as_ref);
+                                ul.changes {
+                                    @for (field, old, new) in field_changes(before, after) {
+                                        li {
+                                            code { (field) } ": "
+                                            @if !old.is_empty() { del { (old) } }
+                                            @if !old.is_empty() && !new.is_empty() { " → " }
+                                            @if !new.is_empty() { ins { (new) } } @else { " removed" }
+                                        }
+                                    }
+                                }
+                                @if viewer.can_write() && version.version != stored.version {
+                                    button.secondary type="button" data-restore=(version.version) {
+                                        "Restore version " (version.version)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if more {
+                @if let Some(last) = versions.get(HISTORY_SHOWN as usize - 1) {
+                    p { a href={ "/ui/games/" (id) "?history_before=" (last.version) "#history" } { "Older versions" } }
+                }
+            }
+            p.status role="status" #restore-status {}
+        }
+    }
+}
+
 pub async fn page(
     viewer: Viewer,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(query): Query<PageQuery>,
 ) -> Response {
     let (stored, game) = match load(&viewer, &state, &id).await {
         Ok(loaded) => loaded,
         Err(page) => return page,
     };
+    // One more than shown: the version before the last one shown, for its changes.
+    let history = HistoryQuery {
+        limit: HISTORY_SHOWN + 1,
+        before: query.history_before,
+    };
+    let versions = match state.stores.catalog.history(&stored.id, &history).await {
+        Ok(page) => page,
+        Err(e) => return failure_page(&viewer, "reading a game's history failed", &e),
+    };
+    let more = versions.items.len() > HISTORY_SHOWN as usize || versions.next_cursor.is_some();
+    let history = history_panel(&viewer, &stored, &versions.items, more);
     let id = stored.id.as_str();
     let title = game.title.as_str();
     let (price, currency) = price_text(&game);
@@ -137,6 +273,11 @@ pub async fn page(
                 }
             }
             div.notice role="alert" #game-message hidden {}
+            @if let Some(restored) = query.restored {
+                div.notice.success role="status" {
+                    p { "Version " (restored) " restored: it is now version " (stored.version) "." }
+                }
+            }
             div.game-detail {
                 figure.cover {
                     @if game.cover_image.is_some() {
@@ -165,6 +306,7 @@ pub async fn page(
                 h2 { "Other fields" }
                 pre.extra { (serde_json::to_string_pretty(&game.extra).unwrap_or_default()) }
             }
+            (history)
             @if viewer.can_write() {
                 section.panel aria-labelledby="cover-heading" {
                     h2 #cover-heading { "Cover image" }

@@ -137,9 +137,10 @@ impl Viewer {
             .map_err(IntoResponse::into_response)?;
         let scope = match &session {
             Some(session) => session
-                .scope(state)
+                .access(state)
                 .await
-                .map_err(|e| ApiError::from(e).into_response())?,
+                .map_err(|e| ApiError::from(e).into_response())?
+                .map(|access| access.scope),
             None => None,
         };
         let here = parts

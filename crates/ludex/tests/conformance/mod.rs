@@ -9,10 +9,15 @@ use ludex_domain::CatalogCounts;
 use ludex_domain::counts::LabelCount;
 use ludex_domain::report::{IngestId, IngestRecord, IngestStatus};
 use ludex_domain::{
-    AttemptId, Claim, Game, GameId, Lease, LedgerQuery, ListQuery, Position, Rating, Sort,
-    SortField, StagedGame, StoreError, UpsertOutcome,
+    AttemptId, Author, Claim, Game, GameId, HistoryQuery, Lease, LedgerQuery, ListQuery, Position,
+    Rating, Sort, SortField, StagedGame, StoreError, UpsertOutcome,
 };
 use serde_json::{Value, json};
+
+/// The author of the suites' writes.
+pub fn tester() -> Author {
+    Author::key("tester")
+}
 
 fn game(value: Value) -> Game {
     Game::from_value(&value).expect("a valid test game")
@@ -67,6 +72,164 @@ pub async fn run_all(stores: &Stores) {
     a_dry_run_tells_what_an_ingest_would_do_and_writes_nothing(stores).await;
     a_csv_mapping_is_kept_with_its_ledger_entry(stores).await;
     a_filter_job_changes_every_matching_game_in_steps(stores).await;
+    every_change_is_kept_in_the_history(stores).await;
+    the_api_shows_the_history_and_restores_any_version(stores).await;
+}
+
+/// Every version of a game, newest first, following the cursors in pages of `limit`:
+/// (version, author, title or `None` for a deletion).
+async fn history(
+    stores: &Stores,
+    id: &str,
+    limit: u32,
+) -> Vec<(u64, Option<Author>, Option<String>)> {
+    let id = GameId::parse(id).expect("an id");
+    let mut query = HistoryQuery {
+        limit,
+        before: None,
+    };
+    let mut all = Vec::new();
+    loop {
+        let page = stores.catalog.history(&id, &query).await.expect("history");
+        assert!(page.items.len() <= limit as usize, "a page over its limit");
+        all.extend(page.items.iter().map(|v| {
+            let title = v.content.as_deref().map(|c| {
+                let value: Value = serde_json::from_str(c).expect("stored JSON");
+                value["title"].as_str().expect("a title").to_owned()
+            });
+            (v.version, v.author.clone(), title)
+        }));
+        match page.next_cursor {
+            Some(cursor) => {
+                assert_eq!(page.items.len(), limit as usize, "a page before the last");
+                query.before = Some(cursor.parse().expect("a version as the cursor"));
+            }
+            None => return all,
+        }
+    }
+}
+
+/// Updates and deletes file what they replace, with who wrote it and when; a create, an
+/// unchanged write and a refused one file nothing; a deleted game's history goes on when it
+/// is created again.
+async fn every_change_is_kept_in_the_history(stores: &Stores) {
+    let catalog = &stores.catalog;
+    let (alice, bob) = (Author::key("alice"), Author::key("bob"));
+    let ingest = Author::ingest("uploads/h.ndjson#1");
+    let titled = |title: &str| game(json!({"id": "hist", "title": title}));
+    let v = |version: u64, author: &Author, title: Option<&str>| {
+        (version, Some(author.clone()), title.map(str::to_owned))
+    };
+    assert_eq!(history(stores, "hist", 3).await, [], "no game, no history");
+    catalog.create(&titled("One"), &alice).await.unwrap();
+    assert_eq!(
+        history(stores, "hist", 3).await,
+        [v(1, &alice, Some("One"))]
+    );
+    catalog
+        .replace(&titled("Two"), Some(1), &bob)
+        .await
+        .unwrap();
+    // Refused and unchanged writes file nothing.
+    let stale = catalog.replace(&titled("Stale"), Some(1), &alice).await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionMismatch { current: 2 })),
+        "{stale:?}"
+    );
+    let stale = catalog
+        .delete(&GameId::parse("hist").unwrap(), Some(1), &alice)
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionMismatch { current: 2 })),
+        "{stale:?}"
+    );
+    catalog.replace(&titled("Two"), None, &alice).await.unwrap();
+    let upsert = |title: &str, attempt: &str| {
+        let batch = vec![StagedGame::new(titled(title), Position::Line(1))];
+        let attempt = AttemptId(attempt.into());
+        let ingest = ingest.clone();
+        async move {
+            catalog
+                .upsert_batch(batch, &attempt, &ingest)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(upsert("Two", "h-1").await, [UpsertOutcome::Unchanged]);
+    assert_eq!(upsert("Three", "h-2").await, [UpsertOutcome::Updated]);
+    let stored = catalog.get(&GameId::parse("hist").unwrap()).await.unwrap();
+    assert_eq!(stored.map(|g| g.version), Some(3));
+    let before_delete = [
+        v(3, &ingest, Some("Three")),
+        v(2, &bob, Some("Two")),
+        v(1, &alice, Some("One")),
+    ];
+    assert_eq!(history(stores, "hist", 2).await, before_delete);
+    let deleted = catalog
+        .delete(&GameId::parse("hist").unwrap(), Some(3), &bob)
+        .await
+        .unwrap();
+    assert_eq!(deleted.version, 3);
+    let mut expected = vec![v(4, &bob, None)];
+    expected.extend(before_delete.iter().cloned());
+    assert_eq!(
+        history(stores, "hist", 10).await,
+        expected,
+        "the deletion is a version"
+    );
+    // Created again, it counts on from the deletion and keeps what came before.
+    let again = catalog.create(&titled("Four"), &alice).await.unwrap();
+    assert_eq!(again.version, 5);
+    expected.insert(0, v(5, &alice, Some("Four")));
+    for limit in [1, 2, 5, 6] {
+        assert_eq!(
+            history(stores, "hist", limit).await,
+            expected,
+            "pages of {limit}"
+        );
+    }
+    // A page starts below its cursor, whatever the cursor.
+    let page = catalog
+        .history(
+            &GameId::parse("hist").unwrap(),
+            &HistoryQuery {
+                limit: 10,
+                before: Some(3),
+            },
+        )
+        .await
+        .unwrap();
+    let versions: Vec<u64> = page.items.iter().map(|v| v.version).collect();
+    assert_eq!((versions, page.next_cursor), (vec![2, 1], None));
+    // Times are the writes' own, newest first.
+    let page = catalog
+        .history(
+            &GameId::parse("hist").unwrap(),
+            &HistoryQuery {
+                limit: 10,
+                before: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        page.items
+            .windows(2)
+            .all(|w| w[0].changed_at >= w[1].changed_at)
+    );
+    // An ingest's new game files nothing: its history is the game alone.
+    let batch = vec![StagedGame::new(
+        game(json!({"id": "hist-new", "title": "New"})),
+        Position::Line(1),
+    )];
+    catalog
+        .upsert_batch(batch, &AttemptId("h-3".into()), &ingest)
+        .await
+        .unwrap();
+    assert_eq!(
+        history(stores, "hist-new", 5).await,
+        [v(1, &ingest, Some("New"))]
+    );
 }
 
 /// The ids listed with `platform` (and nothing else), in pages of 2.
@@ -93,7 +256,10 @@ async fn an_ingest_racing_an_edit_leaves_one_consistent_index(stores: &Stores) {
         ("Gamma Blue", "PS5"),
     ];
     for round in 0..8u64 {
-        catalog.create(&race("Alpha Red", "PC")).await.unwrap();
+        catalog
+            .create(&race("Alpha Red", "PC"), &tester())
+            .await
+            .unwrap();
         // The ingest writes other games in the same batch, so that its writes take a while.
         let mut batch: Vec<StagedGame> = (0..40)
             .map(|i| {
@@ -107,11 +273,13 @@ async fn an_ingest_racing_an_edit_leaves_one_consistent_index(stores: &Stores) {
             0,
             StagedGame::new(race("Beta Green", "Switch"), Position::Line(1)),
         );
-        let attempt = AttemptId(format!("race-{round}"));
-        let ingest = catalog.upsert_batch(batch, &attempt);
+        let (attempt, author) = (AttemptId(format!("race-{round}")), tester());
+        let ingest = catalog.upsert_batch(batch, &attempt, &author);
         let edit = async {
             tokio::time::sleep(std::time::Duration::from_millis(round * 15)).await;
-            catalog.replace(&race("Gamma Blue", "PS5"), None).await
+            catalog
+                .replace(&race("Gamma Blue", "PS5"), None, &tester())
+                .await
         };
         let (ingested, edited) = tokio::join!(ingest, edit);
         ingested.unwrap();
@@ -145,11 +313,11 @@ async fn an_ingest_racing_an_edit_leaves_one_consistent_index(stores: &Stores) {
                 }
             );
         }
-        catalog.delete(&now.id, None).await.unwrap();
+        catalog.delete(&now.id, None, &tester()).await.unwrap();
     }
     for i in 0..40 {
         let filler = game(json!({"id": format!("fill-{i}"), "title": "x"}));
-        catalog.delete(&filler.id, None).await.unwrap();
+        catalog.delete(&filler.id, None, &tester()).await.unwrap();
     }
 }
 
@@ -174,14 +342,19 @@ pub async fn the_aggregates_migration_counts_stored_games<F: Future<Output = ()>
     ]
     .map(game);
     for game in &games {
-        stores.catalog.create(game).await.unwrap();
+        stores.catalog.create(game, &tester()).await.unwrap();
     }
     let expected = stores.catalog.counts().await.unwrap();
     assert_eq!(expected, CatalogCounts::of_games(&games));
     drop(stores);
     rewind().await;
     let (migrated, applied) = ludex::store::init(url).await.unwrap();
-    assert_eq!(applied, [migration]);
+    // Then the migrations after it, where the rewind had to undo them too.
+    assert_eq!(
+        applied.first().map(AsRef::as_ref),
+        Some(migration),
+        "{applied:?}"
+    );
     assert_eq!(migrated.catalog.counts().await.unwrap(), expected);
 }
 
@@ -245,7 +418,7 @@ async fn aggregates_follow_every_write(stores: &Stores) {
         ),
     ];
     catalog
-        .upsert_batch(batch.clone(), &AttemptId("agg-1".into()))
+        .upsert_batch(batch.clone(), &AttemptId("agg-1".into()), &tester())
         .await
         .unwrap();
     let counts = counts_match_the_catalog(stores).await;
@@ -264,7 +437,7 @@ async fn aggregates_follow_every_write(stores: &Stores) {
 
     // A replay changes nothing; a change moves the game between counters.
     catalog
-        .upsert_batch(batch[..2].to_vec(), &AttemptId("agg-2".into()))
+        .upsert_batch(batch[..2].to_vec(), &AttemptId("agg-2".into()), &tester())
         .await
         .unwrap();
     assert_eq!(counts_match_the_catalog(stores).await, counts);
@@ -275,6 +448,7 @@ async fn aggregates_follow_every_write(stores: &Stores) {
                 1,
             )],
             &AttemptId("agg-3".into()),
+            &tester(),
         )
         .await
         .unwrap();
@@ -285,9 +459,10 @@ async fn aggregates_follow_every_write(stores: &Stores) {
 
     // Edits through the API: create, replace (also with identical content), delete.
     let created = catalog
-        .create(&game(
-            json!({"id": "agg3", "title": "Agg Three", "genres": ["agg-rpg"]}),
-        ))
+        .create(
+            &game(json!({"id": "agg3", "title": "Agg Three", "genres": ["agg-rpg"]})),
+            &tester(),
+        )
         .await
         .unwrap();
     let counts = counts_match_the_catalog(stores).await;
@@ -301,20 +476,20 @@ async fn aggregates_follow_every_write(stores: &Stores) {
         "release_date": "2001"}),
     );
     catalog
-        .replace(&replaced, Some(created.version))
+        .replace(&replaced, Some(created.version), &tester())
         .await
         .unwrap();
-    catalog.replace(&replaced, None).await.unwrap();
+    catalog.replace(&replaced, None, &tester()).await.unwrap();
     let counts = counts_match_the_catalog(stores).await;
     assert_eq!(label_count(&counts.genres, "Agg-RPG"), Some(1));
     assert_eq!(label_count(&counts.genres, "Agg-Puzzle"), Some(1));
     assert!(matches!(
-        catalog.replace(&replaced, Some(99)).await,
+        catalog.replace(&replaced, Some(99), &tester()).await,
         Err(StoreError::VersionMismatch { .. })
     ));
     for id in ["agg1", "agg2", "agg3"] {
         catalog
-            .delete(&game(json!({"id": id, "title": "x"})).id, None)
+            .delete(&game(json!({"id": id, "title": "x"})).id, None, &tester())
             .await
             .unwrap();
     }
@@ -335,14 +510,17 @@ async fn search(stores: &Stores, q: &str) -> Vec<String> {
 async fn crud_and_conditional_writes(stores: &Stores) {
     let catalog = &stores.catalog;
     let created = catalog
-        .create(&game(json!({"id": "crud", "title": "Crüd Ünïcode 世界"})))
+        .create(
+            &game(json!({"id": "crud", "title": "Crüd Ünïcode 世界"})),
+            &tester(),
+        )
         .await
         .unwrap();
     assert_eq!(created.version, 1);
     assert_eq!(created.created_at, created.updated_at);
     assert!(matches!(
         catalog
-            .create(&game(json!({"id": "crud", "title": "Again"})))
+            .create(&game(json!({"id": "crud", "title": "Again"})), &tester())
             .await,
         Err(StoreError::AlreadyExists(_))
     ));
@@ -352,7 +530,7 @@ async fn crud_and_conditional_writes(stores: &Stores) {
 
     let changed = game(json!({"id": "crud", "title": "Changed"}));
     assert!(matches!(
-        catalog.replace(&changed, Some(9)).await,
+        catalog.replace(&changed, Some(9), &tester()).await,
         Err(StoreError::VersionMismatch { current: 1 })
     ));
     assert_eq!(
@@ -360,10 +538,10 @@ async fn crud_and_conditional_writes(stores: &Stores) {
         1,
         "a stale write writes nothing"
     );
-    let replaced = catalog.replace(&changed, Some(1)).await.unwrap();
+    let replaced = catalog.replace(&changed, Some(1), &tester()).await.unwrap();
     assert_eq!(replaced.version, 2);
     assert_eq!(replaced.created_at, created.created_at);
-    let same = catalog.replace(&changed, None).await.unwrap();
+    let same = catalog.replace(&changed, None, &tester()).await.unwrap();
     assert_eq!(same.version, 2, "identical content is not a change");
     assert_eq!(search(stores, "chang").await, ["crud"]);
     assert!(
@@ -372,19 +550,22 @@ async fn crud_and_conditional_writes(stores: &Stores) {
     );
     assert!(matches!(
         catalog
-            .replace(&game(json!({"id": "ghost", "title": "X"})), None)
+            .replace(&game(json!({"id": "ghost", "title": "X"})), None, &tester())
             .await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        catalog.delete(&created.id, Some(1)).await,
+        catalog.delete(&created.id, Some(1), &tester()).await,
         Err(StoreError::VersionMismatch { current: 2 })
     ));
-    catalog.delete(&created.id, Some(2)).await.unwrap();
+    catalog
+        .delete(&created.id, Some(2), &tester())
+        .await
+        .unwrap();
     assert!(catalog.get(&created.id).await.unwrap().is_none());
     assert!(search(stores, "changed").await.is_empty());
     assert!(matches!(
-        catalog.delete(&created.id, None).await,
+        catalog.delete(&created.id, None, &tester()).await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -395,55 +576,63 @@ async fn versions_never_repeat_across_delete_and_recreate(stores: &Stores) {
     let catalog = &stores.catalog;
     let first = game(json!({"id": "phoenix", "title": "Phoenix"}));
     let id = first.id.clone();
-    catalog.create(&first).await.unwrap();
+    catalog.create(&first, &tester()).await.unwrap();
     let edited = game(json!({"id": "phoenix", "title": "Phoenix, edited"}));
-    assert_eq!(catalog.replace(&edited, Some(1)).await.unwrap().version, 2);
-    catalog.delete(&id, Some(2)).await.unwrap();
+    assert_eq!(
+        catalog
+            .replace(&edited, Some(1), &tester())
+            .await
+            .unwrap()
+            .version,
+        2
+    );
+    catalog.delete(&id, Some(2), &tester()).await.unwrap();
     assert!(catalog.get(&id).await.unwrap().is_none());
     assert!(
         matches!(
-            catalog.replace(&edited, Some(2)).await,
+            catalog.replace(&edited, Some(2), &tester()).await,
             Err(StoreError::NotFound(_))
         ),
         "a deleted game cannot be written back through its last version"
     );
     assert!(matches!(
-        catalog.delete(&id, Some(2)).await,
+        catalog.delete(&id, Some(2), &tester()).await,
         Err(StoreError::NotFound(_))
     ));
 
-    let reborn = catalog.create(&first).await.unwrap();
+    let reborn = catalog.create(&first, &tester()).await.unwrap();
     assert_eq!(
-        reborn.version, 3,
-        "the new game counts on from the deleted one"
+        reborn.version, 4,
+        "the new game counts on from the deletion, a version of its own (3)"
     );
-    for stale in [1, 2] {
+    for stale in [1, 2, 3] {
         assert!(
             matches!(
-                catalog.replace(&edited, Some(stale)).await,
-                Err(StoreError::VersionMismatch { current: 3 })
+                catalog.replace(&edited, Some(stale), &tester()).await,
+                Err(StoreError::VersionMismatch { current: 4 })
             ),
             "If-Match {stale} of the deleted game"
         );
         assert!(matches!(
-            catalog.delete(&id, Some(stale)).await,
-            Err(StoreError::VersionMismatch { current: 3 })
+            catalog.delete(&id, Some(stale), &tester()).await,
+            Err(StoreError::VersionMismatch { current: 4 })
         ));
     }
     assert_eq!(catalog.get(&id).await.unwrap().unwrap(), reborn);
 
     // An ingest that brings the id back counts on too, and reports it as inserted.
-    catalog.delete(&id, Some(3)).await.unwrap();
+    catalog.delete(&id, Some(4), &tester()).await.unwrap();
     let outcomes = catalog
         .upsert_batch(
             vec![staged(json!({"id": "phoenix", "title": "Phoenix"}), 1)],
             &AttemptId("phoenix-1".into()),
+            &tester(),
         )
         .await
         .unwrap();
     assert_eq!(outcomes, [UpsertOutcome::Inserted]);
-    assert_eq!(catalog.get(&id).await.unwrap().unwrap().version, 4);
-    catalog.delete(&id, Some(4)).await.unwrap();
+    assert_eq!(catalog.get(&id).await.unwrap().unwrap().version, 6);
+    catalog.delete(&id, Some(6), &tester()).await.unwrap();
     let all = ids(stores, ListQuery::default()).await;
     assert!(
         !all.contains(&"phoenix".to_owned()),
@@ -459,7 +648,10 @@ async fn batch_upserts_are_idempotent_and_catch_duplicates(stores: &Stores) {
         staged(json!({"id": "b1", "title": "Batch One Again"}), 3),
     ];
     let first = AttemptId("attempt-1".into());
-    let outcomes = catalog.upsert_batch(batch.clone(), &first).await.unwrap();
+    let outcomes = catalog
+        .upsert_batch(batch.clone(), &first, &tester())
+        .await
+        .unwrap();
     assert_eq!(
         outcomes,
         [
@@ -479,7 +671,11 @@ async fn batch_upserts_are_idempotent_and_catch_duplicates(stores: &Stores) {
 
     // A replay in a new attempt (a rerun) changes nothing.
     let replay = catalog
-        .upsert_batch(batch[..2].to_vec(), &AttemptId("attempt-2".into()))
+        .upsert_batch(
+            batch[..2].to_vec(),
+            &AttemptId("attempt-2".into()),
+            &tester(),
+        )
         .await
         .unwrap();
     assert_eq!(replay, [UpsertOutcome::Unchanged, UpsertOutcome::Unchanged]);
@@ -492,6 +688,7 @@ async fn batch_upserts_are_idempotent_and_catch_duplicates(stores: &Stores) {
                 1,
             )],
             &AttemptId("attempt-3".into()),
+            &tester(),
         )
         .await
         .unwrap();
@@ -510,7 +707,7 @@ async fn batch_upserts_are_idempotent_and_catch_duplicates(stores: &Stores) {
     );
     for id in ["b1", "b2"] {
         catalog
-            .delete(&game(json!({"id": id, "title": "x"})).id, None)
+            .delete(&game(json!({"id": id, "title": "x"})).id, None, &tester())
             .await
             .unwrap();
     }
@@ -543,7 +740,10 @@ async fn filters_sorts_and_pagination_to_the_last_page(stores: &Stores) {
     );
     let mut games = Vec::new();
     for value in &documents {
-        let stored = catalog.create(&game(value.clone())).await.unwrap();
+        let stored = catalog
+            .create(&game(value.clone()), &tester())
+            .await
+            .unwrap();
         games.push((value.clone(), stored.updated_at));
     }
     let has = |g: &Value, field: &str, label: &str| {
@@ -733,7 +933,10 @@ async fn filters_sorts_and_pagination_to_the_last_page(stores: &Stores) {
         Err(StoreError::InvalidCursor(_))
     ));
     for g in &documents {
-        catalog.delete(&game(g.clone()).id, None).await.unwrap();
+        catalog
+            .delete(&game(g.clone()).id, None, &tester())
+            .await
+            .unwrap();
     }
 }
 
@@ -1192,6 +1395,187 @@ async fn post_json(router: &axum::Router, writer: &str, path: &str, body: &Value
     serde_json::from_slice(&bytes).unwrap()
 }
 
+/// The API over this store, with its default settings.
+fn api_over(stores: &Stores) -> crate::app::TestApp {
+    crate::app::app_over(
+        tempfile::tempdir().unwrap(),
+        stores.clone(),
+        ludex::api::ApiConfig::default(),
+        ludex::metrics::Metrics::prometheus(),
+    )
+}
+
+/// A request through the router with a write key (and `If-Match` when given): the status and
+/// the body (`null` when empty).
+async fn send(
+    router: &axum::Router,
+    writer: &str,
+    (method, path): (&str, &str),
+    body: Option<Value>,
+    if_match: Option<&str>,
+) -> (u16, Value) {
+    use tower::ServiceExt as _;
+    let mut request = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {writer}"));
+    if let Some(tag) = if_match {
+        request = request.header("if-match", tag);
+    }
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let body = body.map_or_else(axum::body::Body::empty, |b| b.to_string().into());
+    let response = router
+        .clone()
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (status, value)
+}
+
+/// `GET /games/{id}/history` followed to its last page, in pages of `limit`.
+async fn history_pages(router: &axum::Router, writer: &str, id: &str, limit: u32) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut path = format!("/games/{id}/history?limit={limit}");
+    loop {
+        let (status, page) = send(router, writer, ("GET", &path), None, None).await;
+        assert_eq!(status, 200, "{path}: {page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= limit as usize);
+        all.extend(items.iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/games/{id}/history?limit={limit}&cursor={cursor}"),
+            None => return all,
+        }
+    }
+}
+
+/// The history through the API: each version with its author, time and change as a merge
+/// patch, in pages; a restore makes an old version's content current as a new version, under
+/// the same preconditions as any write, and brings a deleted game back.
+async fn the_api_shows_the_history_and_restores_any_version(stores: &Stores) {
+    let app = api_over(stores);
+    let (router, writer) = (&app.router, app.writer.as_str());
+    let call =
+        |method: &'static str,
+         path: &'static str,
+         body: Option<Value>,
+         tag: Option<&'static str>| { send(router, writer, (method, path), body, tag) };
+    let first = json!({"id": "h-api", "title": "First", "platforms": ["PC"]});
+    assert_eq!(call("POST", "/games", Some(first), None).await.0, 201);
+    let patch = json!({"title": "Second", "rating": 7});
+    assert_eq!(
+        call("PATCH", "/games/h-api", Some(patch), None).await.0,
+        200
+    );
+    let versions = history_pages(router, writer, "h-api", 20).await;
+    let writer_key = json!({"kind": "key", "name": "writer"});
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert_eq!(versions[0]["version"], 2);
+    assert_eq!(versions[0]["author"], writer_key);
+    assert_eq!(
+        versions[0]["change"],
+        json!({"title": "Second", "rating": 7.0})
+    );
+    assert_eq!(versions[1]["version"], 1);
+    assert_eq!(
+        versions[1]["change"]["title"], "First",
+        "the first version whole"
+    );
+    assert_eq!(versions[1]["deleted"], false);
+
+    // A restore is a write: If-Match is checked, and the old content comes back as a new version.
+    let restore = |version: Value| Some(json!({"version": version}));
+    // Restores `version` with `If-Match: stale`, which must fail, then with `fresh`.
+    let restore_once = |version: Value, stale: &'static str, fresh: &'static str| async move {
+        let refused = call(
+            "POST",
+            "/games/h-api/restore",
+            restore(version.clone()),
+            Some(stale),
+        )
+        .await;
+        assert_eq!(refused.0, 412, "{}", refused.1);
+        call(
+            "POST",
+            "/games/h-api/restore",
+            restore(version),
+            Some(fresh),
+        )
+        .await
+    };
+    // JSON Schema's integers include 1.0.
+    let (status, game) = restore_once(json!(1.0), "\"1\"", "\"2\"").await;
+    assert_eq!((status, game["version"].clone()), (200, json!(3)), "{game}");
+    assert_eq!(game["title"], "First");
+    assert!(game.get("rating").is_none(), "{game}");
+    let versions = history_pages(router, writer, "h-api", 1).await;
+    assert_eq!(
+        versions[0]["change"],
+        json!({"title": "First", "rating": null})
+    );
+
+    assert_eq!(call("DELETE", "/games/h-api", None, None).await.0, 204);
+    let versions = history_pages(router, writer, "h-api", 2).await;
+    let numbers: Vec<u64> = versions
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [4, 3, 2, 1], "pages of 2 cover every version once");
+    assert_eq!(
+        (
+            versions[0]["deleted"].clone(),
+            versions[0]["change"].clone()
+        ),
+        (json!(true), Value::Null)
+    );
+    for (body, status) in [
+        (restore(json!(4)), 422),
+        (restore(json!(99)), 404),
+        (restore(json!("two")), 400),
+        (restore(json!(0)), 400),
+        (restore(json!(2.5)), 400),
+        (Some(json!({"version": 2, "extra": 1})), 400),
+        (Some(json!([2])), 400),
+    ] {
+        let reply = call("POST", "/games/h-api/restore", body.clone(), None).await;
+        assert_eq!(reply.0, status, "{body:?}: {}", reply.1);
+    }
+    // A deleted game comes back; If-Match names its deletion.
+    let (status, game) = restore_once(json!(2), "\"3\"", "\"4\"").await;
+    assert_eq!((status, game["version"].clone()), (201, json!(5)), "{game}");
+    assert_eq!(
+        (game["title"].clone(), game["rating"].clone()),
+        (json!("Second"), json!(7.0))
+    );
+    let versions = history_pages(router, writer, "h-api", 20).await;
+    assert_eq!(
+        versions[0]["change"]["title"], "Second",
+        "after a deletion, the whole document"
+    );
+
+    for (path, status) in [
+        ("/games/nobody-ever/history", 404),
+        ("/games/h-api/history?cursor=abc", 400),
+        ("/games/h-api/history?cursor=0", 400),
+        ("/games/h-api/history?limit=0", 400),
+        ("/games/h-api/history?limit=101", 400),
+    ] {
+        assert_eq!(call("GET", path, None, None).await.0, status, "{path}");
+    }
+}
+
 /// `POST /games/batch`: the results, one per operation.
 async fn batch(router: &axum::Router, writer: &str, operations: Value) -> Vec<Value> {
     let reply = post_json(
@@ -1221,12 +1605,7 @@ fn statuses(results: &[Value]) -> Vec<u64> {
 /// that fails stops nothing; a batch naming one game twice applies its operations in order, and
 /// one naming many games applies them all (concurrently, on this store).
 async fn a_batch_answers_each_operation_as_its_own_request(stores: &Stores) {
-    let app = crate::app::app_over(
-        tempfile::tempdir().unwrap(),
-        stores.clone(),
-        ludex::api::ApiConfig::default(),
-        ludex::metrics::Metrics::prometheus(),
-    );
+    let app = api_over(stores);
     let (router, writer) = (&app.router, app.writer.as_str());
     let created = batch(
         router,
@@ -1325,15 +1704,17 @@ async fn a_batch_answers_each_operation_as_its_own_request(stores: &Stores) {
 async fn a_dry_run_tells_what_an_ingest_would_do_and_writes_nothing(stores: &Stores) {
     let catalog = &stores.catalog;
     catalog
-        .create(&game(
-            json!({"id": "dry-same", "title": "Same", "rating": 7}),
-        ))
+        .create(
+            &game(json!({"id": "dry-same", "title": "Same", "rating": 7})),
+            &tester(),
+        )
         .await
         .unwrap();
     catalog
-        .create(&game(
-            json!({"id": "dry-edit", "title": "Edit", "tags": ["old"]}),
-        ))
+        .create(
+            &game(json!({"id": "dry-edit", "title": "Edit", "tags": ["old"]})),
+            &tester(),
+        )
         .await
         .unwrap();
     let file = [
@@ -1413,7 +1794,7 @@ async fn a_dry_run_tells_what_an_ingest_would_do_and_writes_nothing(stores: &Sto
     );
     for id in ["dry-same", "dry-edit"] {
         catalog
-            .delete(&GameId::parse(id).unwrap(), None)
+            .delete(&GameId::parse(id).unwrap(), None, &tester())
             .await
             .unwrap();
     }
@@ -1435,12 +1816,7 @@ async fn a_csv_mapping_is_kept_with_its_ledger_entry(stores: &Stores) {
 /// `POST /games/batch/filter` through the router over this store: every game of the filter is
 /// changed, across pages, and no other.
 async fn a_filter_job_changes_every_matching_game_in_steps(stores: &Stores) {
-    let app = crate::app::app_over(
-        tempfile::tempdir().unwrap(),
-        stores.clone(),
-        ludex::api::ApiConfig::default(),
-        ludex::metrics::Metrics::prometheus(),
-    );
+    let app = api_over(stores);
     let operations: Vec<Value> = (0..130)
         .map(|i| {
             let platform = if i % 2 == 0 { "JobPlat" } else { "OtherPlat" };

@@ -961,6 +961,34 @@
       });
     }
 
+    // History: one click brings a version's content back as a new version.
+    const restoreStatus = $('#restore-status');
+    for (const button of game.querySelectorAll('button[data-restore]')) {
+      button.addEventListener('click', async () => {
+        const version = Number(button.dataset.restore);
+        button.disabled = true;
+        setStatus(restoreStatus, `Restoring version ${version}…`);
+        try {
+          const response = await api('POST', `/games/${encodeURIComponent(id)}/restore`, {
+            body: JSON.stringify({ version }),
+            headers: { 'Content-Type': 'application/json', 'If-Match': `"${game.dataset.version}"` },
+          });
+          if (response.ok) {
+            const restored = await response.json();
+            location.assign(`/ui/games/${encodeURIComponent(id)}?restored=${version}&v=${restored.version}#history`);
+            return;
+          }
+          const p = await problem(response);
+          setStatus(restoreStatus, response.status === 412
+            ? 'Someone else changed this game since you opened it, so nothing was restored. Reload the page to see their version.'
+            : p.detail, 'error');
+        } catch (error) {
+          setStatus(restoreStatus, `The server could not be reached (${error.message}); nothing was restored.`, 'error');
+        }
+        button.disabled = false;
+      });
+    }
+
     const coverForm = $('#cover-form');
     if (coverForm) {
       const file = $('#cover-file');

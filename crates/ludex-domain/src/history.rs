@@ -1,0 +1,161 @@
+//! The history of a game: every version it had, who wrote it and when, so that any change can
+//! be seen and undone.
+//!
+//! Stores keep what each change replaced: an update or a delete files the version it replaces
+//! (its content, author and time) under the game's id and that version; a delete also files a
+//! version of its own, with no content, that says who deleted the game and when. Creating a game
+//! files nothing (the new game is its own first version), so a first ingest pays nothing for
+//! history.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Who wrote a version: the name of an API key (a UI session is its key's), or an ingest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Author {
+    /// A write through the API or the web UI with this key.
+    Key { name: String },
+    /// A record of the upload ingested under this ledger id.
+    Ingest { id: String },
+}
+
+impl Author {
+    pub fn key(name: impl Into<String>) -> Self {
+        Self::Key { name: name.into() }
+    }
+
+    pub fn ingest(id: impl fmt::Display) -> Self {
+        Self::Ingest { id: id.to_string() }
+    }
+
+    /// The author as stores keep it: `key:NAME` or `ingest:ID`.
+    pub fn to_text(&self) -> String {
+        match self {
+            Self::Key { name } => format!("key:{name}"),
+            Self::Ingest { id } => format!("ingest:{id}"),
+        }
+    }
+
+    /// What [`Author::to_text`] wrote; `None` for anything else.
+    pub fn from_text(text: &str) -> Option<Self> {
+        match text.split_once(':')? {
+            ("key", name) => Some(Self::key(name)),
+            ("ingest", id) => Some(Self::ingest(id)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Author {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Key { name } => write!(f, "key {name}"),
+            Self::Ingest { id } => write!(f, "ingest {id}"),
+        }
+    }
+}
+
+/// One version of a game as its history keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GameVersion {
+    pub version: u64,
+    /// When the version was written (RFC 3339 UTC).
+    pub changed_at: String,
+    /// `None` for versions written before history was kept.
+    pub author: Option<Author>,
+    /// The game's canonical document at this version; `None` when this version deleted it.
+    pub content: Option<String>,
+}
+
+/// A page of a game's history, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HistoryQuery {
+    pub limit: u32,
+    /// Versions older than this one (the `next_cursor` of the previous page).
+    pub before: Option<u64>,
+}
+
+impl HistoryQuery {
+    pub const DEFAULT_LIMIT: u32 = 20;
+    pub const MAX_LIMIT: u32 = 100;
+}
+
+/// The JSON Merge Patch (RFC 7396) that turns `before` into `after`: members that changed or
+/// appeared with their new value (objects patched member by member), members that went as
+/// `null`. Between two values that are not both objects, `after` itself.
+pub fn merge_patch_between(before: &Value, after: &Value) -> Value {
+    let (Value::Object(before), Value::Object(after)) = (before, after) else {
+        return after.clone();
+    };
+    let mut patch = Map::new();
+    for (key, old) in before {
+        match after.get(key) {
+            None => {
+                patch.insert(key.clone(), Value::Null);
+            }
+            Some(new) if new != old => {
+                patch.insert(key.clone(), merge_patch_between(old, new));
+            }
+            Some(_) => {}
+        }
+    }
+    for (key, new) in after {
+        if !before.contains_key(key) {
+            patch.insert(key.clone(), new.clone());
+        }
+    }
+    Value::Object(patch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RecordFields;
+    use serde_json::json;
+
+    /// `before` with `patch` applied as the catalog applies patches.
+    fn patched(before: &Value, patch: &Value) -> Value {
+        let fields = |v: &Value| RecordFields::parse(v.to_string().as_bytes()).unwrap();
+        let mut merged = fields(before);
+        merged.merge_patch(&fields(patch));
+        let mut object = merged.known;
+        for (key, value) in merged.extra {
+            object.insert(key, serde_json::from_str(value.get()).unwrap());
+        }
+        Value::Object(object)
+    }
+
+    #[test]
+    fn a_patch_between_two_documents_turns_one_into_the_other() {
+        let cases = [
+            (json!({}), json!({"title": "A", "tags": ["x"]})),
+            (
+                json!({"title": "A", "rating": 5, "extra": {"a": 1, "b": [1]}, "x": 1}),
+                json!({"title": "B", "extra": {"a": 1, "c": 2}, "genres": ["RPG"], "x": [1]}),
+            ),
+            (json!({"title": "A"}), json!({"title": "A"})),
+        ];
+        for (before, after) in cases {
+            let patch = merge_patch_between(&before, &after);
+            assert_eq!(
+                patched(&before, &patch),
+                after,
+                "{before} -> {after} by {patch}"
+            );
+        }
+        assert_eq!(
+            merge_patch_between(&json!({"a": 1, "b": 2}), &json!({"a": 1, "c": 3})),
+            json!({"b": null, "c": 3})
+        );
+    }
+
+    #[test]
+    fn authors_read_back_as_written() {
+        for author in [Author::key("alice:ops"), Author::ingest("uploads/a.csv#1")] {
+            assert_eq!(Author::from_text(&author.to_text()), Some(author));
+        }
+        assert_eq!(Author::from_text("someone"), None);
+    }
+}
