@@ -21,17 +21,21 @@ use std::process::Command;
 
 const GAMES: u64 = 100_000;
 
-/// Picks a random game per request and prints one parseable line at the end.
-const LOOKUP_SCRIPT: &str = r#"
-math.randomseed(42)
-request = function()
-  return wrk.format("GET", string.format("/games/g%07d", math.random(0, 99999)))
-end
+/// Prints one parseable line at the end of a wrk run; every script ends with it.
+const RESULT: &str = r#"
 done = function(summary, latency, requests)
   local bad = summary.errors.status + summary.errors.connect + summary.errors.read
     + summary.errors.write + summary.errors.timeout
   io.write(string.format("RESULT %d %d %.3f %.3f %.3f\n", summary.requests, bad,
     summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"#;
+
+/// Picks a random game per request.
+const LOOKUP_SCRIPT: &str = r#"
+math.randomseed(42)
+request = function()
+  return wrk.format("GET", string.format("/games/g%07d", math.random(0, 99999)))
 end
 "#;
 
@@ -41,13 +45,43 @@ math.randomseed(7)
 request = function()
   return wrk.format("GET", "/games?limit=20&platform=" .. platforms[math.random(1, #platforms)])
 end
-done = function(summary, latency, requests)
-  local bad = summary.errors.status + summary.errors.connect + summary.errors.read
-    + summary.errors.write + summary.errors.timeout
-  io.write(string.format("RESULT %d %d %.3f %.3f %.3f\n", summary.requests, bad,
-    summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+"#;
+
+/// The game [`hundred_versions`] edits.
+const HISTORY_GAME: &str = "g0000042";
+
+/// The newest page (20 versions) of a game with 100.
+const HISTORY_SCRIPT: &str = r#"
+request = function()
+  return wrk.format("GET", "/games/g0000042/history")
 end
 "#;
+
+/// Gives [`HISTORY_GAME`] 100 versions: 99 edits through the store, as the API makes them.
+fn hundred_versions(db: &Path) {
+    use ludex_domain::{Author, Catalog, Game, GameId};
+    let store = ludex::store::sqlite::SqliteStore::open(db).expect("the catalog");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let author = Author::key("bench");
+        let id = GameId::parse(HISTORY_GAME).expect("an id");
+        for edit in 1..100 {
+            let mut fields = store
+                .get(&id)
+                .await
+                .expect("a read")
+                .expect("the game")
+                .fields()
+                .expect("its fields");
+            fields
+                .known
+                .insert("title".into(), format!("Edited {edit}").into());
+            fields.known.insert("id".into(), HISTORY_GAME.into());
+            let game = Game::from_record(fields).expect("a valid game");
+            store.replace(&game, None, &author).await.expect("an edit");
+        }
+    });
+}
 
 struct Load {
     rps: f64,
@@ -158,10 +192,15 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     server::load_catalog(Path::new(env!("CARGO_BIN_EXE_ludex")), &data, GAMES);
-    let lookup = dir.path().join("lookup.lua");
-    let list = dir.path().join("list.lua");
-    std::fs::write(&lookup, LOOKUP_SCRIPT).expect("script");
-    std::fs::write(&list, LIST_SCRIPT).expect("script");
+    hundred_versions(&data.join("ludex.db"));
+    let script = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("{text}{RESULT}")).expect("script");
+        path
+    };
+    let lookup = script("lookup.lua", LOOKUP_SCRIPT);
+    let list = script("list.lua", LIST_SCRIPT);
+    let history = script("history.lua", HISTORY_SCRIPT);
 
     let bare = bare_server(data.join("ludex.db"));
     let ceiling = wrk(&bare, &lookup, seconds);
@@ -184,6 +223,11 @@ fn main() {
         }
         runs.push(("ludex", measure(Path::new(env!("CARGO_BIN_EXE_ludex")))));
     }
+    // The baseline may predate history.
+    let history_load = {
+        let served = server::serve(Path::new(env!("CARGO_BIN_EXE_ludex")), &data, &[]);
+        wrk(&served.address, &history, seconds)
+    };
 
     println!(
         "| load ({GAMES} games, 64 connections, {seconds} s) | req/s | p50 ms | p99 ms | non-2xx | vs ceiling |"
@@ -212,6 +256,11 @@ fn main() {
             None,
         );
     }
+    row(
+        "ludex GET /games/{id}/history (a game of 100 versions, the newest 20)",
+        &history_load,
+        None,
+    );
     println!();
     for name in ["ludex", "baseline"] {
         let mine: Vec<&(Load, Load, f64)> = runs

@@ -24,7 +24,7 @@ use dynamo_requests::Requests;
 use ludex::bucket::Bucket;
 use ludex::ingest::{IngestConfig, Ingestor, Upload};
 use ludex::store::Stores;
-use ludex::store::dynamodb::{DynamoStore, WriteCost, write_cost};
+use ludex::store::dynamodb::{DynamoStore, WriteCost, history_cost, write_cost};
 use ludex_domain::Game;
 use std::time::Instant;
 
@@ -99,6 +99,15 @@ async fn main() {
         assert_eq!(
             writes, expected,
             "BatchWriteItem calls for {records} records"
+        );
+        // An update of each game writes its item and index items again, deletes the old index
+        // items, and files the version it replaces: what history adds.
+        let filed: u64 = games.iter().map(history_cost).sum();
+        println!(
+            "history: an update files one item of {:.2} write units a game (the update itself \
+             about {:.0}: the new items, and the old index items deleted)",
+            filed as f64 / records as f64,
+            (2 * units - records) as f64 / records as f64
         );
     }
 }

@@ -129,6 +129,10 @@ fn ingest_twice(binary: &Path, file: &Path, changes: &Path, dir: &Path) -> [(f64
 
 /// Wall seconds and peak RSS (KiB) of `BINARY ingest FILE` into the data directory `data`.
 fn ingest_in(binary: &Path, file: &Path, data: &Path) -> (f64, u64) {
+    // The run before may have left hundreds of megabytes for the kernel to write back: written
+    // first, outside the time, so that no run pays for the one before it.
+    let synced = Command::new("sync").status().is_ok_and(|s| s.success());
+    assert!(synced, "sync failed");
     let started = Instant::now();
     let (status, peak) = rss::run_measured(
         Command::new(binary)

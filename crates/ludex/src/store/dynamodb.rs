@@ -439,14 +439,7 @@ pub struct WriteCost {
 /// the items themselves.
 pub fn write_cost(game: &Game) -> WriteCost {
     let (content, hash) = game.content_and_hash();
-    let stamp = Stamp {
-        version: 1,
-        token: "0123456789abcdef".into(),
-        created_at: "2026-01-01T00:00:00.000000Z".into(),
-        updated_at: "2026-01-01T00:00:00.000000Z".into(),
-        attempt: Some(("0123456789abcdef0123456789abcdef".into(), 1_000_000)),
-        author: Author::ingest("uploads/catalog-2026-01-01.ndjson#0123456789abcdef").to_text(),
-    };
+    let stamp = cost_stamp();
     let terms = terms_of(game);
     let labels = labels_of(game);
     let items = std::iter::once(game_item(game, content, &hash, &stamp, &terms))
@@ -457,6 +450,26 @@ pub fn write_cost(game: &Game) -> WriteCost {
         cost.write_units += (1 + INDEXES.len() as u64) * item_size(&item).div_ceil(1024) as u64;
     }
     cost
+}
+
+/// The write units of the filed version an update of `game` adds to the update (docs/data-model.md,
+/// "History"): one item in the table, in no index.
+pub fn history_cost(game: &Game) -> u64 {
+    let (content, hash) = game.content_and_hash();
+    let stored = game_item(game, content, &hash, &cost_stamp(), &[]);
+    filed_version_of(&stored).map_or(0, |filed| item_size(&filed).div_ceil(1024) as u64)
+}
+
+/// The bookkeeping of a game's item in [`write_cost`] and [`history_cost`], at its longest.
+fn cost_stamp() -> Stamp {
+    Stamp {
+        version: 1,
+        token: "0123456789abcdef".into(),
+        created_at: "2026-01-01T00:00:00.000000Z".into(),
+        updated_at: "2026-01-01T00:00:00.000000Z".into(),
+        attempt: Some(("0123456789abcdef0123456789abcdef".into(), 1_000_000)),
+        author: Author::ingest("uploads/catalog-2026-01-01.ndjson#0123456789abcdef").to_text(),
+    }
 }
 
 /// An item's size as DynamoDB counts it: attribute names and values, numbers at about one
@@ -2000,6 +2013,28 @@ impl Ledger for DynamoStore {
 mod tests {
     use super::*;
     use ludex_domain::{Rating, Sort};
+
+    #[test]
+    fn an_update_files_one_item_of_one_write_unit_for_its_history() {
+        let mut file = Vec::new();
+        crate::synthetic::write_catalog(&mut file, 200, None).unwrap();
+        for line in std::str::from_utf8(&file).unwrap().lines() {
+            let game = Game::from_value(&serde_json::from_str(line).unwrap()).unwrap();
+            assert_eq!(history_cost(&game), 1, "{line}");
+            // Against the items an update writes: the game's and its index items, in the table
+            // and four indexes.
+            assert!(write_cost(&game).write_units >= 50, "{line}");
+        }
+        let long = Game::from_value(&serde_json::json!({
+            "title": "Long", "description": "x".repeat(3000)
+        }))
+        .unwrap();
+        assert_eq!(
+            history_cost(&long),
+            4,
+            "a filed version is billed by its size"
+        );
+    }
 
     #[test]
     fn joined_sort_keys_sort_like_the_pair() {

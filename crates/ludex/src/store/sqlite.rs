@@ -507,13 +507,20 @@ fn position_number(position: Position) -> u64 {
     }
 }
 
-/// Writes one upload record inside the batch transaction.
+/// A search index change an update leaves for the end of its batch: the game's `seq`, its old
+/// title and its new one.
+type Retitle = (i64, String, String);
+
+/// Writes one upload record inside the batch transaction. Title changes go to `retitles`, for
+/// the search index after the batch's rows: FTS5 writes its pending changes to disk whenever a
+/// statement opens a savepoint (filing a version does) while it holds some.
 fn upsert_one(
     tx: &rusqlite::Transaction<'_>,
     insert: &mut rusqlite::CachedStatement<'_>,
     staged: StagedGame,
     stamp: &mut Stamp,
     changes: &mut CountChanges,
+    retitles: &mut Vec<Retitle>,
 ) -> rusqlite::Result<UpsertOutcome> {
     let position = staged.position;
     let row = Row::new(&staged.game, staged.content, staged.content_hash);
@@ -563,7 +570,7 @@ fn upsert_one(
     }
     tx.prepare_cached(FILE_VERSION)?.execute([&row.id])?;
     tx.prepare_cached(UPDATE_GAME)?.execute(&params[..])?;
-    retitle(tx, seq, &title, &row.title)?;
+    retitles.push((seq, title, row.title));
     counted.uncount(changes);
     changes.add(&staged.game);
     Ok(UpsertOutcome::Updated)
@@ -1053,11 +1060,19 @@ impl Catalog for SqliteStore {
                     false => INSERT_NEW_FIRST,
                 };
                 let mut insert = tx.prepare_cached(insert_new).map_err(internal)?;
-                batch
+                let mut retitles = Vec::new();
+                let outcomes = batch
                     .into_iter()
-                    .map(|staged| upsert_one(&tx, &mut insert, staged, &mut stamp, &mut changes))
+                    .map(|staged| {
+                        let (changes, retitles) = (&mut changes, &mut retitles);
+                        upsert_one(&tx, &mut insert, staged, &mut stamp, changes, retitles)
+                    })
                     .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(internal)?
+                    .map_err(internal)?;
+                for (seq, old, new) in retitles {
+                    retitle(&tx, seq, &old, &new).map_err(internal)?;
+                }
+                outcomes
             };
             fts_add_since(&tx, before).map_err(internal)?;
             apply_counts(&tx, changes).map_err(internal)?;
@@ -1068,9 +1083,9 @@ impl Catalog for SqliteStore {
     }
 
     async fn history(&self, id: &GameId, query: &HistoryQuery) -> StoreResult<Page<GameVersion>> {
-        let id = id.clone();
         let (limit, before) = (query.limit, query.before);
-        self.read(move |conn| {
+        // A range of one primary key, at most a page long: a point read.
+        self.read_now(|conn| {
             let mut versions = conn
                 .prepare_cached(
                     "SELECT version, updated_at, changed_by, content FROM games
@@ -1095,7 +1110,6 @@ impl Catalog for SqliteStore {
                 .map_err(internal)?;
             Ok(super::history_page(&mut versions, limit))
         })
-        .await
     }
 
     async fn list(&self, query: &ListQuery) -> StoreResult<Page<StoredGame>> {
