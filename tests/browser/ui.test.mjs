@@ -268,6 +268,19 @@ describe('the ludex web UI', () => {
     await page.getByText('Deleted lantern-quest-2024.').waitFor();
     const gone = await page.request.get('/games/lantern-quest-2024');
     assert.equal(gone.status(), 404);
+
+    // Its page now tells who deleted it, keeps its history and can bring it back.
+    await page.goto('/ui/games/lantern-quest-2024');
+    await page.getByRole('heading', { name: 'Deleted: lantern-quest-2024' }).waitFor();
+    assert.match(await page.locator('#history li[data-version="7"]').innerText(), /Deleted the game\./);
+    await page.getByRole('button', { name: 'Restore version 6' }).click();
+    await page.waitForURL('**/ui/games/lantern-quest-2024?restored=6**');
+    await page.getByText('Version 6 restored: it is now version 8.').waitFor();
+    assert.equal((await stored(page, 'lantern-quest-2024')).rating, 7);
+    // And it goes again, as the rest of the suite expects.
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
+    await page.waitForURL('**/?deleted=lantern-quest-2024');
   });
 
   test('uploading a file with bad records sends it straight to the bucket, shows progress, the outcome and every reject', async () => {

@@ -134,12 +134,7 @@ fn author_text(author: Option<&Author>) -> String {
 
 /// The history panel: each version with its changes, newest first, and a restore button on
 /// the versions a writer can bring back.
-fn history_panel(
-    viewer: &Viewer,
-    stored: &StoredGame,
-    versions: &[GameVersion],
-    more: bool,
-) -> Markup {
+fn history_panel(viewer: &Viewer, id: &str, current: u64, (versions, more): &History) -> Markup {
     let documents: Vec<Option<Value>> = versions
         .iter()
         .map(|v| {
@@ -148,7 +143,6 @@ fn history_panel(
                 .and_then(|c| serde_json::from_str(c).ok())
         })
         .collect();
-    let id = stored.id.as_str();
     html! {
         section.panel #history aria-labelledby="history-heading" {
             h2 #history-heading { "History" }
@@ -159,7 +153,7 @@ fn history_panel(
                             strong { "Version " (version.version) }
                             " · " time datetime=(version.changed_at) { (version.changed_at) }
                             " · " (author_text(version.author.as_ref()))
-                            @if version.version == stored.version { " · " em { "current" } }
+                            @if version.version == current && version.content.is_some() { " · " em { "current" } }
                         }
                         @match &documents[i] {
                             None => p { "Deleted the game." },
@@ -175,7 +169,7 @@ fn history_panel(
                                         }
                                     }
                                 }
-                                @if viewer.can_write() && version.version != stored.version {
+                                @if viewer.can_write() && version.version != current {
                                     button.secondary type="button" data-restore=(version.version) {
                                         "Restore version " (version.version)
                                     }
@@ -185,7 +179,7 @@ fn history_panel(
                     }
                 }
             }
-            @if more {
+            @if *more {
                 @if let Some(last) = versions.get(HISTORY_SHOWN as usize - 1) {
                     p { a href={ "/ui/games/" (id) "?history_before=" (last.version) "#history" } { "Older versions" } }
                 }
@@ -193,6 +187,70 @@ fn history_panel(
             p.status role="status" #restore-status {}
         }
     }
+}
+
+/// The versions a page shows (and the one before the last, for its changes), and whether
+/// older ones follow.
+type History = (Vec<GameVersion>, bool);
+
+async fn history_of(
+    viewer: &Viewer,
+    state: &AppState,
+    id: &GameId,
+    before: Option<u64>,
+) -> Result<History, Response> {
+    // One more than shown: the version before the last one shown, for its changes.
+    let query = HistoryQuery {
+        limit: HISTORY_SHOWN + 1,
+        before,
+    };
+    match state.stores.catalog.history(id, &query).await {
+        Ok(page) => {
+            let more = page.items.len() > HISTORY_SHOWN as usize || page.next_cursor.is_some();
+            Ok((page.items, more))
+        }
+        Err(e) => Err(failure_page(viewer, "reading a game's history failed", &e)),
+    }
+}
+
+/// The page of a deleted game: who deleted it, its history, and a restore button on each
+/// version (`If-Match` the deletion's version).
+async fn deleted_page(
+    viewer: &Viewer,
+    state: &AppState,
+    raw: &str,
+    before: Option<u64>,
+) -> Option<Response> {
+    let id = GameId::parse(raw).ok()?;
+    let newest = HistoryQuery {
+        limit: 1,
+        before: None,
+    };
+    let newest = state.stores.catalog.history(&id, &newest).await.ok()?;
+    let deletion = newest
+        .items
+        .into_iter()
+        .next()
+        .filter(|v| v.content.is_none())?;
+    let history = history_of(viewer, state, &id, before).await.ok()?;
+    let body = html! {
+        article #game data-id=(id.as_str()) data-version=(deletion.version) {
+            p.crumbs { a href="/" { "Catalog" } " / " }
+            h1 { "Deleted: " (id.as_str()) }
+            div.notice role="alert" #game-message {
+                p {
+                    "This game was deleted on " (deletion.changed_at) " "
+                    (author_text(deletion.author.as_ref())) ". "
+                    @if viewer.can_write() { "Restore any version below to bring it back." }
+                }
+            }
+            (history_panel(viewer, id.as_str(), deletion.version, &history))
+        }
+    };
+    Some(html_response(
+        StatusCode::NOT_FOUND,
+        layout(viewer, Section::Catalog, "Deleted game", body),
+    ))
 }
 
 pub async fn page(
@@ -203,19 +261,15 @@ pub async fn page(
 ) -> Response {
     let (stored, game) = match load(&viewer, &state, &id).await {
         Ok(loaded) => loaded,
+        Err(page) => {
+            let deleted = deleted_page(&viewer, &state, &id, query.history_before).await;
+            return deleted.unwrap_or(page);
+        }
+    };
+    let history = match history_of(&viewer, &state, &stored.id, query.history_before).await {
+        Ok(history) => history_panel(&viewer, stored.id.as_str(), stored.version, &history),
         Err(page) => return page,
     };
-    // One more than shown: the version before the last one shown, for its changes.
-    let history = HistoryQuery {
-        limit: HISTORY_SHOWN + 1,
-        before: query.history_before,
-    };
-    let versions = match state.stores.catalog.history(&stored.id, &history).await {
-        Ok(page) => page,
-        Err(e) => return failure_page(&viewer, "reading a game's history failed", &e),
-    };
-    let more = versions.items.len() > HISTORY_SHOWN as usize || versions.next_cursor.is_some();
-    let history = history_panel(&viewer, &stored, &versions.items, more);
     let id = stored.id.as_str();
     let title = game.title.as_str();
     let (price, currency) = price_text(&game);
