@@ -77,6 +77,8 @@ pub(crate) fn ledger_json(record: &IngestRecord) -> StoreResult<String> {
 }
 
 /// The aggregates from a store's counters as it keeps them: `(dimension, key, label, games)`.
+/// The SQL stores keep them so; DynamoDB reads its counter items itself.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn counts_of(
     counters: impl IntoIterator<Item = (String, String, String, i64)>,
 ) -> StoreResult<ludex_domain::CatalogCounts> {
