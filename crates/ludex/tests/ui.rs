@@ -570,6 +570,20 @@ async fn a_game_page_shows_its_details_and_a_missing_game_is_a_404_page() {
         "unknown fields are shown"
     );
     assert!(reply.body.contains("Sign in"), "writing needs signing in");
+    assert!(
+        reply.body.contains("<strong>Version 1</strong>"),
+        "its history"
+    );
+    // A hand-edited query string still shows the page (its history from the newest version).
+    for query in [
+        "?history_before=abc",
+        "?restored=-1",
+        "?history_before=99999999999999999999",
+    ] {
+        let reply = ui.get(&format!("/ui/games/hades{query}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{query}: {}", reply.body);
+        assert!(reply.body.contains("<strong>Version 1</strong>"), "{query}");
+    }
     let missing = ui.get("/ui/games/nope").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert!(missing.body.contains("There is no game with the id nope"));

@@ -73,13 +73,29 @@ fn price_text(game: &Game) -> (String, String) {
     })
 }
 
-/// The query of a game's page: which versions its history shows.
+/// The query of a game's page: which versions its history shows. Read as text: a value that
+/// is not a version (a hand-edited link) is ignored rather than refusing the page.
 #[derive(Deserialize)]
 pub struct PageQuery {
     /// Versions older than this one (the "Older versions" link).
-    history_before: Option<u64>,
+    history_before: Option<String>,
     /// The version the script just restored, for a notice.
-    restored: Option<u64>,
+    restored: Option<String>,
+}
+
+impl PageQuery {
+    fn version(raw: Option<&String>) -> Option<u64> {
+        raw.and_then(|v| v.parse().ok())
+            .filter(|v| (1..=i64::MAX as u64).contains(v))
+    }
+
+    fn history_before(&self) -> Option<u64> {
+        Self::version(self.history_before.as_ref())
+    }
+
+    fn restored(&self) -> Option<u64> {
+        Self::version(self.restored.as_ref())
+    }
 }
 
 /// Versions a game's page shows at once.
@@ -262,11 +278,11 @@ pub async fn page(
     let (stored, game) = match load(&viewer, &state, &id).await {
         Ok(loaded) => loaded,
         Err(page) => {
-            let deleted = deleted_page(&viewer, &state, &id, query.history_before).await;
+            let deleted = deleted_page(&viewer, &state, &id, query.history_before()).await;
             return deleted.unwrap_or(page);
         }
     };
-    let history = match history_of(&viewer, &state, &stored.id, query.history_before).await {
+    let history = match history_of(&viewer, &state, &stored.id, query.history_before()).await {
         Ok(history) => history_panel(&viewer, stored.id.as_str(), stored.version, &history),
         Err(page) => return page,
     };
@@ -327,7 +343,7 @@ pub async fn page(
                 }
             }
             div.notice role="alert" #game-message hidden {}
-            @if let Some(restored) = query.restored {
+            @if let Some(restored) = query.restored() {
                 div.notice.success role="status" {
                     p { "Version " (restored) " restored: it is now version " (stored.version) "." }
                 }
