@@ -6,10 +6,10 @@
 use super::error::{ApiError, ApiResult, Problem};
 use super::extract::game_id;
 use super::games::{
-    Precondition, create_game, delete_game, object_fields, patch_game, replace_game,
+    Precondition, create_game, delete_game, object_fields, patch_game, read_json, replace_game,
 };
 use super::rate::ClientAddr;
-use super::{AppState, CanWrite, content_type_is, json_response, read_body};
+use super::{AppState, CanWrite, json_response};
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
@@ -251,12 +251,8 @@ pub async fn apply(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    if !content_type_is(&headers, &["application/json"]) {
-        return Err(ApiError::UnsupportedMediaType(
-            "send the batch as application/json".into(),
-        ));
-    }
-    let bytes = read_body(body, MAX_BATCH_BYTES).await?;
+    let json = (&["application/json"][..], "the batch");
+    let bytes = read_json(&headers, body, MAX_BATCH_BYTES, json).await?;
     let batch: Batch<'_> = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("not a batch: {e}")))?;
     // A malformed operation makes a malformed request: refused whole, before anything is

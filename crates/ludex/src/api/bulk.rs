@@ -7,9 +7,9 @@
 //! no request is ever large. A first pass with `dry_run` counts the games and what would change.
 
 use super::error::{ApiError, ApiResult, Problem};
-use super::games::{ListParams, Precondition, delete_game, patch_game};
+use super::games::{ListParams, Precondition, delete_game, patch_game, read_json};
 use super::rate::ClientAddr;
-use super::{AppState, CanWrite, content_type_is, json_response, list_within, read_body};
+use super::{AppState, CanWrite, json_response, list_within};
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
@@ -216,12 +216,8 @@ pub async fn step(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    if !content_type_is(&headers, &["application/json"]) {
-        return Err(ApiError::UnsupportedMediaType(
-            "send the step as application/json".into(),
-        ));
-    }
-    let bytes = read_body(body, state.config.max_json_bytes).await?;
+    let json = (&["application/json"][..], "the step");
+    let bytes = read_json(&headers, body, state.config.max_json_bytes, json).await?;
     let step: FilterStep = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("not a step: {e}")))?;
     let params: ListParams = serde_urlencoded::from_str(&step.filter)

@@ -237,19 +237,21 @@ pub fn game_response(status: StatusCode, stored: &StoredGame) -> Response {
 
 /// Reads a JSON object body: known fields parsed, unknown ones kept as their text.
 async fn read_object(headers: &HeaderMap, body: Body, limit: usize) -> ApiResult<RecordFields> {
-    object_fields(&read_json(headers, body, limit).await?)
+    object_fields(&read_json(headers, body, limit, (&JSON_TYPES, "the game")).await?)
 }
 
-/// A JSON request body, up to `limit` bytes; 415 for another content type.
+/// A JSON request body, up to `limit` bytes; 415, naming `what` is sent, for a content type
+/// not in `types`.
 pub(crate) async fn read_json(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
+    (types, what): (&[&str], &str),
 ) -> ApiResult<bytes::Bytes> {
-    if !content_type_is(headers, &JSON_TYPES) {
-        return Err(ApiError::UnsupportedMediaType(
-            "send the body as application/json".into(),
-        ));
+    if !content_type_is(headers, types) {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "send {what} as application/json"
+        )));
     }
     read_body(body, limit).await
 }

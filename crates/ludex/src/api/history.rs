@@ -197,7 +197,8 @@ pub async fn restore(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let bytes = read_json(&headers, body, state.config.max_json_bytes).await?;
+    let json = (&["application/json"][..], "the version to restore");
+    let bytes = read_json(&headers, body, state.config.max_json_bytes, json).await?;
     // An object: serde would take a struct from an array too.
     let request: RestoreRequest = serde_json::from_slice::<serde_json::Map<String, Value>>(&bytes)
         .and_then(|object| serde_json::from_value(Value::Object(object)))
