@@ -516,14 +516,9 @@ impl Ingestor {
                     let reject = match slot {
                         Err(reject) => reject,
                         Ok((position, id)) => match outcomes.next() {
-                            Some(UpsertOutcome::Duplicate { first }) => Reject {
-                                position,
-                                errors: vec![FieldError::field(
-                                    "id",
-                                    format!("{id} appears earlier in this file, at {first}"),
-                                )],
-                                id: Some(id),
-                            },
+                            Some(UpsertOutcome::Duplicate { first }) => {
+                                duplicate(position, &id, first)
+                            }
                             Some(outcome) => {
                                 record.accepted += 1;
                                 match outcome {
@@ -853,6 +848,18 @@ fn merged(
         None | Some(Err(_)) => record,
     };
     validate(position, Ok(fields), false)
+}
+
+/// The reject of a record whose id came earlier in the same file, at `first`.
+pub(crate) fn duplicate(position: Position, id: &dyn std::fmt::Display, first: Position) -> Reject {
+    Reject {
+        position,
+        id: Some(id.to_string()),
+        errors: vec![FieldError::field(
+            "id",
+            format!("{id} appears earlier in this file, at {first}"),
+        )],
+    }
 }
 
 /// A record of merge mode with an id, kept as its fields until it is merged into the stored

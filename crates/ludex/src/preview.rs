@@ -7,11 +7,11 @@
 //! time). Ids seen earlier in the file are rejected as the ingest rejects them, so the ids of
 //! the file are kept in memory while it is read: about 50 bytes a record.
 
-use crate::ingest::{IngestConfig, IngestError, Item, Parser, merge_batch, read_stored};
+use crate::ingest::{IngestConfig, IngestError, Item, Parser, duplicate, merge_batch, read_stored};
 use crate::store::Stores;
 use ludex_domain::report::Reject;
 use ludex_domain::upload::{Position, UploadError, UploadOptions};
-use ludex_domain::{FieldError, GameId, RecordFields, StagedGame};
+use ludex_domain::{GameId, RecordFields, StagedGame};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -100,17 +100,9 @@ pub async fn preview(
             for item in batch {
                 match item {
                     Item::Valid(game) => match seen.get(&game.game.id) {
-                        Some(first) => slots.push(Err(Reject {
-                            position: game.position,
-                            id: Some(game.game.id.to_string()),
-                            errors: vec![FieldError::field(
-                                "id",
-                                format!(
-                                    "{} appears earlier in this file, at {first}",
-                                    game.game.id
-                                ),
-                            )],
-                        })),
+                        Some(first) => {
+                            slots.push(Err(duplicate(game.position, &game.game.id, *first)));
+                        }
                         None => {
                             seen.insert(game.game.id.clone(), game.position);
                             slots.push(Ok(valid.len()));
