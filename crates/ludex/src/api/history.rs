@@ -52,14 +52,16 @@ struct HistoryPage {
     next_cursor: Option<String>,
 }
 
+/// A version number any store can hold: 1 to 2^63 − 1 (PostgreSQL's `bigint`).
+fn storable(version: u64) -> Option<u64> {
+    (1..=i64::MAX as u64).contains(&version).then_some(version)
+}
+
 /// The cursor of a history page: the version the next page starts below.
 fn cursor_param(raw: &str) -> ApiResult<u64> {
-    raw.parse::<u64>()
-        .ok()
-        .filter(|v| (1..=i64::MAX as u64).contains(v))
-        .ok_or_else(|| {
-            ApiError::bad_parameter("cursor", format!("{raw:?} is not a cursor of this history"))
-        })
+    raw.parse::<u64>().ok().and_then(storable).ok_or_else(|| {
+        ApiError::bad_parameter("cursor", format!("{raw:?} is not a cursor of this history"))
+    })
 }
 
 /// A version's document as JSON (an object; a stored document always is).
@@ -143,7 +145,7 @@ pub async fn history(
 pub struct RestoreRequest {
     /// The version whose content becomes the game's (a new version; the history keeps all).
     /// A whole number; JSON Schema counts `3.0` as one too.
-    #[schema(value_type = u64, minimum = 1)]
+    #[schema(value_type = u64, minimum = 1, maximum = 9_223_372_036_854_775_807_u64)]
     version: serde_json::Number,
 }
 
@@ -155,7 +157,7 @@ impl RestoreRequest {
                 .filter(|v| v.fract() == 0.0 && (1.0..9.0e15).contains(v))
                 .map(|v| v as u64)
         });
-        whole.filter(|v| *v >= 1).ok_or_else(|| {
+        whole.and_then(storable).ok_or_else(|| {
             ApiError::bad_parameter("version", format!("{} is not a version", self.version))
         })
     }

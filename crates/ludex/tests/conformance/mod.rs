@@ -1546,6 +1546,9 @@ async fn the_api_shows_the_history_and_restores_any_version(stores: &Stores) {
         (restore(json!("two")), 400),
         (restore(json!(0)), 400),
         (restore(json!(2.5)), 400),
+        // Past any version a store can hold (PostgreSQL's bigint, SQLite's integer).
+        (restore(json!(u64::MAX - 1)), 400),
+        (restore(json!(1e15)), 404),
         (Some(json!({"version": 2, "extra": 1})), 400),
         (Some(json!([2])), 400),
     ] {
