@@ -53,7 +53,7 @@ struct HistoryPage {
 }
 
 /// A version number any store can hold: 1 to 2^63 − 1 (PostgreSQL's `bigint`).
-fn storable(version: u64) -> Option<u64> {
+pub(crate) fn storable(version: u64) -> Option<u64> {
     (1..=i64::MAX as u64).contains(&version).then_some(version)
 }
 

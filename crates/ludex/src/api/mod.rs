@@ -6,7 +6,7 @@ mod bulk;
 pub mod error;
 mod extract;
 mod games;
-mod history;
+pub(crate) mod history;
 mod ingests;
 mod manners;
 mod observe;

@@ -86,7 +86,7 @@ pub struct PageQuery {
 impl PageQuery {
     fn version(raw: Option<&String>) -> Option<u64> {
         raw.and_then(|v| v.parse().ok())
-            .filter(|v| (1..=i64::MAX as u64).contains(v))
+            .and_then(crate::api::history::storable)
     }
 
     fn history_before(&self) -> Option<u64> {
