@@ -32,6 +32,8 @@ let browser;
 let context;
 let page;
 const pageErrors = [];
+// Celeste as it was before the CSV import, which a later step reverts.
+let celesteBeforeImport;
 
 function ludex(...args) {
   return ludexIn(dataDir, ...args);
@@ -310,6 +312,7 @@ describe('the ludex web UI', () => {
 
   test('a CSV import maps its columns, previews what it would change, then imports', async () => {
     const before = await stored(page, 'celeste');
+    celesteBeforeImport = before;
     const csv = [
       'Id;Game;Systems;Score;Studio',
       `celeste;Celeste;PC|Nintendo Switch;9.8;${before.developer || 'Maddy Makes Games'}`,
@@ -348,6 +351,40 @@ describe('the ludex web UI', () => {
     assert.equal(ledger.items[0].mapping, 'Id=id,Game=title,Systems=platforms,Score=rating,Studio=extra.Studio');
     assert.equal(ledger.items[0].merge, true);
     assert.equal(ledger.items[0].key, 'uploads/spreadsheet.csv');
+  });
+
+  test('an upload is reverted from its page after a preview, and the revert reverted', async () => {
+    const ledger = await (await page.request.get('/ingests?limit=1')).json();
+    const upload = ledger.items[0];
+    assert.equal(upload.key, 'uploads/spreadsheet.csv');
+    await page.goto(`/ui/ingests/${upload.id}`);
+    await page.getByRole('button', { name: 'Preview the revert' }).click();
+    await page.getByText('Preview ready: nothing was changed yet.').waitFor();
+    assert.deepEqual(await page.locator('#revert-preview dd').allTextContents(), ['1', '1', '0', '0'],
+      'deleted, put back, brought back, conflicts');
+    assert.equal((await page.request.get('/games/tunic-2022')).status(), 200, 'the preview wrote nothing');
+    await screenshot('revert-preview');
+    await page.getByRole('button', { name: 'Revert this upload' }).click();
+    await page.locator('#revert-status', { hasText: 'Reverted' }).waitFor();
+    assert.equal((await page.request.get('/games/tunic-2022')).status(), 404, 'the game the upload created is gone');
+    const celeste = await stored(page, 'celeste');
+    assert.deepEqual(celeste.platforms, celesteBeforeImport.platforms, 'the game it changed is as before');
+    assert.equal(celeste.rating, celesteBeforeImport.rating);
+    const history = await (await page.request.get('/games/celeste/history?limit=1')).json();
+    assert.equal(history.items[0].author.kind, 'ingest');
+    const revertId = history.items[0].author.id;
+    // The upload's page says where its revert is; the revert's page can revert it.
+    await page.goto(`/ui/ingests/${upload.id}`);
+    await page.getByText(`This upload was reverted by ingest ${revertId}.`).waitFor();
+    await page.getByRole('link', { name: `ingest ${revertId}` }).click();
+    await page.getByRole('heading', { name: `Revert of ingest ${upload.id}` }).waitFor();
+    assert.deepEqual(await page.locator('dl.counts dd').first().textContent(), '1');
+    await page.getByRole('button', { name: 'Preview the revert' }).click();
+    await page.getByText('Preview ready: nothing was changed yet.').waitFor();
+    assert.deepEqual(await page.locator('#revert-preview dd').allTextContents(), ['0', '1', '1', '0']);
+    await page.getByRole('button', { name: 'Revert this revert' }).click();
+    await page.locator('#revert-status', { hasText: 'Reverted' }).waitFor();
+    assert.deepEqual((await stored(page, 'tunic-2022')).platforms, ['PC'], 'the upload applies again');
   });
 
   test('the catalog filters as you type, sorts by column and pages by cursor, in the URL', async () => {

@@ -337,6 +337,27 @@ pub struct StoredGame {
     pub content: String,
 }
 
+/// A stored document's fields (without the id), unknown ones as their text.
+fn stored_fields(content: &str) -> Result<RecordFields, Vec<FieldError>> {
+    RecordFields::parse(content.as_bytes()).map_err(|e| {
+        vec![FieldError::record(format!(
+            "stored document is unreadable: {e}"
+        ))]
+    })
+}
+
+impl Game {
+    /// The game of `id` from a document a store holds (its current version or one of its
+    /// history's), validated again.
+    pub fn from_stored(id: &GameId, content: &str) -> Result<Game, Vec<FieldError>> {
+        let mut fields = stored_fields(content)?;
+        fields
+            .known
+            .insert("id".into(), Value::String(id.as_str().to_owned()));
+        Game::from_record(fields)
+    }
+}
+
 impl StoredGame {
     /// The public JSON of the game, built without re-parsing the stored document: the
     /// server-kept fields first, then the content fields.
@@ -362,20 +383,12 @@ impl StoredGame {
 
     /// The stored game parsed back into the domain type (for edits).
     pub fn game(&self) -> Result<Game, Vec<FieldError>> {
-        let mut fields = self.fields()?;
-        fields
-            .known
-            .insert("id".into(), Value::String(self.id.as_str().to_owned()));
-        Game::from_record(fields)
+        Game::from_stored(&self.id, &self.content)
     }
 
     /// The stored document's fields (without the id), unknown ones as their text.
     pub fn fields(&self) -> Result<RecordFields, Vec<FieldError>> {
-        RecordFields::parse(self.content.as_bytes()).map_err(|e| {
-            vec![FieldError::record(format!(
-                "stored document is unreadable: {e}"
-            ))]
-        })
+        stored_fields(&self.content)
     }
 }
 

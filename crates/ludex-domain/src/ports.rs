@@ -341,6 +341,19 @@ pub trait Catalog: Send + Sync {
     /// follow.
     async fn history(&self, id: &GameId, query: &HistoryQuery) -> StoreResult<Page<GameVersion>>;
 
+    /// The versions `author` wrote that the catalog and its history hold (a current version, a
+    /// filed one or a deletion), as game id and version, a page after `cursor` at a time, in an
+    /// order of the store's own. A page holds at most `limit`, maybe fewer (even none) with
+    /// more to follow: `next_cursor` says. Nothing indexes authors: the listing reads the whole
+    /// catalog and history, a page at a time, so that what reverting an ingest needs costs no
+    /// write anything.
+    async fn written_by(
+        &self,
+        author: &Author,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<(GameId, u64)>>;
+
     async fn list(&self, query: &ListQuery) -> StoreResult<Page<StoredGame>>;
 
     /// The catalog's aggregates, kept as games are written: the cost of a call grows with the

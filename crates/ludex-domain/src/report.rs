@@ -144,6 +144,12 @@ impl IngestId {
         }
     }
 
+    /// The entry of the revert of `entry`: one per entry, so that a revert run again (after an
+    /// interruption) goes on with the same entry, and its writes have the same author.
+    pub fn revert_of(entry: &IngestId) -> Self {
+        Self::of(&["revert", entry.as_str()])
+    }
+
     /// The number of lowercase hex digits of an id.
     pub const DIGITS: usize = 20;
 
@@ -214,6 +220,20 @@ pub struct IngestRecord {
     /// them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub merge: bool,
+    /// On the entry of a revert: the entry whose writes it undoes. A revert's `inserted` are
+    /// the games it brought back, `updated` the games it put back to their content before, and
+    /// `deleted` the games it deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revert_of: Option<IngestId>,
+    /// Who asked for a revert: `key:NAME`, or `cli` for the command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
+    /// Games a revert deleted: those its upload had created.
+    #[serde(default)]
+    pub deleted: u64,
+    /// Games a revert left as they are because someone changed them after its upload did.
+    #[serde(default)]
+    pub conflicts: u64,
 }
 
 /// Who runs an upload's ingest, and until when unless they renew it.
@@ -273,6 +293,10 @@ impl IngestRecord {
             lease: None,
             mapping: None,
             merge: false,
+            revert_of: None,
+            requested_by: None,
+            deleted: 0,
+            conflicts: 0,
         }
     }
 

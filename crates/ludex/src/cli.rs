@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 pub mod exit {
     /// Anything not listed below.
     pub const ERROR: u8 = 1;
-    /// Some records were rejected; the rest landed.
+    /// Some records were rejected (for a revert: some games were changed since, and left as
+    /// they are); the rest landed.
     pub const REJECTED: u8 = 3;
     /// A file failed as a whole.
     pub const FILE_FAILED: u8 = 4;
@@ -213,8 +214,10 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
-    /// Show the ingest ledger: every upload ingested, newest first.
+    /// Show the ingest ledger: every upload ingested, newest first; or revert an ingest.
     Ingests {
+        #[command(subcommand)]
+        action: Option<IngestsCommand>,
         /// How many entries to show.
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: u32,
@@ -369,6 +372,24 @@ pub enum KeysCommand {
 pub enum KeyScope {
     Read,
     Write,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IngestsCommand {
+    /// Undo what one ingest wrote: games it created are deleted, games it changed get their
+    /// content before it back. Games changed since by anyone else are left as they are and
+    /// listed as conflicts. The revert is an ingest entry of its own, in every game's history;
+    /// reverting the revert applies the upload again. Exits 3 when there were conflicts.
+    Revert {
+        /// The ingest's id (`ludex ingests` lists them).
+        id: String,
+        /// Only tell what the revert would do; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// How many conflicts to print (all are counted).
+        #[arg(long, default_value_t = 100)]
+        show_conflicts: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -636,7 +657,22 @@ impl Cli {
                 clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Ingests { limit } => {
+            Command::Ingests {
+                action:
+                    Some(IngestsCommand::Revert {
+                        id,
+                        dry_run,
+                        show_conflicts,
+                    }),
+                ..
+            } => {
+                let stores = settings.open_stores().await?;
+                revert(&stores, &id, dry_run, show_conflicts).await
+            }
+            Command::Ingests {
+                action: None,
+                limit,
+            } => {
                 let stores = settings.open_stores().await?;
                 let page = stores
                     .ledger
@@ -882,6 +918,70 @@ async fn ingest_when_free(
             done => return done,
         }
     }
+}
+
+/// Reverts an ingest step by step, printing each conflict as it is found and the counts at the
+/// end (see [`crate::revert`]).
+async fn revert(
+    stores: &Stores,
+    id: &str,
+    dry_run: bool,
+    show_conflicts: usize,
+) -> Result<ExitCode> {
+    let id = ludex_domain::IngestId::parse(id).map_err(anyhow::Error::msg)?;
+    let mut admit = || Ok(());
+    let mut cursor: Option<String> = None;
+    let (mut deleted, mut restored, mut recreated, mut conflicted) = (0, 0, 0, 0);
+    let mut shown = 0;
+    let revert_id = loop {
+        let step =
+            crate::revert::step(stores, &id, cursor.as_deref(), dry_run, "cli", &mut admit).await?;
+        (deleted, restored, recreated) = (
+            deleted + step.deleted,
+            restored + step.restored,
+            recreated + step.recreated,
+        );
+        conflicted += step.conflicted;
+        for conflict in step
+            .conflicts
+            .iter()
+            .take(show_conflicts.saturating_sub(shown))
+        {
+            shown += 1;
+            println!(
+                "conflict: {} (version {} by this ingest, now {}{}{}): {}",
+                conflict.id,
+                conflict.version,
+                if conflict.deleted { "deleted at " } else { "" },
+                conflict.now,
+                conflict
+                    .changed_by
+                    .as_deref()
+                    .map(|by| format!(" by {by}"))
+                    .unwrap_or_default(),
+                conflict.reason
+            );
+        }
+        match step.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break step.revert,
+        }
+    };
+    let verb = if dry_run { "would revert" } else { "reverted" };
+    println!(
+        "{revert_id}: {verb} ingest {id}: {deleted} deleted, {restored} put back, {recreated} \
+         brought back, {conflicted} conflicts{}",
+        if conflicted > shown as u64 {
+            format!(" ({} not shown)", conflicted - shown as u64)
+        } else {
+            String::new()
+        }
+    );
+    Ok(if conflicted > 0 {
+        ExitCode::from(exit::REJECTED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Ingests each file; the exit code is the worst outcome (see [`exit`]).

@@ -143,7 +143,7 @@ pub(crate) enum Item {
 
 /// Names one attempt at an ingest in the ledger's leases and in logs: the host, the process and
 /// a random part, so that two attempts of one process differ too.
-fn attempt_name() -> String {
+pub(crate) fn attempt_name() -> String {
     let host = rustix::system::uname();
     let mut random = [0u8; 4];
     // Without randomness the process id and the clock still tell attempts apart.

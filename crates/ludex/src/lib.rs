@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod keys;
 pub mod metrics;
 pub mod preview;
+pub mod revert;
 pub mod serve;
 pub mod settings;
 pub mod store;

@@ -896,3 +896,114 @@ fn a_full_disk_fails_the_ingest_clearly_leaves_the_database_whole_and_a_rerun_co
     let ingests = read("ingests.out");
     assert_eq!(ingests.lines().count(), 1, "one ledger entry: {ingests}");
 }
+
+/// The ledger entry `ingest --json` printed for its one file.
+fn ingested_id(output: &Output) -> String {
+    let line: Value = serde_json::from_str(stdout(output).lines().next().unwrap()).unwrap();
+    line["ingest"]["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn an_ingest_is_reverted_from_the_command_line_and_its_revert_too() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let first = examples().join("games.ndjson");
+    assert!(
+        ludex(data.path(), &["ingest", first.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let before = exported_content(data.path());
+    // An upload that changes two games and adds one.
+    let text = std::fs::read_to_string(&first).unwrap();
+    let mut lines: Vec<String> = text
+        .lines()
+        .take(2)
+        .map(|l| l.replace("\"title\":\"", "\"title\":\"Changed "))
+        .collect();
+    lines.push(json!({"id": "brand-new", "title": "Brand New"}).to_string());
+    let second = dir.path().join("changes.ndjson");
+    std::fs::write(&second, lines.join("\n")).unwrap();
+    let ingest = ludex(data.path(), &["ingest", "--json", second.to_str().unwrap()]);
+    assert!(ingest.status.success(), "{ingest:?}");
+    let id = ingested_id(&ingest);
+    let after = exported_content(data.path());
+    assert_ne!(after, before);
+
+    let dry = ludex(data.path(), &["ingests", "revert", "--dry-run", &id]);
+    assert!(dry.status.success(), "{dry:?}");
+    assert!(stdout(&dry).contains("would revert ingest"), "{dry:?}");
+    assert!(
+        stdout(&dry).contains("1 deleted, 2 put back, 0 brought back, 0 conflicts"),
+        "{dry:?}"
+    );
+    assert_eq!(
+        exported_content(data.path()),
+        after,
+        "a dry run writes nothing"
+    );
+
+    let revert = ludex(data.path(), &["ingests", "revert", &id]);
+    assert!(revert.status.success(), "{revert:?}");
+    assert!(
+        stdout(&revert).contains("1 deleted, 2 put back"),
+        "{revert:?}"
+    );
+    assert_eq!(exported_content(data.path()), before);
+    let revert_id = stdout(&revert).split(':').next().unwrap().to_owned();
+    let ledger = stdout(&ludex(data.path(), &["ingests"]));
+    assert!(
+        ledger.lines().next().unwrap().starts_with(&revert_id),
+        "{ledger}"
+    );
+
+    let again = ludex(data.path(), &["ingests", "revert", &id]);
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("reverted already"),
+        "{again:?}"
+    );
+
+    let reapply = ludex(data.path(), &["ingests", "revert", &revert_id]);
+    assert!(reapply.status.success(), "{reapply:?}");
+    assert!(
+        stdout(&reapply).contains("0 deleted, 2 put back, 1 brought back"),
+        "{reapply:?}"
+    );
+    assert_eq!(
+        exported_content(data.path()),
+        after,
+        "reverting the revert applies the upload again"
+    );
+
+    // A game changed since: a conflict, left as it is, and exit code 3.
+    let third = dir.path().join("third.ndjson");
+    std::fs::write(
+        &third,
+        json!({"id": "hades", "title": "Hades III"}).to_string(),
+    )
+    .unwrap();
+    let ingest = ludex(data.path(), &["ingest", "--json", third.to_str().unwrap()]);
+    let third_id = ingested_id(&ingest);
+    let fourth = dir.path().join("fourth.ndjson");
+    std::fs::write(
+        &fourth,
+        json!({"id": "hades", "title": "Hades IV"}).to_string(),
+    )
+    .unwrap();
+    assert!(
+        ludex(data.path(), &["ingest", fourth.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let conflicted = ludex(data.path(), &["ingests", "revert", &third_id]);
+    assert_eq!(conflicted.status.code(), Some(3), "{conflicted:?}");
+    assert!(
+        stdout(&conflicted).contains("conflict: hades (version"),
+        "{conflicted:?}"
+    );
+    assert!(
+        stdout(&conflicted).contains("changed since the upload"),
+        "{conflicted:?}"
+    );
+}

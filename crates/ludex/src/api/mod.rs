@@ -12,6 +12,7 @@ mod manners;
 mod observe;
 pub mod openapi;
 pub mod rate;
+mod revert;
 pub mod session;
 
 use crate::bucket::Bucket;
@@ -137,6 +138,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ingests", get(ingests::list))
         .route("/ingests/{ingest_id}", get(ingests::get))
         .route("/ingests/{ingest_id}/rejects", get(ingests::rejects))
+        .route("/ingests/{ingest_id}/revert", post(revert::revert))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))

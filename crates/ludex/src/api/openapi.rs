@@ -241,6 +241,17 @@ pub struct IngestRecordDoc {
     /// True when the records were merged into existing games instead of replacing them.
     #[schema(required = false)]
     merge: Option<bool>,
+    /// On a revert's entry: the entry it undoes (its `inserted` are the games it brought back,
+    /// `updated` those it put back, `deleted` those it deleted).
+    #[schema(required = false)]
+    revert_of: Option<String>,
+    /// On a revert's entry: who asked for it (`key:NAME`, or `cli`).
+    #[schema(required = false)]
+    requested_by: Option<String>,
+    /// Games a revert deleted.
+    deleted: u64,
+    /// Games a revert left as they were: changed since by someone else.
+    conflicts: u64,
 }
 
 /// A page of a game's history, newest first.
@@ -409,7 +420,7 @@ impl Modify for BearerKeys {
         super::games::list, super::games::get, super::games::create, super::games::replace,
         super::games::patch, super::games::delete, super::games::put_cover, super::games::get_cover,
         super::batch::apply, super::bulk::step, super::history::history, super::history::restore,
-        super::ingests::upload, super::ingests::presign, super::ingests::direct, super::ingests::latest_upload, super::ingests::list, super::ingests::get, super::ingests::rejects,
+        super::ingests::upload, super::ingests::presign, super::ingests::direct, super::ingests::latest_upload, super::ingests::list, super::ingests::get, super::ingests::rejects, super::revert::revert,
         healthz_doc, readyz_doc, metrics_doc,
     ),
     components(schemas(Problem, FieldErrorDoc, GameInput, GameReplacement, GamePatch, super::bulk::FilterStep, super::bulk::FilterChange)),

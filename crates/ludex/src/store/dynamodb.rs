@@ -41,6 +41,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(25);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Items a filtered `Query` call reads at least.
 const FILTERED_PAGE: usize = 100;
+/// Items one call of a scan reads at most (a megabyte stops it before).
+const SCAN_PAGE: usize = 1000;
 /// Optimistic writes retried when another writer got there first.
 const CONTENDED_RETRIES: usize = 5;
 
@@ -193,7 +195,7 @@ fn number(item: &Item, name: &str) -> StoreResult<u64> {
 fn into_stored(item: &Item) -> StoreResult<StoredGame> {
     let id = text(item, "id")?;
     Ok(StoredGame {
-        id: GameId::parse(&id).map_err(|e| StoreError::Internal(format!("stored id {e}")))?,
+        id: super::stored_id(&id)?,
         version: number(item, "version")?,
         created_at: text(item, "created_at")?,
         updated_at: text(item, "updated_at")?,
@@ -1852,6 +1854,66 @@ impl Catalog for DynamoStore {
             }
         }
         Ok(super::history_page(&mut versions, query.limit))
+    }
+
+    async fn written_by(
+        &self,
+        author: &Author,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<(GameId, u64)>> {
+        // One call of a scan of the table, which reads at least [`SCAN_PAGE`] items: a page
+        // may find none of the author's and still go on. The cursor is the key of the last item
+        // the page holds, or where the call stopped.
+        let start = cursor
+            .map(|cursor| {
+                serde_json::from_str::<(String, String)>(cursor)
+                    .ok()
+                    .map(|(pk, sk)| HashMap::from([("pk".into(), s(pk)), ("sk".into(), s(sk))]))
+                    .ok_or_else(|| StoreError::InvalidCursor("not a cursor of this listing".into()))
+            })
+            .transpose()?;
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(
+                "#by = :by AND (sk = :game OR begins_with(sk, :filed)) \
+                 AND attribute_not_exists(#deleted)",
+            )
+            .projection_expression("pk, sk, version")
+            .expression_attribute_names("#by", CHANGED_BY)
+            .expression_attribute_names("#deleted", DELETED)
+            .expression_attribute_values(":by", s(author.to_text()))
+            .expression_attribute_values(":game", s(GAME_SK))
+            .expression_attribute_values(":filed", s(VERSION_SK))
+            .limit(i32::try_from(SCAN_PAGE.max(limit as usize)).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.error(e))?;
+        let found = out.items();
+        let taken = &found[..found.len().min(limit as usize)];
+        let items = taken
+            .iter()
+            .map(|item| {
+                let pk = text(item, "pk")?;
+                let id = pk.strip_prefix(&game_pk("")).unwrap_or(&pk);
+                Ok((super::stored_id(id)?, number(item, "version")?))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next = match (taken.len() < found.len(), taken.last()) {
+            (true, Some(last)) => Some(last),
+            _ => out.last_evaluated_key(),
+        };
+        let next_cursor = next
+            .map(|key| {
+                serde_json::to_string(&(text(key, "pk")?, text(key, "sk")?))
+                    .map_err(|e| StoreError::Internal(e.to_string()))
+            })
+            .transpose()?;
+        Ok(Page { items, next_cursor })
     }
 
     async fn list(&self, query: &ListQuery) -> StoreResult<Page<StoredGame>> {

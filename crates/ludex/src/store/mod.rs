@@ -70,6 +70,52 @@ pub(crate) fn history_page(
     }
 }
 
+/// Where a [`Catalog::written_by`](ludex_domain::Catalog::written_by) listing of a SQL store
+/// goes on: the games (current versions) first, then the filed versions, each after a key of the
+/// store's own. Written `g:KEY` or `v:KEY`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum WrittenAfter {
+    Games(Option<String>),
+    Versions(Option<String>),
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl WrittenAfter {
+    pub(crate) fn decode(cursor: Option<&str>) -> StoreResult<Self> {
+        match cursor.map(|c| c.split_once(':')) {
+            None => Ok(Self::Games(None)),
+            Some(Some(("g", key))) => Ok(Self::Games(Some(key.to_owned()))),
+            Some(Some(("v", key))) => Ok(Self::Versions(Some(key.to_owned()))),
+            Some(_) => Err(StoreError::InvalidCursor(
+                "not a cursor of this listing".into(),
+            )),
+        }
+    }
+
+    /// What follows rows of this phase ending at the key `last`: `Ok(cursor)` ends the page
+    /// (`None`: the listing ends), `Err(position)` goes on from there in the same page. `full`
+    /// says whether the rows filled the page.
+    pub(crate) fn after_rows(
+        self,
+        full: bool,
+        last: Option<String>,
+    ) -> Result<Option<String>, WrittenAfter> {
+        match self {
+            Self::Games(_) if !full => Err(Self::Versions(None)),
+            Self::Games(key) => Ok(Some(format!("g:{}", last.or(key).unwrap_or_default()))),
+            Self::Versions(key) => {
+                Ok(full.then(|| format!("v:{}", last.or(key).unwrap_or_default())))
+            }
+        }
+    }
+}
+
+/// A game id as a store holds it.
+pub(crate) fn stored_id(id: &str) -> StoreResult<ludex_domain::GameId> {
+    ludex_domain::GameId::parse(id).map_err(|e| StoreError::Internal(format!("stored id {e}")))
+}
+
 /// The JSON a ledger entry is stored as.
 pub(crate) fn ledger_json(record: &IngestRecord) -> StoreResult<String> {
     serde_json::to_string(record)

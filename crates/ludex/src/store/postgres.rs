@@ -3,7 +3,7 @@
 //! offline data lives in `.sqlx/` at the workspace root). A batch upsert is one statement,
 //! and one check that it raced no delete (`counting_on!`).
 
-use super::{ledger_entry, ledger_json, now_rfc3339};
+use super::{WrittenAfter, ledger_entry, ledger_json, now_rfc3339};
 use async_trait::async_trait;
 use ludex_domain::CatalogCounts;
 use ludex_domain::cursor::{self, After};
@@ -135,7 +135,7 @@ fn into_stored(
     content: String,
 ) -> StoreResult<StoredGame> {
     Ok(StoredGame {
-        id: GameId::parse(&id).map_err(|e| StoreError::Internal(format!("stored id {e}")))?,
+        id: super::stored_id(&id)?,
         version: to_version(version)?,
         created_at,
         updated_at,
@@ -790,6 +790,76 @@ impl Catalog for PostgresStore {
             })
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(super::history_page(&mut versions, query.limit))
+    }
+
+    async fn written_by(
+        &self,
+        author: &Author,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<(GameId, u64)>> {
+        let mut after = WrittenAfter::decode(cursor)?;
+        let author = author.to_text();
+        let bad_cursor = || StoreError::InvalidCursor("not a cursor of this listing".into());
+        let mut connection = self.connection().await?;
+        let mut items = Vec::new();
+        // Both tables in primary key order, each row read once over all pages.
+        loop {
+            let want = i64::from(limit) - i64::try_from(items.len()).unwrap_or(i64::MAX);
+            let rows: Vec<(String, i64)> = match &after {
+                WrittenAfter::Games(key) => sqlx::query!(
+                    "SELECT id, version FROM games
+                       WHERE id > $2 AND changed_by = $1 ORDER BY id LIMIT $3",
+                    author,
+                    key.as_deref().unwrap_or_default(),
+                    want,
+                )
+                .fetch_all(&mut *connection)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .map(|r| (r.id, r.version))
+                .collect(),
+                WrittenAfter::Versions(key) => {
+                    // `VERSION.ID` of the last row.
+                    let (version, id) = match key.as_deref().map(|k| k.split_once('.')) {
+                        None => (0, ""),
+                        Some(Some((version, id))) => {
+                            (version.parse::<i64>().map_err(|_| bad_cursor())?, id)
+                        }
+                        Some(None) => return Err(bad_cursor()),
+                    };
+                    sqlx::query!(
+                        "SELECT id, version FROM game_versions
+                           WHERE (id, version) > ($2, $3) AND changed_by = $1
+                           ORDER BY id, version LIMIT $4",
+                        author,
+                        id,
+                        version,
+                        want,
+                    )
+                    .fetch_all(&mut *connection)
+                    .await
+                    .map_err(store_error)?
+                    .into_iter()
+                    .map(|r| (r.id, r.version))
+                    .collect()
+                }
+            };
+            let full = i64::try_from(rows.len()).is_ok_and(|n| n == want);
+            let last = rows.last().map(|(id, version)| match after {
+                WrittenAfter::Games(_) => id.clone(),
+                WrittenAfter::Versions(_) => format!("{version}.{id}"),
+            });
+            for (id, version) in rows {
+                let id = super::stored_id(&id)?;
+                items.push((id, to_version(version)?));
+            }
+            match after.after_rows(full, last) {
+                Ok(next_cursor) => return Ok(Page { items, next_cursor }),
+                Err(next) => after = next,
+            }
+        }
     }
 
     async fn list(&self, query: &ListQuery) -> StoreResult<Page<StoredGame>> {

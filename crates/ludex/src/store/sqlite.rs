@@ -2,7 +2,7 @@
 //! ledger. One writer connection, a small pool of reader connections; every call runs on the
 //! blocking thread pool so async callers never wait on disk.
 
-use super::{ledger_entry, ledger_json, now_rfc3339};
+use super::{WrittenAfter, ledger_entry, ledger_json, now_rfc3339};
 use async_trait::async_trait;
 use ludex_domain::counts::{self, CatalogCounts, CountChanges, Dimension};
 use ludex_domain::cursor::{self, After};
@@ -456,7 +456,7 @@ fn into_stored(
     (id, version, created_at, updated_at, content): (String, u64, String, String, String),
 ) -> StoreResult<StoredGame> {
     Ok(StoredGame {
-        id: GameId::parse(&id).map_err(|e| StoreError::Internal(format!("stored id {e}")))?,
+        id: super::stored_id(&id)?,
         version,
         created_at,
         updated_at,
@@ -1110,6 +1110,65 @@ impl Catalog for SqliteStore {
                 .map_err(internal)?;
             Ok(super::history_page(&mut versions, limit))
         })
+    }
+
+    async fn written_by(
+        &self,
+        author: &Author,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<(GameId, u64)>> {
+        let mut after = WrittenAfter::decode(cursor)?;
+        let author = author.to_text();
+        // Both tables in rowid order, each row read once over all pages.
+        self.read(move |conn| {
+            let mut items = Vec::new();
+            loop {
+                let (sql, key) = match &after {
+                    WrittenAfter::Games(key) => (
+                        "SELECT seq, id, version FROM games
+                           WHERE seq > ?2 AND changed_by = ?1 ORDER BY seq LIMIT ?3",
+                        key,
+                    ),
+                    WrittenAfter::Versions(key) => (
+                        "SELECT seq, id, version FROM game_versions
+                           WHERE seq > ?2 AND changed_by = ?1 ORDER BY seq LIMIT ?3",
+                        key,
+                    ),
+                };
+                let from: i64 = match key {
+                    None => 0,
+                    Some(key) => key.parse().map_err(|_| {
+                        StoreError::InvalidCursor("not a cursor of this listing".into())
+                    })?,
+                };
+                let want = limit as usize - items.len();
+                let rows = conn
+                    .prepare_cached(sql)
+                    .and_then(|mut s| {
+                        s.query_map(params![author, from, want], |r| {
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, u64>(2)?,
+                            ))
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .map_err(internal)?;
+                let full = rows.len() == want;
+                let last = rows.last().map(|r| r.0.to_string());
+                for (_, id, version) in rows {
+                    let id = super::stored_id(&id)?;
+                    items.push((id, version));
+                }
+                match after.after_rows(full, last) {
+                    Ok(next_cursor) => return Ok(Page { items, next_cursor }),
+                    Err(next) => after = next,
+                }
+            }
+        })
+        .await
     }
 
     async fn list(&self, query: &ListQuery) -> StoreResult<Page<StoredGame>> {

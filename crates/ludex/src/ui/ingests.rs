@@ -231,15 +231,31 @@ pub async fn page(
             Err(e) => return failure_page(&viewer, "reading a rejects report failed", &e),
         }
     }
-    let name = file_name(&record.key).to_owned();
     let busy = matches!(record.status, IngestStatus::Queued | IngestStatus::Running);
-    let counts = [
-        ("Accepted", record.accepted),
-        ("Inserted", record.inserted),
-        ("Updated", record.updated),
-        ("Unchanged", record.unchanged),
-        ("Rejected", record.rejected),
-    ];
+    // The revert of this entry, when there is one (finished, or stopped half-way).
+    let revert = match state.stores.ledger.get(&IngestId::revert_of(&id)).await {
+        Ok(revert) => revert,
+        Err(e) => return failure_page(&viewer, "reading the ledger failed", &e),
+    };
+    let name = match &record.revert_of {
+        Some(target) => format!("Revert of ingest {target}"),
+        None => file_name(&record.key).to_owned(),
+    };
+    let counts = match record.revert_of {
+        Some(_) => vec![
+            ("Deleted", record.deleted),
+            ("Put back", record.updated),
+            ("Brought back", record.inserted),
+            ("Conflicts", record.conflicts),
+        ],
+        None => vec![
+            ("Accepted", record.accepted),
+            ("Inserted", record.inserted),
+            ("Updated", record.updated),
+            ("Unchanged", record.unchanged),
+            ("Rejected", record.rejected),
+        ],
+    };
     let body = html! {
         p.crumbs { a href="/ui/uploads" { "Uploads" } " / " }
         div.page-head {
@@ -248,7 +264,13 @@ pub async fn page(
         }
         @if busy {
             div.notice role="status" data-refresh="2" {
-                p { "This ingest is still in progress; the page refreshes by itself." }
+                p {
+                    @if record.revert_of.is_some() {
+                        "This revert stopped before its end (or runs now): revert the ingest again to finish it."
+                    } @else {
+                        "This ingest is still in progress; the page refreshes by itself."
+                    }
+                }
             }
         }
         @if let Some(error) = &record.error {
@@ -259,8 +281,17 @@ pub async fn page(
                 dt { (label) }
                 dd { (value) }
             }
-            dt { "Size" }
-            dd { (record.size) " bytes" }
+            @if let Some(target) = &record.revert_of {
+                dt { "Reverts" }
+                dd { a href={ "/ui/ingests/" (target) } { "ingest " (target) } }
+                @if let Some(by) = &record.requested_by {
+                    dt { "Asked for by" }
+                    dd { (by) }
+                }
+            } @else {
+                dt { "Size" }
+                dd { (record.size) " bytes" }
+            }
             dt { "Started" }
             dd { (record.started_at) }
             @if let Some(finished) = &record.finished_at {
@@ -270,23 +301,63 @@ pub async fn page(
             dt { "Ingest id" }
             dd { code { (id) } " (" a href={ "/ingests/" (id) } { "JSON" } ")" }
         }
-        h2 { "Rejected records" }
-        @if rejects.is_empty() {
-            p.empty {
-                @if busy { "None so far." } @else { "None: every record was accepted." }
-            }
-        } @else {
-            @if record.rejected > rejects.len() as u64 {
-                p {
-                    "The first " (rejects.len()) " of " (record.rejected) " rejects; "
-                    a href={ "/ingests/" (id) "/rejects?limit=1000" } { "the rejects as JSON" } "."
+        (revert_section(&viewer, &record, revert.as_ref()))
+        @if record.revert_of.is_none() {
+            h2 { "Rejected records" }
+            @if rejects.is_empty() {
+                p.empty {
+                    @if busy { "None so far." } @else { "None: every record was accepted." }
                 }
+            } @else {
+                @if record.rejected > rejects.len() as u64 {
+                    p {
+                        "The first " (rejects.len()) " of " (record.rejected) " rejects; "
+                        a href={ "/ingests/" (id) "/rejects?limit=1000" } { "the rejects as JSON" } "."
+                    }
+                }
+                (rejects_table(&rejects))
             }
-            (rejects_table(&rejects))
         }
     };
     html_response(
         StatusCode::OK,
         layout(&viewer, Section::Uploads, &name, body),
     )
+}
+
+/// "Revert this upload": a preview (a dry run of the revert) and the revert itself, run by
+/// ui.js step by step through `POST /ingests/{id}/revert`; or where its revert is.
+fn revert_section(viewer: &Viewer, record: &IngestRecord, revert: Option<&IngestRecord>) -> Markup {
+    let what = if record.revert_of.is_some() {
+        "revert"
+    } else {
+        "upload"
+    };
+    html! {
+        h2 { "Revert this " (what) }
+        @if let Some(revert) = revert.filter(|r| r.status.is_finished()) {
+            p {
+                "This " (what) " was reverted by "
+                a href={ "/ui/ingests/" (revert.id) } { "ingest " (revert.id) } ". "
+                "Revert that revert to apply it again."
+            }
+        } @else if !record.status.is_finished() {
+            p.empty { "It can be reverted once it has finished." }
+        } @else if viewer.can_write() {
+            @if record.revert_of.is_some() {
+                p { "Reverting this revert applies what it undid again: the games it deleted come back, the games it put back get the content it replaced. Games changed since are left as they are." }
+            } @else {
+                p { "Reverting deletes the games this upload created and gives the games it changed their content before it. Games changed since by anyone else are left as they are and listed as conflicts. The revert is kept in each game's history and can itself be reverted." }
+            }
+            div #revert data-id=(record.id) {
+                button type="button" data-revert-preview { "Preview the revert" }
+                " "
+                button type="button" data-revert-run hidden { "Revert this " (what) }
+                p #revert-status role="status" aria-live="polite" {}
+                div #revert-preview {}
+            }
+        } @else {
+            (sign_in_notice(viewer, &format!("revert this {what}")))
+        }
+    }
 }

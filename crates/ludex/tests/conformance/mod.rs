@@ -74,6 +74,8 @@ pub async fn run_all(stores: &Stores) {
     a_filter_job_changes_every_matching_game_in_steps(stores).await;
     every_change_is_kept_in_the_history(stores).await;
     the_api_shows_the_history_and_restores_any_version(stores).await;
+    an_ingest_is_reverted_and_its_revert_reverted(stores).await;
+    a_revert_stopped_half_way_goes_on_where_it_stopped(stores).await;
 }
 
 /// Every version of a game, newest first, following the cursors in pages of `limit`:
@@ -1868,4 +1870,432 @@ async fn a_filter_job_changes_every_matching_game_in_steps(stores: &Stores) {
             .iter()
             .all(|s| *s == 204)
     );
+}
+
+/// Ingests `content` under `key` from a bucket of its own.
+async fn ingest_text(stores: &Stores, key: &str, content: &str) -> IngestRecord {
+    let bucket = Bucket::memory();
+    bucket.put(key, content.to_owned().into()).await.unwrap();
+    let upload = Upload {
+        source: &bucket,
+        key,
+        ledger_key: key.into(),
+    };
+    Ingestor::new(stores.clone(), bucket.clone(), IngestConfig::default())
+        .ingest(&upload, &())
+        .await
+        .unwrap()
+        .record
+}
+
+/// Every `(id, version)` `author` wrote, following `written_by`'s cursors in pages of `limit`,
+/// sorted; only ids starting with `prefix` (the suite shares its store).
+async fn written_by(
+    stores: &Stores,
+    author: &Author,
+    limit: u32,
+    prefix: &str,
+) -> Vec<(String, u64)> {
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = stores
+            .catalog
+            .written_by(author, limit, cursor.as_deref())
+            .await
+            .expect("written_by");
+        assert!(page.items.len() <= limit as usize);
+        all.extend(
+            page.items
+                .into_iter()
+                .map(|(id, version)| (id.to_string(), version))
+                .filter(|(id, _)| id.starts_with(prefix)),
+        );
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    all.sort();
+    all
+}
+
+/// Every step of a revert through the API, to its end: the steps' answers.
+async fn revert_steps(router: &axum::Router, writer: &str, id: &str, dry_run: bool) -> Vec<Value> {
+    let path = format!("/ingests/{id}/revert");
+    let mut steps = Vec::new();
+    let mut cursor = Value::Null;
+    loop {
+        let body = json!({"cursor": cursor, "dry_run": dry_run});
+        let (status, step) = send(router, writer, ("POST", &path), Some(body), None).await;
+        assert_eq!(status, 200, "{path}: {step}");
+        cursor = step["next_cursor"].clone();
+        steps.push(step);
+        if cursor.is_null() {
+            return steps;
+        }
+    }
+}
+
+/// The counts of a revert's steps added up, and its conflicts as `(id, reason)`, sorted.
+fn revert_totals(steps: &[Value]) -> (Value, Vec<(String, String)>) {
+    let names = [
+        "deleted",
+        "restored",
+        "recreated",
+        "already_reverted",
+        "conflicted",
+    ];
+    let mut totals = serde_json::Map::new();
+    for name in names {
+        let sum: u64 = steps.iter().map(|s| s[name].as_u64().unwrap()).sum();
+        totals.insert(name.into(), sum.into());
+    }
+    let mut conflicts: Vec<(String, String)> = steps
+        .iter()
+        .flat_map(|s| s["conflicts"].as_array().unwrap().iter())
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_owned(),
+                c["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    conflicts.sort();
+    (Value::Object(totals), conflicts)
+}
+
+/// A game's title through the API, `None` when there is no such game.
+async fn title_of(router: &axum::Router, writer: &str, id: &str) -> Option<String> {
+    let (status, game) = send(router, writer, ("GET", &format!("/games/{id}")), None, None).await;
+    match status {
+        200 => Some(game["title"].as_str().unwrap().to_owned()),
+        404 => None,
+        other => panic!("GET /games/{id}: {other} {game}"),
+    }
+}
+
+/// A revert undoes what one ingest wrote: games it created are deleted, games it changed get
+/// their content back, games changed since are conflicts; a dry run tells it all and writes
+/// nothing; the revert has its own ledger entry and author, and reverting it applies the
+/// upload again.
+async fn an_ingest_is_reverted_and_its_revert_reverted(stores: &Stores) {
+    let app = api_over(stores);
+    let (router, writer) = (&app.router, app.writer.as_str());
+    let post = |body: Value| send(router, writer, ("POST", "/games"), Some(body), None);
+    for id in ["rv-a", "rv-c", "rv-e", "rv-f"] {
+        let (status, game) = post(json!({"id": id, "title": format!("{id} before")})).await;
+        assert_eq!(status, 201, "{game}");
+    }
+    assert_eq!(
+        send(router, writer, ("DELETE", "/games/rv-f"), None, None)
+            .await
+            .0,
+        204
+    );
+    let upload = [
+        json!({"id": "rv-a", "title": "rv-a upload"}), // changes rv-a
+        json!({"id": "rv-b", "title": "rv-b upload"}), // creates rv-b
+        json!({"id": "rv-c", "title": "rv-c upload"}), // changes rv-c, edited after
+        json!({"id": "rv-d", "title": "rv-d upload"}), // creates rv-d, deleted after
+        json!({"id": "rv-e", "title": "rv-e before"}), // the same: unchanged
+        json!({"id": "rv-f", "title": "rv-f upload"}), // creates rv-f again (version 3)
+        json!({"id": "rv-g", "title": "rv-g upload", "rating": 11}), // rejected
+    ]
+    .map(|r| r.to_string())
+    .join("\n");
+    let x = ingest_text(stores, "uploads/revert-me.ndjson", &upload).await;
+    assert_eq!(
+        (x.inserted, x.updated, x.unchanged, x.rejected),
+        (3, 2, 1, 1),
+        "{x:?}"
+    );
+    let ingest_author = Author::ingest(&x.id);
+    let wrote = vec![
+        ("rv-a".to_owned(), 2),
+        ("rv-b".to_owned(), 1),
+        ("rv-c".to_owned(), 2),
+        ("rv-d".to_owned(), 1),
+        ("rv-f".to_owned(), 3),
+    ];
+    for limit in [1, 2, 500] {
+        assert_eq!(
+            written_by(stores, &ingest_author, limit, "rv-").await,
+            wrote,
+            "pages of {limit}"
+        );
+    }
+    // Changed since by someone else.
+    let edit = Some(json!({"title": "rv-c edited"}));
+    assert_eq!(
+        send(router, writer, ("PATCH", "/games/rv-c"), edit, None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        send(router, writer, ("DELETE", "/games/rv-d"), None, None)
+            .await
+            .0,
+        204
+    );
+
+    let x_id = x.id.to_string();
+    let conflicts = vec![
+        ("rv-c".to_owned(), "changed since the upload".to_owned()),
+        ("rv-d".to_owned(), "changed since the upload".to_owned()),
+    ];
+    let (dry, dry_conflicts) = revert_totals(&revert_steps(router, writer, &x_id, true).await);
+    assert_eq!(
+        dry,
+        json!({"deleted": 2, "restored": 1, "recreated": 0, "already_reverted": 0, "conflicted": 2})
+    );
+    assert_eq!(dry_conflicts, conflicts);
+    assert_eq!(
+        title_of(router, writer, "rv-b").await.as_deref(),
+        Some("rv-b upload"),
+        "a dry run writes nothing"
+    );
+    let revert_id = IngestId::revert_of(&x.id);
+    assert!(
+        stores.ledger.get(&revert_id).await.unwrap().is_none(),
+        "nor a ledger entry"
+    );
+
+    let steps = revert_steps(router, writer, &x_id, false).await;
+    let (done, done_conflicts) = revert_totals(&steps);
+    assert_eq!(done, dry, "the revert does what its dry run said");
+    assert_eq!(done_conflicts, conflicts);
+    let conflict = steps
+        .iter()
+        .flat_map(|s| s["conflicts"].as_array().unwrap().iter())
+        .find(|c| c["id"] == "rv-d")
+        .unwrap();
+    assert_eq!(
+        (
+            &conflict["version"],
+            &conflict["now"],
+            &conflict["deleted"],
+            &conflict["changed_by"]
+        ),
+        (&json!(1), &json!(2), &json!(true), &json!("key:writer")),
+        "{conflict}"
+    );
+    assert_eq!(steps[0]["revert"], revert_id.to_string());
+    assert_eq!(
+        title_of(router, writer, "rv-a").await.as_deref(),
+        Some("rv-a before")
+    );
+    assert_eq!(title_of(router, writer, "rv-b").await, None);
+    assert_eq!(
+        title_of(router, writer, "rv-c").await.as_deref(),
+        Some("rv-c edited")
+    );
+    assert_eq!(title_of(router, writer, "rv-d").await, None);
+    assert_eq!(
+        title_of(router, writer, "rv-e").await.as_deref(),
+        Some("rv-e before")
+    );
+    assert_eq!(title_of(router, writer, "rv-f").await, None);
+    // In the history, by the revert.
+    let by_revert = json!({"kind": "ingest", "id": revert_id.to_string()});
+    for (id, version, deleted) in [("rv-a", 3, false), ("rv-b", 2, true), ("rv-f", 4, true)] {
+        let newest = &history_pages(router, writer, id, 1).await[0];
+        assert_eq!(
+            (&newest["version"], &newest["author"], &newest["deleted"]),
+            (&json!(version), &by_revert, &json!(deleted)),
+            "{id}: {newest}"
+        );
+    }
+    assert_eq!(
+        history_pages(router, writer, "rv-e", 20).await.len(),
+        1,
+        "an unchanged game is not touched"
+    );
+    // Its ledger entry.
+    let entry = stores
+        .ledger
+        .get(&revert_id)
+        .await
+        .unwrap()
+        .expect("the revert's entry");
+    assert_eq!(entry.revert_of.as_ref(), Some(&x.id));
+    assert_eq!(entry.requested_by.as_deref(), Some("key:writer"));
+    assert_eq!(
+        (
+            entry.status,
+            entry.updated,
+            entry.deleted,
+            entry.inserted,
+            entry.conflicts
+        ),
+        (IngestStatus::PartiallyFailed, 1, 2, 0, 2),
+        "{entry:?}"
+    );
+    assert!(
+        entry.finished_at.is_some() && entry.lease.is_none(),
+        "{entry:?}"
+    );
+    let (status, body) = send(
+        router,
+        writer,
+        ("GET", &format!("/ingests/{revert_id}")),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((status, &body["revert_of"]), (200, &json!(x_id)), "{body}");
+
+    // Once is enough; the answer says how to apply the upload again.
+    let path = format!("/ingests/{x_id}/revert");
+    let (status, problem) = send(router, writer, ("POST", &path), Some(json!({})), None).await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&revert_id.to_string()),
+        "{problem}"
+    );
+
+    // Reverting the revert applies the upload again: rv-b and rv-f come back, rv-a gets the
+    // upload's content; rv-c and rv-d were never the revert's.
+    let again = revert_steps(router, writer, &revert_id.to_string(), false).await;
+    let (totals, conflicts) = revert_totals(&again);
+    assert_eq!(
+        totals,
+        json!({"deleted": 0, "restored": 1, "recreated": 2, "already_reverted": 0, "conflicted": 0})
+    );
+    assert!(conflicts.is_empty());
+    for id in ["rv-a", "rv-b", "rv-f"] {
+        assert_eq!(
+            title_of(router, writer, id).await,
+            Some(format!("{id} upload"))
+        );
+    }
+    let (_, game) = send(router, writer, ("GET", "/games/rv-f"), None, None).await;
+    assert_eq!(
+        game["version"], 5,
+        "the versions count on through both reverts"
+    );
+    let twice = IngestId::revert_of(&revert_id);
+    let entry = stores.ledger.get(&twice).await.unwrap().unwrap();
+    assert_eq!(
+        (entry.status, entry.inserted, entry.updated),
+        (IngestStatus::Succeeded, 2, 1)
+    );
+    let (status, problem) = send(router, writer, ("POST", &path), Some(json!({})), None).await;
+    assert_eq!(status, 409);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("revert {twice}")),
+        "{problem}"
+    );
+
+    // What cannot be reverted.
+    let running = IngestRecord::new(
+        IngestId::for_upload("uploads/still-running.json", "f"),
+        "uploads/still-running.json".into(),
+        1,
+        "f".into(),
+        IngestStatus::Running,
+        "2026-01-01T00:00:00.000Z".into(),
+    );
+    assert!(stores.ledger.create(&running).await.unwrap());
+    for (path, body, status) in [
+        (format!("/ingests/{}/revert", running.id), json!({}), 409),
+        (
+            format!("/ingests/{}/revert", IngestId::for_upload("nothing", "f")),
+            json!({}),
+            404,
+        ),
+        ("/ingests/not-an-id/revert".to_owned(), json!({}), 400),
+        (
+            path.replace(&x_id, &revert_id.to_string()),
+            json!({"cursor": "g:x", "dry_run": true}),
+            409,
+        ),
+        (
+            format!("/ingests/{twice}/revert"),
+            json!({"cursor": "nonsense", "dry_run": true}),
+            400,
+        ),
+        (format!("/ingests/{twice}/revert"), json!([]), 400),
+        (
+            format!("/ingests/{twice}/revert"),
+            json!({"dry_run": "yes"}),
+            400,
+        ),
+    ] {
+        let (got, problem) = send(router, writer, ("POST", &path), Some(body), None).await;
+        assert_eq!(got, status, "{path}: {problem}");
+    }
+}
+
+/// A revert the key's write limit (or a crash) stopped goes on from its cursor, or from the
+/// start: what is done is met as done, and the counts add up.
+async fn a_revert_stopped_half_way_goes_on_where_it_stopped(stores: &Stores) {
+    let upload = (0..5)
+        .map(|i| json!({"id": format!("rw-{i}"), "title": format!("New {i}")}).to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let y = ingest_text(stores, "uploads/revert-halfway.ndjson", &upload).await;
+    let mut writes = 0;
+    let mut two_writes = || {
+        writes += 1;
+        if writes < 2 { Ok(()) } else { Err(7) }
+    };
+    let first = ludex::revert::step(stores, &y.id, None, false, "cli", &mut two_writes)
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.deleted, first.retry_after),
+        (2, Some(7)),
+        "{first:?}"
+    );
+    let cursor = first
+        .next_cursor
+        .expect("a step stopped by the limit goes on");
+    let entry = stores
+        .ledger
+        .get(&IngestId::revert_of(&y.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (entry.status, entry.deleted, entry.lease.is_none()),
+        (IngestStatus::Running, 2, true)
+    );
+    // The next step goes through the stopped step's page again: the two deleted are met as
+    // done.
+    let mut admit = || Ok(());
+    let mut rest = ludex::revert::step(stores, &y.id, Some(&cursor), false, "cli", &mut admit)
+        .await
+        .unwrap();
+    while let Some(next) = rest.next_cursor.take() {
+        let more = ludex::revert::step(stores, &y.id, Some(&next), false, "cli", &mut admit)
+            .await
+            .unwrap();
+        rest.deleted += more.deleted;
+        rest.already_reverted += more.already_reverted;
+        rest.next_cursor = more.next_cursor;
+    }
+    assert_eq!((rest.deleted, rest.already_reverted), (3, 2));
+    let entry = stores
+        .ledger
+        .get(&IngestId::revert_of(&y.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (entry.status, entry.deleted),
+        (IngestStatus::Succeeded, 5),
+        "{entry:?}"
+    );
+    for i in 0..5 {
+        let id = GameId::parse(&format!("rw-{i}")).unwrap();
+        assert!(stores.catalog.get(&id).await.unwrap().is_none());
+    }
 }

@@ -42,6 +42,35 @@
     }
   }
 
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /**
+   * Runs a job of steps to its end: POSTs body(cursor) to url, hands each step's answer to
+   * onStep, and goes on from its next_cursor until there is none. A 429, or a step stopped by
+   * the write limit, waits as told (onWait is told how long).
+   */
+  async function runSteps(url, body, onStep, onWait) {
+    let cursor = null;
+    for (;;) {
+      const response = await api('POST', url, {
+        body: JSON.stringify(body(cursor)),
+        headers: { 'Content-Type': 'application/json' },
+      });
+      if (response.status === 429) {
+        const wait = Number(response.headers.get('Retry-After') || '5');
+        onWait(wait);
+        await sleep(wait * 1000);
+        continue;
+      }
+      if (!response.ok) throw new Error((await problem(response)).detail);
+      const step = await response.json();
+      onStep(step);
+      if (step.next_cursor == null) return;
+      if (step.retry_after) await sleep(step.retry_after * 1000);
+      cursor = step.next_cursor;
+    }
+  }
+
   function setStatus(node, text, kind) {
     if (!node) return;
     node.textContent = text;
@@ -520,27 +549,12 @@
     /** Runs a filter job (POST /games/batch/filter) to its end, step by step. */
     async function runJob(change, dryRun, progress) {
       const totals = { processed: 0, changed: 0, unchanged: 0, failed: 0, failures: [] };
-      let cursor = null;
-      for (;;) {
-        const response = await api('POST', '/games/batch/filter', {
-          body: JSON.stringify({ filter: currentFilter(), change, cursor, dry_run: dryRun }),
-          headers: { 'Content-Type': 'application/json' },
-        });
-        if (response.status === 429) {
-          const wait = Number(response.headers.get('Retry-After') || '5');
-          progress(totals, `waiting ${wait} s for the write limit`);
-          await sleep(wait * 1000);
-          continue;
-        }
-        if (!response.ok) throw new Error((await problem(response)).detail);
-        const step = await response.json();
+      await runSteps('/games/batch/filter', (cursor) => ({ filter: currentFilter(), change, cursor, dry_run: dryRun }), (step) => {
         for (const key of ['processed', 'changed', 'unchanged', 'failed']) totals[key] += step[key];
         totals.failures.push(...step.failures.slice(0, Math.max(0, 20 - totals.failures.length)));
         progress(totals);
-        if (step.next_cursor == null) return totals;
-        if (step.retry_after) await sleep(step.retry_after * 1000);
-        cursor = step.next_cursor;
-      }
+      }, (wait) => progress(totals, `waiting ${wait} s for the write limit`));
+      return totals;
     }
 
     async function selectMatching() {
@@ -1037,8 +1051,85 @@
     }
   }
 
+  // ---------------------------------------------------------------- revert an ingest
+  /** The ingest page: a preview of its revert (a dry run), then the revert, step by step. */
+  function enhanceRevert() {
+    const section = $('#revert');
+    if (!section) return;
+    const id = section.dataset.id;
+    const previewButton = $('button[data-revert-preview]', section);
+    const runButton = $('button[data-revert-run]', section);
+    const status = $('#revert-status');
+    const preview = $('#revert-preview');
+
+    async function run(dryRun) {
+      const totals = { deleted: 0, restored: 0, recreated: 0, already_reverted: 0, conflicted: 0, conflicts: [], revert: null };
+      await runSteps(`/ingests/${encodeURIComponent(id)}/revert`, (cursor) => ({ cursor, dry_run: dryRun }), (step) => {
+        for (const key of ['deleted', 'restored', 'recreated', 'already_reverted', 'conflicted']) totals[key] += step[key];
+        totals.conflicts.push(...step.conflicts.slice(0, Math.max(0, 50 - totals.conflicts.length)));
+        totals.revert = step.revert;
+        setStatus(status, `${dryRun ? 'Looking' : 'Reverting'}… ${totals.deleted + totals.restored + totals.recreated} games so far.`);
+      }, (wait) => setStatus(status, `Waiting ${wait} s for the write limit…`));
+      return totals;
+    }
+
+    function show(totals, dryRun) {
+      const verb = dryRun ? 'would be' : 'were';
+      const rows = [
+        ['Deleted (the upload created them)', totals.deleted],
+        ['Put back to their content before', totals.restored],
+        ['Brought back', totals.recreated],
+        ['Left as they are: changed since (conflicts)', totals.conflicted],
+      ];
+      const list = el('dl', { class: 'facts counts', 'data-revert-totals': '' });
+      for (const [label, value] of rows) list.append(el('dt', { text: `${label}` }), el('dd', { text: String(value) }));
+      const children = [el('p', { text: `Games that ${verb} changed by the revert:` }), list];
+      if (totals.conflicts.length) {
+        const table = el('table', { class: 'rejects' },
+          el('thead', {}, el('tr', {}, el('th', { text: 'Game' }), el('th', { text: 'Now' }), el('th', { text: 'Why it is left' }))));
+        const tbody = el('tbody');
+        for (const c of totals.conflicts) {
+          const now = `version ${c.now}${c.deleted ? ' (deleted)' : ''}${c.changed_by ? ` by ${c.changed_by}` : ''}`;
+          tbody.append(el('tr', {}, el('td', {}, el('a', { href: `/ui/games/${encodeURIComponent(c.id)}`, text: c.id })), el('td', { text: now }), el('td', { text: c.reason })));
+        }
+        table.append(tbody);
+        children.push(table);
+      }
+      preview.replaceChildren(...children);
+    }
+
+    previewButton.addEventListener('click', async () => {
+      previewButton.disabled = true;
+      try {
+        const totals = await run(true);
+        show(totals, true);
+        setStatus(status, 'Preview ready: nothing was changed yet.');
+        runButton.hidden = false;
+      } catch (error) {
+        setStatus(status, `The preview failed: ${error.message}`, 'error');
+      } finally {
+        previewButton.disabled = false;
+      }
+    });
+    runButton.addEventListener('click', async () => {
+      runButton.disabled = true;
+      previewButton.disabled = true;
+      try {
+        const totals = await run(false);
+        show(totals, false);
+        runButton.hidden = true;
+        previewButton.hidden = true;
+        status.replaceChildren('Reverted: see ', el('a', { href: `/ui/ingests/${encodeURIComponent(totals.revert)}`, text: `the revert's entry ${totals.revert}` }), '.');
+        status.className = 'ok';
+      } catch (error) {
+        setStatus(status, `The revert stopped: ${error.message} What was reverted stays so; revert again to go on.`, 'error');
+        runButton.disabled = false;
+        previewButton.disabled = false;
+      }
+    });
+  }
+
   // ---------------------------------------------------------------- uploads
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
   function uploadName(name) {
     let clean = name.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
@@ -1410,6 +1501,7 @@
     enhanceGameForm();
     enhanceGamePage();
     enhanceUploads();
+    enhanceRevert();
     enhanceIngestPage();
   });
 })();
