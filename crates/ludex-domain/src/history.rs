@@ -82,6 +82,33 @@ impl HistoryQuery {
     pub const MAX_LIMIT: u32 = 100;
 }
 
+/// How much of the history is kept: every version (the default); the newest `versions` filed
+/// versions of each game; the versions replaced less than `days` ago. With both, a version goes
+/// as soon as either lets it go. A game's current version is never pruned, nor the newest
+/// filed one of a deleted game (its deletion), which says who deleted it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub versions: Option<u32>,
+    pub days: Option<u32>,
+}
+
+impl Retention {
+    pub fn keeps_all(&self) -> bool {
+        self.versions.is_none() && self.days.is_none()
+    }
+
+    /// The time before which a version must have been replaced to go: `now` less `days`,
+    /// written as the stores write times (RFC 3339 UTC with milliseconds).
+    pub fn replaced_before(&self, now: time::OffsetDateTime) -> Option<String> {
+        let days = self.days?;
+        let cutoff = now - time::Duration::days(i64::from(days));
+        let format = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        cutoff.format(format).ok()
+    }
+}
+
 /// The JSON Merge Patch (RFC 7396) that turns `before` into `after`: members that changed or
 /// appeared with their new value (objects patched member by member), members that went as
 /// `null`. Between two values that are not both objects, `after` itself.

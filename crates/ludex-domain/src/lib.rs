@@ -16,7 +16,7 @@ pub mod upload;
 pub use counts::{CatalogCounts, CountChanges, Dimension};
 pub use fields::{GameId, Rating};
 pub use game::{FieldError, Game, SourceColumn, StoredGame};
-pub use history::{Author, GameVersion, HistoryQuery};
+pub use history::{Author, GameVersion, HistoryQuery, Retention};
 pub use ports::{
     AttemptId, Catalog, Claim, Ledger, LedgerQuery, ListQuery, Page, Sort, SortField, StagedGame,
     StoreError, StoreResult, UpsertOutcome, query_limits, search_words,

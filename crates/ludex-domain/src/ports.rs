@@ -5,7 +5,7 @@
 use crate::counts::CatalogCounts;
 use crate::fields::{GameId, Rating, limits::LABEL_MAX_CHARS};
 use crate::game::{FieldError, Game, StoredGame};
-use crate::history::{Author, GameVersion, HistoryQuery};
+use crate::history::{Author, GameVersion, HistoryQuery, Retention};
 use crate::report::{IngestId, IngestRecord};
 use crate::upload::Position;
 use async_trait::async_trait;
@@ -353,6 +353,18 @@ pub trait Catalog: Send + Sync {
         limit: u32,
         cursor: Option<&str>,
     ) -> StoreResult<Page<(GameId, u64)>>;
+
+    /// Deletes at most `limit` filed versions that `retention` no longer keeps at `now`, in
+    /// one short write; returns how many. A caller prunes in rounds until a
+    /// round deletes fewer than `limit`, so that writers wait for one round at most. DynamoDB
+    /// lets the table's TTL delete versions by age and deletes the ones past the count as it
+    /// files new ones (docs/dynamodb.md): it prunes nothing here.
+    async fn prune_history(
+        &self,
+        retention: &Retention,
+        now: time::OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<u64>;
 
     async fn list(&self, query: &ListQuery) -> StoreResult<Page<StoredGame>>;
 

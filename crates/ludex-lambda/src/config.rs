@@ -27,6 +27,8 @@ pub struct Config {
     pub upload_prefix: String,
     /// Log format and metrics sink, as set (the defaults on Lambda: JSON and EMF).
     pub reporting: Reporting,
+    /// How much history the store keeps.
+    pub retention: ludex::settings::HistoryRetention,
 }
 
 /// The variables of both functions.
@@ -40,6 +42,8 @@ pub struct FunctionVars {
     location: Location,
     #[command(flatten)]
     reporting: Reporting,
+    #[command(flatten)]
+    retention: ludex::settings::HistoryRetention,
     /// The Secrets Manager secret (ARN) holding the password of a postgres:// store (RDS-managed); the store URL then carries none.
     #[arg(long, env = "LUDEX_STORE_PASSWORD_SECRET_ARN")]
     store_password_secret_arn: Option<String>,
@@ -162,6 +166,7 @@ impl Config {
             bucket,
             upload_prefix: vars.upload_prefix,
             reporting: vars.reporting,
+            retention: vars.retention,
         })
     }
 }
@@ -282,6 +287,7 @@ mod tests {
                     log_format: Some(ludex::telemetry::LogFormat::Json),
                     metrics: None,
                 },
+                retention: Default::default(),
             }
         );
     }

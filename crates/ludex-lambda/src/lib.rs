@@ -30,7 +30,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Stores> {
             .with_context(context)?;
         return Ok(Stores::of(store));
     }
-    ludex::store::connect(&config.store)
+    ludex::store::connect(&config.store, config.retention.retention())
         .await
         .with_context(context)
 }

@@ -66,9 +66,12 @@ async fn main() {
             .await
             .expect("put the upload");
         let table = moto::unique_name("ludex-bench");
-        ludex::store::init(&format!("dynamodb://{table}?endpoint={endpoint}"))
-            .await
-            .expect("create the table");
+        ludex::store::init(
+            &format!("dynamodb://{table}?endpoint={endpoint}"),
+            Default::default(),
+        )
+        .await
+        .expect("create the table");
         let requests = Requests::default();
         let store = DynamoStore::new(requests.client(&endpoint).await, table);
         let ingestor = Ingestor::new(Stores::of(store), bucket.clone(), IngestConfig::default());

@@ -97,6 +97,8 @@ pub struct Settings {
     pub location: Location,
     #[command(flatten)]
     pub reporting: Reporting,
+    #[command(flatten)]
+    pub history: crate::settings::HistoryRetention,
     /// Valid records written per store transaction.
     #[arg(long, global = true, env = "LUDEX_BATCH_SIZE", default_value_t = 3000)]
     pub batch_size: usize,
@@ -488,7 +490,7 @@ impl Settings {
     }
 
     pub async fn open_stores(&self) -> Result<Stores> {
-        Ok(store::open(&self.store_url()).await?)
+        Ok(store::open_with(&self.store_url(), self.history.retention()).await?)
     }
 
     pub fn open_bucket(&self) -> Result<Bucket> {
@@ -530,7 +532,7 @@ impl Cli {
             Command::Serve(args) => serve(&settings, args).await,
             Command::Init => {
                 let url = settings.store_url();
-                let (_, applied) = store::init(&url).await?;
+                let (_, applied) = store::init(&url, settings.history.retention()).await?;
                 let url = store::redact(&url);
                 if applied.is_empty() {
                     println!("{url}: the schema is up to date; nothing to do");
@@ -754,7 +756,15 @@ async fn serve(settings: &Settings, args: ServeArgs) -> Result<ExitCode> {
     std::io::stdout().flush()?;
     let poll_every = seconds(args.poll_seconds, "--poll-seconds")?;
     let limits = connection_limits(&args)?;
-    crate::serve::run(listener, state, ingestor, poll_every, limits).await?;
+    crate::serve::run(
+        listener,
+        state,
+        ingestor,
+        poll_every,
+        limits,
+        settings.history.retention(),
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 

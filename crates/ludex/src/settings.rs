@@ -21,6 +21,28 @@ pub struct Location {
     pub bucket: Option<String>,
 }
 
+/// How much of every game's history is kept (docs/operations.md, "History retention"). Every
+/// binary reads these: the DynamoDB store applies them as it files versions, `ludex serve`
+/// prunes the SQL stores with them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Args)]
+pub struct HistoryRetention {
+    /// Keep the newest N earlier versions of each game (besides its current one) [default: all].
+    #[arg(long = "history-keep-versions", global = true, env = "LUDEX_HISTORY_KEEP_VERSIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_versions: Option<u32>,
+    /// Keep the earlier versions replaced in the last D days [default: all].
+    #[arg(long = "history-keep-days", global = true, env = "LUDEX_HISTORY_KEEP_DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub keep_days: Option<u32>,
+}
+
+impl HistoryRetention {
+    pub fn retention(&self) -> ludex_domain::Retention {
+        ludex_domain::Retention {
+            versions: self.keep_versions,
+            days: self.keep_days,
+        }
+    }
+}
+
 /// How a process reports on itself: every binary reads these.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Args)]
 pub struct Reporting {

@@ -8,11 +8,12 @@ use crate::moto;
 
 use crate::dynamo_requests::Requests;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use ludex::store::dynamodb::DynamoStore;
 use ludex::store::{self, Stores};
 use ludex_domain::{
-    AttemptId, Game, GameId, ListQuery, Position, Rating, Sort, StagedGame, StoreError,
-    UpsertOutcome,
+    AttemptId, Game, GameId, HistoryQuery, ListQuery, Position, Rating, Sort, StagedGame,
+    StoreError, UpsertOutcome,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -27,11 +28,21 @@ async fn dynamodb_keeps_the_catalog_contract() {
         return;
     };
     let table = moto::unique_name("ludex");
-    let (stores, created) = store::init(&url(&endpoint, &table)).await.unwrap();
-    assert_eq!(created, [format!("table {table} with indexes gsi1..gsi4")]);
-    let (_, again) = store::init(&url(&endpoint, &table)).await.unwrap();
+    let (stores, created) = store::init(&url(&endpoint, &table), Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        created,
+        [format!(
+            "table {table} with indexes gsi1..gsi4 and TTL on expires_at"
+        )]
+    );
+    let (_, again) = store::init(&url(&endpoint, &table), Default::default())
+        .await
+        .unwrap();
     assert!(again.is_empty(), "{again:?}");
     conformance::run_all(&stores).await;
+    conformance::history_is_kept_as_retention_says(&url(&endpoint, &table)).await;
 }
 
 #[tokio::test]
@@ -39,9 +50,12 @@ async fn connecting_creates_nothing_and_a_missing_table_is_a_clear_error() {
     let Some(endpoint) = moto::endpoint("DynamoDB connect") else {
         return;
     };
-    let stores = store::connect(&url(&endpoint, &moto::unique_name("absent")))
-        .await
-        .unwrap();
+    let stores = store::connect(
+        &url(&endpoint, &moto::unique_name("absent")),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     let error = stores.catalog.ping().await.unwrap_err();
     assert!(
         matches!(&error, StoreError::Internal(m) if m.contains("ludex init --store dynamodb://")),
@@ -56,7 +70,9 @@ fn staged(id: &str, title: &str, line: u64) -> StagedGame {
 
 async fn counted_store(endpoint: &str, faults: usize) -> (Stores, Requests) {
     let table = moto::unique_name("ludex");
-    store::init(&url(endpoint, &table)).await.unwrap();
+    store::init(&url(endpoint, &table), Default::default())
+        .await
+        .unwrap();
     let requests = Requests::with_unprocessed_faults(faults);
     let store = DynamoStore::new(requests.client(endpoint).await, table)
         .with_retry_deadline(Duration::from_secs(5));
@@ -461,4 +477,95 @@ async fn throttled_calls_are_retried_and_a_spent_budget_is_a_503_with_retry_afte
     assert_eq!(status, 200, "{reply}");
     let (_, _, game) = call(&app, "GET", "/games/t", &[], "").await;
     assert!(game.contains("Counted late"), "{game}");
+}
+
+/// With a retention in days, a filed version expires that long after it was filed (the
+/// table's TTL deletes it); a deletion never expires. With a count, filing a version deletes
+/// the one the count no longer keeps.
+#[tokio::test]
+async fn filed_versions_expire_by_ttl_and_the_count_is_kept_as_they_are_filed() {
+    let Some(endpoint) = moto::endpoint("DynamoDB history retention") else {
+        return;
+    };
+    let table = moto::unique_name("ludex");
+    let retention = ludex_domain::Retention {
+        versions: Some(2),
+        days: Some(3),
+    };
+    let (stores, _) = store::init(&url(&endpoint, &table), retention)
+        .await
+        .unwrap();
+    let client = aws_sdk_dynamodb::Client::new(&ludex::aws::sdk_config(Some(&endpoint)).await);
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(ttl.attribute_name(), Some("expires_at"));
+    let author = ludex_domain::Author::key("tester");
+    let game =
+        |title: &str| Game::from_value(&serde_json::json!({"id": "ttl", "title": title})).unwrap();
+    stores.catalog.create(&game("1"), &author).await.unwrap();
+    for title in ["2", "3", "4"] {
+        stores
+            .catalog
+            .replace(&game(title), None, &author)
+            .await
+            .unwrap();
+    }
+    let id = GameId::parse("ttl").unwrap();
+    stores.catalog.delete(&id, None, &author).await.unwrap();
+    let item = async |version: u64| {
+        client
+            .get_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S("GAME#ttl".into()))
+            .key("sk", AttributeValue::S(format!("V#{version:020}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let expires = item(4).await.expect("version 4 is kept")["expires_at"]
+        .as_n()
+        .unwrap()
+        .parse::<i64>()
+        .unwrap();
+    let three_days = 3 * 24 * 3600;
+    assert!(
+        (now + three_days - 120..=now + three_days + 120).contains(&expires),
+        "{expires}"
+    );
+    assert!(
+        !item(5)
+            .await
+            .expect("the deletion")
+            .contains_key("expires_at")
+    );
+    for gone in [1, 2, 3] {
+        assert!(
+            item(gone).await.is_none(),
+            "version {gone} is past the count"
+        );
+    }
+    let versions: Vec<u64> = stores
+        .catalog
+        .history(
+            &id,
+            &HistoryQuery {
+                limit: 10,
+                before: None,
+            },
+        )
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(versions, [5, 4]);
 }

@@ -34,6 +34,7 @@ async fn postgres_keeps_the_catalog_contract() {
     with_database("PostgreSQL catalog conformance", |url| async move {
         let stores = store::open(&url).await.unwrap();
         conformance::run_all(&stores).await;
+        conformance::history_is_kept_as_retention_says(&url).await;
     })
     .await;
 }
@@ -41,7 +42,7 @@ async fn postgres_keeps_the_catalog_contract() {
 #[tokio::test]
 async fn opening_migrates_once_and_reports_what_it_applied() {
     with_database("PostgreSQL migrations", |url| async move {
-        let (_, applied) = store::init(&url).await.unwrap();
+        let (_, applied) = store::init(&url, Default::default()).await.unwrap();
         assert_eq!(
             applied,
             [
@@ -52,7 +53,7 @@ async fn opening_migrates_once_and_reports_what_it_applied() {
                 "0005_game history",
             ]
         );
-        let (_, again) = store::init(&url).await.unwrap();
+        let (_, again) = store::init(&url, Default::default()).await.unwrap();
         assert!(again.is_empty(), "{again:?}");
     })
     .await;

@@ -8,6 +8,7 @@ async fn sqlite_keeps_the_catalog_contract() {
     let url = format!("sqlite://{}", dir.path().join("ludex.db").display());
     let stores = ludex::store::open(&url).await.unwrap();
     conformance::run_all(&stores).await;
+    conformance::history_is_kept_as_retention_says(&url).await;
 }
 
 #[tokio::test]

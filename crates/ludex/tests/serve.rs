@@ -1129,3 +1129,48 @@ fn empty_variables_count_as_unset_and_set_ones_are_parsed_as_their_options() {
         }
     }
 }
+
+/// `serve --history-keep-versions` prunes the history it finds as it starts (and every ten
+/// minutes after).
+#[test]
+fn serve_prunes_the_history_to_the_versions_it_keeps() {
+    let data = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    for title in ["One", "Two", "Three", "Four"] {
+        let file = files.path().join(format!("{title}.ndjson"));
+        std::fs::write(
+            &file,
+            format!("{{\"id\":\"kept\",\"title\":\"{title}\"}}\n"),
+        )
+        .unwrap();
+        let status = Command::new(env!("CARGO_BIN_EXE_ludex"))
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("ingest")
+            .arg(&file)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let versions = |server: &Server| -> Vec<u64> {
+        let (status, body) = server.get("/games/kept/history");
+        assert_eq!(status, 200, "{body}");
+        let page: Value = serde_json::from_str(&body).unwrap();
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_u64().unwrap())
+            .collect()
+    };
+    let all = Server::start(data.path());
+    assert_eq!(
+        versions(&all),
+        [4, 3, 2, 1],
+        "everything is kept by default"
+    );
+    drop(all);
+    let pruning = Server::start_with(data.path(), &[], &[("LUDEX_HISTORY_KEEP_VERSIONS", "1")]);
+    poll(Duration::from_secs(10), || versions(&pruning) == [4, 3]);
+}

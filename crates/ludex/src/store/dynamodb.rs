@@ -19,8 +19,8 @@ use ludex_domain::cursor::{self, After};
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
     AttemptId, Author, Catalog, Claim, Game, GameId, GameVersion, HistoryQuery, Ledger,
-    LedgerQuery, ListQuery, Page, Position, SortField, StagedGame, StoreError, StoreResult,
-    StoredGame, UpsertOutcome,
+    LedgerQuery, ListQuery, Page, Position, Retention, SortField, StagedGame, StoreError,
+    StoreResult, StoredGame, UpsertOutcome,
 };
 use ludex_domain::{query_limits, search};
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -73,6 +73,8 @@ const TERM_SK: &str = "T#";
 const MARK_SK: &str = "MARK";
 /// The sort keys of a game's filed versions start with it (`V#<version, 20 digits>`).
 const VERSION_SK: &str = "V#";
+/// When a filed version expires (epoch seconds): the table's TTL attribute.
+pub const EXPIRES_AT: &str = "expires_at";
 /// Who wrote a game's version ([`Author::to_text`]), on its item and its filed versions.
 const CHANGED_BY: &str = "changed_by";
 /// The token of the write that made an item (see [`Stamp::token`]).
@@ -914,6 +916,7 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     retry_deadline: Duration,
+    retention: Retention,
 }
 
 /// What `BatchGetItem` found of a game the batch writes.
@@ -948,7 +951,41 @@ impl DynamoStore {
             client,
             table: table.into(),
             retry_deadline: RETRY_DEADLINE,
+            retention: Retention::default(),
         }
+    }
+
+    /// Keeps the history as `retention` says (all of it by default): a filed version expires
+    /// `days` after it was filed (the table's TTL attribute `expires_at`, see
+    /// docs/dynamodb.md), and filing a version deletes the one `versions` below it.
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The writes that file `version`, an item of [`version_item`]: the item, with its expiry
+    /// when versions are kept for some days (not a deletion: nothing replaces it), and the
+    /// deletion of the filed version the count no longer keeps.
+    fn filing(&self, mut version: Item) -> StoreResult<Vec<WriteRequest>> {
+        let number = number(&version, "version")?;
+        let id = text(&version, "pk")?;
+        let id = id.strip_prefix(&game_pk("")).unwrap_or(&id).to_owned();
+        if let Some(days) = self.retention.days
+            && version.contains_key("content")
+        {
+            let expires = time::OffsetDateTime::now_utc() + time::Duration::days(i64::from(days));
+            version.insert(EXPIRES_AT.into(), n(expires.unix_timestamp()));
+        }
+        let mut writes = vec![put_request(version)?];
+        if let Some(dropped) = self
+            .retention
+            .versions
+            .and_then(|keep| number.checked_sub(u64::from(keep)))
+            .filter(|v| *v > 0)
+        {
+            writes.push(delete_request(version_key(&id, dropped))?);
+        }
+        Ok(writes)
     }
 
     /// How long unprocessed batch items are retried before the batch fails (default 60 s).
@@ -1020,8 +1057,21 @@ impl DynamoStore {
             Err(e) if e.code() == Some("ResourceNotFoundException") => {
                 self.create_table().await?;
                 self.wait_until_active().await?;
+                self.client
+                    .update_time_to_live()
+                    .table_name(&self.table)
+                    .time_to_live_specification(
+                        aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                            .attribute_name(EXPIRES_AT)
+                            .enabled(true)
+                            .build()
+                            .map_err(|e| StoreError::Internal(e.to_string()))?,
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| self.error(e))?;
                 Ok(vec![format!(
-                    "table {} with indexes gsi1..gsi4",
+                    "table {} with indexes gsi1..gsi4 and TTL on {EXPIRES_AT}",
                     self.table
                 )])
             }
@@ -1609,7 +1659,7 @@ impl Catalog for DynamoStore {
             };
             let item = game_item(game, content.clone(), &hash, &stamp, &terms);
             let stored = into_stored(&item)?;
-            self.write_all(vec![put_request(filed_version_of(&current)?)?])
+            self.write_all(self.filing(filed_version_of(&current)?)?)
                 .await?;
             if self
                 .write_indexed(game, &stamp, &terms, item, Expect::Live(version))
@@ -1657,11 +1707,17 @@ impl Catalog for DynamoStore {
                 Some(author.to_text()),
                 None,
             );
-            self.write_all(vec![
-                put_request(filed_version_of(&current)?)?,
-                put_request(deletion)?,
-            ])
-            .await?;
+            let mut filing = self.filing(deletion)?;
+            // Keeping one version, the deletion's filing deletes the version it replaces: one
+            // batch may not put and delete the same item.
+            let replaced = version_key(id.as_str(), version);
+            if !filing
+                .iter()
+                .any(|w| w.delete_request().is_some_and(|d| d.key() == &replaced))
+            {
+                filing.extend(self.filing(filed_version_of(&current)?)?);
+            }
+            self.write_all(filing).await?;
             if self
                 .put_if(
                     tombstone_item(id.as_str(), version + 1),
@@ -1784,7 +1840,7 @@ impl Catalog for DynamoStore {
                     uncount(&b.counted, &mut changes);
                     changes.add(&staged.game);
                     if let Some(filed) = &b.filed {
-                        new_index.push(put_request(filed.clone())?);
+                        new_index.extend(self.filing(filed.clone())?);
                     }
                 }
                 _ => {}
@@ -1914,6 +1970,16 @@ impl Catalog for DynamoStore {
             })
             .transpose()?;
         Ok(Page { items, next_cursor })
+    }
+
+    async fn prune_history(
+        &self,
+        _: &Retention,
+        _: time::OffsetDateTime,
+        _: u32,
+    ) -> StoreResult<u64> {
+        // The table's TTL and the writes that file versions prune (see `filing`).
+        Ok(0)
     }
 
     async fn list(&self, query: &ListQuery) -> StoreResult<Page<StoredGame>> {

@@ -8,7 +8,7 @@ pub mod postgres;
 pub mod sqlite;
 
 use ludex_domain::report::IngestRecord;
-use ludex_domain::{Catalog, Ledger, StoreError, StoreResult};
+use ludex_domain::{Catalog, Ledger, Retention, StoreError, StoreResult};
 use std::sync::Arc;
 use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
@@ -116,6 +116,34 @@ pub(crate) fn stored_id(id: &str) -> StoreResult<ludex_domain::GameId> {
     ludex_domain::GameId::parse(id).map_err(|e| StoreError::Internal(format!("stored id {e}")))
 }
 
+/// Filed versions one round of pruning deletes at most.
+pub const PRUNE_ROUND: u32 = 1000;
+
+/// Prunes the history as `retention` says, a round at a time, until a round finds less than a
+/// full one or `rounds` have run; returns how many versions went. Between rounds writers get
+/// the store.
+pub async fn prune_history(
+    catalog: &dyn Catalog,
+    retention: &Retention,
+    rounds: usize,
+) -> StoreResult<u64> {
+    let mut pruned = 0;
+    if retention.keeps_all() {
+        return Ok(0);
+    }
+    for _ in 0..rounds {
+        let round = catalog
+            .prune_history(retention, OffsetDateTime::now_utc(), PRUNE_ROUND)
+            .await?;
+        pruned += round;
+        if round < u64::from(PRUNE_ROUND) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    Ok(pruned)
+}
+
 /// The JSON a ledger entry is stored as.
 pub(crate) fn ledger_json(record: &IngestRecord) -> StoreResult<String> {
     serde_json::to_string(record)
@@ -184,14 +212,24 @@ impl Stores {
 /// `postgresql://…` (libpq-style URL; the schema is migrated) or `dynamodb://TABLE`
 /// (`?endpoint=URL` to use a local server; the table and its indexes are created).
 pub async fn open(url: &str) -> Result<Stores, OpenStoreError> {
-    Ok(init(url).await?.0)
+    open_with(url, Retention::default()).await
 }
 
-/// Opens a store like [`open`] and also tells what this call created: schema migrations, or
-/// the DynamoDB table (`ludex init`).
-pub async fn init(url: &str) -> Result<(Stores, Vec<String>), OpenStoreError> {
+/// Opens a store like [`open`], keeping the history as `retention` says: DynamoDB applies it
+/// as it files versions (TTL, and the versions past the count deleted); the SQL stores keep
+/// everything until [`Catalog::prune_history`](ludex_domain::Catalog::prune_history) runs.
+pub async fn open_with(url: &str, retention: Retention) -> Result<Stores, OpenStoreError> {
+    Ok(init(url, retention).await?.0)
+}
+
+/// Opens a store like [`open_with`] and also tells what this call created: schema migrations,
+/// or the DynamoDB table (`ludex init`).
+pub async fn init(
+    url: &str,
+    retention: Retention,
+) -> Result<(Stores, Vec<String>), OpenStoreError> {
     #[cfg(feature = "dynamodb")]
-    if let Some(store) = dynamodb_store(url).await? {
+    if let Some(store) = dynamodb_store(url, retention).await? {
         let created = store
             .ensure_table()
             .await
@@ -208,9 +246,9 @@ pub async fn init(url: &str) -> Result<(Stores, Vec<String>), OpenStoreError> {
 /// single request (Terraform owns it). SQL stores are opened as by [`open`]: Terraform cannot
 /// reach inside a database, so the embedded migrations run here, idempotent and under
 /// sqlx's advisory lock (docs/postgres.md).
-pub async fn connect(url: &str) -> Result<Stores, OpenStoreError> {
+pub async fn connect(url: &str, retention: Retention) -> Result<Stores, OpenStoreError> {
     #[cfg(feature = "dynamodb")]
-    if let Some(store) = dynamodb_store(url).await? {
+    if let Some(store) = dynamodb_store(url, retention).await? {
         return Ok(Stores::of(store));
     }
     Ok(open_sql(url).await?.0)
@@ -219,7 +257,10 @@ pub async fn connect(url: &str) -> Result<Stores, OpenStoreError> {
 /// The DynamoDB store a `dynamodb://TABLE[?endpoint=URL]` URL names, or `None` for another
 /// scheme.
 #[cfg(feature = "dynamodb")]
-async fn dynamodb_store(url: &str) -> Result<Option<dynamodb::DynamoStore>, OpenStoreError> {
+async fn dynamodb_store(
+    url: &str,
+    retention: Retention,
+) -> Result<Option<dynamodb::DynamoStore>, OpenStoreError> {
     let Some(rest) = url.strip_prefix("dynamodb://") else {
         return Ok(None);
     };
@@ -234,10 +275,10 @@ async fn dynamodb_store(url: &str) -> Result<Option<dynamodb::DynamoStore>, Open
         return Err(OpenStoreError::Unsupported(url.to_owned()));
     }
     let config = crate::aws::sdk_config(endpoint).await;
-    Ok(Some(dynamodb::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&config),
-        table,
-    )))
+    Ok(Some(
+        dynamodb::DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table)
+            .with_retention(retention),
+    ))
 }
 
 async fn open_sql(url: &str) -> Result<(Stores, Vec<String>), OpenStoreError> {

@@ -10,8 +10,8 @@ use ludex_domain::cursor::{self, After};
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
     AttemptId, Author, Catalog, Claim, Game, GameId, GameVersion, HistoryQuery, Ledger,
-    LedgerQuery, ListQuery, Page, Position, SortField, StagedGame, StoreError, StoreResult,
-    StoredGame, UpsertOutcome,
+    LedgerQuery, ListQuery, Page, Position, Retention, SortField, StagedGame, StoreError,
+    StoreResult, StoredGame, UpsertOutcome,
 };
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -860,6 +860,40 @@ impl Catalog for PostgresStore {
                 Err(next) => after = next,
             }
         }
+    }
+
+    async fn prune_history(
+        &self,
+        retention: &Retention,
+        now: time::OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        let (versions, before) = (retention.versions, retention.replaced_before(now));
+        if versions.is_none() && before.is_none() {
+            return Ok(0);
+        }
+        // A version was replaced when the next one was written: that one is filed too, or it
+        // is the game's current version.
+        let deleted = sqlx::query!(
+            r#"DELETE FROM game_versions d USING (
+                 SELECT v.id, v.version FROM game_versions v
+                  WHERE ($1::int8 IS NOT NULL AND v.version <= (
+                          SELECT MAX(t.version) FROM game_versions t WHERE t.id = v.id) - $1::int8)
+                     OR ($2::text IS NOT NULL AND COALESCE(
+                          (SELECT n.changed_at FROM game_versions n
+                            WHERE n.id = v.id AND n.version = v.version + 1),
+                          (SELECT g.updated_at FROM games g
+                            WHERE g.id = v.id AND g.version = v.version + 1)) < $2::text)
+                  LIMIT $3) p
+               WHERE d.id = p.id AND d.version = p.version"#,
+            versions.map(i64::from),
+            before,
+            i64::from(limit),
+        )
+        .execute(&mut *self.connection().await?)
+        .await
+        .map_err(store_error)?;
+        Ok(deleted.rows_affected())
     }
 
     async fn list(&self, query: &ListQuery) -> StoreResult<Page<StoredGame>> {

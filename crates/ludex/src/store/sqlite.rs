@@ -9,8 +9,8 @@ use ludex_domain::cursor::{self, After};
 use ludex_domain::report::{IngestId, IngestRecord};
 use ludex_domain::{
     AttemptId, Author, Catalog, Claim, Game, GameId, GameVersion, HistoryQuery, Ledger,
-    LedgerQuery, ListQuery, Page, Position, SortField, StagedGame, StoreError, StoreResult,
-    StoredGame, UpsertOutcome,
+    LedgerQuery, ListQuery, Page, Position, Retention, SortField, StagedGame, StoreError,
+    StoreResult, StoredGame, UpsertOutcome,
 };
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, params, params_from_iter, types::Value as SqlValue,
@@ -1167,6 +1167,39 @@ impl Catalog for SqliteStore {
                     Err(next) => after = next,
                 }
             }
+        })
+        .await
+    }
+
+    async fn prune_history(
+        &self,
+        retention: &Retention,
+        now: time::OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        let (versions, before) = (retention.versions, retention.replaced_before(now));
+        if versions.is_none() && before.is_none() {
+            return Ok(0);
+        }
+        // A version was replaced when the next one was written: that one is filed too, or it
+        // is the game's current version.
+        self.write(move |conn| {
+            let deleted = conn
+                .prepare_cached(
+                    "DELETE FROM game_versions WHERE seq IN (
+                       SELECT v.seq FROM game_versions v
+                        WHERE (?1 IS NOT NULL AND v.version <= (
+                                SELECT MAX(t.version) FROM game_versions t WHERE t.id = v.id) - ?1)
+                           OR (?2 IS NOT NULL AND COALESCE(
+                                (SELECT n.changed_at FROM game_versions n
+                                  WHERE n.id = v.id AND n.version = v.version + 1),
+                                (SELECT g.updated_at FROM games g
+                                  WHERE g.id = v.id AND g.version = v.version + 1)) < ?2)
+                        LIMIT ?3)",
+                )
+                .and_then(|mut s| s.execute(params![versions, before, limit]))
+                .map_err(internal)?;
+            Ok(deleted as u64)
         })
         .await
     }

@@ -350,7 +350,7 @@ pub async fn the_aggregates_migration_counts_stored_games<F: Future<Output = ()>
     assert_eq!(expected, CatalogCounts::of_games(&games));
     drop(stores);
     rewind().await;
-    let (migrated, applied) = ludex::store::init(url).await.unwrap();
+    let (migrated, applied) = ludex::store::init(url, Default::default()).await.unwrap();
     // Then the migrations after it, where the rewind had to undo them too.
     assert_eq!(
         applied.first().map(AsRef::as_ref),
@@ -2297,5 +2297,104 @@ async fn a_revert_stopped_half_way_goes_on_where_it_stopped(stores: &Stores) {
     for i in 0..5 {
         let id = GameId::parse(&format!("rw-{i}")).unwrap();
         assert!(stores.catalog.get(&id).await.unwrap().is_none());
+    }
+}
+
+/// With a retention, the history keeps the newest versions of each game (pruned by
+/// `prune_history` on the SQL stores, as versions are filed on DynamoDB), never a current
+/// version nor a deleted game's deletion; versions replaced more than the days ago go from the
+/// SQL stores in rounds (DynamoDB's TTL deletes them there; catalog_dynamodb.rs checks the
+/// expiry it sets). Run last: it prunes the history of every game of the store.
+pub async fn history_is_kept_as_retention_says(url: &str) {
+    use time::{Duration, OffsetDateTime};
+    let retention = ludex_domain::Retention {
+        versions: Some(2),
+        days: None,
+    };
+    let stores = ludex::store::open_with(url, retention).await.unwrap();
+    let author = tester();
+    let titled = |id: &str, title: String| game(json!({"id": id, "title": title}));
+    stores
+        .catalog
+        .create(&titled("rt-a", "A 1".into()), &author)
+        .await
+        .unwrap();
+    for n in 2..=5 {
+        stores
+            .catalog
+            .replace(&titled("rt-a", format!("A {n}")), None, &author)
+            .await
+            .unwrap();
+    }
+    stores
+        .catalog
+        .create(&titled("rt-b", "B 1".into()), &author)
+        .await
+        .unwrap();
+    stores
+        .catalog
+        .replace(&titled("rt-b", "B 2".into()), None, &author)
+        .await
+        .unwrap();
+    let id = GameId::parse("rt-b").unwrap();
+    stores.catalog.delete(&id, None, &author).await.unwrap();
+    ludex::store::prune_history(stores.catalog.as_ref(), &retention, 100)
+        .await
+        .unwrap();
+    let versions = async |id: &str| -> Vec<u64> {
+        history(&stores, id, 2)
+            .await
+            .into_iter()
+            .map(|v| v.0)
+            .collect()
+    };
+    assert_eq!(
+        versions("rt-a").await,
+        [5, 4, 3],
+        "the current version and two more"
+    );
+    assert_eq!(
+        versions("rt-b").await,
+        [3, 2],
+        "the deletion and the version it deleted"
+    );
+    let title = history(&stores, "rt-a", 5).await[2].2.clone();
+    assert_eq!(title.as_deref(), Some("A 3"), "the versions kept are whole");
+
+    let by_days = ludex_domain::Retention {
+        versions: None,
+        days: Some(1),
+    };
+    let now = OffsetDateTime::now_utc();
+    let pruned = stores
+        .catalog
+        .prune_history(&by_days, now, 1000)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 0, "nothing was replaced a day ago");
+    // Two days on, in rounds of one.
+    let later = now + Duration::days(2);
+    let mut rounds = 0;
+    while stores
+        .catalog
+        .prune_history(&by_days, later, 1)
+        .await
+        .unwrap()
+        == 1
+    {
+        rounds += 1;
+        assert!(rounds < 100_000, "pruning ends");
+    }
+    if url.starts_with("dynamodb://") {
+        assert_eq!(rounds, 0, "DynamoDB leaves ages to its TTL");
+        assert_eq!(versions("rt-a").await, [5, 4, 3]);
+    } else {
+        assert!(rounds >= 3, "{rounds} rounds");
+        assert_eq!(versions("rt-a").await, [5], "only the current version");
+        assert_eq!(
+            versions("rt-b").await,
+            [3],
+            "the deletion stays: nothing replaced it"
+        );
     }
 }

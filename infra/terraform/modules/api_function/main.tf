@@ -20,6 +20,12 @@ locals {
   partition       = data.aws_partition.current.partition
   region          = data.aws_region.current.region
 
+  # Empty: keep every version (an empty variable counts as unset).
+  retention_environment = {
+    LUDEX_HISTORY_KEEP_VERSIONS = var.history_retention.keep_versions == null ? "" : tostring(var.history_retention.keep_versions)
+    LUDEX_HISTORY_KEEP_DAYS     = var.history_retention.keep_days == null ? "" : tostring(var.history_retention.keep_days)
+  }
+
   store_environment = local.uses_dynamodb ? tomap({
     LUDEX_STORE = "dynamodb://${var.dynamodb_table_name}"
     }) : tomap({
@@ -191,7 +197,7 @@ resource "aws_lambda_function" "api" {
   publish                        = true
 
   environment {
-    variables = merge(local.store_environment, {
+    variables = merge(local.store_environment, local.retention_environment, {
       LUDEX_BUCKET                         = "s3://${var.bucket_name}"
       LUDEX_UPLOAD_PREFIX                  = local.upload_prefix
       LUDEX_API_KEYS_PARAMETER             = aws_ssm_parameter.api_keys.name

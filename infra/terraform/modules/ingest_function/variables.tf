@@ -112,3 +112,12 @@ variable "permissions_boundary_arn" {
   type        = string
   description = "Permissions boundary every role of the environment carries (bootstrap, modules/ci_roles)."
 }
+
+variable "history_retention" {
+  type = object({
+    keep_versions = optional(number)
+    keep_days     = optional(number)
+  })
+  description = "How much of every game's history the store keeps: the newest keep_versions earlier versions, those replaced in the last keep_days days (DynamoDB: TTL on expires_at); null keeps all (docs/operations.md)."
+  default     = {}
+}

@@ -74,6 +74,7 @@ module "ingest_function" {
   reserved_concurrent_executions = var.ingest_reserved_concurrent_executions
   log_retention_in_days          = var.log_retention_in_days
   rust_log                       = var.rust_log
+  history_retention              = var.history_retention
   bucket_name                    = module.storage.bucket_name
   bucket_arn                     = module.storage.bucket_arn
   dynamodb_table_name            = module.storage.dynamodb_table_name
@@ -96,6 +97,7 @@ module "api_function" {
   reserved_concurrent_executions = var.api_reserved_concurrent_executions
   log_retention_in_days          = var.log_retention_in_days
   rust_log                       = var.rust_log
+  history_retention              = var.history_retention
   reads_require_key              = var.reads_require_key
   cors_allowed_origins           = var.cors_allowed_origins
   force_delete                   = var.force_destroy

@@ -222,3 +222,12 @@ variable "state_kms_key_arn" {
   description = "ARN of the state bucket's KMS key (bootstrap output kms_key_arn)."
   default     = null
 }
+
+variable "history_retention" {
+  type = object({
+    keep_versions = optional(number)
+    keep_days     = optional(number)
+  })
+  description = "How much of every game's history the store keeps: the newest keep_versions earlier versions, those replaced in the last keep_days days (DynamoDB: TTL on expires_at); null keeps all (docs/operations.md)."
+  default     = {}
+}

@@ -407,6 +407,13 @@ resource "aws_dynamodb_table" "catalog" {
     enabled = true
   }
 
+  # Filed versions of a game's history carry expires_at when a retention in days is set
+  # (docs/dynamodb.md); without it no item has the attribute and nothing expires.
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
   server_side_encryption {
     enabled     = true
     kms_key_arn = aws_kms_key.data.arn
