@@ -8,7 +8,8 @@
 //! history.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Who wrote a version: the name of an API key (a UI session is its key's), or an ingest.
@@ -109,38 +110,71 @@ impl Retention {
     }
 }
 
-/// The JSON Merge Patch (RFC 7396) that turns `before` into `after`: members that changed or
-/// appeared with their new value (objects patched member by member), members that went as
-/// `null`. Between two values that are not both objects, `after` itself.
-pub fn merge_patch_between(before: &Value, after: &Value) -> Value {
-    let (Value::Object(before), Value::Object(after)) = (before, after) else {
-        return after.clone();
+/// The JSON Merge Patch (RFC 7396) that turns the JSON text `before` into `after` (`None`:
+/// from nothing, so the whole of `after`): members that changed or appeared with their new
+/// value (objects patched member by member), members that went as `null`; between two values
+/// that are not both objects, `after` itself. Computed on the members' text, without building
+/// JSON values: two members are the same when they are written the same, which for documents
+/// a store wrote (canonical JSON) is when their values are.
+pub fn merge_patch_between(before: Option<&str>, after: &str) -> serde_json::Result<Box<RawValue>> {
+    let mut patch = String::with_capacity(after.len() / 2 + 16);
+    write_patch(before.unwrap_or("{}"), after, &mut patch)?;
+    RawValue::from_string(patch)
+}
+
+/// The members of a JSON object's text, by name; `None` for another value.
+fn members(text: &str) -> serde_json::Result<Option<BTreeMap<String, &RawValue>>> {
+    if text.trim_start().starts_with('{') {
+        serde_json::from_str(text).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+fn write_patch(before: &str, after: &str, out: &mut String) -> serde_json::Result<()> {
+    let (Some(old), Some(new)) = (members(before)?, members(after)?) else {
+        out.push_str(after.trim());
+        return Ok(());
     };
-    let mut patch = Map::new();
-    for (key, old) in before {
-        match after.get(key) {
+    out.push('{');
+    let mut first = true;
+    let mut name = |out: &mut String, key: &str| -> serde_json::Result<()> {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&serde_json::to_string(key)?);
+        out.push(':');
+        Ok(())
+    };
+    for (key, was) in &old {
+        match new.get(key) {
             None => {
-                patch.insert(key.clone(), Value::Null);
+                name(out, key)?;
+                out.push_str("null");
             }
-            Some(new) if new != old => {
-                patch.insert(key.clone(), merge_patch_between(old, new));
+            Some(is) if is.get() != was.get() => {
+                name(out, key)?;
+                write_patch(was.get(), is.get(), out)?;
             }
             Some(_) => {}
         }
     }
-    for (key, new) in after {
-        if !before.contains_key(key) {
-            patch.insert(key.clone(), new.clone());
+    for (key, is) in &new {
+        if !old.contains_key(key) {
+            name(out, key)?;
+            out.push_str(is.get());
         }
     }
-    Value::Object(patch)
+    out.push('}');
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::RecordFields;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     /// `before` with `patch` applied as the catalog applies patches.
     fn patched(before: &Value, patch: &Value) -> Value {
@@ -164,8 +198,12 @@ mod tests {
             ),
             (json!({"title": "A"}), json!({"title": "A"})),
         ];
+        let patch_of = |before: &Value, after: &Value| -> Value {
+            let text = merge_patch_between(Some(&before.to_string()), &after.to_string()).unwrap();
+            serde_json::from_str(text.get()).unwrap()
+        };
         for (before, after) in cases {
-            let patch = merge_patch_between(&before, &after);
+            let patch = patch_of(&before, &after);
             assert_eq!(
                 patched(&before, &patch),
                 after,
@@ -173,9 +211,16 @@ mod tests {
             );
         }
         assert_eq!(
-            merge_patch_between(&json!({"a": 1, "b": 2}), &json!({"a": 1, "c": 3})),
+            patch_of(&json!({"a": 1, "b": 2}), &json!({"a": 1, "c": 3})),
             json!({"b": null, "c": 3})
         );
+        let whole = merge_patch_between(None, r#"{"title":"A","x":[1]}"#).unwrap();
+        assert_eq!(
+            whole.get(),
+            r#"{"title":"A","x":[1]}"#,
+            "from nothing: the document"
+        );
+        assert!(merge_patch_between(None, "{not json").is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use ludex_domain::history::merge_patch_between;
 use ludex_domain::{Author, GameId, GameVersion, HistoryQuery, RecordFields};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// `limit` of `GET /games/{id}/history`.
 pub(crate) const HISTORY_LIMIT: PageLimit = PageLimit {
@@ -43,7 +44,7 @@ struct VersionView {
     deleted: bool,
     /// The JSON Merge Patch from the version before (from nothing for the first one, and for
     /// the first after a deletion); `None` for a deletion.
-    change: Option<Value>,
+    change: Option<Box<RawValue>>,
 }
 
 #[derive(Serialize)]
@@ -62,18 +63,6 @@ fn cursor_param(raw: &str) -> ApiResult<u64> {
     raw.parse::<u64>().ok().and_then(storable).ok_or_else(|| {
         ApiError::bad_parameter("cursor", format!("{raw:?} is not a cursor of this history"))
     })
-}
-
-/// A version's document as JSON (an object; a stored document always is).
-fn document(version: &GameVersion) -> ApiResult<Option<Value>> {
-    version
-        .content
-        .as_deref()
-        .map(|content| {
-            serde_json::from_str(content)
-                .map_err(|e| ApiError::Internal(format!("stored version {}: {e}", version.version)))
-        })
-        .transpose()
 }
 
 #[utoipa::path(get, path = "/games/{id}/history", operation_id = "game_history", tag = "games",
@@ -106,33 +95,32 @@ pub async fn history(
     if page.items.is_empty() && before.is_none() {
         return Err(ApiError::NotFound(format!("no game ever had the id {id}")));
     }
-    let documents = page
-        .items
-        .iter()
-        .map(document)
-        .collect::<ApiResult<Vec<_>>>()?;
     let shown = page.items.len().min(limit as usize);
-    let empty = Value::Object(serde_json::Map::new());
+    // Each version's change from the one below it (the page's extra version serves the last).
+    let changes = (0..shown)
+        .map(|i| {
+            let Some(after) = page.items[i].content.as_deref() else {
+                return Ok(None);
+            };
+            let before = page.items.get(i + 1).and_then(|v| v.content.as_deref());
+            merge_patch_between(before, after).map(Some).map_err(|e| {
+                ApiError::Internal(format!("stored version {}: {e}", page.items[i].version))
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let more = page.items.len() > shown || page.next_cursor.is_some();
     let items = page
         .items
         .into_iter()
-        .take(shown)
-        .enumerate()
-        .map(|(i, version)| {
-            let change = documents[i].as_ref().map(|after| {
-                let before = documents.get(i + 1).and_then(Option::as_ref);
-                merge_patch_between(before.unwrap_or(&empty), after)
-            });
-            VersionView {
-                version: version.version,
-                changed_at: version.changed_at,
-                author: version.author,
-                deleted: version.content.is_none(),
-                change,
-            }
+        .zip(changes)
+        .map(|(version, change)| VersionView {
+            version: version.version,
+            changed_at: version.changed_at,
+            author: version.author,
+            deleted: version.content.is_none(),
+            change,
         })
         .collect::<Vec<_>>();
-    let more = documents.len() > shown || page.next_cursor.is_some();
     let next_cursor = items.last().filter(|_| more).map(|v| v.version.to_string());
     let body = serde_json::to_string(&HistoryPage { items, next_cursor })
         .map_err(|e| ApiError::Internal(e.to_string()))?;
