@@ -205,29 +205,26 @@ fn main() {
     let bare = bare_server(data.join("ludex.db"));
     let ceiling = wrk(&bare, &lookup, seconds);
 
+    // A baseline that predates history answers its load with 404s (non-2xx).
     let measure = |binary: &Path| {
         let served = server::serve(binary, &data, &[]);
         let get_one = wrk(&served.address, &lookup, seconds);
         let listing = wrk(&served.address, &list, seconds);
-        (get_one, listing, peak_rss_mb(served.child.id()))
+        let history_load = wrk(&served.address, &history, seconds);
+        (get_one, listing, history_load, peak_rss_mb(served.child.id()))
     };
     // Rounds alternate baseline and this build, so drift on a noisy machine falls on both.
     let rounds: usize = std::env::var("LUDEX_BENCH_ROUNDS")
         .ok()
         .map_or(1, |r| r.parse().expect("LUDEX_BENCH_ROUNDS"));
     let baseline_binary = std::env::var_os("LUDEX_BENCH_BASELINE");
-    let mut runs: Vec<(&str, (Load, Load, f64))> = Vec::new();
+    let mut runs: Vec<(&str, (Load, Load, Load, f64))> = Vec::new();
     for _ in 0..rounds {
         if let Some(binary) = &baseline_binary {
             runs.push(("baseline", measure(Path::new(binary))));
         }
         runs.push(("ludex", measure(Path::new(env!("CARGO_BIN_EXE_ludex")))));
     }
-    // The baseline may predate history.
-    let history_load = {
-        let served = server::serve(Path::new(env!("CARGO_BIN_EXE_ludex")), &data, &[]);
-        wrk(&served.address, &history, seconds)
-    };
 
     println!(
         "| load ({GAMES} games, 64 connections, {seconds} s) | req/s | p50 ms | p99 ms | non-2xx | vs ceiling |"
@@ -244,7 +241,7 @@ fn main() {
         );
     };
     row("ceiling: bare axum + SQLite point lookup", &ceiling, None);
-    for (name, (get_one, listing, _)) in &runs {
+    for (name, (get_one, listing, history_load, _)) in &runs {
         row(
             &format!("{name} GET /games/{{id}}"),
             get_one,
@@ -255,15 +252,15 @@ fn main() {
             listing,
             None,
         );
+        row(
+            &format!("{name} GET /games/{{id}}/history (100 versions, the newest 20)"),
+            history_load,
+            None,
+        );
     }
-    row(
-        "ludex GET /games/{id}/history (a game of 100 versions, the newest 20)",
-        &history_load,
-        None,
-    );
     println!();
     for name in ["ludex", "baseline"] {
-        let mine: Vec<&(Load, Load, f64)> = runs
+        let mine: Vec<&(Load, Load, Load, f64)> = runs
             .iter()
             .filter(|(n, _)| *n == name)
             .map(|(_, r)| r)
@@ -271,15 +268,17 @@ fn main() {
         if mine.is_empty() {
             continue;
         }
-        let mean = |f: &dyn Fn(&(Load, Load, f64)) -> f64| {
+        let mean = |f: &dyn Fn(&(Load, Load, Load, f64)) -> f64| {
             mine.iter().map(|r| f(r)).sum::<f64>() / mine.len() as f64
         };
         println!(
-            "{name}: mean of {} round(s): GET /games/{{id}} {:.0} req/s, listing {:.0} req/s, peak RSS {:.1} MB",
+            "{name}: mean of {} round(s): GET /games/{{id}} {:.0} req/s, listing {:.0} req/s, history {:.0} req/s (p99 {:.2} ms), peak RSS {:.1} MB",
             mine.len(),
             mean(&|r| r.0.rps),
             mean(&|r| r.1.rps),
-            mine.iter().map(|r| r.2).fold(0.0, f64::max)
+            mean(&|r| r.2.rps),
+            mean(&|r| r.2.p99_ms),
+            mine.iter().map(|r| r.3).fold(0.0, f64::max)
         );
     }
 }
