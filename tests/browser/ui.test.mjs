@@ -578,7 +578,10 @@ describe('the ludex web UI', () => {
     await tags.locator('input').press('Enter');
     await tags.locator('input').press('Enter');
     await tags.getByText('pixel art').waitFor();
-    assert.ok((await stored(phone.page, 'celeste')).tags.includes('pixel art'));
+    // The chip shows while the save is on its way: wait for the saved game.
+    const tagged = async () => ((await stored(phone.page, 'celeste')).tags || []).includes('pixel art');
+    for (let i = 0; i < 50 && !(await tagged()); i += 1) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(await tagged(), 'the tag was saved');
     await phone.page.screenshot({ path: path.join(shots, 'grid-mobile-375.png'), fullPage: true });
     await phone.ctx.close();
   });
