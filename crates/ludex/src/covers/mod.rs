@@ -385,6 +385,20 @@ pub fn variant_key(id: &GameId, key: &CoverKey, variant: Variant) -> String {
     size_key(id, &version_of(id, key), variant)
 }
 
+/// The URL of one variant of the cover `key` of `id`, naming its version (so it may be cached
+/// for good): what pages show. Ids need no escaping in a URL.
+pub fn url(id: &GameId, key: &CoverKey, variant: Variant) -> String {
+    let density = match variant.density {
+        1 => String::new(),
+        n => format!("&dpr={n}"),
+    };
+    format!(
+        "/games/{id}/cover?size={}{density}&v={}",
+        variant.size.name(),
+        version_of(id, key)
+    )
+}
+
 /// The key of one variant in the folder `version` of `id`.
 fn size_key(id: &GameId, version: &str, variant: Variant) -> String {
     format!("covers/{id}/{version}/{}", variant.file_name())
