@@ -17,7 +17,7 @@
 pub mod metadata;
 
 use bytes::Bytes;
-use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::{FilterType, MulDiv, ResizeAlg, ResizeOptions, Resizer};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
 use ludex_domain::GameId;
@@ -198,10 +198,12 @@ pub fn process(id: &GameId, upload: Bytes) -> Result<Processed, CoverError> {
     let (_, extension) = image_type(&upload)
         .ok_or_else(|| CoverError::Malformed("it is not a JPEG, PNG or WebP image".into()))?;
     let (image, orientation) = decode(&upload)?;
+    // The sizes first: the decoded image is gone before the stripped copy of the upload is made.
+    let sizes = encode_sizes(image, orientation)?;
     let original = metadata::strip(upload, orientation)?;
     let hash = &blake3::hash(&original).to_hex()[..HASH_LEN];
     let key = format!("covers/{id}/{hash}/original.{extension}");
-    let sizes = encode_sizes(id, hash, image, orientation)?;
+    let sizes = named(id, hash, sizes);
     Ok(Processed {
         key,
         original,
@@ -217,7 +219,16 @@ pub fn sizes_of(
     original: &[u8],
 ) -> Result<Vec<(String, Bytes)>, CoverError> {
     let (image, orientation) = decode(original)?;
-    encode_sizes(id, &version_of(id, key), image, orientation)
+    let sizes = encode_sizes(image, orientation)?;
+    Ok(named(id, &version_of(id, key), sizes))
+}
+
+/// The sizes with their keys in the folder `version` of `id`.
+fn named(id: &GameId, version: &str, sizes: Vec<(Variant, Bytes)>) -> Vec<(String, Bytes)> {
+    sizes
+        .into_iter()
+        .map(|(variant, bytes)| (size_key(id, version, variant), bytes))
+        .collect()
 }
 
 /// The jobs running now (see [`CONCURRENT_JOBS`]).
@@ -278,11 +289,9 @@ fn swaps_sides(orientation: Orientation) -> bool {
 /// orientation is applied to the largest variant, not to the decoded image, which may be forty
 /// times its size.
 fn encode_sizes(
-    id: &GameId,
-    version: &str,
     image: DynamicImage,
     orientation: Orientation,
-) -> Result<Vec<(String, Bytes)>, CoverError> {
+) -> Result<Vec<(Variant, Bytes)>, CoverError> {
     let mut current = if image.color().has_alpha() {
         DynamicImage::ImageRgba8(image.into_rgba8())
     } else {
@@ -297,6 +306,7 @@ fn encode_sizes(
     };
     let mut pending = Some(orientation).filter(|o| *o != Orientation::NoTransforms);
     let mut resizer = Resizer::new();
+    let mul_div = MulDiv::default();
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
     let mut sizes = Vec::new();
     for variant in Variant::all() {
@@ -306,15 +316,29 @@ fn encode_sizes(
         };
         if (width, height) != (current.width(), current.height()) {
             let mut smaller = DynamicImage::new(width, height, current.color());
+            // Colours are resized premultiplied by their alpha. The resizer would premultiply
+            // a copy of its source, as large as the decoded image the first time (160 MB at
+            // the limit); the source is replaced anyway, so it is done in place.
+            let alpha = current.color().has_alpha();
+            if alpha {
+                mul_div
+                    .multiply_alpha_inplace(&mut current)
+                    .map_err(|e| CoverError::Encoding(e.to_string()))?;
+            }
             resizer
-                .resize(&current, &mut smaller, &options)
+                .resize(&current, &mut smaller, &options.use_alpha(!alpha))
                 .map_err(|e| CoverError::Encoding(e.to_string()))?;
+            if alpha {
+                mul_div
+                    .divide_alpha_inplace(&mut smaller)
+                    .map_err(|e| CoverError::Encoding(e.to_string()))?;
+            }
             current = smaller;
         }
         if let Some(turn) = pending.take() {
             current.apply_orientation(turn);
         }
-        sizes.push((size_key(id, version, variant), webp(&current)?));
+        sizes.push((variant, webp(&current)?));
     }
     Ok(sizes)
 }

@@ -195,6 +195,41 @@ fn sizes_are_turned_upright_and_the_original_keeps_only_its_orientation() {
 }
 
 #[test]
+fn transparency_is_kept_in_the_sizes() {
+    // The left half transparent red, the right half opaque blue.
+    let image = image::RgbaImage::from_fn(200, 300, |x, _| {
+        if x < 100 {
+            image::Rgba([255, 0, 0, 0])
+        } else {
+            image::Rgba([0, 0, 255, 255])
+        }
+    });
+    let mut upload = Vec::new();
+    PngEncoder::new(&mut upload)
+        .write_image(image.as_raw(), 200, 300, image::ExtendedColorType::Rgba8)
+        .unwrap();
+    let processed = process(&id("g"), upload.into()).unwrap();
+    let thumb = image::load_from_memory(&processed.sizes[5].1)
+        .unwrap()
+        .into_rgba8();
+    assert_eq!(thumb.dimensions(), (85, 128));
+    assert_eq!(
+        thumb.get_pixel(5, 64)[3],
+        0,
+        "transparent stays transparent"
+    );
+    assert_eq!(thumb.get_pixel(80, 64)[3], 255);
+    // Along the edge, where the filter mixes both halves, the invisible red must not tint the
+    // blue: colours are resized premultiplied by their alpha.
+    for x in 38..48 {
+        let pixel = thumb.get_pixel(x, 64);
+        if pixel[3] > 16 {
+            assert!(pixel[0] < 40 && pixel[2] > 160, "x = {x}: {pixel:?}");
+        }
+    }
+}
+
+#[test]
 fn an_upright_original_keeps_no_exif_at_all() {
     let upload = with_metadata(jpeg(64, 64), camera_exif(1));
     let processed = process(&id("g"), upload.into()).unwrap();
