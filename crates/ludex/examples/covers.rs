@@ -123,12 +123,11 @@ fn encoders(file: &str) -> anyhow::Result<()> {
             again.len(),
             jpeg.len()
         );
-        for (total, value) in totals.iter_mut().zip([
-            webp_ms,
-            again.len() as f64,
-            jpeg_ms,
-            jpeg.len() as f64,
-        ]) {
+        for (total, value) in
+            totals
+                .iter_mut()
+                .zip([webp_ms, again.len() as f64, jpeg_ms, jpeg.len() as f64])
+        {
             *total += value;
         }
     }
