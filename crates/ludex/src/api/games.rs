@@ -515,7 +515,7 @@ pub async fn patch_game(
     .await
 }
 
-/// Deletes a game and its own cover.
+/// Deletes a game, its cover's sizes, and the cover itself when it is the game's own.
 pub async fn delete_game(
     state: &AppState,
     author: &Author,
