@@ -1,5 +1,4 @@
 use super::*;
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
 use image::{ImageEncoder, RgbImage};
 use img_parts::{DynImage, ImageEXIF, ImageICC};
@@ -12,35 +11,22 @@ fn key(text: &str) -> CoverKey {
     CoverKey::parse(text).unwrap()
 }
 
-/// A `width`×`height` PNG with a gradient.
-fn png(width: u32, height: u32) -> Vec<u8> {
+/// A `width`×`height` gradient in `format`.
+fn encoded(width: u32, height: u32, format: image::ImageFormat) -> Vec<u8> {
     let image = RgbImage::from_fn(width, height, |x, y| {
         image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
     });
-    let mut bytes = Vec::new();
-    PngEncoder::new(&mut bytes)
-        .write_image(
-            image.as_raw(),
-            width,
-            height,
-            image::ExtendedColorType::Rgb8,
-        )
-        .unwrap();
-    bytes
+    let mut bytes = Cursor::new(Vec::new());
+    image.write_to(&mut bytes, format).unwrap();
+    bytes.into_inner()
+}
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    encoded(width, height, image::ImageFormat::Png)
 }
 
 fn jpeg(width: u32, height: u32) -> Vec<u8> {
-    let image = RgbImage::from_pixel(width, height, image::Rgb([200, 40, 40]));
-    let mut bytes = Vec::new();
-    JpegEncoder::new_with_quality(&mut bytes, 90)
-        .write_image(
-            image.as_raw(),
-            width,
-            height,
-            image::ExtendedColorType::Rgb8,
-        )
-        .unwrap();
-    bytes
+    encoded(width, height, image::ImageFormat::Jpeg)
 }
 
 /// `bytes` with EXIF, XMP and an ICC profile added (through the same library that strips them).
