@@ -829,13 +829,19 @@ async fn a_cover_is_served_in_every_size_as_webp_and_the_original_as_sent() {
     let sizes = app.state.bucket.list("covers/g1").await.unwrap();
     assert_eq!(sizes.len(), 7, "six sizes and the original: {sizes:?}");
     assert!(sizes.contains(&key.to_owned()));
-    for query in ["size=huge", "size=thumb&dpr=3", "dpr=x"] {
+    for query in [
+        "size=huge",
+        "size=thumb&dpr=3",
+        "dpr=x",
+        "size=thumb&v=p",
+        "v=0123456789ABCDEF",
+    ] {
         let problem = app
             .get(&format!("/games/g1/cover?{query}"))
             .await
             .problem(StatusCode::BAD_REQUEST);
         assert!(
-            ["size", "dpr"].contains(&problem["errors"][0]["field"].as_str().unwrap()),
+            ["size", "dpr", "v"].contains(&problem["errors"][0]["field"].as_str().unwrap()),
             "{query}: {problem}"
         );
     }

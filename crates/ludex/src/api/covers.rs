@@ -32,12 +32,23 @@ pub struct CoverParams {
     #[param(value_type = Option<u8>)]
     dpr: Option<String>,
     /// The cover's version, as the web UI's URLs carry it: when it names the current cover the
-    /// answer may be cached for a year (`immutable`); any other value gets the current cover,
+    /// answer may be cached for a year (`immutable`); another version gets the current cover,
     /// revalidated each time (`no-cache`).
     v: Option<String>,
 }
 
 impl CoverParams {
+    /// The version asked for, if it is one (`covers::VERSION_PATTERN`).
+    fn version(&self) -> ApiResult<Option<&str>> {
+        match self.v.as_deref() {
+            Some(v) if !covers::is_version(v) => Err(ApiError::bad_parameter(
+                "v",
+                format!("{v:?} is not a cover version: 16 lowercase hex digits"),
+            )),
+            v => Ok(v),
+        }
+    }
+
     /// The size asked for; `None` for the original.
     fn variant(&self) -> ApiResult<Option<Variant>> {
         let density = match self.dpr.as_deref() {
@@ -175,7 +186,7 @@ pub(super) async fn remove(state: &AppState, id: &GameId, key: &CoverKey) -> Api
         (status = 200, description = "The cover: a size as WebP, or the original. A strong ETag; cached for a year when `v` names the current cover", content_type = "image/*", body = Vec<u8>,
             headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "A malformed id, size or dpr", body = super::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed id, size, dpr or v", body = super::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "A key is required for reads here", body = super::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such game, or it has no cover", body = super::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "A cover stored without sizes that cannot be made into them (made on first request, under the upload's limits)", body = super::error::Problem, content_type = "application/problem+json"),
@@ -187,6 +198,7 @@ pub async fn get_cover(
     Query(params): Query<CoverParams>,
 ) -> ApiResult<Response> {
     let variant = params.variant()?;
+    let asked = params.version()?;
     let game = stored(&state, &id)
         .await?
         .game()
@@ -203,7 +215,7 @@ pub async fn get_cover(
             (bytes, content_type)
         }
     };
-    let versioned = params.v.as_deref() == Some(covers::version_of(&id, &key).as_str());
+    let versioned = asked == Some(covers::version_of(&id, &key).as_str());
     let cache_control = match (versioned, state.config.reads_require_key) {
         (true, false) => format!("public, {IMMUTABLE}"),
         (true, true) => format!("private, {IMMUTABLE}"),

@@ -380,18 +380,22 @@ pub fn version_of(id: &GameId, key: &CoverKey) -> String {
     )
 }
 
+/// Whether `text` is a version ([`VERSION_PATTERN`]).
+pub fn is_version(text: &str) -> bool {
+    text.len() == HASH_LEN
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// The hash of `covers/{id}/{hash}/original.{ext}`, if `key` is one.
 fn uploaded_hash<'k>(id: &GameId, key: &'k CoverKey) -> Option<&'k str> {
     let rest = key.as_str().strip_prefix(&format!("covers/{id}/"))?;
     let (hash, file) = rest.split_once('/')?;
-    let hex = hash.len() == HASH_LEN
-        && hash
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     let original = IMAGES
         .iter()
         .any(|image| file.strip_prefix("original.") == Some(image.extension));
-    (hex && original).then_some(hash)
+    (is_version(hash) && original).then_some(hash)
 }
 
 /// Whether `key` is a cover `PUT /games/{id}/cover` wrote for `id`: today's
