@@ -18,11 +18,8 @@ const binary = process.env.LUDEX_BIN || path.join(root, 'target/debug/ludex');
 const shots = path.join(root, 'target/test-artifacts/screenshots');
 const DESKTOP = { width: 1280, height: 800 };
 const MOBILE = { width: 375, height: 800 };
-// An 8×8 PNG, enough for the cover check (the server recognises images by their magic bytes).
-const PNG = Buffer.from(
-  'iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEUlEQVR4nGPQCNiCFTEMLQkAK3tLAVv3w2gAAAAASUVORK5CYII=',
-  'base64',
-);
+// The box of each cover size in CSS pixels (crates/ludex/src/covers: Size::bounds).
+const COVER_BOXES = { thumb: [90, 128], small: [264, 374] };
 
 let dataDir;
 let server;
@@ -86,6 +83,68 @@ async function stored(target, id) {
 /** The grid cell of a game's field. */
 function cell(target, id, field) {
   return target.locator(`#grid tr[data-id="${id}"] [data-field="${field}"]`);
+}
+
+/** A `width`×`height` PNG drawn by the browser: a cover the size of a scanned box. */
+async function drawnPng(target, width, height) {
+  const dataUrl = await target.evaluate(([w, h]) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = w;
+    canvas.height = h;
+    const g = canvas.getContext('2d');
+    const gradient = g.createLinearGradient(0, 0, w, h);
+    gradient.addColorStop(0, '#1d3557');
+    gradient.addColorStop(1, '#e63946');
+    g.fillStyle = gradient;
+    g.fillRect(0, 0, w, h);
+    for (let i = 0; i < 300; i += 1) {
+      g.fillStyle = `hsl(${(i * 37) % 360}, 70%, 55%)`;
+      g.fillRect((i * 97) % w, (i * 61) % h, 30 + (i % 50), 30 + (i % 70));
+    }
+    return canvas.toDataURL('image/png');
+  }, [width, height]);
+  return Buffer.from(dataUrl.split(',')[1], 'base64');
+}
+
+/**
+ * The covers `target` shows, once each has loaded: the size it is for, the URL the browser
+ * chose from its srcset, and its natural size (in CSS pixels: a `2x` candidate's pixels are
+ * halved). Every cover image the page fetched is in `fetched`.
+ */
+async function shownCovers(target) {
+  const images = target.locator('img.cover-image');
+  for (const image of await images.all()) await image.scrollIntoViewIfNeeded();
+  await target.waitForFunction(() => [...document.querySelectorAll('img.cover-image')]
+    .every((img) => img.complete && img.naturalWidth > 0));
+  return target.evaluate(() => ({
+    dpr: window.devicePixelRatio,
+    shown: [...document.querySelectorAll('img.cover-image')].map((img) => ({
+      size: img.dataset.size, url: img.currentSrc, width: img.naturalWidth, height: img.naturalHeight,
+    })),
+    fetched: performance.getEntriesByType('resource')
+      .filter((entry) => entry.initiatorType === 'img' && entry.name.includes('/cover'))
+      .map((entry) => entry.name),
+  }));
+}
+
+/** Asserts that every cover on `target` came in its size at the screen's density, never as the original. */
+async function assertCoversInTheirSizes(target, expectedSize) {
+  const { dpr, shown, fetched } = await shownCovers(target);
+  assert.ok(shown.length > 0, `no cover on ${target.url()}`);
+  for (const cover of shown) {
+    assert.equal(cover.size, expectedSize, target.url());
+    const [boxWidth, boxHeight] = COVER_BOXES[cover.size];
+    const url = new URL(cover.url);
+    assert.equal(url.searchParams.get('size'), cover.size, cover.url);
+    assert.equal(url.searchParams.get('dpr') ?? '1', String(dpr), `${cover.url} at ${dpr}x`);
+    // The pixels fetched: the candidate's density (the screen's, checked above) times its natural size.
+    const [width, height] = [cover.width * dpr, cover.height * dpr];
+    const what = `${cover.url}: ${width}×${height} pixels for a ${boxWidth}×${boxHeight} box at ${dpr}x`;
+    assert.ok(width <= boxWidth * dpr && height <= boxHeight * dpr, `${what}: too many`);
+    assert.ok(width >= boxWidth * dpr - 1 || height >= boxHeight * dpr - 1, `${what}: too few`);
+  }
+  assert.ok(fetched.length > 0);
+  for (const name of fetched) assert.match(name, /[?&]size=(thumb|small)\b/, `${name} is an original`);
 }
 
 /** Saves the page at desktop and at mobile width. */
@@ -226,14 +285,41 @@ describe('the ludex web UI', () => {
   });
 
   test('a cover image is previewed, then uploaded', async () => {
-    await page.locator('#cover-file').setInputFiles({ name: 'cover.png', mimeType: 'image/png', buffer: PNG });
+    const png = await drawnPng(page, 1200, 1800);
+    await page.locator('#cover-file').setInputFiles({ name: 'cover.png', mimeType: 'image/png', buffer: png });
     await page.locator('#cover-preview').waitFor();
     await page.getByRole('button', { name: 'Upload cover' }).click();
     await page.getByText('Cover uploaded.').waitFor();
-    assert.match(await page.locator('img#cover-image').getAttribute('src'), /\/games\/lantern-quest-2024\/cover/);
+    assert.match(await page.locator('#cover-image img').getAttribute('src'), /\/games\/lantern-quest-2024\/cover\?size=small&v=[0-9a-f]{16}$/);
+    await assertCoversInTheirSizes(page, 'small');
     const cover = await page.request.get('/games/lantern-quest-2024/cover');
     assert.equal(cover.headers()['content-type'], 'image/png');
+    assert.equal((await cover.body()).length, png.length, 'the original stays available');
     await screenshot('game');
+  });
+
+  test('covers load in their sizes: thumb in the grid and the catalog, small on the game page, 2x on dense screens', async () => {
+    await page.goto('/');
+    await page.locator('#grid tr[data-id="lantern-quest-2024"] img.cover-image').waitFor();
+    await assertCoversInTheirSizes(page, 'thumb');
+    await page.goto('/ui/games/lantern-quest-2024');
+    await assertCoversInTheirSizes(page, 'small');
+    const dense = await browser.newContext({ baseURL: base, viewport: DESKTOP, deviceScaleFactor: 2 });
+    const visitor = await dense.newPage();
+    visitor.on('pageerror', (error) => pageErrors.push(error));
+    const responses = [];
+    visitor.on('response', (response) => {
+      if (response.url().includes('/cover')) responses.push(response);
+    });
+    await visitor.goto('/');
+    await assertCoversInTheirSizes(visitor, 'thumb');
+    await visitor.goto('/ui/games/lantern-quest-2024');
+    await assertCoversInTheirSizes(visitor, 'small');
+    for (const response of responses) {
+      assert.equal(response.headers()['content-type'], 'image/webp', response.url());
+      assert.equal(response.headers()['cache-control'], 'public, max-age=31536000, immutable', response.url());
+    }
+    await dense.close();
   });
 
   test('the history lists every change with its author and restores a version with one click', async () => {

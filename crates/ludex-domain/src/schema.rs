@@ -199,8 +199,8 @@ fn game_fields() -> Vec<FieldDoc> {
                 "pattern": cover_key_pattern(),
             }),
             "a bucket key under `covers/` (segments not empty, `.` or `..`; no control \
-             characters), set by `PUT /games/{id}/cover`; a game deletes only its own cover, \
-             `covers/<id>.<ext>`",
+             characters), set by `PUT /games/{id}/cover` to `covers/<id>/<hash>/original.<ext>`; \
+             a game deletes only its own cover (that, or `covers/<id>.<ext>` from before sizes)",
         ),
     ]
 }

@@ -540,9 +540,7 @@ async fn api_gateway_requests_of_both_payload_versions_reach_the_router() {
     // base64-encoded; one byte more is a 413 problem from ludex, not a platform error.
     let cover = |size: usize| {
         use base64::Engine as _;
-        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-        png.resize(size, 0);
-        base64::engine::general_purpose::STANDARD.encode(png)
+        base64::engine::general_purpose::STANDARD.encode(jpeg_of(size))
     };
     let limit = ludex_lambda::api::BODY_LIMIT_BYTES as usize;
     for (size, status) in [(limit, 200), (limit + 1, 413)] {
@@ -552,7 +550,7 @@ async fn api_gateway_requests_of_both_payload_versions_reach_the_router() {
                 "PUT",
                 "/games/hades-2020/cover",
                 &[("authorization", &format!("Bearer {key}"))],
-                Some(("image/png", cover(size), true)),
+                Some(("image/jpeg", cover(size), true)),
             ))
             .await;
         assert_eq!(
@@ -622,6 +620,32 @@ async fn api_gateway_requests_of_both_payload_versions_reach_the_router() {
 }
 
 /// An HTTP API (payload 2.0) request over TLS, as API Gateway sends it.
+/// A JPEG of exactly `size` bytes (at least 700): a small image, padded with comment segments,
+/// which the server strips from the original.
+fn jpeg_of(size: usize) -> Vec<u8> {
+    let mut small = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(16, 24, image::Rgb([200, 60, 20]))
+        .write_to(&mut small, image::ImageFormat::Jpeg)
+        .unwrap();
+    let small = small.into_inner();
+    let mut jpeg = small[..2].to_vec();
+    let mut missing = size - small.len();
+    while missing > 0 {
+        // A segment is 4 bytes and up to 65,533 of comment; none may be left under 4.
+        let mut comment = missing.min(65_537) - 4;
+        if (1..4).contains(&(missing - comment - 4)) {
+            comment -= 4;
+        }
+        jpeg.extend_from_slice(&[0xFF, 0xFE]);
+        jpeg.extend_from_slice(&u16::try_from(comment + 2).unwrap().to_be_bytes());
+        jpeg.resize(jpeg.len() + comment, b'x');
+        missing -= comment + 4;
+    }
+    jpeg.extend_from_slice(&small[2..]);
+    assert_eq!(jpeg.len(), size);
+    jpeg
+}
+
 fn http_event(
     bucket: &str,
     method: &str,
@@ -855,9 +879,9 @@ async fn api_under_its_policy(
     let request = |method: &str, path: &str, body: Option<(&str, String, bool)>| {
         http_event(&bucket, method, path, &[("authorization", &bearer)], body)
     };
-    let png = {
+    let jpeg = {
         use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR")
+        base64::engine::general_purpose::STANDARD.encode(jpeg_of(2048))
     };
     let steps = [
         (
@@ -876,11 +900,15 @@ async fn api_under_its_policy(
             request(
                 "PUT",
                 "/games/hades-2020/cover",
-                Some(("image/png", png, true)),
+                Some(("image/jpeg", jpeg, true)),
             ),
             200,
         ),
         (request("GET", "/games/hades-2020/cover", None), 200),
+        (
+            request("GET", "/games/hades-2020/cover?size=thumb", None),
+            200,
+        ),
         (request("DELETE", "/games/hades-2020", None), 204),
     ];
     moto.enforce(true).await;

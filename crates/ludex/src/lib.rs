@@ -7,6 +7,7 @@ pub mod aws;
 pub mod bucket;
 pub mod cli;
 pub mod connections;
+pub mod covers;
 pub mod inbox;
 pub mod ingest;
 pub mod keys;

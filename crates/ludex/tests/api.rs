@@ -116,12 +116,14 @@ impl TestApp {
         .await
     }
 
-    /// `PUT /games/{id}/cover` with a PNG body, with the write key.
-    async fn put_cover(&self, id: &str, png: &[u8]) -> Reply {
+    /// `PUT /games/{id}/cover` with an image body, typed as its first bytes say (as the
+    /// server reads it anyway), with the write key.
+    async fn put_cover(&self, id: &str, image: &[u8]) -> Reply {
+        let media_type = ludex::covers::image_type(image).map_or("image/png", |t| t.0);
         self.send(
             self.write("PUT", &format!("/games/{id}/cover"))
-                .header(header::CONTENT_TYPE, "image/png")
-                .body(Body::from(png.to_vec()))
+                .header(header::CONTENT_TYPE, media_type)
+                .body(Body::from(image.to_vec()))
                 .unwrap(),
         )
         .await
@@ -355,18 +357,18 @@ async fn when_reads_require_a_key_every_readable_path_asks_for_one() {
 #[tokio::test]
 async fn every_kind_of_response_forbids_content_sniffing() {
     let app = app();
-    app.create(json!({"id": "g1", "title": "A"})).await;
-    let cover = app
-        .send(
-            app.write("PUT", "/games/g1/cover")
-                .header(header::CONTENT_TYPE, "image/png")
-                .body(Body::from(
-                    &b"\x89PNG\r\n\x1a\n<html><script>alert(1)</script>"[..],
-                ))
-                .unwrap(),
+    // An upload is decoded now, so such a file is refused; one put in the bucket and named by
+    // an ingest is still served as it is.
+    app.state
+        .bucket
+        .put(
+            "covers/evil.png",
+            bytes::Bytes::from_static(b"\x89PNG\r\n\x1a\n<html><script>alert(1)</script>"),
         )
+        .await
+        .unwrap();
+    app.create(json!({"id": "g1", "title": "A", "cover_image": "covers/evil.png"}))
         .await;
-    assert_eq!(cover.status, StatusCode::OK);
     for path in [
         "/games/g1/cover",
         "/games/g1",
@@ -557,14 +559,21 @@ async fn numbers_in_unknown_fields_survive_create_replace_and_patch() {
 async fn delete_removes_the_game_and_its_cover() {
     let app = app();
     app.create(json!({"id": "g1", "title": "A"})).await;
-    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    let png = png(60, 90);
     let covered = app.put_cover("g1", &png).await;
     assert_eq!(covered.status, StatusCode::OK);
-    assert_eq!(covered.json()["cover_image"], "covers/g1.png");
+    let key = covered.json()["cover_image"].as_str().unwrap().to_owned();
+    assert!(
+        key.starts_with("covers/g1/") && key.ends_with("/original.png"),
+        "{key}"
+    );
     let cover = app.get("/games/g1/cover").await;
     assert_eq!(cover.status, StatusCode::OK);
     assert_eq!(cover.header(header::CONTENT_TYPE), "image/png");
-    assert_eq!(cover.body, png);
+    assert_eq!(
+        cover.body, png,
+        "a PNG without metadata is kept byte for byte"
+    );
 
     app.send(
         app.write("DELETE", "/games/g1")
@@ -583,7 +592,12 @@ async fn delete_removes_the_game_and_its_cover() {
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     app.get("/games/g1").await.problem(StatusCode::NOT_FOUND);
-    assert_eq!(app.state.bucket.get("covers/g1.png").await.unwrap(), None);
+    assert_eq!(app.state.bucket.get(&key).await.unwrap(), None);
+    assert_eq!(
+        app.state.bucket.list("covers/g1").await.unwrap(),
+        Vec::<String>::new(),
+        "the sizes went too"
+    );
     app.send(
         app.write("DELETE", "/games/g1")
             .body(Body::empty())
@@ -599,12 +613,16 @@ async fn a_game_never_deletes_a_cover_it_only_names() {
     // another game's cover. Deleting or re-covering it must leave that cover alone.
     let app = app();
     app.create(json!({"id": "a", "title": "A"})).await;
-    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-    assert_eq!(app.put_cover("a", &png).await.status, StatusCode::OK);
-    app.create(json!({"id": "b", "title": "B", "cover_image": "covers/a.png"}))
+    let png = png(30, 40);
+    let covered = app.put_cover("a", &png).await.json_of(StatusCode::OK);
+    let key = covered["cover_image"].as_str().unwrap();
+    app.create(json!({"id": "b", "title": "B", "cover_image": key}))
         .await;
-    app.create(json!({"id": "c", "title": "C", "cover_image": "covers/a.png"}))
+    app.create(json!({"id": "c", "title": "C", "cover_image": key}))
         .await;
+    // b's sizes of a's cover are b's own, and go when b names another cover.
+    let thumb = app.get("/games/b/cover?size=thumb").await;
+    assert_eq!(thumb.status, StatusCode::OK);
     assert_eq!(app.put_cover("b", &png).await.status, StatusCode::OK);
     let deleted = app
         .send(app.write("DELETE", "/games/c").body(Body::empty()).unwrap())
@@ -615,6 +633,11 @@ async fn a_game_never_deletes_a_cover_it_only_names() {
         StatusCode::OK,
         "a's cover is still there"
     );
+    assert_eq!(
+        app.get("/games/a/cover?size=thumb").await.status,
+        StatusCode::OK,
+        "and its sizes"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -623,7 +646,7 @@ async fn writes_without_a_version_precondition_never_answer_412() {
     // `*`) and met a concurrent one is applied again on the fresh version instead.
     let app = app();
     app.create(json!({"id": "r", "title": "Race"})).await;
-    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    let png = png(8, 8);
     let mut writes = Vec::new();
     for i in 0..60 {
         let request = match i % 3 {
@@ -733,7 +756,7 @@ async fn covers_must_be_images() {
     .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
     app.send(
         app.write("PUT", "/games/g1/cover")
-            .body(Body::from(vec![0xFF; 6 * 1024 * 1024]))
+            .body(Body::from(vec![0xFF; 20 * 1024 * 1024 + 1]))
             .unwrap(),
     )
     .await
@@ -741,6 +764,291 @@ async fn covers_must_be_images() {
     app.get("/games/g1/cover")
         .await
         .problem(StatusCode::NOT_FOUND);
+}
+
+/// A `width`×`height` PNG: a gradient, so that its sizes are real images too.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    encoded(width, height, image::ImageFormat::Png)
+}
+
+fn encoded(width: u32, height: u32, format: image::ImageFormat) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    });
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut bytes, format).unwrap();
+    bytes.into_inner()
+}
+
+/// The width and height of an image, from its header.
+fn dimensions(bytes: &[u8]) -> (u32, u32) {
+    image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .unwrap()
+        .into_dimensions()
+        .unwrap()
+}
+
+/// A decompression bomb: a 1×1 PNG whose header declares 100,000×100,000 pixels (its CRC
+/// made right, so only the size is wrong).
+fn bomb() -> Vec<u8> {
+    let mut png = png(1, 1);
+    png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let mut crc = flate2::Crc::new();
+    crc.update(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+    png
+}
+
+#[tokio::test]
+async fn a_cover_is_served_in_every_size_as_webp_and_the_original_as_sent() {
+    let app = app();
+    app.create(json!({"id": "g1", "title": "A"})).await;
+    let upload = png(600, 900);
+    let game = app.put_cover("g1", &upload).await.json_of(StatusCode::OK);
+    assert_eq!(game["version"], 2);
+    let key = game["cover_image"].as_str().unwrap();
+    for (query, want) in [
+        ("size=thumb", (85, 128)),
+        ("size=thumb&dpr=1", (85, 128)),
+        ("size=thumb&dpr=2", (171, 256)),
+        ("size=small", (249, 374)),
+        ("size=small&dpr=2", (499, 748)),
+        ("size=big", (600, 900)),
+        ("size=big&dpr=2", (600, 900)),
+    ] {
+        let reply = app.get(&format!("/games/g1/cover?{query}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{query}");
+        assert_eq!(reply.header(header::CONTENT_TYPE), "image/webp", "{query}");
+        assert_eq!(dimensions(&reply.body), want, "{query}");
+    }
+    let original = app.get("/games/g1/cover").await;
+    assert_eq!(original.header(header::CONTENT_TYPE), "image/png");
+    assert_eq!(original.body, upload);
+    let sizes = app.state.bucket.list("covers/g1").await.unwrap();
+    assert_eq!(sizes.len(), 7, "six sizes and the original: {sizes:?}");
+    assert!(sizes.contains(&key.to_owned()));
+    for query in [
+        "size=huge",
+        "size=thumb&dpr=3",
+        "dpr=x",
+        "size=thumb&v=p",
+        "v=0123456789ABCDEF",
+    ] {
+        let problem = app
+            .get(&format!("/games/g1/cover?{query}"))
+            .await
+            .problem(StatusCode::BAD_REQUEST);
+        assert!(
+            ["size", "dpr", "v"].contains(&problem["errors"][0]["field"].as_str().unwrap()),
+            "{query}: {problem}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn versioned_cover_urls_are_cached_for_good_and_others_revalidate() {
+    let app = app();
+    app.create(json!({"id": "g1", "title": "A"})).await;
+    let game = app
+        .put_cover("g1", &png(200, 300))
+        .await
+        .json_of(StatusCode::OK);
+    let key = game["cover_image"].as_str().unwrap();
+    let version = key.split('/').nth(2).unwrap();
+    let versioned = app
+        .get(&format!("/games/g1/cover?size=thumb&v={version}"))
+        .await;
+    assert_eq!(
+        versioned.header(header::CACHE_CONTROL),
+        "public, max-age=31536000, immutable"
+    );
+    let etag = versioned.header(header::ETAG).to_owned();
+    assert!(
+        etag.starts_with('"') && etag.len() == 34,
+        "a strong ETag: {etag}"
+    );
+    for uri in [
+        "/games/g1/cover?size=thumb".to_owned(),
+        "/games/g1/cover?size=thumb&v=0000000000000000".to_owned(),
+    ] {
+        let reply = app.get(&uri).await;
+        assert_eq!(reply.header(header::CACHE_CONTROL), "no-cache", "{uri}");
+        assert_eq!(reply.header(header::ETAG), etag, "{uri}: the same bytes");
+        let again = app
+            .send(
+                Request::get(&uri)
+                    .header(header::IF_NONE_MATCH, &etag)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED, "{uri}");
+        assert!(again.body.is_empty());
+        assert_eq!(again.header(header::ETAG), etag);
+    }
+    let original = app.get(&format!("/games/g1/cover?v={version}")).await;
+    assert_eq!(
+        original.header(header::CACHE_CONTROL),
+        "public, max-age=31536000, immutable"
+    );
+    assert_ne!(original.header(header::ETAG), etag);
+
+    // Where reads need a key, no shared cache may keep a cover.
+    let private = app.with_config(ApiConfig {
+        reads_require_key: true,
+        ..ApiConfig::default()
+    });
+    let reply = private
+        .send(
+            Request::get(format!("/games/g1/cover?size=thumb&v={version}"))
+                .header(header::AUTHORIZATION, format!("Bearer {}", app.reader))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        reply.header(header::CACHE_CONTROL),
+        "private, max-age=31536000, immutable"
+    );
+}
+
+#[tokio::test]
+async fn images_that_cannot_be_covers_are_422_with_the_reason_and_nothing_is_stored() {
+    let app = app();
+    app.create(json!({"id": "g1", "title": "A"})).await;
+    let whole_png = png(300, 400);
+    let whole_jpeg = encoded(300, 400, image::ImageFormat::Jpeg);
+    let cases: [(Vec<u8>, &str); 4] = [
+        (
+            bomb(),
+            "the image is 100000×100000 pixels (10000 megapixels); a cover may have at most 40 megapixels",
+        ),
+        (
+            whole_png[..whole_png.len() / 2].to_vec(),
+            "the image could not be decoded",
+        ),
+        (
+            whole_jpeg[..whole_jpeg.len() / 2].to_vec(),
+            "the image could not be decoded: the JPEG is truncated",
+        ),
+        (
+            b"RIFF\x10\0\0\0WEBPVP8 \x04\0\0\0\0\0\0\0".to_vec(),
+            "the image could not be decoded",
+        ),
+    ];
+    for (body, reason) in cases {
+        let problem = app
+            .put_cover("g1", &body)
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(problem["type"], "/problems/unprocessable-image");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.starts_with(reason), "{detail}");
+    }
+    app.send(
+        app.write("PUT", "/games/g1/cover")
+            .header(header::CONTENT_TYPE, "image/gif")
+            .body(Body::from("GIF89a not a cover"))
+            .unwrap(),
+    )
+    .await
+    .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let game = app.get("/games/g1").await.json_of(StatusCode::OK);
+    assert_eq!(game["version"], 1);
+    assert_eq!(game["cover_image"], Value::Null);
+    assert_eq!(
+        app.state.bucket.list("covers").await.unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_new_cover_takes_the_place_of_the_old_one_and_its_sizes() {
+    let app = app();
+    app.create(json!({"id": "g1", "title": "A"})).await;
+    let first = app
+        .put_cover("g1", &png(100, 150))
+        .await
+        .json_of(StatusCode::OK);
+    let first_key = first["cover_image"].as_str().unwrap();
+    let old_folder = first_key.trim_end_matches("/original.png");
+    let jpeg = encoded(150, 100, image::ImageFormat::Jpeg);
+    let second = app.put_cover("g1", &jpeg).await.json_of(StatusCode::OK);
+    let second_key = second["cover_image"].as_str().unwrap();
+    assert!(second_key.ends_with("/original.jpg"), "{second_key}");
+    assert_eq!(
+        app.state.bucket.list(old_folder).await.unwrap(),
+        Vec::<String>::new(),
+        "the old original and its sizes are gone"
+    );
+    let thumb = app.get("/games/g1/cover?size=thumb").await;
+    assert_eq!(dimensions(&thumb.body), (90, 60));
+    // The same image again is the same cover: nothing to remove.
+    let again = app
+        .put_cover("g1", &encoded(150, 100, image::ImageFormat::Jpeg))
+        .await
+        .json_of(StatusCode::OK);
+    assert_eq!(again["cover_image"], second_key);
+    assert_eq!(app.state.bucket.list("covers/g1").await.unwrap().len(), 7);
+}
+
+#[tokio::test]
+async fn a_cover_stored_before_sizes_gets_them_on_its_first_request() {
+    let app = app();
+    // As `PUT /games/{id}/cover` stored covers before sizes existed.
+    let upload = png(300, 450);
+    app.state
+        .bucket
+        .put("covers/old.png", upload.clone().into())
+        .await
+        .unwrap();
+    app.create(json!({"id": "old", "title": "Old", "cover_image": "covers/old.png"}))
+        .await;
+    let thumb = app.get("/games/old/cover?size=thumb&dpr=2").await;
+    assert_eq!(thumb.status, StatusCode::OK);
+    assert_eq!(thumb.header(header::CONTENT_TYPE), "image/webp");
+    assert_eq!(dimensions(&thumb.body), (171, 256));
+    let kept = app.state.bucket.list("covers/old").await.unwrap();
+    assert_eq!(kept.len(), 6, "every size is kept: {kept:?}");
+    let again = app.get("/games/old/cover?size=thumb&dpr=2").await;
+    assert_eq!(again.body, thumb.body);
+    assert_eq!(app.get("/games/old/cover").await.body, upload);
+
+    // One that cannot be made into sizes says why, as an upload would.
+    app.state
+        .bucket
+        .put("covers/bomb.png", bomb().into())
+        .await
+        .unwrap();
+    app.create(json!({"id": "bomb", "title": "Bomb", "cover_image": "covers/bomb.png"}))
+        .await;
+    let problem = app
+        .get("/games/bomb/cover?size=small")
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("at most 40 megapixels"),
+        "{problem}"
+    );
+
+    let deleted = app
+        .send(
+            app.write("DELETE", "/games/old")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.state.bucket.get("covers/old.png").await.unwrap(), None);
+    assert_eq!(
+        app.state.bucket.list("covers/old").await.unwrap(),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]
@@ -1399,7 +1707,7 @@ async fn text_responses_are_compressed_as_the_client_accepts_and_images_are_not(
         app.create(json!({"id": format!("g{i}"), "title": format!("Game number {i}"), "platforms": ["PC", "Nintendo Switch"], "genres": ["Action"], "description": "A game about games, said at some length to look like a catalog."}))
             .await;
     }
-    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".repeat(100);
+    let png = png(40, 40);
     let covered = app.put_cover("g1", &png).await;
     assert_eq!(covered.status, StatusCode::OK);
     let get = |uri: &str, encoding: &str| {

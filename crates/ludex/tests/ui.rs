@@ -648,3 +648,31 @@ async fn the_catalog_is_an_editable_grid_only_for_sessions_that_may_write() {
         json!(["PC"])
     );
 }
+
+#[tokio::test]
+async fn pages_show_covers_in_their_sizes_with_2x_and_never_the_original() {
+    let ui = ui();
+    let key = "covers/shared/hades.png";
+    ui.add(json!({"id": "hades", "title": "Hades", "cover_image": key}))
+        .await;
+    ui.add(json!({"id": "celeste", "title": "Celeste"})).await;
+    let version = ludex::covers::version_of(
+        &ludex_domain::GameId::parse("hades").unwrap(),
+        &ludex_domain::fields::CoverKey::parse(key).unwrap(),
+    );
+    for (path, size) in [("/", "thumb"), ("/ui/games/hades", "small")] {
+        let body = ui.get(path).await.body;
+        let one = format!("/games/hades/cover?size={size}&amp;v={version}");
+        let two = format!("/games/hades/cover?size={size}&amp;dpr=2&amp;v={version}");
+        assert!(body.contains(&format!("src=\"{one}\"")), "{path}: {body}");
+        assert!(
+            body.contains(&format!("srcset=\"{one} 1x, {two} 2x\"")),
+            "{path}"
+        );
+        assert!(
+            !body.contains("/games/hades/cover\""),
+            "{path}: never the original"
+        );
+        assert!(!body.contains("/games/celeste/cover"), "{path}");
+    }
+}

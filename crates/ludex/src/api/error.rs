@@ -35,6 +35,10 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// An image of a supported type that cannot be a cover: malformed, truncated, or over the
+    /// pixel or memory limits; the reason says which.
+    #[error("{0}")]
+    UnprocessableImage(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     /// The client stopped sending the request body for longer than the body timeout.
@@ -127,6 +131,11 @@ impl ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "Unsupported media type",
+            ),
+            Self::UnprocessableImage(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unprocessable-image",
+                "The image cannot be used as a cover",
             ),
             Self::PayloadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -1,4 +1,4 @@
-//! `/games`: list, read, create, replace, patch (JSON Merge Patch), delete, covers.
+//! `/games`: list, read, create, replace, patch (JSON Merge Patch), delete.
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{GamePath, Query};
@@ -7,7 +7,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ludex_domain::fields::CoverKey;
 use ludex_domain::{
     Author, FieldError, Game, GameId, ListQuery, Rating, RecordError, RecordFields, Sort,
     StoreError, StoredGame,
@@ -183,7 +182,7 @@ impl Precondition {
 /// named versions gets 412; one that named none (no If-Match, or `*`) is applied again on the
 /// fresh version, a few times. An invalid change is reported as such, whatever the
 /// precondition says.
-async fn update(
+pub(super) async fn update(
     state: &AppState,
     author: &Author,
     id: &GameId,
@@ -218,7 +217,7 @@ async fn update(
 const UPDATE_ATTEMPTS: u32 = 10;
 
 /// The stored game with this id, or 404.
-async fn stored(state: &AppState, id: &GameId) -> ApiResult<StoredGame> {
+pub(super) async fn stored(state: &AppState, id: &GameId) -> ApiResult<StoredGame> {
     state
         .stores
         .catalog
@@ -516,7 +515,7 @@ pub async fn patch_game(
     .await
 }
 
-/// Deletes a game and its own cover.
+/// Deletes a game, its cover's sizes, and the cover itself when it is the game's own.
 pub async fn delete_game(
     state: &AppState,
     author: &Author,
@@ -531,167 +530,16 @@ pub async fn delete_game(
         .delete(id, Some(current.version), author)
         .await?;
     if let Ok(game) = deleted.game()
-        && let Some(cover) = game.cover_image.filter(|c| is_own_cover(id, c))
+        && let Some(cover) = game.cover_image
     {
-        state.bucket.delete(cover.as_str()).await?;
+        super::covers::remove(state, id, &cover).await?;
     }
     Ok(())
-}
-
-/// Whether `key` is where `PUT /games/{id}/cover` keeps the cover of `id`. A game may name any
-/// cover key (an export ingests again), but it deletes only its own.
-fn is_own_cover(id: &GameId, key: &CoverKey) -> bool {
-    IMAGES
-        .iter()
-        .any(|image| key.as_str() == cover_key(id, image.extension))
-}
-
-fn cover_key(id: &GameId, extension: &str) -> String {
-    format!("covers/{id}.{extension}")
-}
-
-/// An image format covers may have.
-struct ImageType {
-    media_type: &'static str,
-    extension: &'static str,
-    /// Whether bytes are one, by their first bytes.
-    is: fn(&[u8]) -> bool,
-}
-
-const IMAGES: [ImageType; 3] = [
-    ImageType {
-        media_type: "image/jpeg",
-        extension: "jpg",
-        is: |b| b.starts_with(&[0xFF, 0xD8, 0xFF]),
-    },
-    ImageType {
-        media_type: "image/png",
-        extension: "png",
-        is: |b| b.starts_with(b"\x89PNG\r\n\x1a\n"),
-    },
-    ImageType {
-        media_type: "image/webp",
-        extension: "webp",
-        is: |b| b.len() >= 12 && &b[..4] == b"RIFF" && &b[8..12] == b"WEBP",
-    },
-];
-
-/// The media type and extension of an image, recognised by its first bytes.
-fn image_type(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
-    IMAGES
-        .iter()
-        .find(|image| (image.is)(bytes))
-        .map(|image| (image.media_type, image.extension))
-}
-
-#[utoipa::path(put, path = "/games/{id}/cover", operation_id = "put_cover", tag = "games",
-    params(("id" = String, Path, description = "The game's id"),
-        ("If-Match" = Option<String>, Header, description = "Write only if the game is at this version")),
-    request_body(description = "A JPEG, PNG or WebP image (recognised by its first bytes)",
-        content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "image/webp"))),
-    security(("api_key" = [])),
-    responses(
-        (status = 200, description = "The game with its new cover_image", body = super::openapi::GameDoc, headers(("ETag" = String))),
-        (status = 400, description = "A malformed id", body = super::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid key", body = super::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A read-only key", body = super::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such game", body = super::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The game changed since you read it", body = super::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Too large", body = super::error::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not a JPEG, PNG or WebP image", body = super::error::Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn put_cover(
-    CanWrite(author): CanWrite,
-    State(state): State<AppState>,
-    GamePath(id): GamePath,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult<Response> {
-    let bytes = read_body(body, state.config.max_cover_bytes).await?;
-    let Some((_, extension)) = image_type(&bytes) else {
-        return Err(ApiError::UnsupportedMediaType(
-            "a cover must be a JPEG, PNG or WebP image".into(),
-        ));
-    };
-    // Checked before the image is written, so that a missing game or a stale version writes
-    // nothing; `update` checks again against the version it replaces.
-    let precondition = Precondition::from_headers(&headers);
-    precondition.check(stored(&state, &id).await?.version)?;
-    let key = cover_key(&id, extension);
-    let cover = CoverKey::parse(&key).map_err(ApiError::Internal)?;
-    state.bucket.put(&key, bytes).await?;
-    let mut previous = None;
-    let stored = update(&state, &author, &id, &precondition, |current| {
-        let mut game = current
-            .game()
-            .map_err(|e| ApiError::Internal(format!("stored game {id}: {e:?}")))?;
-        previous = game.cover_image.replace(cover.clone());
-        Ok(game)
-    })
-    .await?;
-    if let Some(old) = previous.filter(|old| old.as_str() != key && is_own_cover(&id, old)) {
-        state.bucket.delete(old.as_str()).await?;
-    }
-    Ok(game_response(StatusCode::OK, &stored))
-}
-
-#[utoipa::path(get, path = "/games/{id}/cover", operation_id = "get_cover", tag = "games",
-    params(("id" = String, Path, description = "The game's id")),
-    responses(
-        (status = 200, description = "The cover image", content_type = "image/*", body = Vec<u8>),
-        (status = 400, description = "A malformed id", body = super::error::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "A key is required for reads here", body = super::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such game, or it has no cover", body = super::error::Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn get_cover(
-    _: CanRead,
-    State(state): State<AppState>,
-    GamePath(id): GamePath,
-) -> ApiResult<Response> {
-    let stored = stored(&state, &id).await?;
-    let game = stored
-        .game()
-        .map_err(|e| ApiError::Internal(format!("stored game {id}: {e:?}")))?;
-    let key = game
-        .cover_image
-        .ok_or_else(|| ApiError::NotFound(format!("{id} has no cover image")))?;
-    let bytes = state
-        .bucket
-        .get(key.as_str())
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("the cover of {id} is missing")))?;
-    let content_type = image_type(&bytes).map_or("application/octet-stream", |(t, _)| t);
-    Ok((
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        bytes,
-    )
-        .into_response())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn images_are_recognised_by_their_magic_bytes() {
-        assert_eq!(
-            image_type(b"\xFF\xD8\xFF\xE0rest").map(|t| t.1),
-            Some("jpg")
-        );
-        assert_eq!(
-            image_type(b"\x89PNG\r\n\x1a\nrest").map(|t| t.1),
-            Some("png")
-        );
-        assert_eq!(
-            image_type(b"RIFF\0\0\0\0WEBPVP8 ").map(|t| t.1),
-            Some("webp")
-        );
-        assert_eq!(image_type(b"GIF89a"), None);
-    }
 
     #[test]
     fn byte_offsets_count_lines() {

@@ -1,7 +1,7 @@
 //! What every request and response gets, whatever the route: the security headers, the rate
-//! limits, and an `ETag` with `If-None-Match` → 304 for reads that have none of their own
-//! (listings, reports, ledger pages), so clients and pages that poll pay one small answer while
-//! nothing changed.
+//! limits, and `If-None-Match` → 304 for reads with an `ETag`: their own (covers), or one made
+//! here for reads that have none (listings, reports, ledger pages), so clients and pages that
+//! poll pay one small answer while nothing changed.
 
 use super::{rate, session};
 use axum::body::Body;
@@ -188,18 +188,28 @@ fn none_match(condition: &HeaderValue, etag: &str) -> bool {
         .any(|tag| tag.trim() == "*" || strip(tag) == strip(etag))
 }
 
-/// A weak `ETag` from the body's bytes for a successful read that has none, and 304 when the
-/// request's `If-None-Match` (`condition`) names it.
+/// 304 when the request's `If-None-Match` (`condition`) names the `ETag` of a successful read:
+/// its own (a cover's), or else a weak one from the body's bytes.
 async fn conditional_get(response: Response, condition: Option<HeaderValue>) -> Response {
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    if let Some(etag) = response.headers().get(header::ETAG) {
+        let named = condition
+            .as_ref()
+            .is_some_and(|condition| none_match(condition, etag.to_str().unwrap_or("")));
+        return if named {
+            not_modified(response.headers(), etag.clone())
+        } else {
+            response
+        };
+    }
     let small = response
         .body()
         .size_hint()
         .upper()
         .is_some_and(|n| n <= ETAG_MAX_BYTES);
-    if response.status() != StatusCode::OK
-        || response.headers().contains_key(header::ETAG)
-        || !small
-    {
+    if !small {
         return response;
     }
     let (mut parts, body) = response.into_parts();
@@ -215,21 +225,26 @@ async fn conditional_get(response: Response, condition: Option<HeaderValue>) -> 
         return Response::from_parts(parts, Body::from(bytes));
     };
     if condition.is_some_and(|condition| none_match(&condition, &etag)) {
-        let mut not_modified = StatusCode::NOT_MODIFIED.into_response();
-        for name in [
-            header::CACHE_CONTROL,
-            header::CONTENT_LOCATION,
-            header::VARY,
-        ] {
-            if let Some(value) = parts.headers.get(&name) {
-                not_modified.headers_mut().insert(name, value.clone());
-            }
-        }
-        not_modified.headers_mut().insert(header::ETAG, value);
-        return not_modified;
+        return not_modified(&parts.headers, value);
     }
     parts.headers.insert(header::ETAG, value);
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// A 304 for a response with these headers and `etag`: no body, the headers a cache needs.
+fn not_modified(headers: &HeaderMap, etag: HeaderValue) -> Response {
+    let mut not_modified = StatusCode::NOT_MODIFIED.into_response();
+    for name in [
+        header::CACHE_CONTROL,
+        header::CONTENT_LOCATION,
+        header::VARY,
+    ] {
+        if let Some(value) = headers.get(&name) {
+            not_modified.headers_mut().insert(name, value.clone());
+        }
+    }
+    not_modified.headers_mut().insert(header::ETAG, etag);
+    not_modified
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod batch;
 mod bulk;
+mod covers;
 pub mod error;
 mod extract;
 mod games;
@@ -56,7 +57,7 @@ pub struct ApiConfig {
     /// Largest upload file sent straight to the bucket (`POST /uploads/presign`). Above
     /// `max_upload_bytes` where the platform limits request bodies (Lambda).
     pub max_direct_upload_bytes: u64,
-    /// Largest cover image.
+    /// Largest cover image (an upload, and a stored original its sizes are made from).
     pub max_cover_bytes: usize,
     /// How long a direct-upload URL from `POST /uploads/presign` stays valid.
     pub upload_url_lifetime: Duration,
@@ -81,7 +82,7 @@ impl Default for ApiConfig {
             max_json_bytes: 1024 * 1024,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             max_direct_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
-            max_cover_bytes: 5 * 1024 * 1024,
+            max_cover_bytes: crate::covers::MAX_COVER_BYTES,
             upload_url_lifetime: Duration::from_secs(15 * 60),
             request_timeout: Duration::from_secs(30),
             list_timeout: Duration::from_secs(2),
@@ -129,7 +130,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/games/{id}/cover",
-            get(games::get_cover).put(games::put_cover),
+            get(covers::get_cover).put(covers::put_cover),
         )
         .route("/games/{id}/history", get(history::history))
         .route("/games/{id}/restore", post(history::restore))

@@ -114,6 +114,16 @@ fn parameter(path: &str, name: &str, max_upload_bytes: u64) -> Option<Value> {
             "format": CURSOR_FORMAT,
         }),
         ("/ingests/{ingest_id}/rejects", "limit") => page(REJECTS_LIMIT),
+        ("/games/{id}/cover", "size") => json!({
+            "type": "string",
+            "enum": crate::covers::Size::ALL.map(crate::covers::Size::name),
+        }),
+        ("/games/{id}/cover", "dpr") => {
+            json!({"type": "integer", "enum": crate::covers::DENSITIES})
+        }
+        ("/games/{id}/cover", "v") => {
+            json!({"type": "string", "pattern": crate::covers::VERSION_PATTERN})
+        }
         (path, "id") if path.starts_with("/games/") => json!({
             "type": "string",
             "maxLength": limits::ID_MAX_CHARS,
@@ -418,7 +428,7 @@ impl Modify for BearerKeys {
     info(title = "ludex", description = "A game catalog: games, uploads and the ingest ledger. Errors are application/problem+json (RFC 9457)."),
     paths(
         super::games::list, super::games::get, super::games::create, super::games::replace,
-        super::games::patch, super::games::delete, super::games::put_cover, super::games::get_cover,
+        super::games::patch, super::games::delete, super::covers::put_cover, super::covers::get_cover,
         super::batch::apply, super::bulk::step, super::history::history, super::history::restore,
         super::ingests::upload, super::ingests::presign, super::ingests::direct, super::ingests::latest_upload, super::ingests::list, super::ingests::get, super::ingests::rejects, super::revert::revert,
         healthz_doc, readyz_doc, metrics_doc,

@@ -400,14 +400,23 @@ impl Bucket {
 
     /// The whole object, or `None` if there is none.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>, BucketError> {
+        self.get_up_to(key, u64::MAX).await
+    }
+
+    /// The object's first `limit` bytes and one more if it has them (so a caller can tell an
+    /// object over its limit without holding more of it), or `None` if there is none.
+    pub async fn get_up_to(&self, key: &str, limit: u64) -> Result<Option<Bytes>, BucketError> {
         use tokio::io::AsyncReadExt;
-        let mut reader = match self.async_reader(key).await {
+        let reader = match self.async_reader(key).await {
             Ok(reader) => reader,
             Err(BucketError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
         let mut bytes = Vec::new();
-        reader.read_to_end(&mut bytes).await?;
+        reader
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .await?;
         Ok(Some(bytes.into()))
     }
 

@@ -5,6 +5,7 @@
 use super::html::query_string;
 use super::{Section, Viewer, failure_page, html_response, page as layout};
 use crate::api::{AppState, ListFailure, list_within};
+use crate::covers::Size;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -249,6 +250,7 @@ fn row(stored: &StoredGame) -> Markup {
     html! {
         @match stored.game() {
             Ok(game) => tr {
+                (thumb_cell(stored, &game))
                 th scope="row" { a href=(href) { (game.title.as_str()) } }
                 td { (join(&game.platforms)) }
                 td { (join(&game.genres)) }
@@ -262,9 +264,21 @@ fn row(stored: &StoredGame) -> Markup {
                 td.nowrap { time datetime=(stored.updated_at) { (updated) } }
             },
             Err(_) => tr {
+                td.thumb {}
                 th scope="row" { a href=(href) { (id) } }
                 td.muted colspan="5" { "This record could not be read." }
             },
+        }
+    }
+}
+
+/// The cell of a row's cover: its `thumb` size, or nothing.
+fn thumb_cell(stored: &StoredGame, game: &ludex_domain::Game) -> Markup {
+    html! {
+        td.thumb {
+            @if let Some(key) = &game.cover_image {
+                (super::cover_image(&stored.id, key, Size::Thumb, &format!("Cover of {}", game.title.as_str())))
+            }
         }
     }
 }
@@ -319,6 +333,7 @@ fn results(
                 caption.visually-hidden { "Games, sorted by " (query.sort) }
                 thead {
                     tr {
+                        th.thumb scope="col" { span.visually-hidden { "Cover" } }
                         (sort_header(params, query.sort, SortField::Title, "Title"))
                         th scope="col" { "Platforms" }
                         th scope="col" { "Genres" }
@@ -404,6 +419,7 @@ fn grid(params: &CatalogParams, query: &ListQuery, items: &[StoredGame]) -> Mark
                         th.select scope="col" {
                             input type="checkbox" data-select-all aria-label="Select every game on this page" tabindex="-1";
                         }
+                        th.thumb scope="col" { span.visually-hidden { "Cover" } }
                         @for (field, label, _, sort) in GRID_COLUMNS {
                             @match sort {
                                 Some(sort) => (sort_header(params, query.sort, sort, label)),
@@ -420,6 +436,7 @@ fn grid(params: &CatalogParams, query: &ListQuery, items: &[StoredGame]) -> Mark
                                 td.select {
                                     input type="checkbox" data-select tabindex="-1" aria-label={ "Select " (game.title.as_str()) };
                                 }
+                                (thumb_cell(stored, &game))
                                 @for (field, _, kind, _) in GRID_COLUMNS {
                                     @if field == "title" {
                                         th scope="row" data-field=(field) data-kind=(kind) {
@@ -436,6 +453,7 @@ fn grid(params: &CatalogParams, query: &ListQuery, items: &[StoredGame]) -> Mark
                     }
                     tr.new-row data-new {
                         td.select {}
+                        td.thumb {}
                         th scope="row" data-field="title" data-kind="text" {
                             span.muted { "New game…" }
                         }

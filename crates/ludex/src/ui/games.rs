@@ -6,6 +6,7 @@ use super::{
     Section, Viewer, error_page, failure_page, html_response, page as layout, sign_in_notice,
 };
 use crate::api::AppState;
+use crate::covers::Size;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -350,9 +351,10 @@ pub async fn page(
             }
             div.game-detail {
                 figure.cover {
-                    @if game.cover_image.is_some() {
-                        img #cover-image src={ "/games/" (id) "/cover?v=" (stored.version) }
-                            alt={ "Cover of " (title) } width="240";
+                    @if let Some(key) = &game.cover_image {
+                        div #cover-image {
+                            (super::cover_image(&stored.id, key, Size::Small, &format!("Cover of {title}")))
+                        }
                     } @else {
                         div.cover-placeholder #cover-image role="img" aria-label="No cover image" {
                             span { "No cover yet" }
@@ -382,7 +384,7 @@ pub async fn page(
                     h2 #cover-heading { "Cover image" }
                     form #cover-form.cover-form {
                         div.field {
-                            label for="cover-file" { "Choose a JPEG, PNG or WebP image (at most 5 MiB)" }
+                            label for="cover-file" { "Choose a JPEG, PNG or WebP image (at most 20 MiB and 40 megapixels)" }
                             input #cover-file name="cover" type="file" accept="image/jpeg,image/png,image/webp" required;
                         }
                         figure.cover-preview hidden {

@@ -235,6 +235,24 @@ fn sign_in_link(viewer: &Viewer) -> String {
 }
 
 /// An HTML response: never stored, as pages show who is signed in.
+/// A cover at one of its sizes, with the size at twice the pixels for dense screens: never the
+/// original. The box is the size's; the image keeps its proportions inside it.
+pub fn cover_image(
+    id: &ludex_domain::GameId,
+    key: &ludex_domain::fields::CoverKey,
+    size: crate::covers::Size,
+    alt: &str,
+) -> Markup {
+    use crate::covers::{Variant, url};
+    let (width, height) = size.bounds();
+    let at = |density| url(id, key, Variant { size, density });
+    html! {
+        img.cover-image src=(at(1)) srcset={ (at(1)) " 1x, " (at(2)) " 2x" }
+            width=(width) height=(height) alt=(alt) decoding="async" loading="lazy"
+            data-size=(size.name());
+    }
+}
+
 pub fn html_response(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();

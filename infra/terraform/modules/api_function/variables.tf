@@ -16,8 +16,13 @@ variable "image_uri" {
 
 variable "memory_size" {
   type        = number
-  description = "Memory in MB; CPU share scales with it."
+  description = "Memory in MB; CPU share scales with it. A cover of 40 megapixels takes up to 250 MiB while its sizes are made: 128 MB is killed, 512 MB makes them in about 4 s (BENCHMARKS.md, \"Covers\")."
   default     = 512
+
+  validation {
+    condition     = var.memory_size >= 512
+    error_message = "The API function makes cover sizes, which take up to 250 MiB: give it at least 512 MB."
+  }
 }
 
 variable "timeout" {

@@ -43,7 +43,7 @@ variable "ingest_reserved_concurrent_executions" {
 
 variable "api_memory_size" {
   type        = number
-  description = "Memory of the API function in MB."
+  description = "Memory of the API function in MB; at least 512 for covers of 40 megapixels (BENCHMARKS.md, \"Covers\")."
   default     = 512
 }
 

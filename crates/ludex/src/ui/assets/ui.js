@@ -246,6 +246,7 @@
     function newRow(game) {
       const row = el('tr', { 'data-id': game.id });
       row.append(el('td', { class: 'select' }, el('input', { type: 'checkbox', 'data-select': '', tabindex: '-1', 'aria-label': `Select ${game.title}` })));
+      row.append(el('td', { class: 'thumb' })); // a new game has no cover yet
       const fields = ['title', 'platforms', 'genres', 'tags', 'release_date', 'developer', 'rating'];
       const kinds = { title: 'text', platforms: 'list', genres: 'list', tags: 'list', release_date: 'text', developer: 'text', rating: 'number' };
       for (const field of fields) {
@@ -268,7 +269,7 @@
       const kind = cell.dataset.kind;
       const value = game[field];
       message(cell, null);
-      const label = `${$(`#grid thead th:nth-child(${cellsOf(row).indexOf(cell) + 1})`, results)?.textContent.replace(', sort', '').trim() || field}`;
+      const label = `${$(`#grid thead th:nth-child(${cell.cellIndex + 1})`, results)?.textContent.replace(', sort', '').trim() || field}`;
       let input;
       let chips = null;
       if (kind === 'list') {
@@ -1039,8 +1040,15 @@
           }
           const saved = await response.json();
           game.dataset.version = saved.version;
-          const img = el('img', { id: 'cover-image', src: `/games/${encodeURIComponent(id)}/cover?v=${saved.version}`, alt: `Cover of ${game.dataset.title}`, width: '240' });
-          $('#cover-image').replaceWith(img);
+          // The page's `small` size with its 2x, named by the new cover's version: the folder in
+          // its key, covers/{id}/{version}/original.{ext} (as the server renders it).
+          const version = saved.cover_image.split('/')[2];
+          const url = (dpr) => `/games/${encodeURIComponent(id)}/cover?size=small${dpr === 2 ? '&dpr=2' : ''}&v=${version}`;
+          const img = el('img', {
+            class: 'cover-image', src: url(1), srcset: `${url(1)} 1x, ${url(2)} 2x`, width: '264', height: '374',
+            alt: `Cover of ${game.dataset.title}`, decoding: 'async', 'data-size': 'small',
+          });
+          $('#cover-image').replaceWith(el('div', { id: 'cover-image' }, img));
           setStatus(status, 'Cover uploaded.', 'ok');
         } catch (error) {
           setStatus(status, `The server could not be reached (${error.message}).`, 'error');
