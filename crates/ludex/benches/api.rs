@@ -21,6 +21,14 @@ use std::process::Command;
 
 const GAMES: u64 = 100_000;
 
+/// One build's loads in one round, and its peak memory.
+struct Measured {
+    get_one: Load,
+    listing: Load,
+    history: Load,
+    peak_rss_mb: f64,
+}
+
 /// Prints one parseable line at the end of a wrk run; every script ends with it.
 const RESULT: &str = r#"
 done = function(summary, latency, requests)
@@ -210,15 +218,20 @@ fn main() {
         let served = server::serve(binary, &data, &[]);
         let get_one = wrk(&served.address, &lookup, seconds);
         let listing = wrk(&served.address, &list, seconds);
-        let history_load = wrk(&served.address, &history, seconds);
-        (get_one, listing, history_load, peak_rss_mb(served.child.id()))
+        let history = wrk(&served.address, &history, seconds);
+        Measured {
+            get_one,
+            listing,
+            history,
+            peak_rss_mb: peak_rss_mb(served.child.id()),
+        }
     };
     // Rounds alternate baseline and this build, so drift on a noisy machine falls on both.
     let rounds: usize = std::env::var("LUDEX_BENCH_ROUNDS")
         .ok()
         .map_or(1, |r| r.parse().expect("LUDEX_BENCH_ROUNDS"));
     let baseline_binary = std::env::var_os("LUDEX_BENCH_BASELINE");
-    let mut runs: Vec<(&str, (Load, Load, Load, f64))> = Vec::new();
+    let mut runs: Vec<(&str, Measured)> = Vec::new();
     for _ in 0..rounds {
         if let Some(binary) = &baseline_binary {
             runs.push(("baseline", measure(Path::new(binary))));
@@ -241,26 +254,26 @@ fn main() {
         );
     };
     row("ceiling: bare axum + SQLite point lookup", &ceiling, None);
-    for (name, (get_one, listing, history_load, _)) in &runs {
+    for (name, m) in &runs {
         row(
             &format!("{name} GET /games/{{id}}"),
-            get_one,
-            Some(get_one.rps / ceiling.rps),
+            &m.get_one,
+            Some(m.get_one.rps / ceiling.rps),
         );
         row(
             &format!("{name} GET /games?platform=…&limit=20"),
-            listing,
+            &m.listing,
             None,
         );
         row(
             &format!("{name} GET /games/{{id}}/history (100 versions, the newest 20)"),
-            history_load,
+            &m.history,
             None,
         );
     }
     println!();
     for name in ["ludex", "baseline"] {
-        let mine: Vec<&(Load, Load, Load, f64)> = runs
+        let mine: Vec<&Measured> = runs
             .iter()
             .filter(|(n, _)| *n == name)
             .map(|(_, r)| r)
@@ -268,17 +281,17 @@ fn main() {
         if mine.is_empty() {
             continue;
         }
-        let mean = |f: &dyn Fn(&(Load, Load, Load, f64)) -> f64| {
+        let mean = |f: &dyn Fn(&Measured) -> f64| {
             mine.iter().map(|r| f(r)).sum::<f64>() / mine.len() as f64
         };
         println!(
             "{name}: mean of {} round(s): GET /games/{{id}} {:.0} req/s, listing {:.0} req/s, history {:.0} req/s (p99 {:.2} ms), peak RSS {:.1} MB",
             mine.len(),
-            mean(&|r| r.0.rps),
-            mean(&|r| r.1.rps),
-            mean(&|r| r.2.rps),
-            mean(&|r| r.2.p99_ms),
-            mine.iter().map(|r| r.3).fold(0.0, f64::max)
+            mean(&|r| r.get_one.rps),
+            mean(&|r| r.listing.rps),
+            mean(&|r| r.history.rps),
+            mean(&|r| r.history.p99_ms),
+            mine.iter().map(|r| r.peak_rss_mb).fold(0.0, f64::max)
         );
     }
 }
