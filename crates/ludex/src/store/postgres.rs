@@ -868,10 +868,10 @@ impl Catalog for PostgresStore {
         now: time::OffsetDateTime,
         limit: u32,
     ) -> StoreResult<u64> {
-        let (versions, before) = (retention.versions, retention.replaced_before(now));
-        if versions.is_none() && before.is_none() {
+        if retention.keeps_all() {
             return Ok(0);
         }
+        let (versions, before) = (retention.versions, retention.replaced_before(now));
         // A version was replaced when the next one was written: that one is filed too, or it
         // is the game's current version.
         let deleted = sqlx::query!(
