@@ -110,30 +110,52 @@ impl Retention {
     }
 }
 
-/// The JSON Merge Patch (RFC 7396) that turns the JSON text `before` into `after` (`None`:
-/// from nothing, so the whole of `after`): members that changed or appeared with their new
-/// value (objects patched member by member), members that went as `null`; between two values
-/// that are not both objects, `after` itself. Computed on the members' text, without building
-/// JSON values: two members are the same when they are written the same, which for documents
-/// a store wrote (canonical JSON) is when their values are.
-pub fn merge_patch_between(before: Option<&str>, after: &str) -> serde_json::Result<Box<RawValue>> {
-    let mut patch = String::with_capacity(after.len() / 2 + 16);
-    write_patch(before.unwrap_or("{}"), after, &mut patch)?;
-    RawValue::from_string(patch)
+/// A stored version's JSON text with its top-level members read, so that a page of versions
+/// reads each document once although each serves two changes (its own and the next one's).
+#[derive(Debug)]
+pub struct StoredDocument<'a> {
+    text: &'a str,
+    /// `None` for a value that is not an object.
+    members: Option<BTreeMap<String, &'a RawValue>>,
 }
 
-/// The members of a JSON object's text, by name; `None` for another value.
-fn members(text: &str) -> serde_json::Result<Option<BTreeMap<String, &RawValue>>> {
-    if text.trim_start().starts_with('{') {
-        serde_json::from_str(text).map(Some)
-    } else {
-        Ok(None)
+impl<'a> StoredDocument<'a> {
+    /// Reads the top-level members of `text` (an error when it is not JSON).
+    pub fn parse(text: &'a str) -> serde_json::Result<Self> {
+        let members = if text.trim_start().starts_with('{') {
+            Some(serde_json::from_str(text)?)
+        } else {
+            None
+        };
+        Ok(Self { text, members })
+    }
+
+    /// The JSON Merge Patch (RFC 7396) that turns `before` into this document (`None`: from
+    /// nothing, so the whole document): members that changed or appeared with their new value
+    /// (objects patched member by member), members that went as `null`; between two values
+    /// that are not both objects, this one itself. Computed on the members' text, without
+    /// building JSON values: two members are the same when they are written the same, which
+    /// for documents a store wrote (canonical JSON) is when their values are.
+    pub fn merge_patch_from(
+        &self,
+        before: Option<&StoredDocument<'_>>,
+    ) -> serde_json::Result<Box<RawValue>> {
+        let mut patch = String::with_capacity(self.text.len() / 2 + 16);
+        match before {
+            Some(before) => write_patch(before, self, &mut patch)?,
+            None => patch.push_str(self.text.trim()),
+        }
+        RawValue::from_string(patch)
     }
 }
 
-fn write_patch(before: &str, after: &str, out: &mut String) -> serde_json::Result<()> {
-    let (Some(old), Some(new)) = (members(before)?, members(after)?) else {
-        out.push_str(after.trim());
+fn write_patch(
+    before: &StoredDocument<'_>,
+    after: &StoredDocument<'_>,
+    out: &mut String,
+) -> serde_json::Result<()> {
+    let (Some(old), Some(new)) = (&before.members, &after.members) else {
+        out.push_str(after.text.trim());
         return Ok(());
     };
     out.push('{');
@@ -147,7 +169,7 @@ fn write_patch(before: &str, after: &str, out: &mut String) -> serde_json::Resul
         out.push(':');
         Ok(())
     };
-    for (key, was) in &old {
+    for (key, was) in old {
         match new.get(key) {
             None => {
                 name(out, key)?;
@@ -155,12 +177,16 @@ fn write_patch(before: &str, after: &str, out: &mut String) -> serde_json::Resul
             }
             Some(is) if is.get() != was.get() => {
                 name(out, key)?;
-                write_patch(was.get(), is.get(), out)?;
+                let (was, is) = (
+                    StoredDocument::parse(was.get())?,
+                    StoredDocument::parse(is.get())?,
+                );
+                write_patch(&was, &is, out)?;
             }
             Some(_) => {}
         }
     }
-    for (key, is) in &new {
+    for (key, is) in new {
         if !old.contains_key(key) {
             name(out, key)?;
             out.push_str(is.get());
@@ -199,7 +225,12 @@ mod tests {
             (json!({"title": "A"}), json!({"title": "A"})),
         ];
         let patch_of = |before: &Value, after: &Value| -> Value {
-            let text = merge_patch_between(Some(&before.to_string()), &after.to_string()).unwrap();
+            let (before, after) = (before.to_string(), after.to_string());
+            let before = StoredDocument::parse(&before).unwrap();
+            let text = StoredDocument::parse(&after)
+                .unwrap()
+                .merge_patch_from(Some(&before))
+                .unwrap();
             serde_json::from_str(text.get()).unwrap()
         };
         for (before, after) in cases {
@@ -214,13 +245,16 @@ mod tests {
             patch_of(&json!({"a": 1, "b": 2}), &json!({"a": 1, "c": 3})),
             json!({"b": null, "c": 3})
         );
-        let whole = merge_patch_between(None, r#"{"title":"A","x":[1]}"#).unwrap();
+        let whole = StoredDocument::parse(r#" {"title":"A","x":[1]}"#)
+            .unwrap()
+            .merge_patch_from(None)
+            .unwrap();
         assert_eq!(
             whole.get(),
             r#"{"title":"A","x":[1]}"#,
             "from nothing: the document"
         );
-        assert!(merge_patch_between(None, "{not json").is_err());
+        assert!(StoredDocument::parse("{not json").is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use ludex_domain::history::merge_patch_between;
+use ludex_domain::history::StoredDocument;
 use ludex_domain::{Author, GameId, GameVersion, HistoryQuery, RecordFields};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -96,18 +96,36 @@ pub async fn history(
         return Err(ApiError::NotFound(format!("no game ever had the id {id}")));
     }
     let shown = page.items.len().min(limit as usize);
-    // Each version's change from the one below it (the page's extra version serves the last).
-    let changes = (0..shown)
-        .map(|i| {
-            let Some(after) = page.items[i].content.as_deref() else {
-                return Ok(None);
-            };
-            let before = page.items.get(i + 1).and_then(|v| v.content.as_deref());
-            merge_patch_between(before, after).map(Some).map_err(|e| {
-                ApiError::Internal(format!("stored version {}: {e}", page.items[i].version))
+    let broken = |version: &GameVersion, e: serde_json::Error| {
+        ApiError::Internal(format!("stored version {}: {e}", version.version))
+    };
+    // Each document read once, though it serves two changes; each version's change is from
+    // the one below it (the page's extra version serves the last).
+    let changes = {
+        let documents = page
+            .items
+            .iter()
+            .map(|v| {
+                v.content
+                    .as_deref()
+                    .map(StoredDocument::parse)
+                    .transpose()
+                    .map_err(|e| broken(v, e))
             })
-        })
-        .collect::<ApiResult<Vec<_>>>()?;
+            .collect::<ApiResult<Vec<_>>>()?;
+        (0..shown)
+            .map(|i| {
+                let Some(after) = &documents[i] else {
+                    return Ok(None);
+                };
+                let before = documents.get(i + 1).and_then(Option::as_ref);
+                after
+                    .merge_patch_from(before)
+                    .map(Some)
+                    .map_err(|e| broken(&page.items[i], e))
+            })
+            .collect::<ApiResult<Vec<_>>>()?
+    };
     let more = page.items.len() > shown || page.next_cursor.is_some();
     let items = page
         .items
